@@ -1,0 +1,30 @@
+//! `stream-export` Lambda: DynamoDB Streams → Parquet lake. Wiring only; the handler lives in
+//! `imglake_exporter::lambda`.
+
+use imglake_exporter::lambda::{handle, Config};
+use imglake_exporter::record::RecordBatch;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+                .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = Config::from_lookup(|k| std::env::var(k).ok())?;
+    let exporter = config.exporter()?;
+    let exporter = &exporter;
+    run(service_fn(
+        move |event: LambdaEvent<RecordBatch>| async move {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            handle(exporter, event.payload, now_ms).await
+        },
+    ))
+    .await
+}

@@ -1,0 +1,23 @@
+//! imglake-exporter: DynamoDB Streams records → Arrow → idempotent, Hive-partitioned Parquet.
+//!
+//! The lake contract lives in [`schema`]. The pipeline is pure up to [`export::Exporter::flush`]:
+//! [`record`] splits input into raw records, [`map`] turns each into a row or a quarantine
+//! reason, [`arrow_rows`] and [`parquet_file`] encode, [`keys`] names the objects.
+//! [`lambda`] is the `stream-export` Lambda handler over the same core.
+
+pub mod arrow_rows;
+pub mod attr;
+pub mod export;
+pub mod keys;
+pub mod lake;
+pub mod lambda;
+pub mod map;
+pub mod number;
+pub mod parquet_file;
+pub mod record;
+pub mod schema;
+
+pub use export::{ExportError, ExportOptions, ExportReport, Exporter};
+pub use lake::Lake;
+pub use parquet_file::Compression;
+pub use record::{split_input, InputRecord};

@@ -1,0 +1,669 @@
+//! Pure mapping of one stream record to one lake row, or to the reason it cannot be one.
+
+use chrono::{DateTime, Datelike, Timelike};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::attr::{AttributeValue, Item};
+use crate::number::{self, NumberError};
+use crate::record::StreamRecord;
+use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
+
+/// Earliest and latest timestamps we write (0001-01-01 .. 9999-12-31T23:59:59.999 UTC):
+/// every engine that reads the lake can represent them.
+const MIN_TIMESTAMP_MS: i64 = -62_135_596_800_000;
+const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
+/// One cell of a row, typed by its column's [`Kind`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Str(String),
+    I32(i32),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    /// Epoch milliseconds, UTC.
+    Timestamp(i64),
+    List(Vec<String>),
+}
+
+/// The Hive partition a row belongs to, from its event time (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Partition {
+    /// `YYYY-MM-DD`.
+    pub dt: String,
+    /// 0..=23, written as two digits.
+    pub hour: u32,
+}
+
+impl Partition {
+    /// The partition of an event time in epoch milliseconds.
+    pub fn of_millis(ms: i64) -> Option<Self> {
+        let t = DateTime::from_timestamp_millis(ms)?;
+        Some(Partition {
+            dt: format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
+            hour: t.hour(),
+        })
+    }
+
+    /// `dt=YYYY-MM-DD/hour=HH`, the object key segment.
+    pub fn path(&self) -> String {
+        format!("dt={}/hour={:02}", self.dt, self.hour)
+    }
+}
+
+/// A record mapped to a row, with what the writer needs to place it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedRow {
+    /// Short, stable label of the stream the record came from (part of the object key).
+    pub stream: String,
+    pub partition: Partition,
+    /// Sequence number, zero-padded (sorts as a string).
+    pub sequence_number: String,
+    /// Sequence number exactly as received (what Lambda's batch response must name).
+    pub source_sequence_number: String,
+    /// Cells in [`COLUMNS`] order.
+    pub cells: Vec<Cell>,
+}
+
+/// Why a record cannot become a row. The record is quarantined with this reason.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum MapError {
+    /// The record is not valid JSON of a stream record (wrong field type, unknown attribute
+    /// type tag, …); `path` locates the problem.
+    #[error("malformed stream record at `{path}`: {message}")]
+    Malformed { path: String, message: String },
+    /// A field the lake needs is absent.
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    /// `eventName` is not INSERT, MODIFY or REMOVE.
+    #[error("eventName `{0}` is not INSERT, MODIFY or REMOVE")]
+    EventName(String),
+    /// `SequenceNumber` is not 1 to 40 decimal digits.
+    #[error("SequenceNumber `{0}` is not 1 to 40 decimal digits")]
+    SequenceNumber(String),
+    /// `ApproximateCreationDateTime` is not a usable time.
+    #[error("ApproximateCreationDateTime `{0}` is not epoch seconds or an ISO-8601 time in years 1..9999")]
+    EventTime(String),
+    /// The hash key is absent from `Keys` or is not a non-empty string.
+    #[error("Keys.{HASH_KEY} must be a non-empty S, got {0}")]
+    HashKey(String),
+    /// The image's hash key differs from the record's `Keys`.
+    #[error("image {HASH_KEY} `{image}` differs from Keys.{HASH_KEY} `{key}`")]
+    HashKeyMismatch { key: String, image: String },
+    /// An attribute has a type its column cannot hold.
+    #[error("attribute `{attribute}` is {found}, expected {expected}")]
+    WrongType {
+        attribute: &'static str,
+        found: &'static str,
+        expected: &'static str,
+    },
+    /// A number does not fit its column.
+    #[error("attribute `{attribute}`: {source}")]
+    Number {
+        attribute: &'static str,
+        source: NumberError,
+    },
+    /// A timestamp attribute is outside years 1..9999.
+    #[error("attribute `{attribute}`: {value} is outside years 1..9999")]
+    TimestampRange { attribute: &'static str, value: i64 },
+}
+
+impl MapError {
+    /// A short, stable code for the reason, for metrics and the quarantine file.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MapError::Malformed { .. } => "malformed_record",
+            MapError::Missing(_) => "missing_field",
+            MapError::EventName(_) => "bad_event_name",
+            MapError::SequenceNumber(_) => "bad_sequence_number",
+            MapError::EventTime(_) => "bad_event_time",
+            MapError::HashKey(_) => "bad_hash_key",
+            MapError::HashKeyMismatch { .. } => "hash_key_mismatch",
+            MapError::WrongType { .. } => "wrong_attribute_type",
+            MapError::Number { .. } => "number_out_of_range",
+            MapError::TimestampRange { .. } => "timestamp_out_of_range",
+        }
+    }
+}
+
+/// Settings that are the same for every record of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct MapContext<'a> {
+    /// Value of `exported_at`, epoch milliseconds.
+    pub exported_at_ms: i64,
+    /// Stream label to use instead of one derived from `eventSourceARN`.
+    pub stream_override: Option<&'a str>,
+}
+
+/// Label used when neither an override nor an `eventSourceARN` names the stream.
+pub const DEFAULT_STREAM_LABEL: &str = "stream";
+
+/// A short stable label for a stream ARN: 12 hex digits of its SHA-256.
+pub fn stream_label(arn: &str) -> String {
+    let digest = Sha256::digest(arn.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Maps one raw stream record to a row.
+pub fn map_record(raw: &RawValue, ctx: MapContext<'_>) -> Result<MappedRow, MapError> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let record: StreamRecord =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| MapError::Malformed {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+    map_stream_record(record, ctx)
+}
+
+fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<MappedRow, MapError> {
+    let event_id = record
+        .event_id
+        .filter(|s| !s.is_empty())
+        .ok_or(MapError::Missing("eventID"))?;
+    let event_name = record.event_name.ok_or(MapError::Missing("eventName"))?;
+    if !matches!(event_name.as_str(), "INSERT" | "MODIFY" | "REMOVE") {
+        return Err(MapError::EventName(event_name));
+    }
+    let data = record.dynamodb.ok_or(MapError::Missing("dynamodb"))?;
+    let source_sequence_number = data
+        .sequence_number
+        .ok_or(MapError::Missing("dynamodb.SequenceNumber"))?;
+    let sequence_number = pad_sequence_number(&source_sequence_number)?;
+    let event_time_ms = event_time_millis(
+        data.approximate_creation_date_time
+            .as_ref()
+            .ok_or(MapError::Missing("dynamodb.ApproximateCreationDateTime"))?,
+    )?;
+    let partition = Partition::of_millis(event_time_ms)
+        .ok_or_else(|| MapError::EventTime(event_time_ms.to_string()))?;
+
+    let mut keys = data.keys.ok_or(MapError::Missing("dynamodb.Keys"))?;
+    let image_id = match keys.remove(HASH_KEY) {
+        Some(AttributeValue::S(s)) if !s.is_empty() => s,
+        Some(other) => return Err(MapError::HashKey(format!("{other:?}"))),
+        None => return Err(MapError::HashKey("nothing".into())),
+    };
+
+    let is_remove = event_name == "REMOVE";
+    let previous_status = match data.old_image.as_ref().and_then(|old| old.get("status")) {
+        None | Some(AttributeValue::Null(_)) => Cell::Null,
+        Some(AttributeValue::S(s)) => Cell::Str(s.clone()),
+        Some(other) => {
+            return Err(MapError::WrongType {
+                attribute: "previous_status",
+                found: other.type_tag(),
+                expected: "S",
+            })
+        }
+    };
+    let is_ttl_expiry = is_remove
+        && record
+            .user_identity
+            .as_ref()
+            .is_some_and(|u| u.is_dynamodb_service());
+    let image = if is_remove {
+        data.old_image
+    } else {
+        data.new_image
+    };
+
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    let mut image = image.unwrap_or_default();
+    if let Some(found) = image.remove(HASH_KEY) {
+        match found {
+            AttributeValue::S(s) if s == image_id => {}
+            AttributeValue::S(s) => {
+                return Err(MapError::HashKeyMismatch {
+                    key: image_id,
+                    image: s,
+                })
+            }
+            other => return Err(MapError::HashKey(format!("{other:?}"))),
+        }
+    }
+    for column in COLUMNS {
+        let cell = match (column.origin, column.name) {
+            (Origin::Change, "event_id") => Cell::Str(event_id.clone()),
+            (Origin::Change, "event_name") => Cell::Str(event_name.clone()),
+            (Origin::Change, "event_time") => Cell::Timestamp(event_time_ms),
+            (Origin::Change, "sequence_number") => Cell::Str(sequence_number.clone()),
+            (Origin::Change, "is_ttl_expiry") => Cell::Bool(is_ttl_expiry),
+            (Origin::Change, "previous_status") => previous_status.clone(),
+            (Origin::Change, "exported_at") => Cell::Timestamp(ctx.exported_at_ms),
+            (Origin::Image, HASH_KEY) => Cell::Str(image_id.clone()),
+            (Origin::Image, _) => image_cell(column, image.remove(column.name))?,
+            (Origin::Extra, _) => Cell::Null, // filled below, from what is left
+            // A change column added to the schema without a mapping here stays null; the
+            // tests assert every change column of a full record is set.
+            (Origin::Change, _) => Cell::Null,
+        };
+        cells.push(cell);
+    }
+    // Key attributes other than the hash key only matter when no image carries them.
+    for (name, value) in keys {
+        image.entry(name).or_insert(value);
+    }
+    if !image.is_empty() {
+        let json = extra_json(&image);
+        if let Some(last) = cells.last_mut() {
+            *last = Cell::Str(json);
+        }
+    }
+
+    let stream = match (ctx.stream_override, record.event_source_arn.as_deref()) {
+        (Some(label), _) => label.to_owned(),
+        (None, Some(arn)) if !arn.is_empty() => stream_label(arn),
+        _ => DEFAULT_STREAM_LABEL.to_owned(),
+    };
+    Ok(MappedRow {
+        stream,
+        partition,
+        sequence_number,
+        source_sequence_number,
+        cells,
+    })
+}
+
+fn extra_json(extra: &Item) -> String {
+    // Serializing a BTreeMap of plain enums cannot fail; fall back to an empty object anyway
+    // rather than panic inside a batch.
+    serde_json::to_string(extra).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Converts one image attribute to its column's cell.
+fn image_cell(column: &Column, value: Option<AttributeValue>) -> Result<Cell, MapError> {
+    let attribute = column.name;
+    let wrong = |found: &AttributeValue, expected: &'static str| MapError::WrongType {
+        attribute,
+        found: found.type_tag(),
+        expected,
+    };
+    let number = |source: NumberError| MapError::Number { attribute, source };
+    let Some(value) = value else {
+        return Ok(Cell::Null);
+    };
+    if let AttributeValue::Null(_) = value {
+        return Ok(Cell::Null);
+    }
+    Ok(match (column.kind, value) {
+        (Kind::Str, AttributeValue::S(s)) => Cell::Str(s),
+        (Kind::Int32, AttributeValue::N(n)) => Cell::I32(number::parse_i32(&n).map_err(number)?),
+        (Kind::Int64, AttributeValue::N(n)) => Cell::I64(number::parse_i64(&n).map_err(number)?),
+        (Kind::Float64, AttributeValue::N(n)) => Cell::F64(number::parse_f64(&n).map_err(number)?),
+        (Kind::Bool, AttributeValue::Bool(b)) => Cell::Bool(b),
+        (Kind::TimestampMillis, AttributeValue::N(n)) => {
+            let ms = number::parse_i64(&n).map_err(number)?;
+            Cell::Timestamp(check_timestamp(attribute, ms)?)
+        }
+        (Kind::TimestampSeconds, AttributeValue::N(n)) => {
+            let secs = number::parse_i64(&n).map_err(number)?;
+            let ms = secs.checked_mul(1000).ok_or(MapError::TimestampRange {
+                attribute,
+                value: secs,
+            })?;
+            Cell::Timestamp(check_timestamp(attribute, ms)?)
+        }
+        (Kind::StrList, AttributeValue::Ss(items)) => Cell::List(items),
+        (Kind::StrList, AttributeValue::L(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    AttributeValue::S(s) => out.push(s),
+                    other => return Err(wrong(&other, "L of S, or SS")),
+                }
+            }
+            Cell::List(out)
+        }
+        (kind, other) => return Err(wrong(&other, expected_type(kind))),
+    })
+}
+
+fn expected_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Str => "S",
+        Kind::Int32 => "N (int32)",
+        Kind::Int64 => "N (int64)",
+        Kind::Float64 => "N (double)",
+        Kind::Bool => "BOOL",
+        Kind::TimestampMillis => "N (epoch milliseconds)",
+        Kind::TimestampSeconds => "N (epoch seconds)",
+        Kind::StrList => "L of S, or SS",
+    }
+}
+
+fn check_timestamp(attribute: &'static str, ms: i64) -> Result<i64, MapError> {
+    if (MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(MapError::TimestampRange {
+            attribute,
+            value: ms,
+        })
+    }
+}
+
+/// Left-pads a sequence number to [`SEQUENCE_NUMBER_WIDTH`] digits.
+pub fn pad_sequence_number(seq: &str) -> Result<String, MapError> {
+    if seq.is_empty()
+        || seq.len() > SEQUENCE_NUMBER_WIDTH
+        || !seq.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(MapError::SequenceNumber(seq.to_owned()));
+    }
+    Ok(format!("{seq:0>width$}", width = SEQUENCE_NUMBER_WIDTH))
+}
+
+/// Event time in epoch milliseconds from `ApproximateCreationDateTime`: epoch seconds as a
+/// JSON number (integral or fractional) or numeric string, or an RFC 3339 string.
+pub fn event_time_millis(value: &serde_json::Value) -> Result<i64, MapError> {
+    let bad = || MapError::EventTime(value.to_string());
+    let from_seconds = |secs: f64| -> Result<i64, MapError> {
+        // Floor, like DynamoDB's own whole-second values: an event never moves into the next hour.
+        let ms = (secs * 1000.0).floor();
+        if ms.is_finite() && (0.0..=MAX_TIMESTAMP_MS as f64).contains(&ms) {
+            Ok(ms as i64)
+        } else {
+            Err(bad())
+        }
+    };
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(secs) = n.as_i64() {
+                secs.checked_mul(1000)
+                    .filter(|ms| (0..=MAX_TIMESTAMP_MS).contains(ms))
+                    .ok_or_else(bad)
+            } else {
+                from_seconds(n.as_f64().ok_or_else(bad)?)
+            }
+        }
+        serde_json::Value::String(s) => {
+            if let Ok(secs) = number::parse_f64(s) {
+                return from_seconds(secs);
+            }
+            let t = DateTime::parse_from_rfc3339(s).map_err(|_| bad())?;
+            let ms = t.timestamp_millis();
+            if (0..=MAX_TIMESTAMP_MS).contains(&ms) {
+                Ok(ms)
+            } else {
+                Err(bad())
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The sequence number of a record, read leniently from raw JSON, for records that could not
+/// be mapped (so that a failed quarantine write can still be reported per record).
+pub fn raw_sequence_number(raw: &RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        dynamodb: Option<Inner>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(rename = "SequenceNumber")]
+        sequence_number: Option<String>,
+    }
+    serde_json::from_str::<Outer>(raw.get())
+        .ok()?
+        .dynamodb?
+        .sequence_number
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{split_input, InputRecord};
+    use crate::schema::column_index;
+
+    const LIFECYCLE: &str = include_str!("../tests/fixtures/lambda_lifecycle.json");
+    const GET_RECORDS: &str = include_str!("../tests/fixtures/get_records.json");
+    const BAD: &str = include_str!("../tests/fixtures/bad_records.jsonl");
+    const NOW: i64 = 1_795_600_000_000;
+
+    fn ctx() -> MapContext<'static> {
+        MapContext {
+            exported_at_ms: NOW,
+            stream_override: None,
+        }
+    }
+
+    fn map_all(input: &str) -> Vec<Result<MappedRow, MapError>> {
+        split_input(input.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                InputRecord::Json(raw) => map_record(raw, ctx()),
+                InputRecord::Unparsable { error, .. } => Err(MapError::Malformed {
+                    path: String::new(),
+                    message: error.clone(),
+                }),
+            })
+            .collect()
+    }
+
+    fn cell<'a>(row: &'a MappedRow, name: &str) -> &'a Cell {
+        &row.cells[column_index(name).unwrap()]
+    }
+
+    fn s(v: &str) -> Cell {
+        Cell::Str(v.to_owned())
+    }
+
+    #[test]
+    fn lifecycle_maps_every_record_with_typed_columns() {
+        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 7);
+        let processed = &rows[3];
+        assert_eq!(cell(processed, "event_name"), &s("MODIFY"));
+        assert_eq!(cell(processed, "status"), &s("PROCESSED"));
+        assert_eq!(cell(processed, "previous_status"), &s("PROCESSING"));
+        assert_eq!(cell(processed, "width"), &Cell::I32(4000));
+        assert_eq!(cell(processed, "size_bytes"), &Cell::I64(2_481_923));
+        assert_eq!(cell(processed, "mean_luma"), &Cell::F64(118.25));
+        assert_eq!(cell(processed, "has_alpha"), &Cell::Bool(false));
+        assert_eq!(
+            cell(processed, "error_code"),
+            &Cell::Null,
+            "NULL attribute is null"
+        );
+        assert_eq!(
+            cell(processed, "operations"),
+            &Cell::List(vec![
+                "orient".into(),
+                "strip".into(),
+                "resize:thumb".into(),
+                "resize:display".into()
+            ])
+        );
+        // received_at is epoch millis; expires_at is epoch seconds in the item.
+        let Cell::Timestamp(received) = *cell(processed, "received_at") else {
+            panic!()
+        };
+        let Cell::Timestamp(expires) = *cell(processed, "expires_at") else {
+            panic!()
+        };
+        assert_eq!(received % 1000, 123);
+        assert_eq!(expires, (received / 1000 + 7 * 86_400) * 1000);
+        assert_eq!(cell(processed, "exported_at"), &Cell::Timestamp(NOW));
+        assert_eq!(processed.partition.path(), "dt=2026-11-24/hour=10");
+        assert_eq!(processed.sequence_number.len(), SEQUENCE_NUMBER_WIDTH);
+        assert!(processed
+            .sequence_number
+            .ends_with(&processed.source_sequence_number));
+        assert_eq!(
+            processed.stream.len(),
+            12,
+            "label derived from eventSourceARN"
+        );
+        // Every change column of a full record is set.
+        for (i, column) in COLUMNS.iter().enumerate() {
+            if column.origin == Origin::Change {
+                assert_ne!(processed.cells[i], Cell::Null, "{}", column.name);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_attributes_are_kept_losslessly_as_dynamodb_json() {
+        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        let Cell::Str(extra) = cell(&rows[3], "extra_attributes") else {
+            panic!("no extras")
+        };
+        let value: serde_json::Value = serde_json::from_str(extra).unwrap();
+        assert_eq!(
+            value["huge_counter"]["N"],
+            "12345678901234567890123456789012345678"
+        );
+        assert_eq!(value["tags"]["SS"], serde_json::json!(["beach", "sunset"]));
+        assert_eq!(
+            value["focal_lengths"]["NS"],
+            serde_json::json!(["23", "56.0"])
+        );
+        assert_eq!(value["thumbhash"]["B"], "3OcRJYB4d3h/iIeHeEh3eIhw+j3A");
+        assert_eq!(
+            value["checksums"]["BS"],
+            serde_json::json!(["AAEC", "AwQF"])
+        );
+        assert_eq!(value["note"]["NULL"], true);
+        assert_eq!(value["reviewed"]["BOOL"], false);
+        assert_eq!(value["client_hints"]["M"]["viewport"]["L"][0]["N"], "1280");
+        assert_eq!(
+            value.as_object().unwrap().len(),
+            8,
+            "known columns are not repeated: {extra}"
+        );
+        assert_eq!(cell(&rows[0], "extra_attributes"), &Cell::Null);
+    }
+
+    #[test]
+    fn ttl_removal_is_flagged_and_user_removal_is_not() {
+        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        let ttl = &rows[5];
+        assert_eq!(cell(ttl, "event_name"), &s("REMOVE"));
+        assert_eq!(cell(ttl, "is_ttl_expiry"), &Cell::Bool(true));
+        assert_eq!(
+            cell(ttl, "status"),
+            &s("PROCESSED"),
+            "REMOVE maps the OldImage"
+        );
+        assert_eq!(cell(ttl, "previous_status"), &s("PROCESSED"));
+        assert_eq!(ttl.partition.path(), "dt=2026-12-01/hour=09");
+        let user = &rows[6];
+        assert_eq!(cell(user, "is_ttl_expiry"), &Cell::Bool(false));
+        assert_eq!(cell(user, "error_code"), &s("unsupported_format"));
+    }
+
+    #[test]
+    fn get_records_shapes_and_view_types_map() {
+        let rows: Vec<MappedRow> = map_all(GET_RECORDS)
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 3);
+        // KEYS_ONLY: only the key; fractional seconds are floored to milliseconds.
+        assert_eq!(cell(&rows[0], "image_id"), &s("01JDFY9X0000000000000000KO"));
+        assert_eq!(cell(&rows[0], "status"), &Cell::Null);
+        assert_eq!(cell(&rows[0], "extra_attributes"), &Cell::Null);
+        let Cell::Timestamp(t) = *cell(&rows[0], "event_time") else {
+            panic!()
+        };
+        assert_eq!(t % 1000, 417);
+        assert_eq!(
+            rows[0].stream, DEFAULT_STREAM_LABEL,
+            "no eventSourceARN in GetRecords"
+        );
+        // NEW_IMAGE: no OldImage, so no previous status.
+        assert_eq!(cell(&rows[1], "status"), &s("PROCESSING"));
+        assert_eq!(cell(&rows[1], "previous_status"), &Cell::Null);
+        // 12:59:59.9996 stays in hour 12.
+        assert_eq!(rows[2].partition.path(), "dt=2026-11-24/hour=12");
+    }
+
+    #[test]
+    fn bad_records_get_precise_reasons() {
+        let results = map_all(BAD);
+        let codes: Vec<&str> = results
+            .iter()
+            .map(|r| r.as_ref().map(|_| "ok").unwrap_or_else(MapError::code))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "ok",
+                "number_out_of_range",
+                "wrong_attribute_type",
+                "bad_hash_key",
+                "malformed_record",
+                "missing_field",
+                "malformed_record",
+                "bad_event_name",
+                "ok"
+            ]
+        );
+        let msg = |i: usize| results[i].as_ref().unwrap_err().to_string();
+        assert_eq!(
+            msg(1),
+            "attribute `width`: `99999999999` does not fit int32"
+        );
+        assert_eq!(msg(2), "attribute `height` is S, expected N (int32)");
+        assert!(msg(6).contains("dynamodb.NewImage.weird"), "{}", msg(6));
+        assert_eq!(msg(5), "missing `dynamodb.SequenceNumber`");
+    }
+
+    #[test]
+    fn event_time_accepts_seconds_and_iso_strings() {
+        use serde_json::json;
+        assert_eq!(
+            event_time_millis(&json!(1_700_000_000)),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(
+            event_time_millis(&json!(1_700_000_000.25)),
+            Ok(1_700_000_000_250)
+        );
+        assert_eq!(
+            event_time_millis(&json!("1700000000")),
+            Ok(1_700_000_000_000)
+        );
+        assert_eq!(
+            event_time_millis(&json!("2023-11-14T22:13:20.5+00:00")),
+            Ok(1_700_000_000_500)
+        );
+        for bad in [
+            json!(-1),
+            json!("yesterday"),
+            json!(null),
+            json!(1e300),
+            json!(true),
+        ] {
+            assert!(event_time_millis(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sequence_numbers_pad_to_sortable_strings() {
+        let a = pad_sequence_number("999").unwrap();
+        let b = pad_sequence_number("1000").unwrap();
+        assert!(a < b);
+        assert_eq!(b.len(), SEQUENCE_NUMBER_WIDTH);
+        assert!(pad_sequence_number("12a").is_err());
+        assert!(pad_sequence_number("").is_err());
+        assert!(pad_sequence_number(&"1".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn image_hash_key_must_agree_with_keys() {
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"eventID":"e","eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":1700000000,"SequenceNumber":"1","Keys":{"image_id":{"S":"a"}},"NewImage":{"image_id":{"S":"b"}}}}"#.into(),
+        )
+        .unwrap();
+        assert_eq!(
+            map_record(&raw, ctx()).unwrap_err().code(),
+            "hash_key_mismatch"
+        );
+    }
+}

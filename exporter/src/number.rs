@@ -1,0 +1,295 @@
+//! Exact conversions of DynamoDB numbers (decimal strings of up to 38 significant digits,
+//! optionally with a fraction and an exponent) to the fixed-width column types.
+//!
+//! A value that does not fit its column exactly is an error, never a silent truncation:
+//! the record is quarantined with the reason.
+
+use thiserror::Error;
+
+/// Why a DynamoDB number could not become a column value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NumberError {
+    /// The text is not a DynamoDB number (`-?digits[.digits][e[+-]digits]`).
+    #[error("`{0}` is not a decimal number")]
+    Syntax(String),
+    /// The number has a non-zero fraction but the column holds integers.
+    #[error("`{0}` is not an integer")]
+    NotIntegral(String),
+    /// The number is integral but outside the column's range.
+    #[error("`{value}` does not fit {target}")]
+    OutOfRange {
+        /// The decimal text as received.
+        value: String,
+        /// The column type it had to fit.
+        target: &'static str,
+    },
+}
+
+/// A syntactically valid decimal number: `digits × 10^exponent`.
+struct Decimal {
+    negative: bool,
+    /// All digits (integer part then fraction), ASCII.
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+/// Longest exponent text we accept; DynamoDB's range is 1E-130 to 1E+126.
+const MAX_EXPONENT_DIGITS: usize = 6;
+
+fn split_sign(bytes: &[u8]) -> (bool, &[u8]) {
+    match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        Some(b'+') => (false, &bytes[1..]),
+        _ => (false, bytes),
+    }
+}
+
+fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
+    let syntax = || NumberError::Syntax(text.to_owned());
+    let (negative, rest) = split_sign(text.as_bytes());
+    let (mantissa, exp_text) = match rest.iter().position(|b| *b == b'e' || *b == b'E') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (int_part, frac_part) = match mantissa.iter().position(|b| *b == b'.') {
+        Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+        None => (mantissa, &mantissa[mantissa.len()..]),
+    };
+    if int_part.is_empty() && frac_part.is_empty()
+        || !int_part.iter().chain(frac_part).all(u8::is_ascii_digit)
+    {
+        return Err(syntax());
+    }
+    let mut exponent: i64 = 0;
+    if let Some(exp) = exp_text {
+        let (neg, digits) = split_sign(exp);
+        if digits.is_empty()
+            || digits.len() > MAX_EXPONENT_DIGITS
+            || !digits.iter().all(u8::is_ascii_digit)
+        {
+            return Err(syntax());
+        }
+        let value = digits
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
+        exponent = if neg { -value } else { value };
+    }
+    let frac_len = i64::try_from(frac_part.len()).map_err(|_| syntax())?;
+    Ok(Decimal {
+        negative,
+        digits: [int_part, frac_part].concat(),
+        exponent: exponent - frac_len,
+    })
+}
+
+/// Parses a DynamoDB number as an exact `i64`: `"1.50E+2"` is 150, `"1.5"` is an error.
+pub fn parse_i64(text: &str) -> Result<i64, NumberError> {
+    let range = || NumberError::OutOfRange {
+        value: text.to_owned(),
+        target: "int64",
+    };
+    // Fast path: plain integers, which is what DynamoDB sends for integral values.
+    let (_, unsigned) = split_sign(text.as_bytes());
+    if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
+        return text.parse::<i64>().map_err(|_| range());
+    }
+    let dec = parse_decimal(text)?;
+    // Leading zeros carry no value; trailing zeros move into the exponent.
+    let first = dec
+        .digits
+        .iter()
+        .position(|d| *d != b'0')
+        .unwrap_or(dec.digits.len());
+    let mut digits = &dec.digits[first..];
+    let mut exponent = dec.exponent;
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    while exponent < 0 && digits.last() == Some(&b'0') {
+        digits = &digits[..digits.len() - 1];
+        exponent += 1;
+    }
+    if exponent < 0 {
+        return Err(NumberError::NotIntegral(text.to_owned()));
+    }
+    // i64::MAX has 19 digits: anything longer cannot fit.
+    let total_len = i64::try_from(digits.len()).map_err(|_| range())? + exponent;
+    if total_len > 19 {
+        return Err(range());
+    }
+    // Accumulate as a negative number so that i64::MIN is representable.
+    let mut acc: i64 = 0;
+    for d in digits {
+        acc = acc
+            .checked_mul(10)
+            .and_then(|a| a.checked_sub(i64::from(d - b'0')))
+            .ok_or_else(range)?;
+    }
+    for _ in 0..exponent {
+        acc = acc.checked_mul(10).ok_or_else(range)?;
+    }
+    if dec.negative {
+        Ok(acc)
+    } else {
+        acc.checked_neg().ok_or_else(range)
+    }
+}
+
+/// Parses a DynamoDB number as an exact `i32`.
+pub fn parse_i32(text: &str) -> Result<i32, NumberError> {
+    let wide = parse_i64(text).map_err(|e| match e {
+        NumberError::OutOfRange { value, .. } => NumberError::OutOfRange {
+            value,
+            target: "int32",
+        },
+        other => other,
+    })?;
+    i32::try_from(wide).map_err(|_| NumberError::OutOfRange {
+        value: text.to_owned(),
+        target: "int32",
+    })
+}
+
+/// Parses a DynamoDB number as the nearest `f64` (doubles are approximate by nature);
+/// values beyond the `f64` range are errors rather than infinities.
+pub fn parse_f64(text: &str) -> Result<f64, NumberError> {
+    parse_decimal(text)?;
+    let value: f64 = text
+        .parse()
+        .map_err(|_| NumberError::Syntax(text.to_owned()))?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(NumberError::OutOfRange {
+            value: text.to_owned(),
+            target: "double",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn integers_in_every_notation() {
+        assert_eq!(parse_i64("0"), Ok(0));
+        assert_eq!(parse_i64("-0"), Ok(0));
+        assert_eq!(parse_i64("42"), Ok(42));
+        assert_eq!(parse_i64("+42"), Ok(42));
+        assert_eq!(parse_i64("1.50E+2"), Ok(150));
+        assert_eq!(parse_i64("1500e-1"), Ok(150));
+        assert_eq!(parse_i64("150.000"), Ok(150));
+        assert_eq!(parse_i64("0.0000"), Ok(0));
+        assert_eq!(parse_i64("9223372036854775807"), Ok(i64::MAX));
+        assert_eq!(parse_i64("-9223372036854775808"), Ok(i64::MIN));
+        assert_eq!(parse_i64("00000000000000000000000042"), Ok(42));
+    }
+
+    #[test]
+    fn inexact_or_oversized_integers_are_refused() {
+        assert!(matches!(parse_i64("1.5"), Err(NumberError::NotIntegral(_))));
+        assert!(matches!(
+            parse_i64("1E-1"),
+            Err(NumberError::NotIntegral(_))
+        ));
+        assert!(matches!(
+            parse_i64("9223372036854775808"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse_i64("12345678901234567890123456789012345678"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse_i64("1E+125"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            parse_i32("2147483648"),
+            Err(NumberError::OutOfRange {
+                value: "2147483648".into(),
+                target: "int32"
+            })
+        );
+        assert_eq!(parse_i32("-2147483648"), Ok(i32::MIN));
+    }
+
+    #[test]
+    fn malformed_numbers_are_syntax_errors() {
+        for bad in [
+            "",
+            "-",
+            ".",
+            "1e",
+            "1e+",
+            "abc",
+            "1,5",
+            "0x10",
+            "NaN",
+            "inf",
+            "1e1234567",
+            " 1",
+        ] {
+            assert!(
+                matches!(parse_i64(bad), Err(NumberError::Syntax(_))),
+                "{bad:?}"
+            );
+            assert!(
+                matches!(parse_f64(bad), Err(NumberError::Syntax(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn doubles_parse_and_refuse_overflow() {
+        assert_eq!(parse_f64("0.5"), Ok(0.5));
+        assert_eq!(parse_f64("-1.25E2"), Ok(-125.0));
+        assert!(matches!(
+            parse_f64("1E+400"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_i64_round_trips_in_plain_notation(v in any::<i64>()) {
+            prop_assert_eq!(parse_i64(&v.to_string()), Ok(v));
+        }
+
+        #[test]
+        fn any_i64_round_trips_in_scientific_notation(v in any::<i64>(), shift in 0u32..30) {
+            // v * 10^shift / 10^shift written as mantissa with a fraction and an exponent.
+            let s = v.unsigned_abs().to_string();
+            let sign = if v < 0 { "-" } else { "" };
+            let text = format!("{sign}{s}{}E-{shift}", "0".repeat(shift as usize));
+            prop_assert_eq!(parse_i64(&text), Ok(v));
+        }
+
+        #[test]
+        fn i32_accepts_exactly_the_i32_range(v in any::<i64>()) {
+            let expected = i32::try_from(v).ok();
+            prop_assert_eq!(parse_i32(&v.to_string()).ok(), expected);
+        }
+
+        #[test]
+        fn fractions_are_never_silently_truncated(int in any::<i32>(), frac in 1u32..1_000_000) {
+            let text = format!("{int}.{frac:06}");
+            prop_assert!(matches!(parse_i64(&text), Err(NumberError::NotIntegral(_))));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,60}") {
+            let _ = parse_i64(&text);
+            let _ = parse_i32(&text);
+            let _ = parse_f64(&text);
+        }
+
+        #[test]
+        fn doubles_agree_with_std(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
+            prop_assert_eq!(parse_f64(&format!("{v:e}")), Ok(v));
+        }
+    }
+}
