@@ -1,0 +1,115 @@
+//! `imglake export`: stream records from a file or stdin into the lake.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use imglake_exporter::{split_input, ExportOptions, ExportReport, Exporter, Lake};
+
+use crate::cli::ExportArgs;
+
+pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let bytes = read_input(&args)?;
+    let records =
+        split_input(&bytes).with_context(|| format!("reading {}", args.input.display()))?;
+    drop(bytes);
+    let lake = Lake::open(&args.lake)?;
+    let exporter = Exporter::new(
+        lake.store.clone(),
+        lake.root.clone(),
+        ExportOptions {
+            compression: args.compression,
+            stream_override: args.stream_label.clone(),
+            ..ExportOptions::default()
+        },
+    );
+    let exported_at_ms = chrono_now_ms();
+    let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
+    let batches = records.len().div_ceil(batch_size);
+    let mut total = ExportReport::default();
+    for (i, chunk) in records.chunks(batch_size).enumerate() {
+        let report = exporter.export(chunk, exported_at_ms).await?;
+        if batches > 1 {
+            eprintln!(
+                "batch {}/{batches}: {} records, {} rows, {} quarantined",
+                i + 1,
+                report.received,
+                report.rows_written,
+                report.quarantined
+            );
+        }
+        merge(&mut total, report);
+    }
+    let elapsed = started.elapsed();
+    if args.json {
+        let mut value = serde_json::to_value(&total)?;
+        value["seconds"] = serde_json::json!(elapsed.as_secs_f64());
+        value["lake"] = serde_json::json!(lake.display);
+        println!("{value}");
+    } else {
+        print_summary(&total, &lake.display, elapsed.as_secs_f64());
+    }
+    if total.failed_records() > 0 {
+        eprintln!(
+            "error: {} records could not be written (see the errors above); rerun the same command to retry",
+            total.failed_records()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(args: &ExportArgs) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if args.input.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+    } else {
+        bytes = std::fs::read(&args.input)
+            .with_context(|| format!("cannot read --input {}", args.input.display()))?;
+    }
+    Ok(bytes)
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn merge(total: &mut ExportReport, part: ExportReport) {
+    total.received += part.received;
+    total.rows_written += part.rows_written;
+    total.quarantined += part.quarantined;
+    for (code, n) in part.quarantine_reasons {
+        *total.quarantine_reasons.entry(code).or_default() += n;
+    }
+    total.files.extend(part.files);
+    total
+        .failed_sequence_numbers
+        .extend(part.failed_sequence_numbers);
+    total.write_errors.extend(part.write_errors);
+}
+
+fn print_summary(report: &ExportReport, lake: &str, seconds: f64) {
+    let bytes: usize = report.files.iter().map(|f| f.bytes).sum();
+    println!("lake:        {lake}");
+    println!("records:     {}", report.received);
+    println!("rows:        {}", report.rows_written);
+    println!("quarantined: {}", report.quarantined);
+    for (code, n) in &report.quarantine_reasons {
+        println!("  {code}: {n}");
+    }
+    println!("files:       {} ({bytes} bytes)", report.files.len());
+    if report.failed_records() > 0 {
+        println!("failed:      {}", report.failed_records());
+        for e in &report.write_errors {
+            println!("  {e}");
+        }
+    }
+    println!("seconds:     {seconds:.3}");
+}

@@ -1,0 +1,41 @@
+//! DataFusion over the lake: `image_events` registered as a Hive-partitioned listing table
+//! with the exporter's schema, on a local directory or `s3://` alike.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use imglake_exporter::schema::{arrow_schema, TABLE_NAME};
+use imglake_exporter::Lake;
+
+/// A session with `image_events` registered over `lake`.
+pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        // Read strings as plain Utf8, the type the files and the table schema declare.
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        );
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_object_store(&lake.store_url, lake.store.clone());
+
+    let table_url = lake.table_url().context("building the table URL")?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![
+            ("dt".to_owned(), DataType::Date32),
+            ("hour".to_owned(), DataType::Int32),
+        ]);
+    let config = ListingTableConfig::new(ListingTableUrl::parse(table_url.as_str())?)
+        .with_listing_options(options)
+        .with_schema(arrow_schema());
+    let table = ListingTable::try_new(config)?;
+    ctx.register_table(TABLE_NAME, Arc::new(table))?;
+    Ok(ctx)
+}

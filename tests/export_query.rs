@@ -1,0 +1,210 @@
+//! `imglake export` then `imglake query` on a local lake.
+
+use crate::util::{export, files_under, imglake, query, run_ok};
+
+fn lake_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    (dir, lake)
+}
+
+#[test]
+fn query_across_partitions_returns_every_exported_row() {
+    let (_dir, lake) = lake_dir();
+    let summary = export(&lake, "lambda_lifecycle.json", &[]);
+    assert!(
+        summary.contains("records:     7\nrows:        7\nquarantined: 0"),
+        "{summary}"
+    );
+    export(&lake, "get_records.json", &["--stream-label", "getrecords"]);
+    export(&lake, "bad_records.jsonl", &[]);
+    let csv = query(
+        &lake,
+        "csv",
+        "select dt, hour, count(*) as n from image_events group by dt, hour order by dt, hour",
+    );
+    assert_eq!(
+        csv,
+        "dt,hour,n\n\
+         2026-11-24,9,2\n\
+         2026-11-24,10,3\n\
+         2026-11-24,11,1\n\
+         2026-11-24,12,3\n\
+         2026-11-24,13,2\n\
+         2026-12-01,9,1\n"
+    );
+    // Partition pruning works on the typed partition columns.
+    let pruned = query(
+        &lake,
+        "csv",
+        "select count(*) as n from image_events where dt = date '2026-11-24' and hour between 10 and 12",
+    );
+    assert_eq!(pruned, "n\n7\n");
+}
+
+#[test]
+fn json_output_carries_typed_values() {
+    let (_dir, lake) = lake_dir();
+    export(&lake, "lambda_lifecycle.json", &[]);
+    let out = query(
+        &lake,
+        "json",
+        "select image_id, width, size_bytes, mean_luma, has_alpha, operations, event_time, expires_at, \
+         is_ttl_expiry, previous_status from image_events \
+         where status = 'PROCESSED' and event_name = 'MODIFY'",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let row: serde_json::Value = serde_json::from_str(lines[0]).expect("json");
+    assert_eq!(row["image_id"], "01JDFY2Q4W8Z8H6V3M5N7K9P1A");
+    assert_eq!(row["width"], 4000);
+    assert_eq!(row["size_bytes"], 2_481_923);
+    assert_eq!(row["mean_luma"], 118.25);
+    assert_eq!(row["has_alpha"], false);
+    assert_eq!(
+        row["operations"],
+        serde_json::json!(["orient", "strip", "resize:thumb", "resize:display"])
+    );
+    assert_eq!(row["event_time"], "2026-11-24T10:00:03Z");
+    assert_eq!(row["expires_at"], "2026-12-01T09:58:10Z");
+    assert_eq!(row["is_ttl_expiry"], false);
+    assert_eq!(row["previous_status"], "PROCESSING");
+}
+
+#[test]
+fn lifecycle_reads_back_as_a_change_log() {
+    let (_dir, lake) = lake_dir();
+    export(&lake, "lambda_lifecycle.json", &[]);
+    let table = query(
+        &lake,
+        "table",
+        "select image_id, event_name, previous_status, status, is_ttl_expiry, error_code \
+         from image_events order by sequence_number",
+    );
+    insta::assert_snapshot!(table);
+}
+
+#[test]
+fn replaying_an_export_rewrites_the_same_files() {
+    let (dir, lake) = lake_dir();
+    export(&lake, "lambda_lifecycle.json", &[]);
+    export(&lake, "bad_records.jsonl", &[]);
+    let first = files_under(&dir.path().join("lake"));
+    export(&lake, "lambda_lifecycle.json", &[]);
+    export(&lake, "bad_records.jsonl", &[]);
+    let second = files_under(&dir.path().join("lake"));
+    assert_eq!(first, second);
+    assert_eq!(first.iter().filter(|f| f.ends_with(".parquet")).count(), 5);
+    assert_eq!(
+        first
+            .iter()
+            .filter(|f| f.starts_with("_quarantine/image_events/"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        query(&lake, "csv", "select count(*) as n from image_events"),
+        "n\n9\n"
+    );
+}
+
+#[test]
+fn bad_records_are_quarantined_and_counted() {
+    let (dir, lake) = lake_dir();
+    let summary = export(&lake, "bad_records.jsonl", &[]);
+    for line in [
+        "records:     9",
+        "rows:        2",
+        "quarantined: 7",
+        "  number_out_of_range: 1",
+        "  wrong_attribute_type: 1",
+        "  invalid_json: 1",
+    ] {
+        assert!(summary.contains(line), "missing {line:?} in\n{summary}");
+    }
+    let quarantine = files_under(&dir.path().join("lake/_quarantine"));
+    assert_eq!(quarantine.len(), 1, "{quarantine:?}");
+    let body = std::fs::read_to_string(dir.path().join("lake/_quarantine").join(&quarantine[0]))
+        .expect("read");
+    assert_eq!(body.lines().count(), 7);
+}
+
+#[test]
+fn export_reads_stdin_and_reports_json() {
+    let (_dir, lake) = lake_dir();
+    let input = std::fs::read(crate::util::fixture("get_records.json")).expect("fixture");
+    let mut child = imglake()
+        .args(["export", "--input", "-", "--lake", &lake, "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["received"], 3);
+    assert_eq!(report["rows_written"], 3);
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn errors_name_the_fix() {
+    let (_dir, lake) = lake_dir();
+    let out = imglake()
+        .args([
+            "export",
+            "--input",
+            "/nonexistent/input.json",
+            "--lake",
+            &lake,
+        ])
+        .output()
+        .expect("spawn");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read --input /nonexistent/input.json"),
+        "{stderr}"
+    );
+
+    let out = imglake()
+        .args(["query", "--lake", "gs://bucket/lake", "select 1"])
+        .output()
+        .expect("spawn");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use a directory path or s3://bucket/prefix")
+    );
+
+    let out = imglake()
+        .args([
+            "export",
+            "--input",
+            "x",
+            "--lake",
+            &lake,
+            "--compression",
+            "lz4",
+        ])
+        .output()
+        .expect("spawn");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("use zstd or snappy"));
+    // The query on an empty lake is valid and returns zero.
+    let empty = tempfile::tempdir().expect("tempdir");
+    let n = run_ok(imglake().args([
+        "query",
+        "--lake",
+        &empty.path().display().to_string(),
+        "--format",
+        "csv",
+        "select count(*) as n from image_events",
+    ]));
+    assert_eq!(n, "n\n0\n");
+}

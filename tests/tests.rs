@@ -1,0 +1,8 @@
+//! End-to-end tests of the workspace: the real `imglake` binary against real readers and
+//! servers on 127.0.0.1. Shared helpers live in `util`.
+
+mod util;
+
+mod export_query;
+mod readers;
+mod s3_lake;
