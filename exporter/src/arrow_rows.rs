@@ -16,9 +16,9 @@ use crate::schema::{arrow_schema, Kind, COLUMNS, TIMESTAMP_TZ};
 ///
 /// The mapper only produces cells that match their column's kind; a mismatch would be a bug,
 /// and is written as null rather than panicking in the middle of a batch.
-pub fn rows_to_batch<'a, I>(rows: I, len_hint: usize) -> Result<RecordBatch, ArrowError>
+pub fn rows_to_batch<'a, 'b: 'a, I>(rows: I, len_hint: usize) -> Result<RecordBatch, ArrowError>
 where
-    I: IntoIterator<Item = &'a [Cell]> + Clone,
+    I: IntoIterator<Item = &'a [Cell<'b>]> + Clone,
 {
     let columns: Vec<ArrayRef> = COLUMNS
         .iter()
@@ -34,7 +34,11 @@ where
     RecordBatch::try_new(arrow_schema(), columns)
 }
 
-fn build_column<'a>(kind: Kind, cells: impl Iterator<Item = &'a Cell>, len: usize) -> ArrayRef {
+fn build_column<'a, 'b: 'a>(
+    kind: Kind,
+    cells: impl Iterator<Item = &'a Cell<'b>>,
+    len: usize,
+) -> ArrayRef {
     match kind {
         Kind::Str => {
             let mut b = StringBuilder::with_capacity(len, len * 16);

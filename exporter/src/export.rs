@@ -127,13 +127,10 @@ impl Exporter {
     /// writes the same keys with the same rows.
     pub async fn export(
         &self,
-        records: &[InputRecord],
+        records: &[InputRecord<'_>],
         exported_at_ms: i64,
     ) -> Result<ExportReport, ExportError> {
-        let ctx = MapContext {
-            exported_at_ms,
-            stream_override: self.options.stream_override.as_deref(),
-        };
+        let ctx = MapContext { exported_at_ms };
         let mut report = ExportReport {
             received: records.len(),
             ..ExportReport::default()
@@ -152,27 +149,29 @@ impl Exporter {
     /// quarantined records.
     fn prepare(
         &self,
-        records: &[InputRecord],
-        ctx: MapContext<'_>,
+        records: &[InputRecord<'_>],
+        ctx: MapContext,
         report: &mut ExportReport,
     ) -> (Vec<PendingObject>, usize) {
-        let mut groups: BTreeMap<(String, Partition), Vec<MappedRow>> = BTreeMap::new();
+        // Stream labels by eventSourceARN; a batch almost always has one.
+        let mut labels: Vec<(Option<String>, String)> = Vec::new();
+        let mut groups: BTreeMap<(usize, Partition), Vec<MappedRow<'_>>> = BTreeMap::new();
         let mut quarantine: Vec<(QuarantineLine<'_>, Option<String>)> = Vec::new();
         for input in records {
             match input {
-                InputRecord::Json(raw) => match map::map_record(raw, ctx) {
-                    Ok(row) => groups
-                        .entry((row.stream.clone(), row.partition.clone()))
-                        .or_default()
-                        .push(row),
+                InputRecord::Json(raw) => match map::map_record(raw.as_ref(), ctx) {
+                    Ok(row) => {
+                        let label = self.label_index(&mut labels, row.event_source_arn.as_deref());
+                        groups.entry((label, row.partition)).or_default().push(row);
+                    }
                     Err(err) => quarantine.push((
                         QuarantineLine {
                             code: err.code(),
                             reason: err.to_string(),
-                            record: Some(raw),
+                            record: Some(raw.as_ref()),
                             record_text: None,
                         },
-                        map::raw_sequence_number(raw),
+                        map::raw_sequence_number(raw.as_ref()),
                     )),
                 },
                 InputRecord::Unparsable { text, error } => quarantine.push((
@@ -188,14 +187,15 @@ impl Exporter {
         }
 
         let mut objects = Vec::with_capacity(groups.len() + 1);
-        for ((stream, partition), mut rows) in groups {
+        for ((label, partition), mut rows) in groups {
+            let stream = &labels[label].1;
             // Stream order within a file, whatever order the input had.
             rows.sort_by(|a, b| a.sequence_number.cmp(&b.sequence_number));
             let (first, last) = match (rows.first(), rows.last()) {
                 (Some(f), Some(l)) => (f.sequence_number.clone(), l.sequence_number.clone()),
                 _ => continue,
             };
-            let key = keys::data_key(&self.root, &stream, &partition, &first, &last);
+            let key = keys::data_key(&self.root, stream, &partition, &first, &last);
             let sequence_numbers: Vec<String> = rows
                 .iter()
                 .map(|r| r.source_sequence_number.clone())
@@ -249,6 +249,22 @@ impl Exporter {
             });
         }
         (objects, quarantined)
+    }
+
+    /// Index in `labels` of the stream label for a record's `eventSourceARN`: the configured
+    /// override, a short hash of the ARN, or a default when the record names no stream.
+    fn label_index(&self, labels: &mut Vec<(Option<String>, String)>, arn: Option<&str>) -> usize {
+        let arn = arn.filter(|a| !a.is_empty());
+        if let Some(i) = labels.iter().position(|(a, _)| a.as_deref() == arn) {
+            return i;
+        }
+        let label = match (&self.options.stream_override, arn) {
+            (Some(label), _) => label.clone(),
+            (None, Some(arn)) => map::stream_label(arn),
+            (None, None) => map::DEFAULT_STREAM_LABEL.to_owned(),
+        };
+        labels.push((arn.map(str::to_owned), label));
+        labels.len() - 1
     }
 
     /// Writes all objects, a few at a time. Each object is one PUT: readers never see a

@@ -50,10 +50,7 @@ mod tests {
 
     #[test]
     fn data_keys_are_hive_partitioned_and_deterministic() {
-        let p = Partition {
-            dt: "2026-11-25".into(),
-            hour: 7,
-        };
+        let p = Partition::of_date_hour("2026-11-25", 7).unwrap();
         let key = data_key(&Path::from("lake/prefix"), "abc123", &p, "0001", "0009");
         assert_eq!(
             key.as_ref(),

@@ -1,71 +1,92 @@
 //! Pure mapping of one stream record to one lake row, or to the reason it cannot be one.
 
-use chrono::{DateTime, Datelike, Timelike};
+use std::borrow::Cow;
+
+use chrono::{DateTime, Datelike, NaiveDate};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::attr::{AttributeValue, Item};
+use crate::attr::{AttributeValue, Item, Text};
 use crate::number::{self, NumberError};
-use crate::record::StreamRecord;
-use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
+use crate::record::{ColumnItem, PreviousStatus, StreamRecord};
+use crate::schema::{column_index, Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
 
 /// Earliest and latest timestamps we write (0001-01-01 .. 9999-12-31T23:59:59.999 UTC):
 /// every engine that reads the lake can represent them.
 const MIN_TIMESTAMP_MS: i64 = -62_135_596_800_000;
 const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
 
-/// One cell of a row, typed by its column's [`Kind`].
+/// One cell of a row, typed by its column's [`Kind`]; strings borrow from the input record.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Null,
-    Str(String),
+    Str(Cow<'a, str>),
     I32(i32),
     I64(i64),
     F64(f64),
     Bool(bool),
     /// Epoch milliseconds, UTC.
     Timestamp(i64),
-    List(Vec<String>),
+    List(Vec<Cow<'a, str>>),
 }
 
-/// The Hive partition a row belongs to, from its event time (UTC).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The Hive partition a row belongs to: the UTC hour of its event time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Partition {
-    /// `YYYY-MM-DD`.
-    pub dt: String,
-    /// 0..=23, written as two digits.
-    pub hour: u32,
+    /// Hours since the Unix epoch.
+    epoch_hour: i64,
 }
 
 impl Partition {
-    /// The partition of an event time in epoch milliseconds.
+    /// The partition of `YYYY-MM-DD` at `hour`, if valid.
+    pub fn of_date_hour(dt: &str, hour: u32) -> Option<Self> {
+        let date = NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
+        let ms = date.and_hms_opt(hour, 0, 0)?.and_utc().timestamp_millis();
+        Self::of_millis(ms)
+    }
+
+    /// The partition of an event time in epoch milliseconds (never before the epoch).
     pub fn of_millis(ms: i64) -> Option<Self> {
-        let t = DateTime::from_timestamp_millis(ms)?;
-        Some(Partition {
-            dt: format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
-            hour: t.hour(),
+        (ms >= 0).then_some(Partition {
+            epoch_hour: ms / 3_600_000,
         })
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn dt(&self) -> String {
+        let days = self.epoch_hour / 24;
+        let date = NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|epoch| epoch.checked_add_signed(chrono::TimeDelta::days(days)));
+        match date {
+            Some(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
+            None => "invalid".to_owned(),
+        }
+    }
+
+    /// 0..=23.
+    pub fn hour(&self) -> u32 {
+        u32::try_from(self.epoch_hour % 24).unwrap_or(0)
     }
 
     /// `dt=YYYY-MM-DD/hour=HH`, the object key segment.
     pub fn path(&self) -> String {
-        format!("dt={}/hour={:02}", self.dt, self.hour)
+        format!("dt={}/hour={:02}", self.dt(), self.hour())
     }
 }
 
 /// A record mapped to a row, with what the writer needs to place it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MappedRow {
-    /// Short, stable label of the stream the record came from (part of the object key).
-    pub stream: String,
+pub struct MappedRow<'a> {
+    /// `eventSourceARN`, which names the stream (Lambda sets it; GetRecords does not).
+    pub event_source_arn: Option<Text<'a>>,
     pub partition: Partition,
     /// Sequence number, zero-padded (sorts as a string).
     pub sequence_number: String,
     /// Sequence number exactly as received (what Lambda's batch response must name).
     pub source_sequence_number: String,
     /// Cells in [`COLUMNS`] order.
-    pub cells: Vec<Cell>,
+    pub cells: Vec<Cell<'a>>,
 }
 
 /// Why a record cannot become a row. The record is quarantined with this reason.
@@ -131,11 +152,9 @@ impl MapError {
 
 /// Settings that are the same for every record of a batch.
 #[derive(Debug, Clone, Copy)]
-pub struct MapContext<'a> {
+pub struct MapContext {
     /// Value of `exported_at`, epoch milliseconds.
     pub exported_at_ms: i64,
-    /// Stream label to use instead of one derived from `eventSourceARN`.
-    pub stream_override: Option<&'a str>,
 }
 
 /// Label used when neither an override nor an `eventSourceARN` names the stream.
@@ -147,30 +166,48 @@ pub fn stream_label(arn: &str) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Maps one raw stream record to a row.
-pub fn map_record(raw: &RawValue, ctx: MapContext<'_>) -> Result<MappedRow, MapError> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    let record: StreamRecord =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| MapError::Malformed {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+/// Maps one raw stream record to a row; the row borrows strings from `raw`.
+pub fn map_record(raw: &RawValue, ctx: MapContext) -> Result<MappedRow<'_>, MapError> {
+    let record: StreamRecord<'_> = match serde_json::from_str(raw.get()) {
+        Ok(record) => record,
+        Err(_) => return Err(explain_malformed(raw)),
+    };
     map_stream_record(record, ctx)
 }
 
-fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<MappedRow, MapError> {
+/// Parses again with path tracking, only to say where a malformed record goes wrong.
+fn explain_malformed(raw: &RawValue) -> MapError {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match serde_path_to_error::deserialize::<_, StreamRecord<'_>>(&mut de) {
+        Err(e) => MapError::Malformed {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        },
+        Ok(_) => MapError::Malformed {
+            path: ".".to_owned(),
+            message: "not a stream record".to_owned(),
+        },
+    }
+}
+
+fn map_stream_record(record: StreamRecord<'_>, ctx: MapContext) -> Result<MappedRow<'_>, MapError> {
     let event_id = record
         .event_id
         .filter(|s| !s.is_empty())
-        .ok_or(MapError::Missing("eventID"))?;
-    let event_name = record.event_name.ok_or(MapError::Missing("eventName"))?;
-    if !matches!(event_name.as_str(), "INSERT" | "MODIFY" | "REMOVE") {
-        return Err(MapError::EventName(event_name));
+        .ok_or(MapError::Missing("eventID"))?
+        .into_cow();
+    let event_name = record
+        .event_name
+        .ok_or(MapError::Missing("eventName"))?
+        .into_cow();
+    if !matches!(&*event_name, "INSERT" | "MODIFY" | "REMOVE") {
+        return Err(MapError::EventName(event_name.into_owned()));
     }
     let data = record.dynamodb.ok_or(MapError::Missing("dynamodb"))?;
     let source_sequence_number = data
         .sequence_number
-        .ok_or(MapError::Missing("dynamodb.SequenceNumber"))?;
+        .ok_or(MapError::Missing("dynamodb.SequenceNumber"))?
+        .to_string();
     let sequence_number = pad_sequence_number(&source_sequence_number)?;
     let event_time_ms = event_time_millis(
         data.approximate_creation_date_time
@@ -182,15 +219,39 @@ fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<Mapped
 
     let mut keys = data.keys.ok_or(MapError::Missing("dynamodb.Keys"))?;
     let image_id = match keys.remove(HASH_KEY) {
-        Some(AttributeValue::S(s)) if !s.is_empty() => s,
+        Some(AttributeValue::S(s)) if !s.is_empty() => s.into_cow(),
         Some(other) => return Err(MapError::HashKey(format!("{other:?}"))),
         None => return Err(MapError::HashKey("nothing".into())),
     };
 
     let is_remove = event_name == "REMOVE";
-    let previous_status = match data.old_image.as_ref().and_then(|old| old.get("status")) {
+    let old_part = |e: serde_json::Error| MapError::Malformed {
+        path: "dynamodb.OldImage".to_owned(),
+        message: e.to_string(),
+    };
+    let (previous, image) = match (is_remove, data.old_image) {
+        // REMOVE maps the whole OldImage; its status is also the previous status.
+        (true, Some(raw)) => {
+            let old: ColumnItem<'_> = serde_json::from_str(raw.get()).map_err(old_part)?;
+            let status = column_index("status").and_then(|i| old.slots[i].clone());
+            (status, Some(old))
+        }
+        (true, None) => (None, None),
+        (false, old) => {
+            let previous = match old {
+                Some(raw) => {
+                    serde_json::from_str::<PreviousStatus<'_>>(raw.get())
+                        .map_err(old_part)?
+                        .0
+                }
+                None => None,
+            };
+            (previous, data.new_image)
+        }
+    };
+    let previous_status = match previous {
         None | Some(AttributeValue::Null(_)) => Cell::Null,
-        Some(AttributeValue::S(s)) => Cell::Str(s.clone()),
+        Some(AttributeValue::S(s)) => Cell::Str(s.into_cow()),
         Some(other) => {
             return Err(MapError::WrongType {
                 attribute: "previous_status",
@@ -204,37 +265,36 @@ fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<Mapped
             .user_identity
             .as_ref()
             .is_some_and(|u| u.is_dynamodb_service());
-    let image = if is_remove {
-        data.old_image
-    } else {
-        data.new_image
-    };
 
-    let mut cells = Vec::with_capacity(COLUMNS.len());
-    let mut image = image.unwrap_or_default();
-    if let Some(found) = image.remove(HASH_KEY) {
+    let has_image = image.is_some();
+    let mut image = image.unwrap_or_else(|| ColumnItem {
+        slots: vec![None; COLUMNS.len()],
+        extras: Vec::new(),
+    });
+    if let Some(found) = column_index(HASH_KEY).and_then(|i| image.slots[i].take()) {
         match found {
-            AttributeValue::S(s) if s == image_id => {}
+            AttributeValue::S(s) if *s == *image_id => {}
             AttributeValue::S(s) => {
                 return Err(MapError::HashKeyMismatch {
-                    key: image_id,
-                    image: s,
+                    key: image_id.into_owned(),
+                    image: s.to_string(),
                 })
             }
             other => return Err(MapError::HashKey(format!("{other:?}"))),
         }
     }
-    for column in COLUMNS {
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    for (i, column) in COLUMNS.iter().enumerate() {
         let cell = match (column.origin, column.name) {
             (Origin::Change, "event_id") => Cell::Str(event_id.clone()),
             (Origin::Change, "event_name") => Cell::Str(event_name.clone()),
             (Origin::Change, "event_time") => Cell::Timestamp(event_time_ms),
-            (Origin::Change, "sequence_number") => Cell::Str(sequence_number.clone()),
+            (Origin::Change, "sequence_number") => Cell::Str(Cow::Owned(sequence_number.clone())),
             (Origin::Change, "is_ttl_expiry") => Cell::Bool(is_ttl_expiry),
             (Origin::Change, "previous_status") => previous_status.clone(),
             (Origin::Change, "exported_at") => Cell::Timestamp(ctx.exported_at_ms),
             (Origin::Image, HASH_KEY) => Cell::Str(image_id.clone()),
-            (Origin::Image, _) => image_cell(column, image.remove(column.name))?,
+            (Origin::Image, _) => image_cell(column, image.slots[i].take())?,
             (Origin::Extra, _) => Cell::Null, // filled below, from what is left
             // A change column added to the schema without a mapping here stays null; the
             // tests assert every change column of a full record is set.
@@ -243,23 +303,19 @@ fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<Mapped
         cells.push(cell);
     }
     // Key attributes other than the hash key only matter when no image carries them.
-    for (name, value) in keys {
-        image.entry(name).or_insert(value);
+    let mut extras: Item<'_> = image.extras.into_iter().collect();
+    if !has_image {
+        extras.extend(keys);
     }
-    if !image.is_empty() {
-        let json = extra_json(&image);
+    if !extras.is_empty() {
+        let json = extra_json(&extras);
         if let Some(last) = cells.last_mut() {
-            *last = Cell::Str(json);
+            *last = Cell::Str(Cow::Owned(json));
         }
     }
 
-    let stream = match (ctx.stream_override, record.event_source_arn.as_deref()) {
-        (Some(label), _) => label.to_owned(),
-        (None, Some(arn)) if !arn.is_empty() => stream_label(arn),
-        _ => DEFAULT_STREAM_LABEL.to_owned(),
-    };
     Ok(MappedRow {
-        stream,
+        event_source_arn: record.event_source_arn,
         partition,
         sequence_number,
         source_sequence_number,
@@ -267,16 +323,19 @@ fn map_stream_record(record: StreamRecord, ctx: MapContext<'_>) -> Result<Mapped
     })
 }
 
-fn extra_json(extra: &Item) -> String {
+fn extra_json(extra: &Item<'_>) -> String {
     // Serializing a BTreeMap of plain enums cannot fail; fall back to an empty object anyway
     // rather than panic inside a batch.
     serde_json::to_string(extra).unwrap_or_else(|_| "{}".to_owned())
 }
 
 /// Converts one image attribute to its column's cell.
-fn image_cell(column: &Column, value: Option<AttributeValue>) -> Result<Cell, MapError> {
+fn image_cell<'a>(
+    column: &Column,
+    value: Option<AttributeValue<'a>>,
+) -> Result<Cell<'a>, MapError> {
     let attribute = column.name;
-    let wrong = |found: &AttributeValue, expected: &'static str| MapError::WrongType {
+    let wrong = |found: &AttributeValue<'_>, expected: &'static str| MapError::WrongType {
         attribute,
         found: found.type_tag(),
         expected,
@@ -289,7 +348,7 @@ fn image_cell(column: &Column, value: Option<AttributeValue>) -> Result<Cell, Ma
         return Ok(Cell::Null);
     }
     Ok(match (column.kind, value) {
-        (Kind::Str, AttributeValue::S(s)) => Cell::Str(s),
+        (Kind::Str, AttributeValue::S(s)) => Cell::Str(s.into_cow()),
         (Kind::Int32, AttributeValue::N(n)) => Cell::I32(number::parse_i32(&n).map_err(number)?),
         (Kind::Int64, AttributeValue::N(n)) => Cell::I64(number::parse_i64(&n).map_err(number)?),
         (Kind::Float64, AttributeValue::N(n)) => Cell::F64(number::parse_f64(&n).map_err(number)?),
@@ -306,12 +365,14 @@ fn image_cell(column: &Column, value: Option<AttributeValue>) -> Result<Cell, Ma
             })?;
             Cell::Timestamp(check_timestamp(attribute, ms)?)
         }
-        (Kind::StrList, AttributeValue::Ss(items)) => Cell::List(items),
+        (Kind::StrList, AttributeValue::Ss(items)) => {
+            Cell::List(items.into_iter().map(Text::into_cow).collect())
+        }
         (Kind::StrList, AttributeValue::L(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    AttributeValue::S(s) => out.push(s),
+                    AttributeValue::S(s) => out.push(s.into_cow()),
                     other => return Err(wrong(&other, "L of S, or SS")),
                 }
             }
@@ -424,19 +485,21 @@ mod tests {
     const BAD: &str = include_str!("../tests/fixtures/bad_records.jsonl");
     const NOW: i64 = 1_795_600_000_000;
 
-    fn ctx() -> MapContext<'static> {
+    fn ctx() -> MapContext {
         MapContext {
             exported_at_ms: NOW,
-            stream_override: None,
         }
     }
 
-    fn map_all(input: &str) -> Vec<Result<MappedRow, MapError>> {
-        split_input(input.as_bytes())
-            .unwrap()
+    fn split(input: &str) -> Vec<InputRecord<'_>> {
+        split_input(input.as_bytes()).unwrap()
+    }
+
+    fn map_all<'a>(records: &'a [InputRecord<'a>]) -> Vec<Result<MappedRow<'a>, MapError>> {
+        records
             .iter()
             .map(|r| match r {
-                InputRecord::Json(raw) => map_record(raw, ctx()),
+                InputRecord::Json(raw) => map_record(raw.as_ref(), ctx()),
                 InputRecord::Unparsable { error, .. } => Err(MapError::Malformed {
                     path: String::new(),
                     message: error.clone(),
@@ -445,17 +508,18 @@ mod tests {
             .collect()
     }
 
-    fn cell<'a>(row: &'a MappedRow, name: &str) -> &'a Cell {
+    fn cell<'a>(row: &'a MappedRow<'_>, name: &str) -> &'a Cell<'a> {
         &row.cells[column_index(name).unwrap()]
     }
 
-    fn s(v: &str) -> Cell {
-        Cell::Str(v.to_owned())
+    fn s(v: &str) -> Cell<'static> {
+        Cell::Str(Cow::Owned(v.to_owned()))
     }
 
     #[test]
     fn lifecycle_maps_every_record_with_typed_columns() {
-        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        let records = split(LIFECYCLE);
+        let rows: Vec<MappedRow<'_>> = map_all(&records).into_iter().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 7);
         let processed = &rows[3];
         assert_eq!(cell(processed, "event_name"), &s("MODIFY"));
@@ -494,11 +558,7 @@ mod tests {
         assert!(processed
             .sequence_number
             .ends_with(&processed.source_sequence_number));
-        assert_eq!(
-            processed.stream.len(),
-            12,
-            "label derived from eventSourceARN"
-        );
+        assert!(processed.event_source_arn.is_some());
         // Every change column of a full record is set.
         for (i, column) in COLUMNS.iter().enumerate() {
             if column.origin == Origin::Change {
@@ -509,7 +569,8 @@ mod tests {
 
     #[test]
     fn unknown_attributes_are_kept_losslessly_as_dynamodb_json() {
-        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        let records = split(LIFECYCLE);
+        let rows: Vec<MappedRow<'_>> = map_all(&records).into_iter().map(Result::unwrap).collect();
         let Cell::Str(extra) = cell(&rows[3], "extra_attributes") else {
             panic!("no extras")
         };
@@ -541,7 +602,8 @@ mod tests {
 
     #[test]
     fn ttl_removal_is_flagged_and_user_removal_is_not() {
-        let rows: Vec<MappedRow> = map_all(LIFECYCLE).into_iter().map(Result::unwrap).collect();
+        let records = split(LIFECYCLE);
+        let rows: Vec<MappedRow<'_>> = map_all(&records).into_iter().map(Result::unwrap).collect();
         let ttl = &rows[5];
         assert_eq!(cell(ttl, "event_name"), &s("REMOVE"));
         assert_eq!(cell(ttl, "is_ttl_expiry"), &Cell::Bool(true));
@@ -559,10 +621,8 @@ mod tests {
 
     #[test]
     fn get_records_shapes_and_view_types_map() {
-        let rows: Vec<MappedRow> = map_all(GET_RECORDS)
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let records = split(GET_RECORDS);
+        let rows: Vec<MappedRow<'_>> = map_all(&records).into_iter().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 3);
         // KEYS_ONLY: only the key; fractional seconds are floored to milliseconds.
         assert_eq!(cell(&rows[0], "image_id"), &s("01JDFY9X0000000000000000KO"));
@@ -572,8 +632,8 @@ mod tests {
             panic!()
         };
         assert_eq!(t % 1000, 417);
-        assert_eq!(
-            rows[0].stream, DEFAULT_STREAM_LABEL,
+        assert!(
+            rows[0].event_source_arn.is_none(),
             "no eventSourceARN in GetRecords"
         );
         // NEW_IMAGE: no OldImage, so no previous status.
@@ -585,7 +645,8 @@ mod tests {
 
     #[test]
     fn bad_records_get_precise_reasons() {
-        let results = map_all(BAD);
+        let records = split(BAD);
+        let results = map_all(&records);
         let codes: Vec<&str> = results
             .iter()
             .map(|r| r.as_ref().map(|_| "ok").unwrap_or_else(MapError::code))

@@ -16,7 +16,8 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Column compression of the lake files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
-    /// ZSTD level 3: small files, fast to read; every lake reader supports it.
+    /// ZSTD level 1 (pyarrow's default): small files, fast to write and read; every lake
+    /// reader supports it. Compaction rewrites files anyway.
     #[default]
     Zstd,
     /// Snappy: for readers that lack ZSTD.
@@ -45,10 +46,10 @@ impl std::fmt::Display for Compression {
 
 /// Writer settings: compression, page-level statistics (which also writes the column and
 /// offset indexes, the "page index"), a bloom filter on `image_id` for point look-ups.
-pub fn writer_properties(compression: Compression) -> WriterProperties {
+pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
     let codec = match compression {
-        // Level 3 is always valid; `try_new` only fails outside 1..=22.
-        Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
+        // Level 1 is always valid; `try_new` only fails outside 1..=22.
+        Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
         Compression::Snappy => PqCompression::SNAPPY,
     };
     WriterProperties::builder()
@@ -56,6 +57,9 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_column_bloom_filter_enabled("image_id".into(), true)
+        // Sized for this file: the default (1M distinct values) would make every small stream
+        // file carry, and zero, about a megabyte of filter.
+        .set_column_bloom_filter_max_ndv("image_id".into(), rows.max(1) as u64)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             "imglake.table".to_owned(),
             crate::schema::TABLE_NAME.to_owned(),
@@ -66,8 +70,9 @@ pub fn writer_properties(compression: Compression) -> WriterProperties {
 /// Encodes batches as one Parquet file in memory.
 pub fn encode(batches: &[RecordBatch], compression: Compression) -> Result<Bytes, ParquetError> {
     let schema = crate::schema::arrow_schema();
-    let mut writer =
-        ArrowWriter::try_new(Vec::new(), schema, Some(writer_properties(compression)))?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let props = writer_properties(compression, rows);
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
     for batch in batches {
         writer.write(batch)?;
     }

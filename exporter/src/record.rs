@@ -4,10 +4,15 @@
 //! Records are kept as raw JSON until mapped, so that one malformed record can be quarantined
 //! with its original text while the rest of the batch goes on.
 
-use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::attr::Item;
+use crate::attr::{AttributeValue, Item, Text};
+use crate::schema::{column_index, Origin, COLUMNS};
 
 /// A stream record as received: its original JSON text.
 pub type RawRecord = Box<RawValue>;
@@ -22,16 +27,17 @@ pub struct RecordBatch {
 /// The fields of a stream record that the exporter reads. Unknown fields are ignored:
 /// Lambda adds `eventSourceARN`, GetRecords does not; both add `awsRegion`, `eventVersion`.
 #[derive(Debug, Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventID")]
-    pub event_id: Option<String>,
-    #[serde(rename = "eventName")]
-    pub event_name: Option<String>,
-    #[serde(rename = "eventSourceARN")]
-    pub event_source_arn: Option<String>,
+pub struct StreamRecord<'a> {
+    #[serde(rename = "eventID", borrow)]
+    pub event_id: Option<Text<'a>>,
+    #[serde(rename = "eventName", borrow)]
+    pub event_name: Option<Text<'a>>,
+    #[serde(rename = "eventSourceARN", borrow)]
+    pub event_source_arn: Option<Text<'a>>,
     #[serde(rename = "userIdentity")]
     pub user_identity: Option<UserIdentity>,
-    pub dynamodb: Option<StreamData>,
+    #[serde(borrow)]
+    pub dynamodb: Option<StreamData<'a>>,
 }
 
 /// Who made the change; DynamoDB TTL deletions carry the DynamoDB service principal.
@@ -53,29 +59,102 @@ impl UserIdentity {
 
 /// The `dynamodb` part of a stream record.
 #[derive(Debug, Deserialize)]
-pub struct StreamData {
+pub struct StreamData<'a> {
     /// Epoch seconds (integer from Lambda, fractional from some servers), or an ISO-8601
     /// string as the AWS CLI v2 prints it.
     #[serde(rename = "ApproximateCreationDateTime")]
     pub approximate_creation_date_time: Option<serde_json::Value>,
-    #[serde(rename = "Keys")]
-    pub keys: Option<Item>,
-    #[serde(rename = "NewImage")]
-    pub new_image: Option<Item>,
-    #[serde(rename = "OldImage")]
-    pub old_image: Option<Item>,
-    #[serde(rename = "SequenceNumber")]
-    pub sequence_number: Option<String>,
-    #[serde(rename = "StreamViewType")]
-    pub stream_view_type: Option<String>,
+    #[serde(rename = "Keys", borrow)]
+    pub keys: Option<Item<'a>>,
+    #[serde(rename = "NewImage", borrow)]
+    pub new_image: Option<ColumnItem<'a>>,
+    /// Kept raw: most records only need its `status` ([`PreviousStatus`]); REMOVE records
+    /// map all of it ([`ColumnItem`]).
+    #[serde(rename = "OldImage", borrow)]
+    pub old_image: Option<&'a RawValue>,
+    #[serde(rename = "SequenceNumber", borrow)]
+    pub sequence_number: Option<Text<'a>>,
 }
 
-/// One unit of input: a record's JSON, or a line that was not JSON at all (kept so that it
-/// can be quarantined and counted).
+/// An item image split by the lake schema while it is parsed: attributes that are image
+/// columns land in their slot (indexed like [`COLUMNS`]), all others in `extras`, losslessly.
+#[derive(Debug, Default)]
+pub struct ColumnItem<'a> {
+    pub slots: Vec<Option<AttributeValue<'a>>>,
+    pub extras: Vec<(Text<'a>, AttributeValue<'a>)>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ColumnItem<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = ColumnItem<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a DynamoDB item (map of attribute values)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut item = ColumnItem {
+                    slots: vec![None; COLUMNS.len()],
+                    extras: Vec::new(),
+                };
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    let value: AttributeValue<'de> = map.next_value()?;
+                    match column_index(&name) {
+                        Some(i) if COLUMNS[i].origin == Origin::Image => {
+                            item.slots[i] = Some(value)
+                        }
+                        _ => item.extras.push((name, value)),
+                    }
+                }
+                Ok(item)
+            }
+        }
+        d.deserialize_map(ItemVisitor)
+    }
+}
+
+/// Only the `status` attribute of an item image; every other attribute is skipped unparsed.
+#[derive(Debug, Default)]
+pub struct PreviousStatus<'a>(pub Option<AttributeValue<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for PreviousStatus<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StatusVisitor;
+        impl<'de> Visitor<'de> for StatusVisitor {
+            type Value = PreviousStatus<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a DynamoDB item (map of attribute values)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut status = None;
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    if &*name == "status" {
+                        status = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(PreviousStatus(status))
+            }
+        }
+        d.deserialize_map(StatusVisitor)
+    }
+}
+
+/// One unit of input: a record's JSON (borrowed from the input buffer, or owned as Lambda
+/// hands it over), or a line that was not JSON at all (kept so that it can be quarantined and
+/// counted).
 #[derive(Debug)]
-pub enum InputRecord {
-    Json(RawRecord),
+pub enum InputRecord<'a> {
+    Json(Cow<'a, RawValue>),
     Unparsable { text: String, error: String },
+}
+
+/// `{"Records": [...]}` with the records borrowed from the input.
+#[derive(Deserialize)]
+struct BorrowedBatch<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'a RawValue>,
 }
 
 /// Why an input file could not be read as records at all.
@@ -89,18 +168,21 @@ pub enum InputError {
 /// Splits an input file into records. Accepts a Lambda DynamoDB event or GetRecords response
 /// (`{"Records": [...]}`), a JSON array of records, or JSON Lines of records (a line that is
 /// not JSON becomes [`InputRecord::Unparsable`] and is quarantined, not fatal).
-pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord>, InputError> {
+pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord<'_>>, InputError> {
+    fn borrowed(raw: &RawValue) -> InputRecord<'_> {
+        InputRecord::Json(Cow::Borrowed(raw))
+    }
     let trimmed = bytes.trim_ascii_start();
     if trimmed.is_empty() {
         return Ok(Vec::new());
     }
     if trimmed[0] == b'[' {
-        let records: Vec<RawRecord> =
+        let records: Vec<&RawValue> =
             serde_json::from_slice(trimmed).map_err(|e| InputError::Format(e.to_string()))?;
-        return Ok(records.into_iter().map(InputRecord::Json).collect());
+        return Ok(records.into_iter().map(borrowed).collect());
     }
-    if let Ok(batch) = serde_json::from_slice::<RecordBatch>(trimmed) {
-        return Ok(batch.records.into_iter().map(InputRecord::Json).collect());
+    if let Ok(batch) = serde_json::from_slice::<BorrowedBatch<'_>>(trimmed) {
+        return Ok(batch.records.into_iter().map(borrowed).collect());
     }
     let mut out = Vec::new();
     for line in trimmed.split(|b| *b == b'\n') {
@@ -108,8 +190,8 @@ pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord>, InputError> {
         if line.is_empty() {
             continue;
         }
-        match serde_json::from_slice::<RawRecord>(line) {
-            Ok(raw) => out.push(InputRecord::Json(raw)),
+        match serde_json::from_slice::<&RawValue>(line) {
+            Ok(raw) => out.push(borrowed(raw)),
             Err(e) => out.push(InputRecord::Unparsable {
                 text: String::from_utf8_lossy(line).into_owned(),
                 error: e.to_string(),

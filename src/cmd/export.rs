@@ -14,7 +14,6 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let bytes = read_input(&args)?;
     let records =
         split_input(&bytes).with_context(|| format!("reading {}", args.input.display()))?;
-    drop(bytes);
     let lake = Lake::open(&args.lake)?;
     let exporter = Exporter::new(
         lake.store.clone(),

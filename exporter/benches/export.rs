@@ -1,0 +1,326 @@
+//! Records → Parquet: the imglake exporter side by side with the Python route a user would
+//! otherwise take (boto3 `TypeDeserializer` + pyarrow, `bench/python_export.py`).
+//!
+//! Run with `scripts/bench-export.sh` (it installs the Python tools, then runs
+//! `cargo bench -p imglake-exporter --bench export`). For each batch size the same generated
+//! Lambda event is exported by both, each in its own process pinned to one core
+//! (`taskset -c 0`), several times; the table shows the median records per second and the
+//! peak resident memory (VmHWM / ru_maxrss) of each process. Both time the same span: from
+//! reading the input file to having written the last Parquet file.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use imglake_exporter::{split_input, ExportOptions, Exporter, Lake};
+use serde_json::{json, Value};
+
+const SIZES: [usize; 2] = [1_000, 10_000];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        if let [_, _, input, out] = args.as_slice() {
+            child(Path::new(input), out);
+            return;
+        }
+        panic!("usage: export --child INPUT OUT_DIR");
+    }
+    let repeats: usize = std::env::var("IMGLAKE_BENCH_REPEATS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let python = venv_python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python_export.py");
+    let pinned = Command::new("taskset").arg("-V").output().is_ok();
+    let work = tempfile::tempdir().expect("tempdir");
+    let me = std::env::current_exe().expect("current exe");
+
+    println!(
+        "records → Parquet, {} runs each, median; pinned to one core: {}",
+        repeats,
+        if pinned {
+            "yes (taskset -c 0)"
+        } else {
+            "NO (taskset missing)"
+        }
+    );
+    let mut table = vec![
+        "| records | input JSON | imglake records/s | Python records/s | speed-up | imglake peak RSS | Python peak RSS | RSS bound (3 × input + 32 MB) |".to_owned(),
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".to_owned(),
+    ];
+    for n in SIZES {
+        let input = work.path().join(format!("event-{n}.json"));
+        std::fs::write(&input, generate(n)).expect("write input");
+        let input_bytes = std::fs::metadata(&input).expect("stat").len();
+        let (mut rust, mut py) = (Vec::new(), Vec::new());
+        for rep in 0..repeats {
+            let out = work.path().join(format!("rust-{n}-{rep}"));
+            let mut cmd = pin(pinned, &me);
+            cmd.arg("--child").arg(&input).arg(&out);
+            rust.push(measure(&mut cmd, n));
+            let out = work.path().join(format!("py-{n}-{rep}"));
+            let mut cmd = pin(pinned, &python);
+            cmd.arg(&script).arg(&input).arg(&out);
+            py.push(measure(&mut cmd, n));
+        }
+        let (rs, rm) = summarize(&rust);
+        let (ps, pm) = summarize(&py);
+        let bound_kb = (3 * input_bytes + 32 * 1024 * 1024) / 1024;
+        table.push(format!(
+            "| {n} | {:.1} MB | {:.0} | {:.0} | {:.1}× | {:.1} MB | {:.1} MB | {:.1} MB{} |",
+            input_bytes as f64 / 1e6,
+            n as f64 / rs,
+            n as f64 / ps,
+            ps / rs,
+            rm as f64 / 1024.0,
+            pm as f64 / 1024.0,
+            bound_kb as f64 / 1024.0,
+            if rm <= bound_kb { "" } else { " (exceeded)" }
+        ));
+    }
+    println!("{}", table.join("\n"));
+}
+
+/// Median seconds and maximum peak RSS (KiB) of a set of runs.
+fn summarize(runs: &[(f64, u64)]) -> (f64, u64) {
+    let mut secs: Vec<f64> = runs.iter().map(|r| r.0).collect();
+    secs.sort_by(f64::total_cmp);
+    (
+        secs[secs.len() / 2],
+        runs.iter().map(|r| r.1).max().unwrap_or(0),
+    )
+}
+
+fn pin(pinned: bool, program: &Path) -> Command {
+    if pinned {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Runs one export process; checks that it wrote every record; returns (seconds, peak KiB).
+fn measure(cmd: &mut Command, expected_rows: usize) -> (f64, u64) {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(line.trim()).expect("child prints one JSON line");
+    assert_eq!(
+        v["rows"].as_u64(),
+        Some(expected_rows as u64),
+        "{cmd:?}: {v}"
+    );
+    (
+        v["seconds"].as_f64().expect("seconds"),
+        v["peak_rss_kb"].as_u64().expect("peak_rss_kb"),
+    )
+}
+
+/// The measured side: read the file, export it to a local lake, report.
+fn child(input: &Path, out: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let start = Instant::now();
+    let bytes = std::fs::read(input).expect("read input");
+    let records = split_input(&bytes).expect("valid input");
+    let lake = Lake::open(out).expect("lake dir");
+    let exporter = Exporter::new(lake.store, lake.root, ExportOptions::default());
+    let report = runtime
+        .block_on(exporter.export(&records, 1_795_600_000_000))
+        .expect("export");
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "impl": "imglake",
+            "records": report.received,
+            "rows": report.rows_written,
+            "files": report.files.len(),
+            "seconds": seconds,
+            "peak_rss_kb": peak_rss_kb(),
+        })
+    );
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("IMGLAKE_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/imglake/venv")))
+        .expect("IMGLAKE_VENV or HOME");
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/bench-export.sh, which installs boto3 and pyarrow",
+        python.display()
+    );
+    python
+}
+
+/// A Lambda DynamoDB event of `n` realistic image-metadata changes: each image goes
+/// RECEIVED → PROCESSING → PROCESSED (or REJECTED), some are deleted or expire by TTL, some
+/// carry attributes the schema does not know. Deterministic.
+fn generate(n: usize) -> String {
+    let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/stream/2026-11-01T00:00:00.000";
+    let t0: i64 = 1_795_500_000;
+    let mut records = Vec::with_capacity(n);
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for i in 0..n {
+        let image = i / 4;
+        let step = i % 4;
+        let t = t0 + (i as i64) * 2; // ~6 hours of events per 10 000 records
+        let id = format!("01JDFY{image:020}");
+        let tenant = ["acme", "globex", "initech", "umbrella"][image % 4];
+        let received_ms = (t0 + image as i64 * 8) * 1000 + (next() % 1000) as i64;
+        let size = 200_000 + next() % 9_000_000;
+        let mut item = json!({
+            "image_id": {"S": id},
+            "source": {"S": if image % 3 == 0 { "kafka" } else { "api" }},
+            "source_ref": {"S": format!("req-{:08x}", next() as u32)},
+            "tenant": {"S": tenant},
+            "content_type": {"S": "image/jpeg"},
+            "format": {"S": "jpeg"},
+            "size_bytes": {"N": size.to_string()},
+            "sha256": {"S": format!("{:016x}{:016x}{:016x}{:016x}", next(), next(), next(), next())},
+            "raw_key": {"S": format!("raw/{tenant}/{id}.jpg")},
+            "received_at": {"N": received_ms.to_string()},
+            "expires_at": {"N": (received_ms / 1000 + 7 * 86_400).to_string()},
+            "status": {"S": "RECEIVED"},
+        });
+        let rejected = image % 17 == 0;
+        let processed = |item: &mut Value, next: &mut dyn FnMut() -> u64| {
+            let w = 2000 + next() % 4000;
+            let h = 1500 + next() % 3000;
+            let obj = item.as_object_mut().expect("object");
+            obj.insert("status".into(), json!({"S": "PROCESSED"}));
+            obj.insert("width".into(), json!({"N": w.to_string()}));
+            obj.insert("height".into(), json!({"N": h.to_string()}));
+            obj.insert("variant_count".into(), json!({"N": "2"}));
+            obj.insert("variants_json".into(), json!({"S": format!(
+                "[{{\"name\":\"thumb\",\"key\":\"processed/{id}/thumb.webp\",\"width\":256,\"height\":256,\"bytes\":{}}},{{\"name\":\"display\",\"key\":\"processed/{id}/display.webp\",\"width\":1024,\"height\":683,\"bytes\":{}}}]",
+                8000 + next() % 8000, 60_000 + next() % 90_000)}));
+            obj.insert(
+                "processed_bytes".into(),
+                json!({"N": (70_000 + next() % 100_000).to_string()}),
+            );
+            obj.insert("operations".into(), json!({"L": [{"S": "orient"}, {"S": "strip"}, {"S": "resize:thumb"}, {"S": "resize:display"}]}));
+            obj.insert(
+                "processed_at".into(),
+                json!({"N": (received_ms + 900 + (next() % 2000) as i64).to_string()}),
+            );
+            obj.insert(
+                "captured_at".into(),
+                json!({"N": (received_ms - 86_400_000).to_string()}),
+            );
+            obj.insert(
+                "processing_ms".into(),
+                json!({"N": (200 + next() % 800).to_string()}),
+            );
+            obj.insert(
+                "dominant_color".into(),
+                json!({"S": format!("#{:06x}", next() % 0xFF_FFFF)}),
+            );
+            obj.insert(
+                "mean_luma".into(),
+                json!({"N": format!("{}.{}", next() % 255, next() % 100)}),
+            );
+            obj.insert(
+                "sharpness".into(),
+                json!({"N": format!("{}.{}", next() % 5000, next() % 100)}),
+            );
+            obj.insert("has_alpha".into(), json!({"BOOL": false}));
+            obj.insert("camera_make".into(), json!({"S": "FUJIFILM"}));
+            obj.insert("camera_model".into(), json!({"S": "X-T5"}));
+            if image % 7 == 0 {
+                obj.insert("tags".into(), json!({"SS": ["beach", "sunset"]}));
+                obj.insert(
+                    "client_hints".into(),
+                    json!({"M": {"dpr": {"N": "2"}, "save_data": {"BOOL": true}}}),
+                );
+                obj.insert(
+                    "thumbhash".into(),
+                    json!({"B": "3OcRJYB4d3h/iIeHeEh3eIhw+j3A"}),
+                );
+            }
+        };
+        let (event_name, new_image, old_image, identity) = match step {
+            0 => ("INSERT", Some(item.clone()), None, None),
+            1 => {
+                let old = item.clone();
+                item["status"] = json!({"S": "PROCESSING"});
+                ("MODIFY", Some(item), Some(old), None)
+            }
+            2 => {
+                item["status"] = json!({"S": "PROCESSING"});
+                let old = item.clone();
+                if rejected {
+                    item["status"] = json!({"S": "REJECTED"});
+                    item["error_code"] = json!({"S": "pixel_budget_exceeded"});
+                    item["error_message"] =
+                        json!({"S": "image declares 40000x40000 pixels, above the 50 MP budget"});
+                } else {
+                    processed(&mut item, &mut next);
+                }
+                ("MODIFY", Some(item), Some(old), None)
+            }
+            _ => {
+                processed(&mut item, &mut next);
+                let ttl = image % 2 == 0;
+                let identity = ttl
+                    .then(|| json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"}));
+                ("REMOVE", None, Some(item), identity)
+            }
+        };
+        let mut dynamodb = json!({
+            "ApproximateCreationDateTime": t,
+            "Keys": {"image_id": {"S": id}},
+            "SequenceNumber": (442_158_450_000_000_000_u128 + i as u128 * 100).to_string(),
+            "SizeBytes": 1024,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        });
+        if let Some(img) = new_image {
+            dynamodb["NewImage"] = img;
+        }
+        if let Some(img) = old_image {
+            dynamodb["OldImage"] = img;
+        }
+        let mut record = json!({
+            "eventID": format!("{:032x}", (next() as u128) << 64 | next() as u128),
+            "eventName": event_name,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "eu-west-1",
+            "dynamodb": dynamodb,
+            "eventSourceARN": arn,
+        });
+        if let Some(identity) = identity {
+            record["userIdentity"] = identity;
+        }
+        records.push(record);
+    }
+    json!({ "Records": records }).to_string()
+}
