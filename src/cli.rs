@@ -26,6 +26,69 @@ pub enum Command {
     Export(ExportArgs),
     /// Run SQL over the lake with DataFusion (`image_events` is registered).
     Query(QueryArgs),
+    /// Print the lake schema (the single source for DDL, Glue columns and docs).
+    Schema(SchemaArgs),
+    /// List the SQL of sql/ built into this binary, or print one statement.
+    Sql(SqlArgs),
+    /// Merge each partition's small files into files near a target size, without duplicates.
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake location: a directory, or s3://bucket/prefix.
+    #[arg(long, env = "IMGLAKE_LAKE")]
+    pub lake: String,
+
+    /// Only this partition, as dt=YYYY-MM-DD/hour=HH; default: every partition.
+    #[arg(long, env = "IMGLAKE_PARTITION", value_parser = parse_partition)]
+    pub partition: Option<imglake_exporter::map::Partition>,
+
+    /// Target size of the compacted files, e.g. 128MB.
+    #[arg(long, env = "IMGLAKE_TARGET_SIZE", default_value = "128MB", value_parser = imglake_exporter::compact::parse_size)]
+    pub target_size: u64,
+
+    /// Parquet compression of the compacted files.
+    #[arg(long, env = "IMGLAKE_PARQUET_COMPRESSION", default_value_t = Compression::Zstd, value_parser = parse_compression)]
+    pub compression: Compression,
+}
+
+fn parse_partition(s: &str) -> Result<imglake_exporter::map::Partition, String> {
+    imglake_exporter::compact::partition_of(s.trim_matches('/'))
+        .ok_or_else(|| format!("`{s}` is not a partition: use dt=YYYY-MM-DD/hour=HH"))
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SqlDialect {
+    /// As deployed to Athena (Trino).
+    Athena,
+    /// As `imglake query` runs it.
+    Datafusion,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// A view, query or check name (e.g. images_current); without it, list them all.
+    pub name: Option<String>,
+
+    /// Dialect to print the statement in.
+    #[arg(long, env = "IMGLAKE_SQL_DIALECT", value_enum, default_value_t = SqlDialect::Athena)]
+    pub dialect: SqlDialect,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SchemaFormat {
+    /// JSON: table, columns (name, athena_type, arrow_type, doc), partition columns.
+    Json,
+    /// The column list of an Athena / Glue `CREATE EXTERNAL TABLE`.
+    AthenaColumns,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Output format.
+    #[arg(long, env = "IMGLAKE_SCHEMA_FORMAT", value_enum, default_value_t = SchemaFormat::Json)]
+    pub format: SchemaFormat,
 }
 
 #[derive(Debug, Args)]
@@ -75,7 +138,9 @@ pub struct QueryArgs {
     #[arg(long, env = "IMGLAKE_LAKE")]
     pub lake: String,
 
-    /// The SQL statement, e.g. "select status, count(*) from image_events group by status".
+    /// The SQL statement, e.g. "select status, count(*) from image_events group by status"
+    /// (it may start with a `--` comment).
+    #[arg(allow_hyphen_values = true)]
     pub sql: String,
 
     /// Output format.

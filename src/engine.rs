@@ -13,6 +13,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use imglake_exporter::schema::{arrow_schema, TABLE_NAME};
 use imglake_exporter::Lake;
 
+use crate::sql::{to_datafusion, SqlFile, VIEWS};
+
 /// A session with `image_events` registered over `lake`.
 pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
     let config = SessionConfig::new()
@@ -37,5 +39,36 @@ pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
         .with_schema(arrow_schema());
     let table = ListingTable::try_new(config)?;
     ctx.register_table(TABLE_NAME, Arc::new(table))?;
+    register_views(&ctx).await?;
     Ok(ctx)
+}
+
+/// Registers the Athena views of `sql/athena/views`, adapted for DataFusion. Views may use
+/// each other; each round registers those whose inputs exist, until all are in.
+async fn register_views(ctx: &SessionContext) -> anyhow::Result<()> {
+    let mut pending: Vec<&SqlFile> = VIEWS.iter().collect();
+    while !pending.is_empty() {
+        let mut failed = Vec::new();
+        let mut errors = Vec::new();
+        for view in &pending {
+            let sql = to_datafusion(view.text.trim().trim_end_matches(';'));
+            match ctx.sql(&sql).await {
+                Ok(df) => {
+                    df.collect().await?;
+                }
+                Err(e) => {
+                    errors.push(format!("{}: {e}", view.path));
+                    failed.push(*view);
+                }
+            }
+        }
+        if failed.len() == pending.len() {
+            anyhow::bail!(
+                "cannot register the views of sql/athena/views:\n{}",
+                errors.join("\n")
+            );
+        }
+        pending = failed;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod cmd;
 mod engine;
+mod sql;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -28,6 +29,9 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             cli::Command::Export(args) => cmd::export::run(args).await,
             cli::Command::Query(args) => cmd::query::run(args).await,
+            cli::Command::Schema(args) => cmd::schema::run(args),
+            cli::Command::Sql(args) => cmd::sql::run(args),
+            cli::Command::Compact(args) => cmd::compact::run(args).await,
         }
     })
 }

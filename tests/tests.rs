@@ -6,3 +6,4 @@ mod util;
 mod export_query;
 mod readers;
 mod s3_lake;
+mod sql_views;

@@ -1,11 +1,18 @@
 //! The `stream-export` Lambda: configuration from the environment and the handler. The
 //! binary's `main` only wires these to `lambda_runtime`.
 
+use std::borrow::Cow;
+
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use thiserror::Error;
 
+use crate::compact::{
+    compact_partition, parse_size, CompactError, CompactOptions, PartitionReport,
+    DEFAULT_TARGET_BYTES,
+};
 use crate::export::{ExportError, ExportOptions, Exporter};
 use crate::lake::{Lake, LakeError};
+use crate::map::Partition;
 use crate::parquet_file::Compression;
 use crate::record::{InputRecord, RecordBatch};
 
@@ -23,6 +30,8 @@ pub enum ConfigError {
     Compression(String),
     #[error("{ENV_LAKE_URL}: {0}")]
     Lake(#[from] LakeError),
+    #[error("{0}")]
+    Compact(String),
 }
 
 /// Validated configuration of the Lambda.
@@ -68,6 +77,98 @@ impl From<ExportError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// JSON logs on stdout, as CloudWatch Logs expects from Lambda; `AWS_LAMBDA_LOG_LEVEL` (set by
+/// Lambda's logging controls) or `RUST_LOG` choose the level, default `info`.
+pub fn init_json_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// Environment variable: how many past hours the scheduled `compact` Lambda compacts.
+pub const ENV_COMPACT_HOURS: &str = "IMGLAKE_COMPACT_HOURS";
+/// Environment variable: target size of compacted files, e.g. `128MB`.
+pub const ENV_COMPACT_TARGET_SIZE: &str = "IMGLAKE_COMPACT_TARGET_SIZE";
+
+/// Configuration of the scheduled `compact` Lambda.
+#[derive(Debug, Clone)]
+pub struct CompactConfig {
+    pub lake_url: String,
+    /// Partitions of the last `hours` complete hours are compacted on each run.
+    pub hours: u32,
+    pub options: CompactOptions,
+}
+
+impl CompactConfig {
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<CompactConfig, ConfigError> {
+        let base = Config::from_lookup(&var)?;
+        let hours = match var(ENV_COMPACT_HOURS) {
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=168).contains(h))
+                .ok_or_else(|| {
+                    ConfigError::Compact(format!("{ENV_COMPACT_HOURS}: `{v}` is not 1..=168"))
+                })?,
+            None => 3,
+        };
+        let target_bytes = match var(ENV_COMPACT_TARGET_SIZE) {
+            Some(v) => parse_size(&v)
+                .map_err(|e| ConfigError::Compact(format!("{ENV_COMPACT_TARGET_SIZE}: {e}")))?,
+            None => DEFAULT_TARGET_BYTES,
+        };
+        Ok(CompactConfig {
+            lake_url: base.lake_url,
+            hours,
+            options: CompactOptions {
+                target_bytes,
+                compression: base.compression,
+            },
+        })
+    }
+}
+
+/// Compacts the partitions of the `hours` complete hours before `now_ms` (the current hour is
+/// still being written and is left alone).
+pub async fn handle_compact(
+    lake: &Lake,
+    config: &CompactConfig,
+    now_ms: i64,
+) -> Result<Vec<PartitionReport>, CompactError> {
+    let mut reports = Vec::new();
+    for back in 1..=i64::from(config.hours) {
+        let Some(partition) = Partition::of_millis(now_ms - back * 3_600_000) else {
+            continue;
+        };
+        let report = compact_partition(&lake.store, &lake.root, partition, config.options).await?;
+        tracing::info!(
+            partition = %report.partition,
+            input_files = report.input_files,
+            output_files = report.output_files,
+            rows = report.output_rows,
+            duplicates_removed = report.duplicates_removed,
+            "compacted"
+        );
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+impl From<CompactError> for lambda_runtime::Diagnostic {
+    fn from(err: CompactError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "imglake.CompactError".to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
 /// Handles one DynamoDB Streams batch. Records whose object could not be written are
 /// returned as `batchItemFailures` so that Lambda retries from the first of them; records that
 /// cannot be mapped are quarantined and never block the shard.
@@ -76,7 +177,11 @@ pub async fn handle(
     batch: RecordBatch,
     now_ms: i64,
 ) -> Result<DynamoDbEventResponse, ExportError> {
-    let records: Vec<InputRecord> = batch.records.into_iter().map(InputRecord::Json).collect();
+    let records: Vec<InputRecord<'_>> = batch
+        .records
+        .into_iter()
+        .map(|raw| InputRecord::Json(Cow::Owned(raw)))
+        .collect();
     let report = exporter.export(&records, now_ms).await?;
     tracing::info!(
         received = report.received,
@@ -113,6 +218,48 @@ mod tests {
         }
     }
 
+    const LIFECYCLE: &[u8] = include_bytes!("../tests/fixtures/lambda_lifecycle.json");
+
+    #[tokio::test]
+    async fn handler_returns_failed_writes_as_batch_item_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().display().to_string();
+        let exporter = Config::from_lookup(lookup(&[(ENV_LAKE_URL, &lake)]))
+            .unwrap()
+            .exporter()
+            .unwrap();
+        // A plain file where the 09h partition directory must go: its two records fail.
+        let blocker = dir.path().join("image_events/dt=2026-11-24/hour=09");
+        std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+        std::fs::write(&blocker, b"x").unwrap();
+        // Deserialized exactly as lambda_runtime does with the invocation payload.
+        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
+        let response = handle(&exporter, event, 1_795_600_000_000).await.unwrap();
+        let wire = serde_json::to_value(&response).unwrap();
+        let mut ids: Vec<&str> = wire["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(
+            ids,
+            [
+                "4421584500000000017450439191",
+                "4421584500000000017450439291"
+            ]
+        );
+
+        std::fs::remove_file(&blocker).unwrap();
+        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
+        let response = handle(&exporter, event, 1_795_600_000_000).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&response).unwrap(),
+            serde_json::json!({"batchItemFailures": []})
+        );
+    }
+
     #[test]
     fn config_errors_name_the_variable() {
         let err = Config::from_lookup(lookup(&[])).unwrap_err();
@@ -129,5 +276,59 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(ok.compression, Compression::Snappy);
+        let err = CompactConfig::from_lookup(lookup(&[
+            (ENV_LAKE_URL, "s3://b/l"),
+            (ENV_COMPACT_HOURS, "0"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().starts_with(ENV_COMPACT_HOURS), "{err}");
+        let ok = CompactConfig::from_lookup(lookup(&[
+            (ENV_LAKE_URL, "s3://b/l"),
+            (ENV_COMPACT_TARGET_SIZE, "64MB"),
+        ]))
+        .unwrap();
+        assert_eq!((ok.hours, ok.options.target_bytes), (3, 64 << 20));
+    }
+
+    #[tokio::test]
+    async fn scheduled_compaction_covers_the_previous_hours_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake_url = dir.path().display().to_string();
+        let exporter = Config::from_lookup(lookup(&[(ENV_LAKE_URL, &lake_url)]))
+            .unwrap()
+            .exporter()
+            .unwrap();
+        // Two exports of the 10h records under different stream labels: duplicates in 2 files.
+        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
+        handle(&exporter, event, 1).await.unwrap();
+        let records = crate::record::split_input(LIFECYCLE).unwrap();
+        let lake = Lake::open(&lake_url).unwrap();
+        let relabelled = Exporter::new(
+            lake.store.clone(),
+            lake.root.clone(),
+            ExportOptions {
+                stream_override: Some("replay".into()),
+                ..ExportOptions::default()
+            },
+        );
+        relabelled.export(&records, 2).await.unwrap();
+        let config = CompactConfig::from_lookup(lookup(&[
+            (ENV_LAKE_URL, &lake_url),
+            (ENV_COMPACT_HOURS, "1"),
+        ]))
+        .unwrap();
+        // "Now" is 2026-11-24T11:30Z: only the 10h partition is in the window.
+        let reports = handle_compact(&lake, &config, 1_795_519_800_000)
+            .await
+            .unwrap();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].partition, "dt=2026-11-24/hour=10");
+        assert_eq!((reports[0].input_rows, reports[0].output_rows), (6, 3));
+        let nine = dir.path().join("image_events/dt=2026-11-24/hour=09");
+        assert_eq!(
+            std::fs::read_dir(nine).unwrap().count(),
+            2,
+            "outside the window: untouched"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod arrow_rows;
 pub mod attr;
+pub mod compact;
 pub mod export;
 pub mod keys;
 pub mod lake;

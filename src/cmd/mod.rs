@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
+pub mod compact;
 pub mod export;
 pub mod query;
+pub mod schema;
+pub mod sql;

@@ -1,0 +1,17 @@
+-- Partitions of imglake.image_events as Redshift Spectrum sees them. Spectrum does not use
+-- Athena's partition projection: a dt/hour partition is visible only once it is registered in
+-- the Glue catalog, which the exporter does for every partition it writes. If a partition is
+-- missing here but present in S3 (files written by a tool that does not register partitions, or
+-- a failed registration), register it with the ALTER TABLE below.
+
+-- Registered partitions, newest first.
+SELECT schemaname, tablename, "values", location
+FROM svv_external_partitions
+WHERE schemaname = 'imglake' AND tablename = 'image_events'
+ORDER BY "values" DESC
+LIMIT 48;
+
+-- Register one partition by hand (idempotent): hour is an int, but its folder has two digits.
+ALTER TABLE imglake.image_events
+ADD IF NOT EXISTS PARTITION (dt = '2026-11-24', hour = 9)
+LOCATION 's3://${lake_bucket}/${lake_prefix}/image_events/dt=2026-11-24/hour=09/';

@@ -1,0 +1,44 @@
+//! `imglake compact`: merge small files per partition, without duplicate events.
+
+use std::process::ExitCode;
+
+use imglake_exporter::compact::{compact_partition, list_partitions, CompactOptions};
+use imglake_exporter::Lake;
+
+use crate::cli::CompactArgs;
+
+pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
+    let lake = Lake::open(&args.lake)?;
+    let partitions = match args.partition {
+        Some(p) => vec![p],
+        None => list_partitions(lake.store.as_ref(), &lake.root).await?,
+    };
+    let options = CompactOptions {
+        target_bytes: args.target_size,
+        compression: args.compression,
+    };
+    let total = partitions.len();
+    for (i, partition) in partitions.into_iter().enumerate() {
+        let r = compact_partition(&lake.store, &lake.root, partition, options).await?;
+        if r.skipped {
+            println!(
+                "[{}/{total}] {}: already compact ({} rows)",
+                i + 1,
+                r.partition,
+                r.input_rows
+            );
+        } else {
+            println!(
+                "[{}/{total}] {}: {} files, {} rows -> {} files, {} rows ({} duplicates removed)",
+                i + 1,
+                r.partition,
+                r.input_files,
+                r.input_rows,
+                r.output_files,
+                r.output_rows,
+                r.duplicates_removed
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
