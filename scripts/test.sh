@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what it needs once (Python virtualenvs with moto, boto3,
+# pyarrow, duckdb, pytest, sqlglot, python-hcl2, and checkov), then runs every Rust test (unit
+# and end to end, with nextest when present) and the Python tests of sql/ and terraform/.
+# The cargo target directory defaults to ~/.cache/imglake/target so repeat runs are incremental.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
+IMGLAKE_VENV="$(scripts/python-env.sh test)"
+IMGLAKE_CHECKOV="$(scripts/python-env.sh checkov)/bin/checkov"
+export IMGLAKE_VENV IMGLAKE_CHECKOV
+export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
+
+echo "== Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
+# Doc tests (nextest does not run them).
+cargo test --workspace --doc --quiet
+
+echo "== Python tests (sql/ parsed by sqlglot, terraform/ by python-hcl2 and checkov)"
+cargo build --quiet --bin imglake
+"$IMGLAKE_VENV/bin/python" -m pytest -q tests/python
