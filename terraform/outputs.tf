@@ -1,0 +1,95 @@
+output "api_endpoint" {
+  description = "Base URL of the upload API (POST/PUT /images, GET /images/{id})."
+  value       = module.ingest_api.api_endpoint
+}
+
+output "raw_bucket" {
+  description = "Raw uploads bucket."
+  value       = module.storage.raw_bucket.id
+}
+
+output "processed_bucket" {
+  description = "Processed variants bucket."
+  value       = module.storage.processed_bucket.id
+}
+
+output "lake_url" {
+  description = "The lake, as IMGLAKE_LAKE_URL / `imglake query --lake` take it."
+  value       = "s3://${module.storage.lake_bucket.id}/${var.lake_prefix}"
+}
+
+output "metadata_table" {
+  description = "DynamoDB metadata table."
+  value       = module.metadata.table_name
+}
+
+output "metadata_stream_arn" {
+  description = "The table's stream (NEW_AND_OLD_IMAGES)."
+  value       = module.metadata.stream_arn
+}
+
+output "glue_database" {
+  description = "Glue database holding image_events."
+  value       = module.analytics.database_name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup to query the lake with."
+  value       = module.analytics.workgroup_name
+}
+
+output "athena_view_query_ids" {
+  description = "Named queries holding the view statements (run once after apply)."
+  value       = module.analytics.named_query_ids
+}
+
+output "lake_read_policy_arn" {
+  description = "Policy to attach to a SageMaker execution role for notebooks/imglake_lake.ipynb."
+  value       = module.analytics.lake_read_policy_arn
+}
+
+output "redshift_spectrum_role_arn" {
+  description = "IAM role for Redshift Spectrum's external schema (null when disabled)."
+  value       = module.analytics.redshift_spectrum_role_arn
+}
+
+output "quicksight_data_set_arn" {
+  description = "QuickSight dataset over image_events (null when disabled)."
+  value       = module.analytics.quicksight_data_set_arn
+}
+
+output "function_names" {
+  description = "Lambda functions by binary."
+  value = {
+    upload          = module.ingest_api.function_name
+    "kafka-ingest"  = module.kafka_ingest.function_name
+    process         = module.processing.function_name
+    "stream-export" = module.export.stream_export_function_name
+    compact         = module.export.compact_function_name
+  }
+}
+
+output "kafka_sasl_secret_arn" {
+  description = "Secret to fill with the self-managed Kafka SASL credentials (null otherwise)."
+  value       = module.kafka_ingest.sasl_secret_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic receiving alarms."
+  value       = module.monitoring.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard."
+  value       = module.monitoring.dashboard_name
+}
+
+output "delivery_connection_arn" {
+  description = "CodeStar connection of the pipeline, to be confirmed in the console (null without delivery)."
+  value       = try(module.delivery[0].connection_arn, null)
+}
+
+output "delivery_codebuild_role_arn" {
+  description = "CodeBuild role of the pipeline; the deployment role must trust it (null without delivery)."
+  value       = try(module.delivery[0].codebuild_role_arn, null)
+}

@@ -1,0 +1,24 @@
+provider "aws" {
+  region = var.aws_region
+
+  # The delivery pipeline (and anyone applying from a workstation with a narrower identity)
+  # makes every change through this role.
+  dynamic "assume_role" {
+    for_each = var.assume_role_arn == null ? [] : [var.assume_role_arn]
+    content {
+      role_arn     = assume_role.value
+      session_name = "imglake-terraform"
+    }
+  }
+
+  default_tags {
+    tags = merge(
+      {
+        Project     = "imglake"
+        Environment = var.environment
+        ManagedBy   = "terraform"
+      },
+      var.tags,
+    )
+  }
+}

@@ -1,0 +1,385 @@
+# --- Deployment ---------------------------------------------------------------------------------
+
+variable "aws_region" {
+  description = "Region of the deployment."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name."
+  type        = string
+  default     = "imglake"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}$", var.name_prefix))
+    error_message = "name_prefix: 2-12 lowercase letters, digits or hyphens, starting with a letter (bucket names must stay under 63 characters)."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (prod, staging, dev, ...)."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]{1,8}$", var.environment))
+    error_message = "environment: 1-8 lowercase letters or digits."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags applied to every resource."
+  type        = map(string)
+  default     = {}
+}
+
+variable "assume_role_arn" {
+  description = "Role the AWS provider assumes to make changes (set by the delivery pipeline); null uses the caller's credentials."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy" {
+  description = "Let terraform destroy empty the buckets and delete the Athena workgroup. Keep false in production."
+  type        = bool
+  default     = false
+}
+
+variable "deletion_protection" {
+  description = "DynamoDB deletion protection. Turn off (and apply) before tearing an environment down."
+  type        = bool
+  default     = true
+}
+
+# --- Lambda -------------------------------------------------------------------------------------
+
+variable "lambda_artifact_dir" {
+  description = "Where `cargo lambda build --release --arm64 --output-format zip` wrote the zips (<dir>/<binary>/bootstrap.zip), relative to this directory."
+  type        = string
+  default     = "../target/lambda"
+}
+
+variable "log_level" {
+  description = "RUST_LOG of every function."
+  type        = string
+  default     = "info"
+}
+
+variable "log_retention_days" {
+  description = "Retention of Lambda, API access, CloudTrail and build log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (e.g. 30, 90, 365)."
+  }
+}
+
+variable "enable_xray" {
+  description = "X-Ray active tracing on every function."
+  type        = bool
+  default     = true
+}
+
+variable "lambda_vpc_config" {
+  description = "Run the functions in a VPC (needs S3, DynamoDB, SQS, Glue, KMS and Logs endpoints or NAT); null runs them outside a VPC."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrency per function (-1 = unreserved). The account keeps at least 100 unreserved, so lower these on accounts with a small concurrency quota."
+  type        = map(number)
+  default = {
+    upload        = 50
+    kafka-ingest  = 10
+    process       = 20
+    stream-export = 20
+  }
+}
+
+# --- Images and retention -----------------------------------------------------------------------
+
+variable "raw_image_retention_days" {
+  description = "Days after which raw uploads are deleted by S3 lifecycle."
+  type        = number
+  default     = 7
+}
+
+variable "processed_image_retention_days" {
+  description = "Days after which processed variants are deleted by S3 lifecycle."
+  type        = number
+  default     = 7
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which overwritten or deleted image versions are removed for good."
+  type        = number
+  default     = 1
+}
+
+variable "metadata_ttl_days" {
+  description = "Days after which metadata items expire (the functions set expires_at; DynamoDB TTL deletes them)."
+  type        = number
+  default     = 7
+}
+
+variable "max_upload_bytes" {
+  description = "Largest accepted image (bytes); presigned POST policies bound content-length to it."
+  type        = number
+  default     = 10485760
+}
+
+variable "upload_cors_origins" {
+  description = "Browser origins allowed to call the API and POST presigned uploads to the raw bucket."
+  type        = list(string)
+  default     = []
+}
+
+# --- Lake ---------------------------------------------------------------------------------------
+
+variable "lake_prefix" {
+  description = "Key prefix of the lake in the lake bucket: the lake is s3://<lake bucket>/<prefix>/image_events/dt=.../hour=.../."
+  type        = string
+  default     = "lake"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_/-]*[a-z0-9]$", var.lake_prefix))
+    error_message = "lake_prefix: lowercase path without leading or trailing slash."
+  }
+}
+
+variable "lake_retention_days" {
+  description = "Days after which lake files are deleted; null keeps the lake (it holds metadata only, no pixels)."
+  type        = number
+  default     = null
+}
+
+variable "quarantine_retention_days" {
+  description = "Days quarantined stream records (<prefix>/_quarantine/) are kept for investigation."
+  type        = number
+  default     = 90
+}
+
+variable "lake_start_date" {
+  description = "First date (yyyy-MM-dd) of the dt partition projection."
+  type        = string
+  default     = "2025-01-01"
+}
+
+variable "parquet_compression" {
+  description = "Parquet compression of the lake files: zstd or snappy."
+  type        = string
+  default     = "zstd"
+}
+
+variable "stream_export" {
+  description = "DynamoDB stream -> stream-export mapping."
+  type = object({
+    batch_size                         = optional(number, 1000)
+    maximum_batching_window_in_seconds = optional(number, 30)
+    parallelization_factor             = optional(number, 1)
+    maximum_retry_attempts             = optional(number, 10)
+    maximum_record_age_in_seconds      = optional(number, 21600)
+    memory_size                        = optional(number, 1024)
+    timeout                            = optional(number, 120)
+  })
+  default = {}
+}
+
+variable "compact" {
+  description = "Scheduled compaction of the lake."
+  type = object({
+    schedule_expression = optional(string, "cron(20 * * * ? *)")
+    target_size         = optional(string, "128MB")
+    lookback_hours      = optional(number, 3)
+    memory_size         = optional(number, 3008)
+    timeout             = optional(number, 900)
+  })
+  default = {}
+}
+
+# --- Processing ---------------------------------------------------------------------------------
+
+variable "process" {
+  description = "S3 -> SQS -> process mapping."
+  type = object({
+    batch_size                         = optional(number, 5)
+    maximum_batching_window_in_seconds = optional(number, 0)
+    maximum_concurrency                = optional(number, 10)
+    max_receive_count                  = optional(number, 5)
+    memory_size                        = optional(number, 2048)
+    timeout                            = optional(number, 60)
+  })
+  default = {}
+}
+
+# --- Upload API ---------------------------------------------------------------------------------
+
+variable "api_auth_type" {
+  description = "JWT (OIDC issuer, e.g. Cognito) or AWS_IAM. There is no open option."
+  type        = string
+  default     = "JWT"
+}
+
+variable "api_jwt_issuer" {
+  description = "JWT issuer URL, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>."
+  type        = string
+  default     = null
+}
+
+variable "api_jwt_audience" {
+  description = "Accepted JWT audiences (app client ids)."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_payload_format_version" {
+  description = "Lambda proxy payload format of the upload integration (must match the upload handler)."
+  type        = string
+  default     = "2.0"
+}
+
+variable "api_throttling" {
+  description = "Stage-wide throttling of the upload API."
+  type = object({
+    burst_limit = optional(number, 100)
+    rate_limit  = optional(number, 50)
+  })
+  default = {}
+}
+
+# --- Kafka --------------------------------------------------------------------------------------
+
+variable "kafka" {
+  description = "Kafka source of kafka-ingest: source = none | msk | self_managed."
+  type = object({
+    source                        = optional(string, "none")
+    msk_cluster_arn               = optional(string)
+    bootstrap_servers             = optional(list(string), [])
+    sasl_mechanism                = optional(string, "SASL_SCRAM_512_AUTH")
+    sasl_secret_arn               = optional(string)
+    vpc_subnet_ids                = optional(list(string), [])
+    vpc_security_group_ids        = optional(list(string), [])
+    topic                         = optional(string, "images")
+    consumer_group_id             = optional(string, "imglake-kafka-ingest")
+    starting_position             = optional(string, "TRIM_HORIZON")
+    batch_size                    = optional(number, 100)
+    maximum_batching_window       = optional(number, 1)
+    minimum_pollers               = optional(number, 1)
+    maximum_pollers               = optional(number, 3)
+    maximum_retry_attempts        = optional(number, 5)
+    maximum_record_age_in_seconds = optional(number, 21600)
+    claim_check_bucket_arns       = optional(list(string), [])
+  })
+  default = {}
+}
+
+# --- Analytics ----------------------------------------------------------------------------------
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Per-query bytes-scanned limit of the Athena workgroup."
+  type        = number
+  default     = 10737418240
+}
+
+variable "athena_results_retention_days" {
+  description = "Days Athena query results are kept."
+  type        = number
+  default     = 30
+}
+
+variable "athena_views_dir" {
+  description = "Directory of view statements saved as Athena named queries; null = ../sql/athena/views. A missing directory means no views."
+  type        = string
+  default     = null
+}
+
+variable "enable_quicksight" {
+  description = "Create the QuickSight Athena data source and image_events dataset."
+  type        = bool
+  default     = false
+}
+
+variable "quicksight_principal_arn" {
+  description = "QuickSight user or group owning the data source and dataset."
+  type        = string
+  default     = null
+}
+
+variable "enable_redshift_spectrum_role" {
+  description = "Create the IAM role Redshift Spectrum assumes to read the lake."
+  type        = bool
+  default     = false
+}
+
+# --- Security and operations --------------------------------------------------------------------
+
+variable "enable_cloudtrail" {
+  description = "Create a trail with S3 data events for the image and lake buckets."
+  type        = bool
+  default     = true
+}
+
+variable "audit_log_retention_days" {
+  description = "Days CloudTrail files are kept."
+  type        = number
+  default     = 365
+}
+
+variable "access_log_retention_days" {
+  description = "Days S3 server access logs are kept."
+  type        = number
+  default     = 90
+}
+
+variable "enable_guardduty" {
+  description = "Create a GuardDuty detector (off when the organisation manages GuardDuty)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic; null for none."
+  type        = string
+  default     = null
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds."
+  type = object({
+    iterator_age_ms   = optional(number, 300000)
+    kafka_offset_lag  = optional(number, 10000)
+    queue_age_seconds = optional(number, 900)
+  })
+  default = {}
+}
+
+# --- Delivery -----------------------------------------------------------------------------------
+
+variable "enable_delivery" {
+  description = "Create the CodePipeline + CodeBuild delivery pipeline (source: CodeStar connection)."
+  type        = bool
+  default     = false
+}
+
+variable "delivery" {
+  description = "Delivery pipeline settings (used when enable_delivery)."
+  type = object({
+    connection_provider_type = optional(string, "GitHub")
+    repository_id            = optional(string)
+    branch                   = optional(string, "main")
+    deploy_role_arn          = optional(string)
+    tf_state_bucket          = optional(string)
+    tf_state_key             = optional(string, "imglake/terraform.tfstate")
+    tfvars_file              = optional(string, "env/prod.tfvars")
+    terraform_version        = optional(string, "1.9.8")
+    require_approval         = optional(bool, true)
+  })
+  default = {}
+}
