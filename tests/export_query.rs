@@ -208,3 +208,50 @@ fn errors_name_the_fix() {
     ]));
     assert_eq!(n, "n\n0\n");
 }
+
+#[test]
+fn compact_merges_replayed_batches_and_queries_stay_correct() {
+    let (dir, lake) = lake_dir();
+    // The same records exported under three stream labels: the duplicates that bisected and
+    // retried batches leave behind, in three files per partition.
+    for label in ["a", "b", "c"] {
+        export(&lake, "lambda_lifecycle.json", &["--stream-label", label]);
+    }
+    assert_eq!(
+        query(&lake, "csv", "select count(*) as n from image_events"),
+        "n\n21\n"
+    );
+    assert_eq!(
+        query(&lake, "csv", "select count(*) as n from image_events_dedup"),
+        "n\n7\n"
+    );
+    let out = run_ok(imglake().args(["compact", "--lake", &lake]));
+    assert!(
+        out.contains("[2/4] dt=2026-11-24/hour=10: 3 files, 9 rows -> 1 files, 3 rows (6 duplicates removed)"),
+        "{out}"
+    );
+    let files = files_under(&dir.path().join("lake/image_events"));
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files.iter().all(|f| f.contains("/compacted-")), "{files:?}");
+    assert_eq!(
+        query(&lake, "csv", "select count(*) as n from image_events"),
+        "n\n7\n"
+    );
+    // A second run finds every partition compact; one partition can be named.
+    let again = run_ok(imglake().args([
+        "compact",
+        "--lake",
+        &lake,
+        "--partition",
+        "dt=2026-11-24/hour=10",
+    ]));
+    assert_eq!(
+        again,
+        "[1/1] dt=2026-11-24/hour=10: already compact (3 rows)\n"
+    );
+    let bad = imglake()
+        .args(["compact", "--lake", &lake, "--partition", "hour=10"])
+        .output()
+        .expect("spawn");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use dt=YYYY-MM-DD/hour=HH"));
+}

@@ -50,4 +50,39 @@ fn export_and_query_an_s3_lake_through_a_local_endpoint() {
             .envs(moto.env()),
     );
     assert_eq!(out, "event_name,n\nINSERT,4\nMODIFY,3\nREMOVE,2\n");
+
+    // Compaction on S3: a second stream's copy of the lifecycle doubles the 10h partition's
+    // files; compacting leaves one file there and no duplicate row.
+    run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(fixture("lambda_lifecycle.json"))
+            .args(["--lake", lake, "--stream-label", "other"])
+            .envs(moto.env()),
+    );
+    let compacted = run_ok(imglake().args(["compact", "--lake", lake]).envs(moto.env()));
+    assert!(
+        compacted.contains("dt=2026-11-24/hour=10: 2 files, 6 rows -> 1 files, 3 rows"),
+        "{compacted}"
+    );
+    let keys = moto.boto3(list_keys);
+    let hour10: Vec<&str> = keys
+        .lines()
+        .filter(|k| k.contains("/dt=2026-11-24/hour=10/"))
+        .collect();
+    assert_eq!(hour10.len(), 1, "{hour10:?}");
+    assert!(hour10[0].contains("/compacted-"));
+    let total = run_ok(
+        imglake()
+            .args([
+                "query",
+                "--lake",
+                lake,
+                "--format",
+                "csv",
+                "select count(*) as n from image_events",
+            ])
+            .envs(moto.env()),
+    );
+    assert_eq!(total, "n\n9\n");
 }

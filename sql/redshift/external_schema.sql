@@ -8,9 +8,10 @@
 --   aws_region         region of the Glue catalog and the lake bucket
 --
 -- Spectrum ignores Athena's partition projection (the projection.* table properties): it only
--- reads the partitions registered in the Glue catalog. The exporter registers each new
--- dt/hour partition in Glue, so Spectrum sees what Athena sees; sql/redshift/partitions.sql
--- lists the registered partitions and registers a missing one by hand.
+-- reads the partitions registered in the Glue catalog. The stream-export Lambda is to register
+-- each new dt/hour partition in Glue (planned: it is not built yet, and terraform/ already
+-- grants it the Glue permissions); until then, and for any partition missing,
+-- sql/redshift/partitions.sql lists the registered partitions and registers one by hand.
 -- Give analysts USAGE on the schema afterwards: GRANT USAGE ON SCHEMA imglake TO GROUP <group>.
 CREATE EXTERNAL SCHEMA IF NOT EXISTS imglake
 FROM DATA CATALOG
