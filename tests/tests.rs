@@ -4,6 +4,7 @@
 mod util;
 
 mod export_query;
+mod lambda_stream;
 mod readers;
 mod s3_lake;
 mod sql_views;

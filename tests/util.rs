@@ -152,3 +152,110 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A Lambda Runtime API on 127.0.0.1 that hands one event to a Lambda binary and returns its
+/// response: enough of the protocol (`/next`, `/response`, `/error`) to run the real binary
+/// as Lambda would.
+pub struct RuntimeApi {
+    pub addr: String,
+    handle: std::thread::JoinHandle<(String, String)>,
+}
+
+impl RuntimeApi {
+    /// Serves `event` to the first `/next` poll.
+    pub fn serve_one(event: String) -> RuntimeApi {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let handle = std::thread::spawn(move || {
+            let mut served = false;
+            loop {
+                let (stream, _) = listener.accept().expect("accept");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).expect("request line");
+                let mut content_length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    reader.read_line(&mut header).expect("header");
+                    if header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            content_length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; content_length];
+                reader.read_exact(&mut body).expect("body");
+                let mut stream = stream;
+                if request_line.contains("/invocation/next") {
+                    if served {
+                        // The binary polls again after answering: leave it waiting.
+                        std::thread::sleep(Duration::from_secs(600));
+                        continue;
+                    }
+                    served = true;
+                    let deadline = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .expect("clock")
+                        .as_millis()
+                        + 60_000;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         lambda-runtime-aws-request-id: req-1\r\n\
+                         lambda-runtime-deadline-ms: {deadline}\r\n\
+                         lambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:123456789012:function:stream-export\r\n\
+                         lambda-runtime-trace-id: Root=1-00000000-000000000000000000000000\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n{event}",
+                        event.len()
+                    );
+                    stream.write_all(reply.as_bytes()).expect("write event");
+                } else {
+                    let kind = if request_line.contains("/error") {
+                        "error"
+                    } else {
+                        "response"
+                    };
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return (kind.to_owned(), String::from_utf8_lossy(&body).into_owned());
+                }
+            }
+        });
+        RuntimeApi { addr, handle }
+    }
+
+    /// Environment a Lambda binary needs to talk to this runtime API.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_LAMBDA_RUNTIME_API", self.addr.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "stream-export".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                "/aws/lambda/stream-export".into(),
+            ),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", "local".into()),
+        ]
+    }
+
+    /// Waits for the binary's answer: ("response" | "error", body).
+    pub fn outcome(self) -> (String, String) {
+        self.handle.join().expect("runtime API thread")
+    }
+}
+
+/// A binary of another workspace package, built next to `imglake` by the workspace build.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_imglake")).with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo build --workspace) first",
+        path.display()
+    );
+    path
+}

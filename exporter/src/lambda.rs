@@ -10,7 +10,8 @@ use crate::compact::{
     compact_partition, parse_size, CompactError, CompactOptions, PartitionReport,
     DEFAULT_TARGET_BYTES,
 };
-use crate::export::{ExportError, ExportOptions, Exporter};
+use crate::export::{ExportError, ExportOptions, ExportReport, Exporter};
+use crate::glue::{GlueCatalog, GlueError};
 use crate::lake::{Lake, LakeError};
 use crate::map::Partition;
 use crate::parquet_file::Compression;
@@ -20,6 +21,10 @@ use crate::record::{InputRecord, RecordBatch};
 pub const ENV_LAKE_URL: &str = "IMGLAKE_LAKE_URL";
 /// Environment variable selecting the Parquet compression: `zstd` (default) or `snappy`.
 pub const ENV_COMPRESSION: &str = "IMGLAKE_PARQUET_COMPRESSION";
+/// Environment variables naming the Glue table whose partitions the exporter registers (both
+/// or neither; unset: no registration).
+pub const ENV_GLUE_DATABASE: &str = "IMGLAKE_GLUE_DATABASE";
+pub const ENV_GLUE_TABLE: &str = "IMGLAKE_GLUE_TABLE";
 
 /// A configuration problem at start-up; the message names the variable to fix.
 #[derive(Debug, Error)]
@@ -32,6 +37,10 @@ pub enum ConfigError {
     Lake(#[from] LakeError),
     #[error("{0}")]
     Compact(String),
+    #[error(
+        "set both {ENV_GLUE_DATABASE} and {ENV_GLUE_TABLE} to register partitions, or neither"
+    )]
+    GlueHalfSet,
 }
 
 /// Validated configuration of the Lambda.
@@ -39,6 +48,8 @@ pub enum ConfigError {
 pub struct Config {
     pub lake_url: String,
     pub compression: Compression,
+    /// Glue (database, table) to register partitions in.
+    pub glue: Option<(String, String)>,
 }
 
 impl Config {
@@ -51,9 +62,15 @@ impl Config {
             Some(v) => v.parse().map_err(ConfigError::Compression)?,
             None => Compression::default(),
         };
+        let glue = match (var(ENV_GLUE_DATABASE), var(ENV_GLUE_TABLE)) {
+            (Some(db), Some(table)) if !db.is_empty() && !table.is_empty() => Some((db, table)),
+            (None, None) => None,
+            _ => return Err(ConfigError::GlueHalfSet),
+        };
         Ok(Config {
             lake_url,
             compression,
+            glue,
         })
     }
 
@@ -169,20 +186,97 @@ impl From<CompactError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// A failure of a whole stream batch (Lambda retries it; its writes are idempotent).
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Glue(#[from] GlueError),
+}
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(err: HandlerError) -> Self {
+        let error_type = match err {
+            HandlerError::Export(_) => "imglake.ExportError",
+            HandlerError::Glue(_) => "imglake.GlueError",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// One CloudWatch embedded-metric-format line for a stream batch: the metrics the alarms and
+/// the dashboard in terraform/ watch (namespace `imglake`, dimension `Function`).
+pub fn batch_metrics(
+    report: &ExportReport,
+    function: &str,
+    now_ms: i64,
+    latency_ms: u64,
+) -> serde_json::Value {
+    let mut line = serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "imglake",
+                "Dimensions": [["Function"]],
+                "Metrics": [
+                    {"Name": "RecordsIn", "Unit": "Count"},
+                    {"Name": "RowsWritten", "Unit": "Count"},
+                    {"Name": "Quarantined", "Unit": "Count"},
+                    {"Name": "FailedRecords", "Unit": "Count"},
+                    {"Name": "FilesWritten", "Unit": "Count"},
+                    {"Name": "BatchLatency", "Unit": "Milliseconds"}
+                ]
+            }]
+        },
+        "Function": function,
+        "RecordsIn": report.received,
+        "RowsWritten": report.rows_written,
+        "Quarantined": report.quarantined,
+        "FailedRecords": report.failed_sequence_numbers.len(),
+        "FilesWritten": report.files.len(),
+        "BatchLatency": latency_ms,
+    });
+    // Quarantine reasons as properties (searchable in Logs Insights), not as metrics.
+    for (code, n) in &report.quarantine_reasons {
+        line[format!("quarantined_{code}")] = serde_json::json!(n);
+    }
+    line
+}
+
 /// Handles one DynamoDB Streams batch. Records whose object could not be written are
 /// returned as `batchItemFailures` so that Lambda retries from the first of them; records that
-/// cannot be mapped are quarantined and never block the shard.
+/// cannot be mapped are quarantined and never block the shard. With a catalog, the partitions
+/// written are registered in Glue; if that fails the whole batch is retried.
 pub async fn handle(
     exporter: &Exporter,
+    catalog: Option<&GlueCatalog>,
     batch: RecordBatch,
     now_ms: i64,
-) -> Result<DynamoDbEventResponse, ExportError> {
+) -> Result<DynamoDbEventResponse, HandlerError> {
+    let started = std::time::Instant::now();
     let records: Vec<InputRecord<'_>> = batch
         .records
         .into_iter()
         .map(|raw| InputRecord::Json(Cow::Owned(raw)))
         .collect();
     let report = exporter.export(&records, now_ms).await?;
+    if let Some(catalog) = catalog {
+        let partitions: Vec<Partition> = report
+            .files
+            .iter()
+            .filter_map(|f| crate::compact::partition_of(&f.key))
+            .collect();
+        catalog.register(&partitions).await?;
+    }
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    println!(
+        "{}",
+        batch_metrics(&report, "stream-export", now_ms, latency_ms)
+    );
     tracing::info!(
         received = report.received,
         rows_written = report.rows_written,
@@ -234,7 +328,9 @@ mod tests {
         std::fs::write(&blocker, b"x").unwrap();
         // Deserialized exactly as lambda_runtime does with the invocation payload.
         let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        let response = handle(&exporter, event, 1_795_600_000_000).await.unwrap();
+        let response = handle(&exporter, None, event, 1_795_600_000_000)
+            .await
+            .unwrap();
         let wire = serde_json::to_value(&response).unwrap();
         let mut ids: Vec<&str> = wire["batchItemFailures"]
             .as_array()
@@ -253,7 +349,9 @@ mod tests {
 
         std::fs::remove_file(&blocker).unwrap();
         let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        let response = handle(&exporter, event, 1_795_600_000_000).await.unwrap();
+        let response = handle(&exporter, None, event, 1_795_600_000_000)
+            .await
+            .unwrap();
         assert_eq!(
             serde_json::to_value(&response).unwrap(),
             serde_json::json!({"batchItemFailures": []})
@@ -300,7 +398,7 @@ mod tests {
             .unwrap();
         // Two exports of the 10h records under different stream labels: duplicates in 2 files.
         let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        handle(&exporter, event, 1).await.unwrap();
+        handle(&exporter, None, event, 1).await.unwrap();
         let records = crate::record::split_input(LIFECYCLE).unwrap();
         let lake = Lake::open(&lake_url).unwrap();
         let relabelled = Exporter::new(

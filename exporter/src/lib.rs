@@ -9,6 +9,7 @@ pub mod arrow_rows;
 pub mod attr;
 pub mod compact;
 pub mod export;
+pub mod glue;
 pub mod keys;
 pub mod lake;
 pub mod lambda;

@@ -8,10 +8,10 @@
 --   aws_region         region of the Glue catalog and the lake bucket
 --
 -- Spectrum ignores Athena's partition projection (the projection.* table properties): it only
--- reads the partitions registered in the Glue catalog. The stream-export Lambda is to register
--- each new dt/hour partition in Glue (planned: it is not built yet, and terraform/ already
--- grants it the Glue permissions); until then, and for any partition missing,
--- sql/redshift/partitions.sql lists the registered partitions and registers one by hand.
+-- reads the partitions registered in the Glue catalog. The stream-export Lambda registers each
+-- new dt/hour partition in Glue when IMGLAKE_GLUE_DATABASE and IMGLAKE_GLUE_TABLE are set (as
+-- terraform/ sets them), so Spectrum sees what Athena sees; for a partition written by another
+-- tool, sql/redshift/partitions.sql lists the registered partitions and registers one by hand.
 -- Give analysts USAGE on the schema afterwards: GRANT USAGE ON SCHEMA imglake TO GROUP <group>.
 CREATE EXTERNAL SCHEMA IF NOT EXISTS imglake
 FROM DATA CATALOG

@@ -1,6 +1,7 @@
-//! `stream-export` Lambda: DynamoDB Streams → Parquet lake. Wiring only; the handler lives in
-//! `imglake_exporter::lambda`.
+//! `stream-export` Lambda: DynamoDB Streams → Parquet lake (and Glue partitions, when
+//! configured). Wiring only; the handler lives in `imglake_exporter::lambda`.
 
+use imglake_exporter::glue::GlueCatalog;
 use imglake_exporter::lambda::{handle, Config};
 use imglake_exporter::record::RecordBatch;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -10,11 +11,15 @@ async fn main() -> Result<(), Error> {
     imglake_exporter::lambda::init_json_tracing();
     let config = Config::from_lookup(|k| std::env::var(k).ok())?;
     let exporter = config.exporter()?;
-    let exporter = &exporter;
+    let catalog = match config.glue.clone() {
+        Some((database, table)) => Some(GlueCatalog::from_env(database, table).await),
+        None => None,
+    };
+    let (exporter, catalog) = (&exporter, catalog.as_ref());
     run(service_fn(
         move |event: LambdaEvent<RecordBatch>| async move {
             let now_ms = chrono::Utc::now().timestamp_millis();
-            handle(exporter, event.payload, now_ms).await
+            handle(exporter, catalog, event.payload, now_ms).await
         },
     ))
     .await
