@@ -1,6 +1,14 @@
-//! imglake-pipeline: the image half of imglake (metadata model, validation, processing,
-//! ingestion and processing handlers, embedded stores).
+//! imglake-pipeline: the image half of imglake.
 //!
-//! Not built yet: this crate holds the workspace slot that issue 3 fills. The metadata item's
-//! attribute names are the lake's column names, defined once in
-//! `imglake_exporter::schema::COLUMNS`.
+//! - [`validate`]: type from magic bytes, size and pixel budgets checked from the header
+//!   before any full decode; typed rejections.
+//! - [`model`]: the metadata item (attribute names are the lake's column names, defined once
+//!   in `imglake_exporter::schema`), statuses and their legal transitions.
+//! - [`store`]: the metadata store interface and the embedded default (SQLite) whose change
+//!   feed emits DynamoDB Streams records.
+//!
+//! Processing, the upload / Kafka / process handlers and `imglake process` are not built yet.
+
+pub mod model;
+pub mod store;
+pub mod validate;

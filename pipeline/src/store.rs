@@ -1,0 +1,138 @@
+//! The metadata store: one item per image, conditional writes, and a change feed.
+//!
+//! [`MetadataStore`] is what handlers use; on AWS it is a DynamoDB table, locally it is
+//! [`EmbeddedStore`] (SQLite), whose change feed emits records in the exact DynamoDB Streams
+//! JSON shape Lambda delivers, so the exporter cannot tell the two apart.
+
+use std::error::Error as StdError;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::model::{ImageItem, ModelError, Status};
+
+mod embedded;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+pub use embedded::{EmbeddedStore, DEFAULT_TABLE_NAME, MAX_ITEM_BYTES};
+
+/// The source of "now" for writes (the stream record's ApproximateCreationDateTime). Any
+/// `Fn() -> DateTime<Utc>` is a clock: `|| Utc::now()` in binaries, a fixed or stepped time in
+/// tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+impl<F> Clock for F
+where
+    F: Fn() -> DateTime<Utc> + Send + Sync,
+{
+    fn now(&self) -> DateTime<Utc> {
+        self()
+    }
+}
+
+/// What a [`MetadataStore::transition`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The item was replaced by the update (one MODIFY on the stream).
+    Applied,
+    /// The stored item already equals the update: a duplicate event, nothing written.
+    Unchanged,
+}
+
+/// Errors of a metadata store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// `put_new` found an item with this id: the image was already received (ingest is
+    /// idempotent; treat this as success of an earlier delivery).
+    #[error("image {image_id} already exists")]
+    AlreadyExists { image_id: String },
+    /// No item with this id (never received, deleted, or expired by TTL).
+    #[error("image {image_id} not found")]
+    NotFound { image_id: String },
+    /// A new item must start as RECEIVED.
+    #[error("image {image_id}: a new item must have status RECEIVED, not {status}")]
+    InitialStatus { image_id: String, status: Status },
+    /// The lifecycle does not allow `from` → `to` (a bug in the caller, never retried).
+    #[error("image {image_id}: {from} → {to} is not a legal transition")]
+    IllegalTransition {
+        image_id: String,
+        from: Status,
+        to: Status,
+    },
+    /// The stored status is not the one the caller expected: another worker changed the item
+    /// first. Nothing was written; re-read the item and decide again.
+    #[error("image {image_id}: expected status {expected}, found {found} (changed concurrently; re-read and decide again)")]
+    Conflict {
+        image_id: String,
+        expected: Status,
+        found: Status,
+    },
+    /// The update's `image_id` is not the id being transitioned.
+    #[error("transition of image {image_id} carries an item for image {update_id}")]
+    KeyMismatch { image_id: String, update_id: String },
+    /// The item breaks a rule of the model (empty id, unstorable number, missing reason).
+    #[error("image {image_id}: {source}")]
+    Invalid {
+        image_id: String,
+        source: ModelError,
+    },
+    /// The item is larger than DynamoDB's 400 KB item limit.
+    #[error("image {image_id}: item is {bytes} bytes, over DynamoDB's limit of {limit} (shorten variants_json or error_message)")]
+    TooLarge {
+        image_id: String,
+        bytes: usize,
+        limit: usize,
+    },
+    /// A stored item or change record cannot be read back.
+    #[error("stored data for {what} is unreadable ({reason}); the store file may be corrupt or from another version")]
+    Corrupt { what: String, reason: String },
+    /// The store cannot be opened as configured.
+    #[error("{0}")]
+    Config(String),
+    /// The storage backend failed (I/O, lock timeout, task failure); retrying may succeed.
+    #[error("metadata store {operation} failed: {source}")]
+    Backend {
+        operation: &'static str,
+        source: Box<dyn StdError + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed (Lambda should retry the event). Conflicts
+    /// are not retryable as such: the caller must re-read and decide again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { .. })
+    }
+}
+
+/// The metadata table as handlers see it. Every write is conditional, so that racing workers
+/// cannot lose an update and redelivered events are no-ops.
+pub trait MetadataStore: Send + Sync {
+    /// Writes a new item (status RECEIVED) unless one with its id exists
+    /// ([`StoreError::AlreadyExists`]): the conditional put of idempotent ingest.
+    fn put_new(&self, item: &ImageItem) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The item with this id, if any.
+    fn get(
+        &self,
+        image_id: &str,
+    ) -> impl Future<Output = Result<Option<ImageItem>, StoreError>> + Send;
+
+    /// Replaces the item by `update` if its stored status is `from` and the lifecycle allows
+    /// `from` → `update.status`:
+    /// - illegal transition → [`StoreError::IllegalTransition`], checked first;
+    /// - stored item equal to `update` → [`Transition::Unchanged`] (a duplicate event);
+    /// - stored status ≠ `from` → [`StoreError::Conflict`] (a concurrent change);
+    /// - no item → [`StoreError::NotFound`].
+    fn transition(
+        &self,
+        image_id: &str,
+        from: Status,
+        update: &ImageItem,
+    ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
+}

@@ -1,0 +1,401 @@
+//! Width and height from each format's header, reading nothing past it and allocating nothing.
+//!
+//! The parsers agree with what the `image` decoders report as the image size: PNG's IHDR,
+//! JPEG's first frame header (SOF), GIF's logical screen, WebP's canvas (VP8X) or frame
+//! (VP8 / VP8L), and TIFF's first image directory.
+
+use super::{ImageFormat, Rejection};
+
+const CUT_SHORT: &str = "it ends inside the header";
+
+/// The dimensions `bytes` declare; `format` must be what [`super::sniff`] found.
+pub(super) fn dimensions(format: ImageFormat, bytes: &[u8]) -> Result<(u32, u32), Rejection> {
+    match format {
+        ImageFormat::Jpeg => jpeg(bytes),
+        ImageFormat::Png => png(bytes),
+        ImageFormat::Gif => gif(bytes),
+        ImageFormat::Webp => webp(bytes),
+        ImageFormat::Tiff => tiff(bytes),
+    }
+}
+
+/// Why data that passed [`dimensions`] cannot hold a whole image, for formats whose decoder
+/// would otherwise fill a missing tail in silently: JPEG (no end-of-image marker after the
+/// scan data) and WebP (shorter than its RIFF size).
+pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static str> {
+    match format {
+        ImageFormat::Jpeg => {
+            let scan = jpeg_segments(bytes).find_map(|segment| match segment {
+                Ok(Segment::StartOfScan(at)) => Some(at),
+                _ => None,
+            });
+            let Some(scan) = scan else {
+                return Some("it ends before the scan data");
+            };
+            let after_scan = bytes.get(scan..).unwrap_or_default();
+            let has_end = after_scan.windows(2).rev().any(|w| w == [0xFF, 0xD9]);
+            (!has_end).then_some("there is no end-of-image marker after the scan data")
+        }
+        ImageFormat::Webp => {
+            let riff_size = u64::from(le32(bytes, 4)?);
+            let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+            (len < riff_size.saturating_add(8)).then_some("it is shorter than its RIFF size")
+        }
+        ImageFormat::Gif => gif_first_frame_cut(bytes),
+        ImageFormat::Png | ImageFormat::Tiff => None,
+    }
+}
+
+/// Walks a GIF's blocks to the end of its first frame's data; the decoder would report a cut
+/// there only as a generic format error. Ending exactly where the frame's block terminator
+/// belongs counts as complete, as decoders accept it; other malformations are left to them.
+fn gif_first_frame_cut(b: &[u8]) -> Option<&'static str> {
+    const CUT: &str = "it ends inside the first frame";
+    /// Skips data sub-blocks from `at`; `None` if the input ends inside one.
+    fn skip_sub_blocks(b: &[u8], mut at: usize) -> Option<usize> {
+        while let Some(&size) = b.get(at) {
+            at += 1 + usize::from(size);
+            if size == 0 || at > b.len() {
+                break;
+            }
+        }
+        (at <= b.len()).then_some(at)
+    }
+    let color_table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3 << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
+    let mut at = 13 + color_table(*b.get(10)?);
+    loop {
+        match b.get(at) {
+            None => return Some("it ends before the first frame"),
+            // Extension: introducer, label, sub-blocks.
+            Some(0x21) => match skip_sub_blocks(b, at + 2) {
+                Some(next) => at = next,
+                None => return Some("it ends inside an extension before the first frame"),
+            },
+            // Image descriptor (10 bytes), local color table, LZW code size, sub-blocks.
+            Some(0x2C) => {
+                let Some(&flags) = b.get(at + 9) else {
+                    return Some(CUT);
+                };
+                let data = at + 10 + color_table(flags) + 1;
+                let complete = b.get(data).is_some() && skip_sub_blocks(b, data).is_some();
+                return (!complete).then_some(CUT);
+            }
+            Some(_) => return None,
+        }
+    }
+}
+
+/// The CRC-32 of PNG chunks (ISO 3309, reflected polynomial 0xEDB88320).
+pub(super) fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+fn corrupt(format: ImageFormat, detail: impl std::fmt::Display) -> Rejection {
+    Rejection::corrupt_header(format, detail)
+}
+
+fn array<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..)?.get(..N)?.try_into().ok()
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    array(b, at).map(u16::from_be_bytes)
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    array(b, at).map(u32::from_be_bytes)
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    array(b, at).map(u16::from_le_bytes)
+}
+
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    array(b, at).map(u32::from_le_bytes)
+}
+
+/// PNG: the signature, then an IHDR chunk with a valid CRC and a legal pixel format.
+fn png(b: &[u8]) -> Result<(u32, u32), Rejection> {
+    const F: ImageFormat = ImageFormat::Png;
+    let cut = || corrupt(F, CUT_SHORT);
+    let length = be32(b, 8).ok_or_else(cut)?;
+    if b.get(12..16).ok_or_else(cut)? != b"IHDR" {
+        return Err(corrupt(F, "the first chunk is not IHDR"));
+    }
+    if length != 13 {
+        return Err(corrupt(F, format!("IHDR is {length} bytes long, not 13")));
+    }
+    let typed_data = b.get(12..29).ok_or_else(cut)?;
+    let crc = be32(b, 29).ok_or_else(cut)?;
+    if crc32(typed_data) != crc {
+        return Err(corrupt(F, "IHDR checksum mismatch"));
+    }
+    let ihdr = b.get(16..29).ok_or_else(cut)?;
+    let (width, height) = (
+        be32(ihdr, 0).ok_or_else(cut)?,
+        be32(ihdr, 4).ok_or_else(cut)?,
+    );
+    if width > i32::MAX as u32 || height > i32::MAX as u32 {
+        return Err(corrupt(
+            F,
+            format!("{width}×{height} exceeds PNG's 2³¹−1 limit"),
+        ));
+    }
+    let &[depth, color, compression, filter, interlace] = ihdr.get(8..).ok_or_else(cut)? else {
+        return Err(cut());
+    };
+    let legal_depth = match color {
+        0 => matches!(depth, 1 | 2 | 4 | 8 | 16),
+        3 => matches!(depth, 1 | 2 | 4 | 8),
+        2 | 4 | 6 => matches!(depth, 8 | 16),
+        _ => return Err(corrupt(F, format!("color type {color} does not exist"))),
+    };
+    if !legal_depth {
+        return Err(corrupt(
+            F,
+            format!("bit depth {depth} is illegal for color type {color}"),
+        ));
+    }
+    if compression != 0 || filter != 0 || interlace > 1 {
+        return Err(corrupt(
+            F,
+            "unknown compression, filter or interlace method",
+        ));
+    }
+    Ok((width, height))
+}
+
+/// GIF: the logical screen descriptor after the 6-byte signature.
+fn gif(b: &[u8]) -> Result<(u32, u32), Rejection> {
+    // Signature (6) + logical screen descriptor (7).
+    if b.len() < 13 {
+        return Err(corrupt(ImageFormat::Gif, CUT_SHORT));
+    }
+    let cut = || corrupt(ImageFormat::Gif, CUT_SHORT);
+    let width = le16(b, 6).ok_or_else(cut)?;
+    let height = le16(b, 8).ok_or_else(cut)?;
+    Ok((u32::from(width), u32::from(height)))
+}
+
+/// WebP: the first chunk after `RIFF....WEBP` is VP8X (canvas), VP8L or VP8 (frame).
+fn webp(b: &[u8]) -> Result<(u32, u32), Rejection> {
+    const F: ImageFormat = ImageFormat::Webp;
+    let cut = || corrupt(F, CUT_SHORT);
+    let chunk = b.get(12..16).ok_or_else(cut)?;
+    // Chunk payload starts at 20, after the fourcc and the chunk size.
+    match chunk {
+        b"VP8X" => {
+            let canvas = array::<6>(b, 24).ok_or_else(cut)?;
+            let width = u32::from_le_bytes([canvas[0], canvas[1], canvas[2], 0]) + 1;
+            let height = u32::from_le_bytes([canvas[3], canvas[4], canvas[5], 0]) + 1;
+            Ok((width, height))
+        }
+        b"VP8L" => {
+            if *b.get(20).ok_or_else(cut)? != 0x2F {
+                return Err(corrupt(F, "the lossless signature byte is wrong"));
+            }
+            let bits = le32(b, 21).ok_or_else(cut)?;
+            if bits >> 29 != 0 {
+                return Err(corrupt(F, "unknown lossless version"));
+            }
+            Ok(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        b"VP8 " => {
+            let tag = *b.get(20).ok_or_else(cut)?;
+            if tag & 1 != 0 {
+                return Err(corrupt(F, "the first frame is not a key frame"));
+            }
+            if b.get(23..26).ok_or_else(cut)? != [0x9D, 0x01, 0x2A] {
+                return Err(corrupt(F, "the key frame start code is wrong"));
+            }
+            let width = le16(b, 26).ok_or_else(cut)? & 0x3FFF;
+            let height = le16(b, 28).ok_or_else(cut)? & 0x3FFF;
+            Ok((u32::from(width), u32::from(height)))
+        }
+        _ => Err(corrupt(F, "the first chunk is not VP8X, VP8L or VP8")),
+    }
+}
+
+/// One step of a JPEG marker walk up to the first scan.
+enum Segment {
+    /// A frame header: its marker and its payload (after the length field).
+    Frame(u8, usize),
+    /// The first start-of-scan marker; the offset just past it.
+    StartOfScan(usize),
+}
+
+/// The JPEG marker walk from SOI up to and including the first SOS, tolerant like the
+/// decoder: fill bytes and stray bytes between segments are skipped.
+fn jpeg_segments(b: &[u8]) -> impl Iterator<Item = Result<Segment, &'static str>> + '_ {
+    let mut at = 2; // past SOI
+    let mut done = false;
+    std::iter::from_fn(move || {
+        while !done {
+            let Some(ff) = b.get(at..)?.iter().position(|&byte| byte == 0xFF) else {
+                done = true;
+                return Some(Err(CUT_SHORT));
+            };
+            let rest = b.get(at + ff..).unwrap_or_default();
+            let Some(fill) = rest.iter().position(|&byte| byte != 0xFF) else {
+                done = true;
+                return Some(Err(CUT_SHORT));
+            };
+            let marker_at = at + ff + fill;
+            let marker = *b.get(marker_at)?;
+            at = marker_at + 1;
+            match marker {
+                // Stuffed zero, temporary marker, restart markers, a repeated SOI: no length.
+                0x00 | 0x01 | 0xD0..=0xD8 => continue,
+                0xD9 => {
+                    done = true;
+                    return Some(Err("it ends (EOI) before a frame header"));
+                }
+                0xDA => {
+                    done = true;
+                    return Some(Ok(Segment::StartOfScan(at)));
+                }
+                _ => {}
+            }
+            let Some(length) = be16(b, at) else {
+                done = true;
+                return Some(Err(CUT_SHORT));
+            };
+            if length < 2 {
+                done = true;
+                return Some(Err("a segment length is below 2"));
+            }
+            let payload = at + 2;
+            at += usize::from(length);
+            // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+            if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                return Some(Ok(Segment::Frame(marker, payload)));
+            }
+        }
+        None
+    })
+}
+
+/// JPEG: the first frame header (SOF) before the scan; only modes the decoder supports.
+fn jpeg(b: &[u8]) -> Result<(u32, u32), Rejection> {
+    const F: ImageFormat = ImageFormat::Jpeg;
+    let (marker, payload) = match jpeg_segments(b).next() {
+        Some(Ok(Segment::Frame(marker, payload))) => (marker, payload),
+        Some(Ok(Segment::StartOfScan(_))) => {
+            return Err(corrupt(F, "scan data starts before a frame header"))
+        }
+        Some(Err(detail)) => return Err(corrupt(F, detail)),
+        None => return Err(corrupt(F, CUT_SHORT)),
+    };
+    if !matches!(marker, 0xC0..=0xC2) {
+        let mode = match marker {
+            0xC3 | 0xC7 | 0xCB | 0xCF => "lossless",
+            0xC5 | 0xC6 | 0xCD | 0xCE => "hierarchical",
+            _ => "arithmetic-coded",
+        };
+        return Err(Rejection::unsupported(format!("a {mode} JPEG")));
+    }
+    let cut = || corrupt(F, CUT_SHORT);
+    let precision = *b.get(payload).ok_or_else(cut)?;
+    let height = be16(b, payload + 1).ok_or_else(cut)?;
+    let width = be16(b, payload + 3).ok_or_else(cut)?;
+    if precision != 8 {
+        return Err(Rejection::unsupported(format!("a {precision}-bit JPEG")));
+    }
+    Ok((u32::from(width), u32::from(height)))
+}
+
+/// TIFF and BigTIFF: ImageWidth (256) and ImageLength (257) in the first image directory.
+fn tiff(b: &[u8]) -> Result<(u32, u32), Rejection> {
+    const F: ImageFormat = ImageFormat::Tiff;
+    let cut = || corrupt(F, CUT_SHORT);
+    let little = b.starts_with(b"II");
+    let u16_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u16::from_le_bytes(a)
+            } else {
+                u16::from_be_bytes(a)
+            }
+        })
+    };
+    let u32_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let u64_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u64::from_le_bytes(a)
+            } else {
+                u64::from_be_bytes(a)
+            }
+        })
+    };
+    let big = u16_at(2).ok_or_else(cut)? == 43;
+    // Directory offset; entry count width; entry size; value field width.
+    let (ifd, count_width, entry_size) = if big {
+        (u64_at(8).ok_or_else(cut)?, 8, 20)
+    } else {
+        (u64::from(u32_at(4).ok_or_else(cut)?), 2, 12)
+    };
+    let ifd =
+        usize::try_from(ifd).map_err(|_| corrupt(F, "the first directory is out of range"))?;
+    let count = if big {
+        u64_at(ifd)
+    } else {
+        u16_at(ifd).map(u64::from)
+    }
+    .ok_or_else(|| corrupt(F, "the first directory is out of range"))?;
+    let entries = ifd + count_width;
+    let available = b.len().saturating_sub(entries) / entry_size;
+    if count > u64::try_from(available).unwrap_or(u64::MAX) {
+        return Err(corrupt(F, "the first directory runs past the end"));
+    }
+    let (mut width, mut height) = (None, None);
+    // `count` entries fit in the input, so this loop is bounded by its length.
+    for index in 0..usize::try_from(count).unwrap_or(0) {
+        let entry = entries + index * entry_size;
+        let tag = u16_at(entry).ok_or_else(cut)?;
+        if tag != 256 && tag != 257 {
+            continue;
+        }
+        let value_at = entry + if big { 12 } else { 8 };
+        let value = match u16_at(entry + 2).ok_or_else(cut)? {
+            3 => u16_at(value_at).map(u64::from),
+            4 => u32_at(value_at).map(u64::from),
+            16 if big => u64_at(value_at),
+            kind => return Err(corrupt(F, format!("tag {tag} has field type {kind}"))),
+        }
+        .ok_or_else(cut)?;
+        let value = u32::try_from(value)
+            .map_err(|_| corrupt(F, format!("tag {tag} declares {value} pixels")))?;
+        if tag == 256 {
+            width = Some(value);
+        } else {
+            height = Some(value);
+        }
+    }
+    match (width, height) {
+        (Some(width), Some(height)) => Ok((width, height)),
+        _ => Err(corrupt(F, "the first directory has no width or height")),
+    }
+}
