@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::util::{imglake, run_ok, sibling_binary, venv_bin, Moto, RuntimeApi};
+use crate::util::{query_with, run_ok, sibling_binary, venv_bin, Moto, RuntimeApi};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/moto_stream.py");
 
@@ -64,18 +64,12 @@ fn stream_records_flow_through_the_lambda_binary_into_s3_and_glue() {
     assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "imglake");
 
     let lake = "s3://imglake-lake/lake";
-    let rows = run_ok(
-        imglake()
-            .args([
-                "query",
-                "--lake",
-                lake,
-                "--format",
-                "csv",
-                "select image_id, status, event_name, previous_status, error_code, \
-                 extra_attributes from image_events order by sequence_number",
-            ])
-            .envs(moto.env()),
+    let rows = query_with(
+        &moto.env(),
+        lake,
+        "csv",
+        "select image_id, status, event_name, previous_status, error_code, \
+         extra_attributes from image_events order by sequence_number",
     );
     assert_eq!(
         rows,
@@ -89,17 +83,11 @@ fn stream_records_flow_through_the_lambda_binary_into_s3_and_glue() {
     );
 
     // Every partition written is registered in Glue, at its own location.
-    let written = run_ok(
-        imglake()
-            .args([
-                "query",
-                "--lake",
-                lake,
-                "--format",
-                "json",
-                "select distinct cast(dt as varchar) as dt, hour from image_events",
-            ])
-            .envs(moto.env()),
+    let written = query_with(
+        &moto.env(),
+        lake,
+        "json",
+        "select distinct cast(dt as varchar) as dt, hour from image_events",
     );
     let partitions: Value = serde_json::from_str(&moto_step(&moto, "partitions")).expect("json");
     let registered = partitions.as_array().expect("array");

@@ -1,22 +1,15 @@
 //! The lake on S3: `imglake export` and `imglake query` with `s3://` through AWS_ENDPOINT_URL
 //! at a moto server on 127.0.0.1 over plain http.
 
-use crate::util::{fixture, imglake, run_ok, Moto};
+use crate::util::{export_with, imglake, query_with, run_ok, Moto};
 
 #[test]
 fn export_and_query_an_s3_lake_through_a_local_endpoint() {
     let moto = Moto::start();
     moto.boto3("import boto3; boto3.client('s3').create_bucket(Bucket='lake-bucket')");
     let lake = "s3://lake-bucket/prod/lake";
-    let export = |name: &str| {
-        run_ok(
-            imglake()
-                .args(["export", "--input"])
-                .arg(fixture(name))
-                .args(["--lake", lake])
-                .envs(moto.env()),
-        )
-    };
+    let env = moto.env();
+    let export = |name: &str| export_with(&env, lake, name, &[]);
     let summary = export("lambda_lifecycle.json");
     assert!(summary.contains("rows:        7"), "{summary}");
     export("bad_records.jsonl");
@@ -37,30 +30,27 @@ fn export_and_query_an_s3_lake_through_a_local_endpoint() {
     export("lambda_lifecycle.json");
     assert_eq!(moto.boto3(list_keys).lines().count(), 6);
 
-    let out = run_ok(
-        imglake()
-            .args([
-                "query",
-                "--lake",
-                lake,
-                "--format",
-                "csv",
-                "select event_name, count(*) as n from image_events group by event_name order by event_name",
-            ])
-            .envs(moto.env()),
+    let out = query_with(
+        &env,
+        lake,
+        "csv",
+        "select event_name, count(*) as n from image_events group by event_name order by event_name",
     );
     assert_eq!(out, "event_name,n\nINSERT,4\nMODIFY,3\nREMOVE,2\n");
 
     // Compaction on S3: a second stream's copy of the lifecycle doubles the 10h partition's
     // files; compacting leaves one file there and no duplicate row.
-    run_ok(
-        imglake()
-            .args(["export", "--input"])
-            .arg(fixture("lambda_lifecycle.json"))
-            .args(["--lake", lake, "--stream-label", "other"])
-            .envs(moto.env()),
+    export_with(
+        &env,
+        lake,
+        "lambda_lifecycle.json",
+        &["--stream-label", "other"],
     );
-    let compacted = run_ok(imglake().args(["compact", "--lake", lake]).envs(moto.env()));
+    let compacted = run_ok(
+        imglake()
+            .args(["compact", "--lake", lake])
+            .envs(env.iter().cloned()),
+    );
     assert!(
         compacted.contains("dt=2026-11-24/hour=10: 2 files, 6 rows -> 1 files, 3 rows"),
         "{compacted}"
@@ -72,17 +62,6 @@ fn export_and_query_an_s3_lake_through_a_local_endpoint() {
         .collect();
     assert_eq!(hour10.len(), 1, "{hour10:?}");
     assert!(hour10[0].contains("/compacted-"));
-    let total = run_ok(
-        imglake()
-            .args([
-                "query",
-                "--lake",
-                lake,
-                "--format",
-                "csv",
-                "select count(*) as n from image_events",
-            ])
-            .envs(moto.env()),
-    );
+    let total = query_with(&env, lake, "csv", "select count(*) as n from image_events");
     assert_eq!(total, "n\n9\n");
 }

@@ -36,20 +36,38 @@ pub fn assert_success(out: &Output, cmd: &Command) {
     );
 }
 
+/// Environment variables for a command (e.g. [`Moto::env`]); empty for a local lake.
+pub type Env = Vec<(&'static str, String)>;
+
 /// `imglake export --input FIXTURE --lake LAKE [extra…]`, returning stdout.
 pub fn export(lake: &str, fixture_name: &str, extra: &[&str]) -> String {
+    export_with(&Env::new(), lake, fixture_name, extra)
+}
+
+/// [`export`] with extra environment (an S3 endpoint, credentials).
+pub fn export_with(env: &Env, lake: &str, fixture_name: &str, extra: &[&str]) -> String {
     run_ok(
         imglake()
             .args(["export", "--input"])
             .arg(fixture(fixture_name))
             .args(["--lake", lake])
-            .args(extra),
+            .args(extra)
+            .envs(env.iter().cloned()),
     )
 }
 
 /// `imglake query --lake LAKE --format FORMAT SQL`, returning stdout.
 pub fn query(lake: &str, format: &str, sql: &str) -> String {
-    run_ok(imglake().args(["query", "--lake", lake, "--format", format, sql]))
+    query_with(&Env::new(), lake, format, sql)
+}
+
+/// [`query`] with extra environment (an S3 endpoint, credentials).
+pub fn query_with(env: &Env, lake: &str, format: &str, sql: &str) -> String {
+    run_ok(
+        imglake()
+            .args(["query", "--lake", lake, "--format", format, sql])
+            .envs(env.iter().cloned()),
+    )
 }
 
 /// The Python of the test virtualenv that `scripts/test.sh` installs.
@@ -125,7 +143,7 @@ impl Moto {
     }
 
     /// Environment for AWS clients (ours and boto3) pointed at this server.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub fn env(&self) -> Env {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
