@@ -133,7 +133,7 @@ resource "aws_lambda_function" "this" {
   lifecycle {
     precondition {
       condition     = fileexists(local.zip_path)
-      error_message = "Missing ${local.zip_path}: build the Lambda zips first with `cargo lambda build --release --arm64 --output-format zip` at the repository root (or set artifact_dir)."
+      error_message = "Missing ${local.zip_path}: build the Lambda zips first with scripts/build-lambdas.sh at the repository root (or set artifact_dir)."
     }
   }
 
