@@ -4,11 +4,20 @@
 //!   before any full decode; typed rejections.
 //! - [`model`]: the metadata item (attribute names are the lake's column names, defined once
 //!   in `imglake_exporter::schema`), statuses and their legal transitions.
+//! - [`process`]: recipes (TOML/JSON), EXIF orientation, resize/ops/encode into variants
+//!   with no metadata, and the analytics features.
 //! - [`store`]: the metadata store interface and the embedded default (SQLite) whose change
 //!   feed emits DynamoDB Streams records.
+//! - [`feed`]: tails that change feed into the lake with the exporter, checkpointing like
+//!   Lambda does for a DynamoDB stream.
+//! - [`presign`]: presigned S3 POST (policy with `content-length-range`, SigV4 signature) for
+//!   uploads that cannot pass through Lambda.
 //!
-//! Processing, the upload / Kafka / process handlers and `imglake process` are not built yet.
+//! The upload / Kafka / process handlers and `imglake process` are not built yet.
 
+pub mod feed;
 pub mod model;
+pub mod presign;
+pub mod process;
 pub mod store;
 pub mod validate;
