@@ -104,16 +104,18 @@ mod tests {
         store
     }
 
+    /// An exporter over a lake in a fresh temporary directory.
+    fn lake_exporter() -> (tempfile::TempDir, Exporter) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let exporter = Exporter::new(lake.store, lake.root, ExportOptions::default());
+        (dir, exporter)
+    }
+
     #[tokio::test]
     async fn the_feed_lands_in_the_lake_and_the_cursor_advances() {
         let store = store_with_lifecycles(3).await;
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = Exporter::new(
-            lake.store.clone(),
-            lake.root.clone(),
-            ExportOptions::default(),
-        );
+        let (_dir, exporter) = lake_exporter();
         let first = export_next(&store, &exporter, 0, 4, 1)
             .await
             .unwrap()
@@ -138,13 +140,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_holds_the_cursor_before_the_failed_change() {
         let store = store_with_lifecycles(2).await;
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = Exporter::new(
-            lake.store.clone(),
-            lake.root.clone(),
-            ExportOptions::default(),
-        );
+        let (dir, exporter) = lake_exporter();
         // All changes happen at 10h; a plain file where that partition's directory goes.
         let blocker = dir.path().join("image_events/dt=2026-11-24/hour=10");
         std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
