@@ -32,6 +32,19 @@ pub enum Command {
     Sql(SqlArgs),
     /// Merge each partition's small files into files near a target size, without duplicates.
     Compact(CompactArgs),
+    /// Run the data-quality checks of sql/checks; exit non-zero when any finds a problem.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Lake location: a directory, or s3://bucket/prefix.
+    #[arg(long, env = "IMGLAKE_LAKE")]
+    pub lake: String,
+
+    /// Offending rows shown per failed check.
+    #[arg(long, env = "IMGLAKE_CHECK_ROWS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub show_rows: u32,
 }
 
 #[derive(Debug, Args)]

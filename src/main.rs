@@ -32,6 +32,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Schema(args) => cmd::schema::run(args),
             cli::Command::Sql(args) => cmd::sql::run(args),
             cli::Command::Compact(args) => cmd::compact::run(args).await,
+            cli::Command::Check(args) => cmd::check::run(args).await,
         }
     })
 }

@@ -255,3 +255,41 @@ fn compact_merges_replayed_batches_and_queries_stay_correct() {
         .expect("spawn");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use dt=YYYY-MM-DD/hour=HH"));
 }
+
+#[test]
+fn check_passes_a_healthy_lake_and_names_the_problems_of_an_unhealthy_one() {
+    // Dated 2026-11-24: in the past whatever this machine's clock says later.
+    let (_dir, healthy) = lake_dir();
+    export(&healthy, "get_records.json", &[]);
+    export(&healthy, "bad_records.jsonl", &[]);
+    let out = run_ok(imglake().args(["check", "--lake", &healthy]));
+    assert!(out.contains("all 6 checks passed"), "{out}");
+
+    let (_dir2, unhealthy) = lake_dir();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/unhealthy.jsonl"
+    );
+    run_ok(imglake().args(["export", "--input", fixture, "--lake", &unhealthy]));
+    let out = imglake()
+        .args(["check", "--lake", &unhealthy, "--show-rows", "2"])
+        .output()
+        .expect("spawn");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for check in [
+        "duplicate_event_ids",
+        "events_in_future",
+        "illegal_status_transitions",
+        "negative_sizes",
+        "processed_without_variants",
+        "rejected_without_error_code",
+    ] {
+        assert!(
+            stdout.contains(&format!("FAIL  {check}:")),
+            "{check} not reported:\n{stdout}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("6 of 6 checks found problems"), "{stderr}");
+}

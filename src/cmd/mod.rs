@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod compact;
 pub mod export;
 pub mod query;
