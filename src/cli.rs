@@ -34,6 +34,24 @@ pub enum Command {
     Compact(CompactArgs),
     /// Run the data-quality checks of sql/checks; exit non-zero when any finds a problem.
     Check(CheckArgs),
+    /// Validate and process image files locally: one JSON line per input.
+    Process(ProcessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// Image files to process.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Directory for the variants: OUT/<input name>/<variant>.<ext>.
+    #[arg(long, env = "IMGLAKE_OUT")]
+    pub out: PathBuf,
+
+    /// Recipe naming the variants (TOML or JSON); default: thumb 256x256 cover, display fit
+    /// 1024x1024.
+    #[arg(long, env = "IMGLAKE_RECIPE")]
+    pub recipe: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Sql(args) => cmd::sql::run(args),
             cli::Command::Compact(args) => cmd::compact::run(args).await,
             cli::Command::Check(args) => cmd::check::run(args).await,
+            cli::Command::Process(args) => cmd::process::run(args),
         }
     })
 }

@@ -5,6 +5,7 @@ mod util;
 
 mod export_query;
 mod lambda_stream;
+mod process_cli;
 mod readers;
 mod s3_lake;
 mod sql_views;

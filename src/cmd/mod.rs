@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compact;
 pub mod export;
+pub mod process;
 pub mod query;
 pub mod schema;
 pub mod sql;

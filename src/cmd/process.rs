@@ -1,0 +1,132 @@
+//! `imglake process`: validation and processing of local files, one JSON line per input.
+//! Rejected inputs are handled outcomes (exit 0); only the tool's own failures (an unreadable
+//! input, an unwritable output, an invalid recipe) make the exit code non-zero.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use imglake_pipeline::process::{process, ProcessError, Recipe};
+use imglake_pipeline::validate::Limits;
+use serde_json::json;
+
+use crate::cli::ProcessArgs;
+
+pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
+    let recipe = match &args.recipe {
+        Some(path) => load_recipe(path)?,
+        None => Recipe::default(),
+    };
+    let limits = Limits::default();
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create --out {}", args.out.display()))?;
+    let mut used = HashSet::new();
+    let mut own_failures = 0;
+    for input in &args.files {
+        let line = match handle(input, &args.out, &recipe, &limits, &mut used) {
+            Ok(line) => line,
+            Err(err) => {
+                own_failures += 1;
+                json!({"input": input.display().to_string(), "status": "error", "error_message": format!("{err:#}")})
+            }
+        };
+        println!("{line}");
+    }
+    Ok(if own_failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "error: {own_failures} of {} inputs could not be handled (see their lines)",
+            args.files.len()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+fn load_recipe(path: &Path) -> anyhow::Result<Recipe> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --recipe {}", path.display()))?;
+    let recipe = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        Recipe::from_json(&text)
+    } else {
+        Recipe::from_toml(&text)
+    };
+    recipe.with_context(|| format!("invalid recipe {}", path.display()))
+}
+
+/// Processes one file; `Ok` for processed and rejected inputs alike.
+fn handle(
+    input: &Path,
+    out: &Path,
+    recipe: &Recipe,
+    limits: &Limits,
+    used: &mut HashSet<String>,
+) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
+    let name = input.display().to_string();
+    match process(&bytes, recipe, limits) {
+        Ok(done) => {
+            let dir = out.join(unique_stem(input, used));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut variants = Vec::new();
+            for v in &done.variants {
+                let path: PathBuf = dir.join(format!("{}.{}", v.name, v.format.extension()));
+                std::fs::write(&path, &v.bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                variants.push(json!({
+                    "name": v.name,
+                    "path": path.display().to_string(),
+                    "width": v.width,
+                    "height": v.height,
+                    "bytes": v.bytes.len(),
+                }));
+            }
+            Ok(json!({
+                "input": name,
+                "status": "processed",
+                "error_code": null,
+                "error_message": null,
+                "width": done.features.width,
+                "height": done.features.height,
+                "format": done.probe.format.name(),
+                "variants": variants,
+            }))
+        }
+        Err(err) if err.is_permanent() => Ok(rejected(&name, &err)),
+        Err(err) => Err(err).with_context(|| format!("processing {name}")),
+    }
+}
+
+fn rejected(input: &str, err: &ProcessError) -> serde_json::Value {
+    json!({
+        "input": input,
+        "status": "rejected",
+        "error_code": err.code(),
+        "error_message": err.to_string(),
+        "width": null,
+        "height": null,
+        "format": null,
+        "variants": [],
+    })
+}
+
+/// The input's file stem, made unique among this run's inputs (`photo`, `photo-2`, …).
+fn unique_stem(input: &Path, used: &mut HashSet<String>) -> String {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "image".to_owned());
+    let mut candidate = stem.clone();
+    let mut n = 1;
+    while !used.insert(candidate.clone()) {
+        n += 1;
+        candidate = format!("{stem}-{n}");
+    }
+    candidate
+}
