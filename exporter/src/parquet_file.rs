@@ -46,13 +46,27 @@ impl std::fmt::Display for Compression {
 
 /// Writer settings: compression, page-level statistics (which also writes the column and
 /// offset indexes, the "page index"), a bloom filter on `image_id` for point look-ups.
+/// Columns whose values are (nearly) unique per row: a dictionary only costs time and space.
+const UNIQUE_COLUMNS: [&str; 6] = [
+    "event_id",
+    "sequence_number",
+    "sha256",
+    "raw_key",
+    "source_ref",
+    "variants_json",
+];
+
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
     let codec = match compression {
         // Level 1 is always valid; `try_new` only fails outside 1..=22.
         Compression::Zstd => PqCompression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
         Compression::Snappy => PqCompression::SNAPPY,
     };
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    for column in UNIQUE_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(column.into(), false);
+    }
+    builder
         .set_compression(codec)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
