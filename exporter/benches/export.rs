@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use imglake_exporter::{split_input, ExportOptions, Exporter, Lake};
+use imglake_exporter::{split_input, ExportOptions, Lake};
 use serde_json::{json, Value};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
@@ -132,7 +132,7 @@ fn child(input: &Path, out: &str) {
     let bytes = std::fs::read(input).expect("read input");
     let records = split_input(&bytes).expect("valid input");
     let lake = Lake::open(out).expect("lake dir");
-    let exporter = Exporter::new(lake.store, lake.root, ExportOptions::default());
+    let exporter = lake.exporter(ExportOptions::default());
     let report = runtime
         .block_on(exporter.export(&records, 1_795_600_000_000))
         .expect("export");

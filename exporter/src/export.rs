@@ -429,11 +429,7 @@ mod tests {
         let blocker = dir.path().join("image_events/dt=2026-11-24/hour=10");
         std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
         std::fs::write(&blocker, b"not a directory").unwrap();
-        let exporter = Exporter::new(
-            lake.store.clone(),
-            lake.root.clone(),
-            ExportOptions::default(),
-        );
+        let exporter = lake.exporter(ExportOptions::default());
         let records = split_input(LIFECYCLE).unwrap();
         let report = exporter.export(&records, NOW).await.unwrap();
         // Records 3, 4 and 5 (sequence numbers ...7450439391/491/591) are at 10h.

@@ -116,6 +116,11 @@ impl Lake {
         })
     }
 
+    /// An exporter writing into this lake.
+    pub fn exporter(&self, options: crate::ExportOptions) -> crate::Exporter {
+        crate::Exporter::new(self.store.clone(), self.root.clone(), options)
+    }
+
     /// URL of the `image_events` table folder, with a trailing slash.
     pub fn table_url(&self) -> Result<Url, url::ParseError> {
         let table = crate::keys::table_prefix(&self.root);

@@ -81,7 +81,7 @@ impl Config {
             compression: self.compression,
             ..ExportOptions::default()
         };
-        Ok(Exporter::new(lake.store, lake.root, options))
+        Ok(lake.exporter(options))
     }
 }
 
@@ -401,14 +401,10 @@ mod tests {
         handle(&exporter, None, event, 1).await.unwrap();
         let records = crate::record::split_input(LIFECYCLE).unwrap();
         let lake = Lake::open(&lake_url).unwrap();
-        let relabelled = Exporter::new(
-            lake.store.clone(),
-            lake.root.clone(),
-            ExportOptions {
-                stream_override: Some("replay".into()),
-                ..ExportOptions::default()
-            },
-        );
+        let relabelled = lake.exporter(ExportOptions {
+            stream_override: Some("replay".into()),
+            ..ExportOptions::default()
+        });
         relabelled.export(&records, 2).await.unwrap();
         let config = CompactConfig::from_lookup(lookup(&[
             (ENV_LAKE_URL, &lake_url),

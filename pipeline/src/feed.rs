@@ -108,7 +108,7 @@ mod tests {
     fn lake_exporter() -> (tempfile::TempDir, Exporter) {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = Exporter::new(lake.store, lake.root, ExportOptions::default());
+        let exporter = lake.exporter(ExportOptions::default());
         (dir, exporter)
     }
 

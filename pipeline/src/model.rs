@@ -624,11 +624,7 @@ mod tests {
     async fn full_item_exports_without_quarantine() {
         let dir = tempfile::tempdir().unwrap();
         let lake = imglake_exporter::Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = imglake_exporter::Exporter::new(
-            lake.store.clone(),
-            lake.root.clone(),
-            imglake_exporter::ExportOptions::default(),
-        );
+        let exporter = lake.exporter(imglake_exporter::ExportOptions::default());
         let batch = json!({ "Records": [insert_record(&full_item())] });
         let bytes = serde_json::to_vec(&batch).unwrap();
         let records = imglake_exporter::split_input(&bytes).unwrap();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::{split_input, ExportOptions, ExportReport, Exporter, Lake};
+use imglake_exporter::{split_input, ExportOptions, ExportReport, Lake};
 
 use crate::cli::ExportArgs;
 
@@ -15,15 +15,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let records =
         split_input(&bytes).with_context(|| format!("reading {}", args.input.display()))?;
     let lake = Lake::open(&args.lake)?;
-    let exporter = Exporter::new(
-        lake.store.clone(),
-        lake.root.clone(),
-        ExportOptions {
-            compression: args.compression,
-            stream_override: args.stream_label.clone(),
-            ..ExportOptions::default()
-        },
-    );
+    let exporter = lake.exporter(ExportOptions {
+        compression: args.compression,
+        stream_override: args.stream_label.clone(),
+        ..ExportOptions::default()
+    });
     let exported_at_ms = chrono_now_ms();
     let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
     let batches = records.len().div_ceil(batch_size);

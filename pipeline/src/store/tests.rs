@@ -602,11 +602,7 @@ async fn change_feed_exports_through_the_lake_exporter() {
 
     let dir = tempfile::tempdir().unwrap();
     let lake = imglake_exporter::Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let exporter = imglake_exporter::Exporter::new(
-        lake.store.clone(),
-        lake.root.clone(),
-        imglake_exporter::ExportOptions::default(),
-    );
+    let exporter = lake.exporter(imglake_exporter::ExportOptions::default());
     let report = exporter.export(&input, T0 + 10_000_000).await.unwrap();
     assert_eq!(report.received, 7);
     assert_eq!(report.quarantined, 0, "{:?}", report.quarantine_reasons);
