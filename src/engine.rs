@@ -13,7 +13,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use imglake_exporter::schema::{arrow_schema, TABLE_NAME};
 use imglake_exporter::Lake;
 
-use crate::sql::{to_datafusion, SqlFile, VIEWS};
+use crate::sql::{SqlFile, VIEWS};
 
 /// A session with `image_events` registered over `lake`.
 pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
@@ -51,7 +51,7 @@ async fn register_views(ctx: &SessionContext) -> anyhow::Result<()> {
         let mut failed = Vec::new();
         let mut errors = Vec::new();
         for view in &pending {
-            let sql = to_datafusion(view.text.trim().trim_end_matches(';'));
+            let sql = view.for_datafusion();
             match ctx.sql(&sql).await {
                 Ok(df) => {
                     df.collect().await?;

@@ -13,6 +13,13 @@ pub struct SqlFile {
     pub text: &'static str,
 }
 
+impl SqlFile {
+    /// The statement as `imglake` runs it: trailing `;` dropped, adapted for DataFusion.
+    pub fn for_datafusion(&self) -> String {
+        to_datafusion(self.text.trim().trim_end_matches(';'))
+    }
+}
+
 include!(concat!(env!("OUT_DIR"), "/sql_files.rs"));
 
 /// Rewrites of Trino functions whose DataFusion spelling differs: (Trino function name, the

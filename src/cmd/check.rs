@@ -8,7 +8,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 
 use crate::cli::CheckArgs;
 use crate::engine;
-use crate::sql::{to_datafusion, CHECKS};
+use crate::sql::CHECKS;
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let lake = imglake_exporter::Lake::open(&args.lake)?;
@@ -16,7 +16,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut failed = Vec::new();
     for check in CHECKS {
         let df = ctx
-            .sql(&to_datafusion(check.text.trim().trim_end_matches(';')))
+            .sql(&check.for_datafusion())
             .await
             .with_context(|| format!("planning {}", check.path))?;
         let batches = df

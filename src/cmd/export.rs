@@ -20,7 +20,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         stream_override: args.stream_label.clone(),
         ..ExportOptions::default()
     });
-    let exported_at_ms = chrono_now_ms();
+    let exported_at_ms = now_ms();
     let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
     let batches = records.len().div_ceil(batch_size);
     let mut total = ExportReport::default();
@@ -69,7 +69,7 @@ fn read_input(args: &ExportArgs) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn chrono_now_ms() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

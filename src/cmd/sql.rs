@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use crate::cli::{SqlArgs, SqlDialect};
-use crate::sql::{to_datafusion, SqlFile, CHECKS, QUERIES, VIEWS};
+use crate::sql::{SqlFile, CHECKS, QUERIES, VIEWS};
 
 pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let groups: [(&str, &[SqlFile]); 3] = [("view", VIEWS), ("query", QUERIES), ("check", CHECKS)];
@@ -23,7 +23,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
         Some(file) => {
             match args.dialect {
                 SqlDialect::Athena => print!("{}", file.text),
-                SqlDialect::Datafusion => print!("{}", to_datafusion(file.text)),
+                SqlDialect::Datafusion => println!("{}", file.for_datafusion()),
             }
             Ok(ExitCode::SUCCESS)
         }
