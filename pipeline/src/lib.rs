@@ -12,12 +12,17 @@
 //!   Lambda does for a DynamoDB stream.
 //! - [`presign`]: presigned S3 POST (policy with `content-length-range`, SigV4 signature) for
 //!   uploads that cannot pass through Lambda.
-//!
-//! The upload / Kafka / process handlers and `imglake process` are not built yet.
+//! - [`blob`]: raw and processed images behind one `object_store` (directory or S3 bucket).
+//! - [`handlers`]: the upload API, Kafka ingest and processing handlers, pure functions of an
+//!   event over a [`handlers::Pipeline`] (stores, clock, configuration), shared by the Lambdas,
+//!   `imglake serve` and `imglake demo`.
 
+pub mod blob;
 pub mod feed;
+pub mod handlers;
 pub mod model;
 pub mod presign;
+pub mod samples;
 pub mod process;
 pub mod store;
 pub mod validate;

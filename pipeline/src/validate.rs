@@ -221,7 +221,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(code: RejectCode, message: impl Into<String>) -> Self {
+    pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),

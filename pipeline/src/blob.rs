@@ -1,0 +1,311 @@
+//! Image blobs (raw uploads, variants, claim-checked objects) behind one `object_store`:
+//! a directory on disk for the embedded default, an S3 bucket (optionally SSE-KMS) on AWS or
+//! against a local S3-compatible server.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use thiserror::Error;
+
+/// Why a blob operation failed.
+#[derive(Debug, Error)]
+pub enum BlobError {
+    /// The location cannot be opened as configured.
+    #[error("cannot open blob store `{location}`: {reason}")]
+    Open { location: String, reason: String },
+    /// The object key is not a valid path (empty segment, `..`, control character).
+    #[error("`{key}` is not a valid object key: {reason}")]
+    Key { key: String, reason: String },
+    /// No object under this key.
+    #[error("no object `{key}` in {location}")]
+    NotFound { location: String, key: String },
+    /// The object is larger than the caller accepts; nothing was read.
+    #[error("object `{key}` is {size} bytes, over the limit of {limit}")]
+    TooLarge { key: String, size: u64, limit: u64 },
+    /// The backend failed (I/O, network, 5xx after the client's retries); retrying may work.
+    #[error("{operation} `{key}` in {location} failed: {source}")]
+    Backend {
+        operation: &'static str,
+        location: String,
+        key: String,
+        source: Box<object_store::Error>,
+    },
+}
+
+impl BlobError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, BlobError::Backend { .. })
+    }
+}
+
+/// One bucket (or directory) of blobs.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    root: Path,
+    /// `s3://bucket/prefix`, a directory path, or `memory://`.
+    location: String,
+    /// S3 bucket name, when the store is one.
+    bucket: Option<String>,
+    /// Whether the backend stores object attributes (content type); the file system does not.
+    attributes: bool,
+}
+
+impl fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobStore {
+    /// Opens `s3://bucket[/prefix]` (standard AWS environment, `AWS_ENDPOINT_URL` honoured
+    /// with path-style plain http for local servers; SSE-KMS with `kms_key_id` when given) or
+    /// a directory, created if absent.
+    pub fn open(location: &str, kms_key_id: Option<&str>) -> Result<BlobStore, BlobError> {
+        let fail = |reason: String| BlobError::Open {
+            location: location.to_owned(),
+            reason,
+        };
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(fail("no bucket name (use s3://bucket/prefix)".into()));
+            }
+            let mut builder = s3_builder(bucket);
+            if let Some(key) = kms_key_id.filter(|k| !k.is_empty()) {
+                builder = builder.with_sse_kms_encryption(key);
+            }
+            let store = builder.build().map_err(|e| {
+                fail(format!(
+                    "{e} (check AWS_REGION, credentials and AWS_ENDPOINT_URL)"
+                ))
+            })?;
+            return Ok(BlobStore {
+                store: Arc::new(store),
+                root: Path::from(prefix.trim_matches('/')),
+                location: location.to_owned(),
+                bucket: Some(bucket.to_owned()),
+                attributes: true,
+            });
+        }
+        if location.contains("://") {
+            return Err(fail("use a directory path or s3://bucket/prefix".into()));
+        }
+        std::fs::create_dir_all(location)
+            .map_err(|e| fail(format!("{e} (check that the directory is writable)")))?;
+        let abs = std::fs::canonicalize(location).map_err(|e| fail(e.to_string()))?;
+        let store = LocalFileSystem::new_with_prefix(&abs).map_err(|e| fail(e.to_string()))?;
+        Ok(BlobStore {
+            store: Arc::new(store.with_automatic_cleanup(true)),
+            root: Path::default(),
+            location: abs.display().to_string(),
+            bucket: None,
+            attributes: false,
+        })
+    }
+
+    /// A store in memory, for tests.
+    pub fn in_memory() -> BlobStore {
+        BlobStore {
+            store: Arc::new(InMemory::new()),
+            root: Path::default(),
+            location: "memory://".into(),
+            bucket: None,
+            attributes: true,
+        }
+    }
+
+    /// Where the store is, as opened (an absolute directory for local stores).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The S3 bucket, when the store is one.
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_deref()
+    }
+
+    fn path(&self, key: &str) -> Result<Path, BlobError> {
+        let bad = |reason: &str| BlobError::Key {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if key.is_empty() || key.len() > 1024 {
+            return Err(bad("keys are 1 to 1024 bytes"));
+        }
+        let parsed = Path::parse(key).map_err(|e| bad(&e.to_string()))?;
+        if parsed.as_ref() != key {
+            return Err(bad("keys may not start or end with `/` or contain `//`"));
+        }
+        Ok(self.root.parts().chain(parsed.parts()).collect())
+    }
+
+    fn backend(
+        &self,
+        operation: &'static str,
+        key: &str,
+        source: object_store::Error,
+    ) -> BlobError {
+        match source {
+            object_store::Error::NotFound { .. } => BlobError::NotFound {
+                location: self.location.clone(),
+                key: key.to_owned(),
+            },
+            source => BlobError::Backend {
+                operation,
+                location: self.location.clone(),
+                key: key.to_owned(),
+                source: Box::new(source),
+            },
+        }
+    }
+
+    /// Writes `bytes` under `key` in one request (readers never see a partial object).
+    pub async fn put(&self, key: &str, bytes: Bytes, content_type: &str) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        let mut attributes = Attributes::new();
+        if self.attributes {
+            attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+        }
+        let opts = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&path, PutPayload::from_bytes(bytes), opts)
+            .await
+            .map_err(|e| self.backend("put", key, e))?;
+        Ok(())
+    }
+
+    /// Reads the object under `key` if it is at most `limit` bytes; a larger object is
+    /// refused from its metadata without reading the body.
+    pub async fn get(&self, key: &str, limit: u64) -> Result<Bytes, BlobError> {
+        let path = self.path(key)?;
+        let result = self
+            .store
+            .get(&path)
+            .await
+            .map_err(|e| self.backend("get", key, e))?;
+        if result.meta.size > limit {
+            return Err(BlobError::TooLarge {
+                key: key.to_owned(),
+                size: result.meta.size,
+                limit,
+            });
+        }
+        result
+            .bytes()
+            .await
+            .map_err(|e| self.backend("get", key, e))
+    }
+
+    /// Size of the object under `key`, or `None` when there is none.
+    pub async fn size(&self, key: &str) -> Result<Option<u64>, BlobError> {
+        let path = self.path(key)?;
+        match self.store.head(&path).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.backend("head", key, e)),
+        }
+    }
+
+    /// Deletes the object under `key`; an absent object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        let path = self.path(key)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend("delete", key, e)),
+        }
+    }
+
+    /// The file of `key` for a local store (for messages and local tools), `None` otherwise.
+    pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
+        if self.bucket.is_some() || self.location.contains("://") {
+            return None;
+        }
+        let path = self.path(key).ok()?;
+        Some(
+            path.parts()
+                .fold(std::path::PathBuf::from(&self.location), |p, part| {
+                    p.join(part.as_ref())
+                }),
+        )
+    }
+}
+
+/// An S3 client for `bucket` from the standard AWS environment; `AWS_ENDPOINT_URL_S3` or
+/// `AWS_ENDPOINT_URL` selects an S3-compatible server (plain http allowed for local ones).
+pub fn s3_builder(bucket: &str) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Ok(endpoint) =
+        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+    {
+        builder = builder
+            .with_endpoint(endpoint.clone())
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        builder = builder.with_region("us-east-1");
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_store_round_trips_and_bounds_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("raw").to_str().unwrap(), None).unwrap();
+        store
+            .put("images/a", Bytes::from_static(b"hello"), "image/png")
+            .await
+            .unwrap();
+        assert_eq!(store.get("images/a", 5).await.unwrap(), &b"hello"[..]);
+        assert_eq!(store.size("images/a").await.unwrap(), Some(5));
+        let file = store.local_file("images/a").unwrap();
+        assert_eq!(std::fs::read(file).unwrap(), b"hello");
+        assert!(matches!(
+            store.get("images/a", 4).await,
+            Err(BlobError::TooLarge {
+                size: 5,
+                limit: 4,
+                ..
+            })
+        ));
+        store.delete("images/a").await.unwrap();
+        store.delete("images/a").await.unwrap();
+        let missing = store.get("images/a", 5).await.unwrap_err();
+        assert!(matches!(missing, BlobError::NotFound { .. }), "{missing}");
+        assert!(!missing.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn keys_that_escape_or_are_malformed_are_refused() {
+        let store = BlobStore::in_memory();
+        for key in ["", "../x", "a//b", "/a", "a/", "a/../b"] {
+            let err = store
+                .put(key, Bytes::from_static(b"x"), "image/png")
+                .await
+                .unwrap_err();
+            assert!(matches!(err, BlobError::Key { .. }), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_other_than_s3_are_refused_with_the_accepted_forms() {
+        let err = BlobStore::open("gs://bucket/x", None).unwrap_err();
+        assert!(err.to_string().contains("s3://bucket/prefix"), "{err}");
+    }
+}

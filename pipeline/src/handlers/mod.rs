@@ -1,0 +1,316 @@
+//! The ingestion and processing handlers: pure functions of an event over a [`Pipeline`]
+//! (a metadata store, the raw and processed blob stores, a clock and the configuration).
+//! The Lambda binaries, `imglake serve` and `imglake demo` all call these same functions;
+//! only the stores behind them differ.
+//!
+//! - [`upload`]: the upload API (API Gateway HTTP API, payload format 2.0).
+//! - [`kafka`]: MSK / self-managed Kafka batches (inline bytes or JSON claim-checks).
+//! - [`worker`]: processing of raw objects (S3 ObjectCreated events, direct or wrapped in
+//!   SQS, with an SQS partial batch response).
+//!
+//! Object layout: the raw upload of image `id` is `images/<id>` in the raw store; its
+//! variants are `<id>/<variant>.<ext>` in the processed store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::blob::{BlobError, BlobStore};
+use crate::model::{ImageItem, Source, Status};
+use crate::presign::{Credentials, ServerSideEncryption};
+use crate::process::Recipe;
+use crate::store::{Clock, MetadataStore, StoreError};
+use crate::validate::{validate, Limits};
+
+pub mod kafka;
+pub mod metrics;
+pub mod upload;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+/// Prefix of raw objects in the raw store.
+pub const RAW_PREFIX: &str = "images/";
+/// Tenant recorded when a request names none.
+pub const DEFAULT_TENANT: &str = "default";
+/// Processing attempts before an image whose processing keeps failing becomes FAILED.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Largest body `PUT /images` takes. Lambda's synchronous payload limit is 6 MB, and API
+/// Gateway sends binary bodies base64-encoded (4/3 larger): larger images use `POST /images`.
+pub const DEFAULT_DIRECT_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The raw object key of an image.
+pub fn raw_key(image_id: &str) -> String {
+    format!("{RAW_PREFIX}{image_id}")
+}
+
+/// The image id of a raw object key, if the key is one of ours.
+pub fn image_id_of_raw_key(key: &str) -> Option<&str> {
+    key.strip_prefix(RAW_PREFIX)
+        .filter(|id| is_valid_image_id(id))
+}
+
+/// The processed object key of one variant.
+pub fn variant_key(image_id: &str, variant: &str, extension: &str) -> String {
+    format!("{image_id}/{variant}.{extension}")
+}
+
+/// Image ids: 1 to 64 of `A-Z a-z 0-9 _ -` (ULIDs and derived ids; safe in keys and URLs).
+pub fn is_valid_image_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Tenants: 1 to 64 of `a-z A-Z 0-9 _ - .`.
+pub fn is_valid_tenant(tenant: &str) -> bool {
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// How `POST /images` signs upload forms for the raw bucket.
+#[derive(Debug, Clone)]
+pub struct PresignConfig {
+    /// Bucket the form uploads into (the raw store's bucket).
+    pub bucket: String,
+    /// Region of the bucket.
+    pub region: String,
+    /// Credentials that sign the policy (the function's own on Lambda).
+    pub credentials: Credentials,
+    /// S3-compatible endpoint (path-style), or `None` for AWS.
+    pub endpoint: Option<String>,
+    /// How long a form stays valid.
+    pub expires_in: Duration,
+    /// Encryption the upload must request.
+    pub server_side_encryption: Option<ServerSideEncryption>,
+}
+
+/// What the handlers need to know besides their stores.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Size, pixel and type limits of inputs.
+    pub limits: Limits,
+    /// The variants to produce.
+    pub recipe: Recipe,
+    /// Lifetime of items (DynamoDB TTL) and, by the buckets' lifecycle, of images.
+    pub ttl: Duration,
+    /// Processing attempts before FAILED (the process queue's `maxReceiveCount`).
+    pub max_attempts: u32,
+    /// Largest direct `PUT /images` body.
+    pub direct_max_bytes: u64,
+    /// Signing of presigned uploads; `None` makes `POST /images` answer 501.
+    pub presign: Option<PresignConfig>,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            limits: Limits::default(),
+            recipe: Recipe::default(),
+            ttl: crate::model::DEFAULT_TTL,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            direct_max_bytes: DEFAULT_DIRECT_MAX_BYTES,
+            presign: None,
+        }
+    }
+}
+
+/// Everything a handler works over.
+pub struct Pipeline<M> {
+    /// The metadata table.
+    pub store: M,
+    /// Raw uploads.
+    pub raw: BlobStore,
+    /// Variants.
+    pub processed: BlobStore,
+    /// Buckets Kafka claim-checks may name, by bucket name (the raw store is always one).
+    pub claim_checks: HashMap<String, BlobStore>,
+    /// Source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Limits, recipe, TTL, retries, presigning.
+    pub config: PipelineConfig,
+}
+
+/// A failure of a handler's own (not of the input): the event should be retried.
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// The item of a raw object does not exist (yet): its ingest may still be writing it.
+    #[error("no metadata item for raw object of image {image_id} yet")]
+    ItemMissing { image_id: String },
+    /// Processing failed in a way that may not repeat (resources, encoder I/O).
+    #[error("processing image {image_id} failed: {message}")]
+    Processing { image_id: String, message: String },
+    /// A blocking task did not finish (panicked or was cancelled).
+    #[error("worker task failed: {0}")]
+    Task(String),
+}
+
+impl HandlerError {
+    /// Whether the event should be delivered again. Everything a handler returns as an error
+    /// is retryable except a bug (an illegal transition or invalid item).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            HandlerError::Store(e) => e.is_retryable() || matches!(e, StoreError::Conflict { .. }),
+            HandlerError::Blob(e) => e.is_retryable(),
+            HandlerError::ItemMissing { .. }
+            | HandlerError::Processing { .. }
+            | HandlerError::Task(_) => true,
+        }
+    }
+}
+
+/// Who sent an image and under which id.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub image_id: String,
+    pub source: Source,
+    /// Request id, or `topic/partition/offset`.
+    pub source_ref: String,
+    pub tenant: String,
+}
+
+/// What became of an arriving image.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ingested {
+    /// Stored raw and recorded RECEIVED; processing follows.
+    Received(ImageItem),
+    /// Refused and recorded REJECTED with its reason; nothing stored.
+    Rejected(ImageItem),
+    /// This id was already recorded (a redelivery): nothing changed.
+    Duplicate(ImageItem),
+}
+
+impl Ingested {
+    /// The item as recorded.
+    pub fn item(&self) -> &ImageItem {
+        match self {
+            Ingested::Received(item) | Ingested::Rejected(item) | Ingested::Duplicate(item) => item,
+        }
+    }
+}
+
+impl<M: MetadataStore> Pipeline<M> {
+    /// A pipeline over `store` and the two blob stores with the default configuration; the
+    /// raw store is the only claim-check bucket (when it is a bucket).
+    pub fn new(store: M, raw: BlobStore, processed: BlobStore, clock: Arc<dyn Clock>) -> Self {
+        let mut claim_checks = HashMap::new();
+        if let Some(bucket) = raw.bucket() {
+            claim_checks.insert(bucket.to_owned(), raw.clone());
+        }
+        Pipeline {
+            store,
+            raw,
+            processed,
+            claim_checks,
+            clock,
+            config: PipelineConfig::default(),
+        }
+    }
+
+    /// A new RECEIVED item for `arrival`, now.
+    fn received_item(&self, arrival: &Arrival) -> ImageItem {
+        ImageItem::new_received(
+            arrival.image_id.clone(),
+            arrival.source,
+            arrival.source_ref.clone(),
+            arrival.tenant.clone(),
+            self.clock.now(),
+            self.config.ttl,
+        )
+    }
+
+    /// Validates `bytes` from their header; stores an accepted image raw and records it
+    /// RECEIVED, or records a refused one RECEIVED → REJECTED with its reason. A known id is a
+    /// redelivery and changes nothing. The blob is written before the item, so an item never
+    /// points at a missing object; a crash in between leaves an orphan blob that the retry
+    /// overwrites (same key) and the bucket's lifecycle removes.
+    pub async fn ingest(&self, arrival: Arrival, bytes: Bytes) -> Result<Ingested, HandlerError> {
+        if let Some(existing) = self.store.get(&arrival.image_id).await? {
+            return Ok(Ingested::Duplicate(existing));
+        }
+        let mut item = self.received_item(&arrival);
+        item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
+        item.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+        match validate(&bytes, &self.config.limits) {
+            Ok(probe) => {
+                let key = raw_key(&arrival.image_id);
+                self.raw.put(&key, bytes, probe.content_type).await?;
+                item.content_type = Some(probe.content_type.to_owned());
+                item.format = Some(probe.format.name().to_owned());
+                item.width = i32::try_from(probe.width).ok();
+                item.height = i32::try_from(probe.height).ok();
+                item.raw_key = Some(key);
+                match self.store.put_new(&item).await {
+                    Ok(()) => Ok(Ingested::Received(item)),
+                    Err(StoreError::AlreadyExists { .. }) => self.duplicate(&item.image_id).await,
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(rejection) => {
+                self.record_refusal(item, rejection.code.as_str(), &rejection.message)
+                    .await
+            }
+        }
+    }
+
+    /// Records an arrival refused for `code` / `message` (RECEIVED, then REJECTED).
+    async fn record_refusal(
+        &self,
+        item: ImageItem,
+        code: &str,
+        message: &str,
+    ) -> Result<Ingested, HandlerError> {
+        match self.store.put_new(&item).await {
+            Ok(()) => {}
+            Err(StoreError::AlreadyExists { .. }) => return self.duplicate(&item.image_id).await,
+            Err(e) => return Err(e.into()),
+        }
+        let mut rejected = item;
+        rejected.status = Status::Rejected;
+        rejected.error_code = Some(code.to_owned());
+        rejected.error_message = Some(truncate(message, MAX_ERROR_MESSAGE));
+        rejected.processed_at = Some(self.clock.now().timestamp_millis());
+        self.store
+            .transition(&rejected.image_id, Status::Received, &rejected)
+            .await?;
+        Ok(Ingested::Rejected(rejected))
+    }
+
+    async fn duplicate(&self, image_id: &str) -> Result<Ingested, HandlerError> {
+        match self.store.get(image_id).await? {
+            Some(item) => Ok(Ingested::Duplicate(item)),
+            // Written and removed in between (TTL): nothing to do either.
+            None => Err(StoreError::NotFound {
+                image_id: image_id.to_owned(),
+            }
+            .into()),
+        }
+    }
+}
+
+/// Longest `error_message` recorded (the item stays far below DynamoDB's 400 KB).
+pub const MAX_ERROR_MESSAGE: usize = 1000;
+
+/// `text` cut to at most `max` bytes on a character boundary.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}

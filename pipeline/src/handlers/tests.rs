@@ -1,0 +1,538 @@
+//! Handler tests over the embedded metadata store and in-memory blobs, fed with real-shaped
+//! events (pipeline/tests/fixtures/events).
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::kafka::KafkaEvent;
+use aws_lambda_events::sqs::SqsEvent;
+use base64::Engine as _;
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use super::metrics::Outcomes;
+use super::worker::Worked;
+use super::*;
+use crate::presign::Credentials;
+use crate::samples::{jpeg, photo, png_header_only, with_exif, Exif};
+use crate::store::EmbeddedStore;
+
+const PUT: &str = include_str!("../../tests/fixtures/events/apigw_put_image.json");
+const POST: &str = include_str!("../../tests/fixtures/events/apigw_post_images.json");
+const GET: &str = include_str!("../../tests/fixtures/events/apigw_get_image.json");
+const SQS: &str = include_str!("../../tests/fixtures/events/sqs_s3_object_created.json");
+const S3: &str = include_str!("../../tests/fixtures/events/s3_object_created.json");
+const S3_TEST: &str = include_str!("../../tests/fixtures/events/s3_test_event.json");
+const MSK: &str = include_str!("../../tests/fixtures/events/msk_batch.json");
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0)
+        .single()
+        .unwrap()
+}
+
+fn pipeline() -> Pipeline<EmbeddedStore> {
+    let clock: Arc<dyn Clock> = Arc::new(now);
+    let store = EmbeddedStore::open_in_memory("imglake-images", clock.clone()).unwrap();
+    let mut p = Pipeline::new(store, BlobStore::in_memory(), BlobStore::in_memory(), clock);
+    p.claim_checks
+        .insert("producer-bucket".into(), BlobStore::in_memory());
+    p
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn put_request(body: &[u8]) -> ApiGatewayV2httpRequest {
+    let mut req: ApiGatewayV2httpRequest = serde_json::from_str(PUT).unwrap();
+    req.body = Some(b64(body));
+    req
+}
+
+fn request(method: &str, path: &str) -> ApiGatewayV2httpRequest {
+    let mut req: ApiGatewayV2httpRequest = serde_json::from_str(GET).unwrap();
+    req.request_context.http.method = method.parse().unwrap();
+    req.raw_path = Some(path.to_owned());
+    req.path_parameters.clear();
+    req
+}
+
+fn body_of(resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> Value {
+    match &resp.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+fn sample_jpeg() -> Vec<u8> {
+    with_exif(
+        &jpeg(&photo(600, 400, 1), 85),
+        &Exif {
+            orientation: 6,
+            make: Some("Make"),
+            model: Some("Model"),
+            taken: Some("2026:11:20 09:30:00"),
+        },
+    )
+}
+
+async fn changes(p: &Pipeline<EmbeddedStore>) -> Vec<Value> {
+    p.store
+        .changes_after(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+fn sqs_event(keys: &[&str], receive_count: u32) -> SqsEvent {
+    let mut event: SqsEvent = serde_json::from_str(SQS).unwrap();
+    let template = event.records[0].clone();
+    event.records = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let mut s3: Value = serde_json::from_str(S3).unwrap();
+            s3["Records"][0]["s3"]["object"]["key"] = json!(key);
+            let mut m = template.clone();
+            m.message_id = Some(format!("msg-{i}"));
+            m.body = Some(s3.to_string());
+            m.attributes
+                .insert("ApproximateReceiveCount".into(), receive_count.to_string());
+            m
+        })
+        .collect();
+    event
+}
+
+#[tokio::test]
+async fn put_then_process_then_get_walks_the_whole_lifecycle() {
+    let p = pipeline();
+    let mut outcomes = Outcomes::default();
+    let bytes = sample_jpeg();
+    let resp = p.handle_upload(&put_request(&bytes), &mut outcomes).await;
+    assert_eq!(resp.status_code, 202, "{:?}", resp.body);
+    let body = body_of(&resp);
+    let id = body["image_id"].as_str().unwrap().to_owned();
+    assert_eq!(body["status"], "RECEIVED");
+    assert_eq!(resp.headers["location"], format!("/images/{id}").as_str());
+
+    let item = p.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        item.tenant.as_deref(),
+        Some("acme"),
+        "tenant from the JWT claim"
+    );
+    assert_eq!(item.source_ref.as_deref(), Some("CgZ1qjRxDoEEJ8A="));
+    assert_eq!(item.format.as_deref(), Some("jpeg"));
+    assert_eq!(item.size_bytes, Some(bytes.len() as i64));
+    let raw = p.raw.get(&raw_key(&id), u64::MAX).await.unwrap();
+    assert_eq!(raw.as_ref(), bytes.as_slice());
+
+    // The S3 notification, wrapped in SQS, as the process Lambda receives it.
+    let response = p
+        .handle_sqs(&sqs_event(&[&raw_key(&id)], 1), &mut outcomes)
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let item = p.store.get(&id).await.unwrap().unwrap();
+    assert_eq!(item.status, Status::Processed);
+    // Orientation 6 turns 600×400 into 400×600.
+    assert_eq!((item.width, item.height), (Some(400), Some(600)));
+    assert_eq!(item.camera_make.as_deref(), Some("Make"));
+    assert_eq!(item.variant_count, Some(2));
+    assert!(item.processing_ms.is_some() && item.processed_at.is_some());
+    let variants: Vec<Value> =
+        serde_json::from_str(item.variants_json.as_deref().unwrap()).unwrap();
+    for v in &variants {
+        let stored = p
+            .processed
+            .get(v["key"].as_str().unwrap(), u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(stored.len() as u64, v["bytes"].as_u64().unwrap());
+        let decoded = image::load_from_memory(&stored).unwrap();
+        assert_eq!(u64::from(decoded.width()), v["width"].as_u64().unwrap());
+    }
+    assert_eq!(
+        item.processed_bytes,
+        Some(variants.iter().map(|v| v["bytes"].as_i64().unwrap()).sum())
+    );
+
+    let mut get = request("GET", &format!("/images/{id}"));
+    get.path_parameters.insert("id".into(), id.clone());
+    let resp = p.handle_upload(&get, &mut outcomes).await;
+    assert_eq!(resp.status_code, 200);
+    let view = body_of(&resp);
+    assert_eq!(view["status"], "PROCESSED");
+    assert_eq!(view["variants"].as_array().unwrap().len(), 2);
+    assert!(view.get("variants_json").is_none());
+
+    let events: Vec<String> = changes(&p)
+        .await
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["eventName"].as_str().unwrap(),
+                c["dynamodb"]["NewImage"]["status"]["S"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        ["INSERT RECEIVED", "MODIFY PROCESSING", "MODIFY PROCESSED"]
+    );
+    assert_eq!((outcomes.received, outcomes.processed), (1, 1));
+}
+
+#[tokio::test]
+async fn refused_uploads_get_their_http_status_and_a_recorded_reason() {
+    let p = pipeline();
+    let mut outcomes = Outcomes::default();
+    let cases: [(&[u8], u16, &str); 3] = [
+        (b"%PDF-1.7\n%%EOF\n", 415, "unsupported_type"),
+        (b"just some text, not an image", 415, "unknown_type"),
+        (
+            &png_header_only(60_000, 60_000),
+            422,
+            "pixel_budget_exceeded",
+        ),
+    ];
+    for (bytes, status, code) in cases {
+        let resp = p.handle_upload(&put_request(bytes), &mut outcomes).await;
+        assert_eq!(resp.status_code, i64::from(status), "{code}");
+        let body = body_of(&resp);
+        assert_eq!(body["status"], "REJECTED");
+        assert_eq!(body["error"]["code"], code);
+        let id = body["image_id"].as_str().unwrap();
+        let item = p.store.get(id).await.unwrap().unwrap();
+        assert_eq!(item.status, Status::Rejected);
+        assert_eq!(item.error_code.as_deref(), Some(code));
+        assert!(item.error_message.is_some());
+        assert_eq!(item.raw_key, None, "refused bytes are not stored");
+        assert_eq!(p.raw.size(&raw_key(id)).await.unwrap(), None);
+    }
+    assert_eq!(outcomes.rejected_total(), 3);
+
+    // Transport-level refusals: no image, nothing recorded, a clear error.
+    let mut empty = put_request(b"");
+    empty.body = None;
+    let resp = p.handle_upload(&empty, &mut outcomes).await;
+    assert_eq!(resp.status_code, 400);
+    assert_eq!(body_of(&resp)["error"]["code"], "empty_input");
+
+    let big = vec![0xFFu8; (DEFAULT_DIRECT_MAX_BYTES + 1) as usize];
+    let resp = p.handle_upload(&put_request(&big), &mut outcomes).await;
+    assert_eq!(resp.status_code, 413);
+    let message = body_of(&resp)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("POST /images"), "{message}");
+
+    let mut not_b64 = put_request(b"");
+    not_b64.body = Some("%%%not base64%%%".into());
+    let resp = p.handle_upload(&not_b64, &mut outcomes).await;
+    assert_eq!(resp.status_code, 400);
+    assert_eq!(body_of(&resp)["error"]["code"], "invalid_body");
+
+    let mut bad_tenant = put_request(&sample_jpeg());
+    bad_tenant.request_context.authorizer = None;
+    bad_tenant
+        .headers
+        .insert(upload::TENANT_HEADER, "no spaces allowed".parse().unwrap());
+    let resp = p.handle_upload(&bad_tenant, &mut outcomes).await;
+    assert_eq!(resp.status_code, 400);
+    assert_eq!(
+        changes(&p).await.len(),
+        6,
+        "3 refusals × (INSERT + MODIFY), nothing else"
+    );
+}
+
+#[tokio::test]
+async fn routes_methods_and_ids_are_checked() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    for (method, path, status) in [
+        ("GET", "/images/01JDQ0000000000000000000AB", 404),
+        ("GET", "/images/not..valid", 400),
+        ("DELETE", "/images", 405),
+        ("POST", "/images/01JDQ0000000000000000000AB", 405),
+        ("GET", "/elsewhere", 404),
+    ] {
+        let resp = p.handle_upload(&request(method, path), &mut o).await;
+        assert_eq!(resp.status_code, status, "{method} {path}");
+        assert!(body_of(&resp)["error"]["code"].is_string());
+        assert_eq!(resp.headers["content-type"], "application/json");
+    }
+}
+
+#[tokio::test]
+async fn idempotency_key_makes_a_retried_put_land_on_the_same_image() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let mut req = put_request(&sample_jpeg());
+    req.headers.insert(
+        upload::IDEMPOTENCY_HEADER,
+        "order-42/photo-1".parse().unwrap(),
+    );
+    let first = body_of(&p.handle_upload(&req, &mut o).await);
+    let resp = p.handle_upload(&req, &mut o).await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(body_of(&resp)["image_id"], first["image_id"]);
+    assert_eq!(changes(&p).await.len(), 1);
+    assert_eq!(o.duplicates, 1);
+}
+
+#[tokio::test]
+async fn post_returns_a_size_bounded_presigned_form_and_records_the_image() {
+    let mut p = pipeline();
+    let resp = p
+        .handle_upload(
+            &serde_json::from_str(POST).unwrap(),
+            &mut Outcomes::default(),
+        )
+        .await;
+    assert_eq!(resp.status_code, 501, "no presign configuration");
+
+    p.config.presign = Some(PresignConfig {
+        bucket: "imglake-prod-raw".into(),
+        region: "eu-west-1".into(),
+        credentials: Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        endpoint: None,
+        expires_in: Duration::from_secs(900),
+        server_side_encryption: Some(ServerSideEncryption::Kms {
+            key_id: Some("arn:aws:kms:eu-west-1:123456789012:key/abcd".into()),
+        }),
+    });
+    let resp = p
+        .handle_upload(
+            &serde_json::from_str(POST).unwrap(),
+            &mut Outcomes::default(),
+        )
+        .await;
+    assert_eq!(resp.status_code, 201);
+    let body = body_of(&resp);
+    let id = body["image_id"].as_str().unwrap();
+    let fields = &body["upload"]["fields"];
+    assert_eq!(fields["key"], raw_key(id));
+    assert_eq!(fields["x-amz-server-side-encryption"], "aws:kms");
+    assert_eq!(
+        body["upload"]["url"],
+        "https://imglake-prod-raw.s3.eu-west-1.amazonaws.com/"
+    );
+    let policy = base64::engine::general_purpose::STANDARD
+        .decode(fields["policy"].as_str().unwrap())
+        .unwrap();
+    let policy: Value = serde_json::from_slice(&policy).unwrap();
+    assert!(
+        policy["conditions"].as_array().unwrap().contains(&json!([
+            "content-length-range",
+            1,
+            10 * 1024 * 1024
+        ])),
+        "{policy}"
+    );
+    let item = p.store.get(id).await.unwrap().unwrap();
+    assert_eq!(item.status, Status::Received);
+    assert_eq!(item.raw_key, Some(raw_key(id)));
+}
+
+#[tokio::test]
+async fn duplicate_and_racing_process_events_leave_one_consistent_item() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let body = body_of(&p.handle_upload(&put_request(&sample_jpeg()), &mut o).await);
+    let key = raw_key(body["image_id"].as_str().unwrap());
+    // Two workers race on the same object, then the event is delivered twice more.
+    let (a, b) = tokio::join!(p.process_object(&key, 1), p.process_object(&key, 1));
+    let results = [a.unwrap(), b.unwrap()];
+    let processed = results
+        .iter()
+        .filter(|r| matches!(r, Worked::Processed(_)))
+        .count();
+    assert_eq!(processed, 1, "{results:?}");
+    let after_race = changes(&p).await.len();
+    let resp = p.handle_sqs(&sqs_event(&[&key, &key], 2), &mut o).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(o.duplicates, 2);
+    let history: Vec<Value> = changes(&p).await;
+    assert_eq!(history.len(), after_race, "duplicates write nothing");
+    assert_eq!(
+        history.len(),
+        3,
+        "INSERT, PROCESSING, PROCESSED: {history:#?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_bytes_found_at_processing_are_rejected_and_unknown_keys_ignored() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    // A presigned upload delivers bytes nobody validated yet: a truncated JPEG.
+    let image_id = crate::model::new_image_id(now());
+    let arrival = Arrival {
+        image_id: image_id.clone(),
+        source: Source::Api,
+        source_ref: "req".into(),
+        tenant: "t".into(),
+    };
+    let mut item = p.received_item(&arrival);
+    item.raw_key = Some(raw_key(&image_id));
+    p.store.put_new(&item).await.unwrap();
+    let full = sample_jpeg();
+    p.raw
+        .put(
+            &raw_key(&image_id),
+            Bytes::from(full[..full.len() / 2].to_vec()),
+            "image/jpeg",
+        )
+        .await
+        .unwrap();
+    let worked = p.process_object(&raw_key(&image_id), 1).await.unwrap();
+    let Worked::Rejected(item) = worked else {
+        panic!("{worked:?}")
+    };
+    assert_eq!(item.error_code.as_deref(), Some("truncated"));
+    assert!(item.sha256.is_some() && item.size_bytes.is_some());
+
+    let resp = p
+        .handle_sqs(&sqs_event(&["uploads/foreign.jpg"], 1), &mut o)
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    let mut test_event: SqsEvent = serde_json::from_str(SQS).unwrap();
+    test_event.records[0].body = Some(S3_TEST.to_owned());
+    let resp = p.handle_sqs(&test_event, &mut o).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(o.ignored, 2);
+}
+
+#[tokio::test]
+async fn an_object_whose_item_is_not_written_yet_is_retried_then_given_up() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let key = raw_key("01JDQ0000000000000000000AB");
+    p.raw
+        .put(&key, Bytes::from(sample_jpeg()), "image/jpeg")
+        .await
+        .unwrap();
+    let resp = p.handle_sqs(&sqs_event(&[&key], 1), &mut o).await;
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    assert_eq!(resp.batch_item_failures[0].item_identifier, "msg-0");
+    assert_eq!(o.retries, 1);
+    let last = p.config.max_attempts;
+    let resp = p.handle_sqs(&sqs_event(&[&key], last), &mut o).await;
+    assert!(resp.batch_item_failures.is_empty(), "last attempt gives up");
+    assert_eq!(o.ignored, 1);
+}
+
+fn msk_event(records: Vec<Value>) -> KafkaEvent {
+    let mut event: Value = serde_json::from_str(MSK).unwrap();
+    let template = event["records"]["images-0"][0].clone();
+    let list: Vec<Value> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, patch)| {
+            let mut r = template.clone();
+            r["offset"] = json!(15 + i);
+            for (k, v) in patch.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            r
+        })
+        .collect();
+    event["records"]["images-0"] = json!(list);
+    serde_json::from_value(event).unwrap()
+}
+
+#[tokio::test]
+async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
+    let p = pipeline();
+    let claimed = jpeg(&photo(300, 200, 3), 80);
+    p.claim_checks["producer-bucket"]
+        .put("big/photo.jpg", Bytes::from(claimed.clone()), "image/jpeg")
+        .await
+        .unwrap();
+    let claim =
+        |bucket: &str, key: &str| b64(json!({"bucket": bucket, "key": key}).to_string().as_bytes());
+    let event = msk_event(vec![
+        json!({"value": b64(&sample_jpeg())}),
+        json!({"value": claim("producer-bucket", "big/photo.jpg")}),
+        json!({"value": "@@not base64@@"}),
+        json!({"value": null}),
+        json!({"value": claim("producer-bucket", "missing.jpg")}),
+        json!({"value": claim("someone-elses-bucket", "x.jpg")}),
+        json!({"value": b64(b"{\"bucket\": 1}")}),
+        json!({"value": b64(b"GIF89a")}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"image-id": b"producer-id-7".iter().map(|&b| b as i8).collect::<Vec<i8>>()}]}),
+    ]);
+    let mut o = Outcomes::default();
+    let report = p.handle_kafka(&event, &mut o).await;
+    let outcomes: Vec<(&str, Option<&str>)> = report
+        .records
+        .iter()
+        .map(|r| (r.outcome, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("RECEIVED", None),
+            ("RECEIVED", None),
+            ("REJECTED", Some("invalid_record")),
+            ("REJECTED", Some("empty_input")),
+            ("REJECTED", Some("claim_check_missing")),
+            ("REJECTED", Some("claim_check_bucket_not_allowed")),
+            ("REJECTED", Some("invalid_claim_check")),
+            ("REJECTED", Some("corrupt_header")),
+            ("RECEIVED", None),
+        ]
+    );
+    assert_eq!(report.retries().count(), 0);
+    assert_eq!(report.records[8].image_id, "producer-id-7");
+    let first = &report.records[0];
+    assert_eq!(
+        first.image_id,
+        kafka::derived_image_id("images", 0, 15, 1_795_600_804_000)
+    );
+    let item = p.store.get(&first.image_id).await.unwrap().unwrap();
+    assert_eq!(item.source, Some(Source::Kafka));
+    assert_eq!(item.source_ref.as_deref(), Some("images/0/15"));
+    assert_eq!(item.tenant.as_deref(), Some("acme"));
+    let claimed_item = p
+        .store
+        .get(&report.records[1].image_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed_item.size_bytes, Some(claimed.len() as i64));
+    assert!(p
+        .raw
+        .size(&raw_key(&claimed_item.image_id))
+        .await
+        .unwrap()
+        .is_some());
+
+    let before = changes(&p).await.len();
+    let mut again = Outcomes::default();
+    let report = p.handle_kafka(&event, &mut again).await;
+    assert!(report.records.iter().all(|r| r.outcome == "DUPLICATE"));
+    assert_eq!(
+        changes(&p).await.len(),
+        before,
+        "a redelivery writes nothing"
+    );
+    assert_eq!(again.duplicates, 9);
+}
+
+#[test]
+fn s3_keys_are_url_decoded_and_only_raw_keys_map_to_images() {
+    assert_eq!(worker::decode_s3_key("images/a+b%2Bc"), "images/a b+c");
+    assert_eq!(image_id_of_raw_key("images/01ABC"), Some("01ABC"));
+    assert_eq!(image_id_of_raw_key("images/a/b"), None);
+    assert_eq!(image_id_of_raw_key("other/01ABC"), None);
+    assert_eq!(variant_key("01ABC", "thumb", "jpg"), "01ABC/thumb.jpg");
+}

@@ -1,0 +1,379 @@
+//! Processing of raw objects: S3 ObjectCreated events, directly or wrapped in SQS.
+//!
+//! For each raw object of ours, the item moves RECEIVED → PROCESSING (a conditional write:
+//! of two racing workers one wins, the other sees the new status), the bytes are validated
+//! and processed, the variants written under deterministic keys, then the item moves to
+//! PROCESSED with its features and variants, or to REJECTED (bad input) or FAILED (a
+//! permanent processing error, or a retryable one on the last attempt). Events for items in
+//! a terminal status are duplicates and change nothing; a retry finds the item in PROCESSING
+//! and finishes the work (the outputs are the same bytes under the same keys).
+
+use std::time::Instant;
+
+use aws_lambda_events::s3::S3Event;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use bytes::Bytes;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::metrics::Outcomes;
+use super::{
+    image_id_of_raw_key, truncate, variant_key, HandlerError, Pipeline, MAX_ERROR_MESSAGE,
+};
+use crate::blob::BlobError;
+use crate::model::{ImageItem, Status};
+use crate::process::{process, ProcessError, Processed};
+use crate::store::{MetadataStore, StoreError, Transition};
+
+/// What processing one raw object did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Worked {
+    /// Variants written, item PROCESSED.
+    Processed(ImageItem),
+    /// The bytes are not an acceptable image: item REJECTED.
+    Rejected(ImageItem),
+    /// Processing failed for good: item FAILED.
+    Failed(ImageItem),
+    /// The item was already in a terminal status (a duplicate event).
+    Duplicate(ImageItem),
+    /// Not an object of ours, or an object whose item no longer exists.
+    Ignored(String),
+}
+
+impl Worked {
+    fn count(&self, outcomes: &mut Outcomes) {
+        match self {
+            Worked::Processed(_) => outcomes.processed += 1,
+            Worked::Rejected(item) => outcomes.reject(item.error_code.as_deref().unwrap_or("")),
+            Worked::Failed(item) => outcomes.fail(item.error_code.as_deref().unwrap_or("")),
+            Worked::Duplicate(_) => outcomes.duplicates += 1,
+            Worked::Ignored(_) => outcomes.ignored += 1,
+        }
+    }
+}
+
+/// Re-reads after a lost race before giving the event back to the queue.
+const CLAIM_ATTEMPTS: usize = 3;
+
+impl<M: MetadataStore> Pipeline<M> {
+    /// Handles an SQS batch of S3 notifications; messages whose processing should be retried
+    /// are returned as batch item failures (the queue redelivers only those).
+    pub async fn handle_sqs(&self, event: &SqsEvent, outcomes: &mut Outcomes) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        for message in &event.records {
+            outcomes.records_in += 1;
+            let attempt = message
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(1);
+            let body = message.body.as_deref().unwrap_or("");
+            let result = match serde_json::from_str::<S3Event>(body) {
+                Ok(s3) if !s3.records.is_empty() => self.s3_records(&s3, attempt, outcomes).await,
+                // S3 sends `{"Event": "s3:TestEvent", …}` when a notification is configured.
+                _ if body.contains("s3:TestEvent") => {
+                    outcomes.ignored += 1;
+                    Ok(())
+                }
+                _ => {
+                    tracing::error!(message_id = ?message.message_id, "process: message is not an S3 event notification; dropped");
+                    outcomes.ignored += 1;
+                    Ok(())
+                }
+            };
+            if let Err(err) = result {
+                tracing::warn!(error = %err, message_id = ?message.message_id, attempt, "process: will be retried");
+                outcomes.retries += 1;
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message.message_id.clone().unwrap_or_default();
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+
+    /// Handles S3 notifications delivered directly (asynchronous invocation: an error makes
+    /// Lambda retry the event).
+    pub async fn handle_s3(
+        &self,
+        event: &S3Event,
+        attempt: u32,
+        outcomes: &mut Outcomes,
+    ) -> Result<(), HandlerError> {
+        outcomes.records_in += 1;
+        self.s3_records(event, attempt, outcomes).await
+    }
+
+    async fn s3_records(
+        &self,
+        event: &S3Event,
+        attempt: u32,
+        outcomes: &mut Outcomes,
+    ) -> Result<(), HandlerError> {
+        let mut first_error = None;
+        for record in &event.records {
+            if !record
+                .event_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("ObjectCreated"))
+            {
+                outcomes.ignored += 1;
+                continue;
+            }
+            let bucket = record.s3.bucket.name.as_deref().unwrap_or("");
+            if let Some(ours) = self.raw.bucket() {
+                if bucket != ours {
+                    tracing::warn!(bucket, "process: event for another bucket ignored");
+                    outcomes.ignored += 1;
+                    continue;
+                }
+            }
+            let key = decode_s3_key(record.s3.object.key.as_deref().unwrap_or(""));
+            match self.process_object(&key, attempt).await {
+                Ok(worked) => worked.count(outcomes),
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Processes the raw object `key` on delivery `attempt` (1-based).
+    pub async fn process_object(&self, key: &str, attempt: u32) -> Result<Worked, HandlerError> {
+        let Some(image_id) = image_id_of_raw_key(key) else {
+            tracing::info!(key, "process: not a raw image key; ignored");
+            return Ok(Worked::Ignored(format!("`{key}` is not a raw image key")));
+        };
+        let last_attempt = attempt >= self.config.max_attempts;
+        let Some(item) = self.claim(image_id, last_attempt).await? else {
+            return Ok(Worked::Ignored(format!("no item for image {image_id}")));
+        };
+        let item = match item {
+            Claimed::Done(item) => return Ok(Worked::Duplicate(item)),
+            Claimed::Processing(item) => item,
+        };
+        let bytes = match self.raw.get(key, self.config.limits.max_bytes).await {
+            Ok(bytes) => bytes,
+            Err(BlobError::TooLarge { size, limit, .. }) => {
+                let message = format!("the image is {size} bytes, above the {limit} limit");
+                return self
+                    .finish(item, Status::Rejected, "too_large", &message)
+                    .await;
+            }
+            Err(BlobError::NotFound { .. }) => {
+                let message = "the raw object disappeared before processing";
+                return self
+                    .finish(item, Status::Failed, "raw_missing", message)
+                    .await;
+            }
+            Err(err) => {
+                return self
+                    .retry_or_fail(item, last_attempt, "storage_error", err.into())
+                    .await
+            }
+        };
+        let started = Instant::now();
+        let recipe = self.config.recipe.clone();
+        let limits = self.config.limits;
+        let input = bytes.clone();
+        let result = tokio::task::spawn_blocking(move || process(&input, &recipe, &limits))
+            .await
+            .map_err(|e| HandlerError::Task(e.to_string()))?;
+        let done = match result {
+            Ok(done) => done,
+            Err(err) => return self.processing_error(item, &bytes, err, last_attempt).await,
+        };
+        let processing_ms = started.elapsed().as_millis();
+        let mut variants = Vec::with_capacity(done.variants.len());
+        for v in &done.variants {
+            let key = variant_key(image_id, &v.name, v.format.extension());
+            let put = self
+                .processed
+                .put(&key, Bytes::from(v.bytes.clone()), v.format.content_type())
+                .await;
+            if let Err(err) = put {
+                return self
+                    .retry_or_fail(item, last_attempt, "storage_error", err.into())
+                    .await;
+            }
+            variants.push(json!({
+                "name": v.name, "key": key, "format": v.format.name(),
+                "width": v.width, "height": v.height, "bytes": v.bytes.len(),
+            }));
+        }
+        let mut update = item.clone();
+        record_processed(&mut update, &done, &variants, processing_ms);
+        update.status = Status::Processed;
+        update.processed_at = Some(self.clock.now().timestamp_millis());
+        self.settle(item, update, Worked::Processed).await
+    }
+
+    /// Gets the item into PROCESSING for this worker. `None` when there is no item (on the
+    /// last attempt; before that, a missing item is retried: ingest writes the object first).
+    async fn claim(
+        &self,
+        image_id: &str,
+        last_attempt: bool,
+    ) -> Result<Option<Claimed>, HandlerError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let Some(item) = self.store.get(image_id).await? else {
+                if last_attempt {
+                    tracing::error!(image_id, "process: raw object without an item; giving up");
+                    return Ok(None);
+                }
+                return Err(HandlerError::ItemMissing {
+                    image_id: image_id.to_owned(),
+                });
+            };
+            match item.status {
+                s if s.is_terminal() => return Ok(Some(Claimed::Done(item))),
+                Status::Processing => return Ok(Some(Claimed::Processing(item))),
+                _ => {
+                    let mut update = item.clone();
+                    update.status = Status::Processing;
+                    match self
+                        .store
+                        .transition(image_id, Status::Received, &update)
+                        .await
+                    {
+                        Ok(_) => return Ok(Some(Claimed::Processing(update))),
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Err(StoreError::Conflict {
+            image_id: image_id.to_owned(),
+            expected: Status::Received,
+            found: Status::Processing,
+        }
+        .into())
+    }
+
+    async fn processing_error(
+        &self,
+        mut item: ImageItem,
+        bytes: &[u8],
+        err: ProcessError,
+        last_attempt: bool,
+    ) -> Result<Worked, HandlerError> {
+        if item.size_bytes.is_none() {
+            item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
+            item.sha256 = Some(hex::encode(Sha256::digest(bytes)));
+        }
+        let message = err.to_string();
+        match err {
+            ProcessError::Rejected(r) => {
+                self.finish(item, Status::Rejected, r.code.as_str(), &message)
+                    .await
+            }
+            err if err.is_permanent() => {
+                self.finish(item, Status::Failed, err.code(), &message)
+                    .await
+            }
+            err => {
+                let image_id = item.image_id.clone();
+                let code = err.code();
+                self.retry_or_fail(
+                    item,
+                    last_attempt,
+                    code,
+                    HandlerError::Processing { image_id, message },
+                )
+                .await
+            }
+        }
+    }
+
+    /// A retryable failure: given back to the queue, or FAILED on the last attempt.
+    async fn retry_or_fail(
+        &self,
+        item: ImageItem,
+        last_attempt: bool,
+        code: &str,
+        err: HandlerError,
+    ) -> Result<Worked, HandlerError> {
+        if last_attempt {
+            let message = format!("gave up after the last attempt: {err}");
+            self.finish(item, Status::Failed, code, &message).await
+        } else {
+            Err(err)
+        }
+    }
+
+    /// Moves a PROCESSING item to REJECTED or FAILED with its reason.
+    async fn finish(
+        &self,
+        item: ImageItem,
+        status: Status,
+        code: &str,
+        message: &str,
+    ) -> Result<Worked, HandlerError> {
+        let mut update = item.clone();
+        update.status = status;
+        update.error_code = Some(code.to_owned());
+        update.error_message = Some(truncate(message, MAX_ERROR_MESSAGE));
+        update.processed_at = Some(self.clock.now().timestamp_millis());
+        let wrap = if status == Status::Rejected {
+            Worked::Rejected
+        } else {
+            Worked::Failed
+        };
+        self.settle(item, update, wrap).await
+    }
+
+    /// Writes the final transition from PROCESSING; if another worker finished first, the
+    /// event was a duplicate.
+    async fn settle(
+        &self,
+        item: ImageItem,
+        update: ImageItem,
+        wrap: fn(ImageItem) -> Worked,
+    ) -> Result<Worked, HandlerError> {
+        match self
+            .store
+            .transition(&item.image_id, Status::Processing, &update)
+            .await
+        {
+            Ok(Transition::Applied) => Ok(wrap(update)),
+            Ok(Transition::Unchanged) => Ok(Worked::Duplicate(update)),
+            Err(StoreError::Conflict { found, .. }) if found.is_terminal() => {
+                match self.store.get(&item.image_id).await? {
+                    Some(current) => Ok(Worked::Duplicate(current)),
+                    None => Ok(Worked::Ignored(format!("image {} expired", item.image_id))),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// An item this worker may process, or one already finished.
+enum Claimed {
+    Processing(ImageItem),
+    Done(ImageItem),
+}
+
+/// Writes what processing found onto the item.
+fn record_processed(
+    item: &mut ImageItem,
+    done: &Processed,
+    variants: &[serde_json::Value],
+    processing_ms: u128,
+) {
+    done.record_on(item);
+    item.variants_json = Some(serde_json::Value::Array(variants.to_vec()).to_string());
+    item.processing_ms = Some(i32::try_from(processing_ms).unwrap_or(i32::MAX));
+    item.error_code = None;
+    item.error_message = None;
+}
+
+/// S3 notification keys are URL-encoded, with `+` for spaces.
+pub fn decode_s3_key(key: &str) -> String {
+    let plus_decoded = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_decoded)
+        .decode_utf8_lossy()
+        .into_owned()
+}
