@@ -2,7 +2,11 @@
 //!
 //! [`process`] is a pure function over bytes (no I/O, no clock):
 //!
-//! 1. [`decode_guarded`] validates and decodes with bounded memory (bad input → [`Rejection`]).
+//! 1. [`decode_guarded_shrunk`] validates and decodes with bounded memory (bad input →
+//!    [`Rejection`]), once. When every variant (and the analysis copy) is a pure resize to
+//!    at most 1/2, 1/4 or 1/8 of the image, a JPEG is decoded at that reduced size in the DCT
+//!    domain ([`max_shrink`]): the full-size pixels never exist. Sizes are still planned from
+//!    the full image, so outputs have the same dimensions either way.
 //! 2. The EXIF orientation (kamadak-exif, from the original bytes) is applied to the pixels
 //!    before anything else; pixels become RGB8, or RGBA8 when some pixel is transparent.
 //! 3. [`Features`] are computed from the oriented pixels and the original bytes (EXIF camera
@@ -30,7 +34,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::model::ImageItem;
-use crate::validate::{decode_guarded, validate, Limits, Probe, Rejection};
+use crate::validate::{decode_guarded_shrunk, validate, Limits, Probe, Rejection};
 
 pub use exif_meta::ExifMeta;
 pub use features::{Features, ANALYSIS_SIDE};
@@ -67,6 +71,9 @@ pub struct Processed {
     /// What was done, in order, for the item's `operations` list, e.g. `orient:6`, `strip`,
     /// `thumb:resize cover 256x256`, `thumb:encode jpeg q82`.
     pub operations: Vec<String>,
+    /// How many times smaller than stored the image was decoded (1, or 2, 4, 8 for a JPEG
+    /// decoded at reduced size); not recorded on the item.
+    pub decode_shrink: u32,
 }
 
 impl Processed {
@@ -168,12 +175,18 @@ impl ProcessError {
 pub fn process(bytes: &[u8], recipe: &Recipe, limits: &Limits) -> Result<Processed, ProcessError> {
     recipe.validate()?;
     let probe = validate(bytes, limits)?;
-    let decoded = decode_guarded(bytes, limits)?;
     let exif = ExifMeta::read(bytes);
+    let orientation = exif.image_orientation();
+    // The displayed size: EXIF orientations 5..=8 swap the sides.
+    let (width, height) = if exif.orientation.unwrap_or(1) >= 5 {
+        (probe.height, probe.width)
+    } else {
+        (probe.width, probe.height)
+    };
+    let decoded = decode_guarded_shrunk(bytes, limits, max_shrink(recipe, width, height))?;
     let mut operations = Vec::with_capacity(2 + 3 * recipe.variants.len());
 
-    let mut image = normalize(decoded);
-    let orientation = exif.image_orientation();
+    let mut image = normalize(decoded.image);
     if orientation != image::metadata::Orientation::NoTransforms {
         image.apply_orientation(orientation);
         operations.push(format!("orient:{}", exif.orientation.unwrap_or(1)));
@@ -182,7 +195,12 @@ pub fn process(bytes: &[u8], recipe: &Recipe, limits: &Limits) -> Result<Process
     let has_alpha = image.color().has_alpha();
 
     let mut resizer = Resizer::new();
-    let features = features::compute(&mut resizer, &image, bytes, probe.format, &exif, has_alpha)
+    let source = Source {
+        image: &image,
+        width,
+        height,
+    };
+    let features = features::compute(&mut resizer, source, bytes, probe.format, &exif, has_alpha)
         .map_err(|source| ProcessError::Resize {
         variant: "(features)".into(),
         source,
@@ -190,14 +208,48 @@ pub fn process(bytes: &[u8], recipe: &Recipe, limits: &Limits) -> Result<Process
 
     let mut variants = Vec::with_capacity(recipe.variants.len());
     for variant in &recipe.variants {
-        variants.push(render(&mut resizer, &image, variant, &mut operations)?);
+        variants.push(render(&mut resizer, source, variant, &mut operations)?);
     }
     Ok(Processed {
         probe,
         features,
         variants,
         operations,
+        decode_shrink: decoded.shrink,
     })
+}
+
+/// The oriented pixels and the oriented size of the image they stand for: the same unless
+/// the image was decoded at reduced size.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    image: &'a DynamicImage,
+    width: u32,
+    height: u32,
+}
+
+/// The largest whole reduction (1..=8) of the `width`×`height` oriented image from which
+/// every variant of `recipe`, and the analysis copy, is still made by shrinking; the decoder
+/// rounds it down to 1, 2, 4 or 8. 1 when a variant keeps the full size or has geometric ops
+/// (their pixel coordinates are the full image's).
+pub fn max_shrink(recipe: &Recipe, width: u32, height: u32) -> u32 {
+    let analysis = Resize::Fit {
+        width: ANALYSIS_SIDE,
+        height: ANALYSIS_SIDE,
+    };
+    let mut room = transform::shrink_room(transform::plan(analysis, width, height), width, height);
+    for variant in &recipe.variants {
+        let Some(resize) = variant.resize else {
+            return 1;
+        };
+        if variant.ops.iter().any(|op| op.is_geometric()) {
+            return 1;
+        }
+        let plan = transform::plan(resize, width, height);
+        room = room.min(transform::shrink_room(plan, width, height));
+    }
+    // At least 1 and at most 8 (the decoder's largest reduction), so the cast is exact.
+    room.clamp(1.0, 8.0).floor() as u32
 }
 
 /// RGBA8 when some pixel is transparent, RGB8 otherwise (16-bit and float inputs reduced to
@@ -216,16 +268,23 @@ fn normalize(image: DynamicImage) -> DynamicImage {
 /// copied when an op has to change it.
 fn render(
     resizer: &mut Resizer,
-    oriented: &DynamicImage,
+    oriented: Source<'_>,
     variant: &Variant,
     operations: &mut Vec<String>,
 ) -> Result<Output, ProcessError> {
     let name = &variant.name;
     let (geometric, tonal): (Vec<Op>, Vec<Op>) =
         variant.ops.iter().partition(|op| op.is_geometric());
-    let mut image = apply_ops(Cow::Borrowed(oriented), &geometric, name, operations)?;
+    let mut image = apply_ops(Cow::Borrowed(oriented.image), &geometric, name, operations)?;
     if let Some(resize) = variant.resize {
-        let plan = transform::plan(resize, image.width(), image.height());
+        // Planned on the size the pixels stand for (max_shrink decodes at reduced size only
+        // when there is no geometric op, so after one the pixels are full size).
+        let (width, height) = if geometric.is_empty() {
+            (oriented.width, oriented.height)
+        } else {
+            (image.width(), image.height())
+        };
+        let plan = transform::plan(resize, width, height);
         let resized =
             transform::resize(resizer, &image, plan).map_err(|source| ProcessError::Resize {
                 variant: name.clone(),

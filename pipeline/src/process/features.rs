@@ -3,13 +3,13 @@
 //! never read.
 
 use fast_image_resize::Resizer;
-use image::DynamicImage;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::exif_meta::ExifMeta;
 use super::recipe::Resize;
 use super::transform;
+use super::Source;
 use crate::validate::ImageFormat;
 
 /// Longest side of the copy the pixel statistics are computed on.
@@ -50,10 +50,11 @@ pub struct Features {
     pub captured_at: Option<i64>,
 }
 
-/// Computes the features of the oriented `image` (RGB8 or RGBA8) decoded from `bytes`.
-pub fn compute(
+/// Computes the features of the oriented image (RGB8 or RGBA8 pixels, possibly decoded at
+/// reduced size) decoded from `bytes`.
+pub(super) fn compute(
     resizer: &mut Resizer,
-    image: &DynamicImage,
+    source: Source<'_>,
     bytes: &[u8],
     format: ImageFormat,
     exif: &ExifMeta,
@@ -64,10 +65,10 @@ pub fn compute(
             width: ANALYSIS_SIDE,
             height: ANALYSIS_SIDE,
         },
-        image.width(),
-        image.height(),
+        source.width,
+        source.height,
     );
-    let small = transform::resize(resizer, image, small_plan)?.to_rgba8();
+    let small = transform::resize(resizer, source.image, small_plan)?.to_rgba8();
     let (w, h) = small.dimensions();
     let luma: Vec<f64> = small
         .pixels()
@@ -82,8 +83,8 @@ pub fn compute(
         luma.iter().sum::<f64>() / luma.len() as f64
     };
     Ok(Features {
-        width: image.width(),
-        height: image.height(),
+        width: source.width,
+        height: source.height,
         format,
         size_bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
         sha256: hex::encode(Sha256::digest(bytes)),

@@ -412,6 +412,127 @@ fn capture_time_honours_offset_and_subseconds() {
     );
 }
 
+// ---------- reduced-size decoding ----------
+
+fn fit(width: u32, height: u32) -> Resize {
+    Resize::Fit { width, height }
+}
+
+#[test]
+fn max_shrink_keeps_every_variant_and_the_analysis_copy_a_reduction() {
+    let recipe = Recipe::default();
+    // Display 1024 wide: 5312 / 1024 = 5.2 → 5 (the decoder makes it 1/4); 3264 / 1024 = 3.2
+    // → 3 (1/2); below 2048 → 1. Orientation does not matter.
+    assert_eq!(max_shrink(&recipe, 5312, 2988), 5);
+    assert_eq!(max_shrink(&recipe, 2988, 5312), 5);
+    assert_eq!(max_shrink(&recipe, 3264, 2448), 3);
+    assert_eq!(max_shrink(&recipe, 2000, 1500), 1);
+    assert_eq!(max_shrink(&recipe, 100, 100), 1);
+    // A thumb-only recipe is held back by the 512-pixel analysis copy, and 8 is the most.
+    let thumb = one(variant("t", Some(fit(64, 64)), OutputFormat::Jpeg));
+    assert_eq!(max_shrink(&thumb, 4096, 3072), 8);
+    assert_eq!(max_shrink(&thumb, 40_000, 30_000), 8);
+    assert_eq!(max_shrink(&thumb, 2048, 1000), 4);
+    // A cover reads the centred square: 6000×1000 to 256×256 reads 1000×1000 → 3.9 → 3
+    // (the 512×85 analysis copy would allow 11).
+    let cover = one(variant(
+        "c",
+        Some(Resize::Cover {
+            width: 256,
+            height: 256,
+        }),
+        OutputFormat::Jpeg,
+    ));
+    assert_eq!(max_shrink(&cover, 6000, 1000), 3);
+    // Full-size outputs and geometric ops (full-size pixel coordinates) need every pixel.
+    let full = one(variant("f", None, OutputFormat::Jpeg));
+    assert_eq!(max_shrink(&full, 8000, 6000), 1);
+    let mut cropped = variant("c", Some(fit(64, 64)), OutputFormat::Jpeg);
+    cropped.ops = vec![Op::Rotate90];
+    assert_eq!(max_shrink(&one(cropped), 8000, 6000), 1);
+}
+
+#[test]
+fn reduced_decoding_keeps_sizes_orientation_and_colours() {
+    // 2400×1600 with a 200-pixel fit: 1/4 (the 512-pixel analysis copy allows 4.7).
+    let stored = jpeg(&quadrants(2400, 1600), 90);
+    let expected = [
+        (1, RED, GREEN),
+        (2, GREEN, RED),
+        (3, YELLOW, BLUE),
+        (4, BLUE, YELLOW),
+        (5, RED, BLUE),
+        (6, BLUE, RED),
+        (7, YELLOW, GREEN),
+        (8, GREEN, YELLOW),
+    ];
+    let recipe = one(variant("small", Some(fit(200, 200)), OutputFormat::Png));
+    for (orientation, top_left, top_right) in expected {
+        let bytes = with_app1(&stored, &orientation_tiff(orientation));
+        let processed = run(&bytes, &recipe);
+        assert_eq!(processed.decode_shrink, 4, "orientation {orientation}");
+        let (w, h) = if orientation >= 5 {
+            (1600, 2400)
+        } else {
+            (2400, 1600)
+        };
+        assert_eq!(
+            (processed.features.width, processed.features.height),
+            (w, h),
+            "features describe the full image, orientation {orientation}"
+        );
+        let out = decode(&processed.variants[0]);
+        let (ow, oh) = if orientation >= 5 {
+            (133, 200)
+        } else {
+            (200, 133)
+        };
+        assert_eq!(out.dimensions(), (ow, oh), "orientation {orientation}");
+        let tl = rgb(out.get_pixel(ow / 4, oh / 4));
+        let tr = rgb(out.get_pixel(3 * ow / 4, oh / 4));
+        assert!(close(tl, top_left, 40), "orientation {orientation}: {tl:?}");
+        assert!(
+            close(tr, top_right, 40),
+            "orientation {orientation}: {tr:?}"
+        );
+    }
+}
+
+#[test]
+fn reduced_and_full_decoding_give_the_same_sizes_and_close_features() {
+    // Mostly red: a clear dominant colour.
+    let image = RgbImage::from_fn(2100, 1190, |x, _| Rgb(if x < 1300 { RED } else { BLUE }));
+    let bytes = jpeg(&image, 85);
+    let reduced = run(&bytes, &Recipe::default());
+    assert_eq!(reduced.decode_shrink, 2);
+    // The same recipe with a no-op geometric op forces a full decode.
+    let mut full_recipe = Recipe::default();
+    for v in &mut full_recipe.variants {
+        v.ops = vec![Op::Crop {
+            x: 0,
+            y: 0,
+            width: 2100,
+            height: 1190,
+        }];
+    }
+    let full = run(&bytes, &full_recipe);
+    assert_eq!(full.decode_shrink, 1);
+    let sizes = |p: &Processed| -> Vec<(u32, u32)> {
+        p.variants.iter().map(|o| (o.width, o.height)).collect()
+    };
+    assert_eq!(sizes(&reduced), [(256, 256), (1024, 580)]);
+    assert_eq!(sizes(&reduced), sizes(&full));
+    let (r, f) = (&reduced.features, &full.features);
+    assert_eq!((r.width, r.height), (f.width, f.height));
+    assert!(
+        (r.mean_luma - f.mean_luma).abs() < 2.0,
+        "{} vs {}",
+        r.mean_luma,
+        f.mean_luma
+    );
+    assert_eq!(r.dominant_color, f.dominant_color);
+}
+
 // ---------- sizes ----------
 
 #[test]

@@ -46,6 +46,23 @@ pub fn plan(resize: Resize, src_w: u32, src_h: u32) -> Plan {
     }
 }
 
+/// How many times smaller the source of `plan` (a `src_w`×`src_h` image) could be and
+/// still be resized *down* to it: the smaller per-axis ratio of the region the resize reads
+/// (the whole image, or the centred region of the plan's aspect ratio for a cover) to the
+/// plan's size. At least 1, since no plan upscales.
+pub fn shrink_room(plan: Plan, src_w: u32, src_h: u32) -> f64 {
+    let (sw, sh) = (f64::from(src_w), f64::from(src_h));
+    let (pw, ph) = (f64::from(plan.width), f64::from(plan.height));
+    let (read_w, read_h) = if plan.crop_to_fill && sw * ph > sh * pw {
+        (sh * pw / ph, sh)
+    } else if plan.crop_to_fill {
+        (sw, sw * ph / pw)
+    } else {
+        (sw, sh)
+    };
+    (read_w / pw).min(read_h / ph).max(1.0)
+}
+
 /// `round(side × scale)`, at least 1 and at most `max`.
 fn scaled(side: f64, scale: f64, max: u32) -> u32 {
     let value = (side * scale).round();
