@@ -26,6 +26,15 @@ fn main() {
         }
         panic!("usage: export --child INPUT OUT_DIR");
     }
+    if args.get(1).map(String::as_str) == Some("--generate") {
+        // For profiling the child by hand: `export --generate N FILE`.
+        if let [_, _, n, path] = args.as_slice() {
+            let n: usize = n.parse().expect("N records");
+            std::fs::write(path, generate(n)).expect("write input");
+            return;
+        }
+        panic!("usage: export --generate N FILE");
+    }
     let repeats: usize = std::env::var("IMGLAKE_BENCH_REPEATS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -1,6 +1,7 @@
 //! The export of one batch of stream records: map (pure), group by partition, encode (pure),
 //! then write every object in one flush. This is the only module here that does I/O.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -12,9 +13,10 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::arrow_rows::rows_to_batch;
+use crate::arrow_rows::BatchBuilder;
+use crate::decode::Decoded;
 use crate::keys;
-use crate::map::{self, MapContext, MappedRow, Partition};
+use crate::map::{self, MapContext, Partition};
 use crate::parquet_file::{self, Compression};
 use crate::record::InputRecord;
 
@@ -94,15 +96,87 @@ struct QuarantineLine<'a> {
 }
 
 /// An object ready to be written, with the records it carries.
-struct PendingObject {
+struct PendingObject<'r> {
     key: Path,
     body: Bytes,
     rows: usize,
     /// Sequence numbers as received, to report if the write fails.
-    sequence_numbers: Vec<String>,
+    sequence_numbers: Vec<Cow<'r, str>>,
     /// Records in it that have no sequence number (quarantine only).
     unreported: usize,
     is_quarantine: bool,
+}
+
+/// The rows of one (stream, partition) file while the batch is mapped.
+struct Group<'r> {
+    builder: BatchBuilder,
+    /// Sequence numbers as received, in input order.
+    sequence_numbers: Vec<Cow<'r, str>>,
+}
+
+/// A group's rows in stream order, ready to encode.
+struct GroupFile<'r> {
+    batch: Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
+    /// Padded sequence numbers of the first and last row.
+    first: String,
+    last: String,
+    /// Sequence numbers as received, in file order.
+    sequence_numbers: Vec<Cow<'r, str>>,
+}
+
+impl<'r> Group<'r> {
+    fn new(batch_records: usize) -> Self {
+        // Builders grow as needed; start small enough that many partitions stay cheap.
+        let capacity = batch_records.min(1024);
+        Group {
+            builder: BatchBuilder::with_capacity(capacity),
+            sequence_numbers: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Sorts the rows by sequence number (stable, so that equal numbers keep input order)
+    /// and finishes the batch. Stream batches arrive in order, so the sort is usually a check.
+    fn into_file(self) -> Option<GroupFile<'r>> {
+        let Group {
+            builder,
+            mut sequence_numbers,
+        } = self;
+        let (values, offsets) = builder.str_values(map::SEQUENCE_NUMBER)?;
+        let seq = |i: usize| -> &[u8] {
+            let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+            &values[start..end]
+        };
+        let rows = offsets.len().checked_sub(1).filter(|n| *n > 0)?;
+        let sorted = (1..rows).all(|i| seq(i - 1) <= seq(i));
+        let order: Option<Vec<u32>> = (!sorted).then(|| {
+            let mut order: Vec<u32> = (0..rows as u32).collect();
+            order.sort_by(|a, b| seq(*a as usize).cmp(seq(*b as usize)));
+            order
+        });
+        let text = |i: usize| String::from_utf8_lossy(seq(i)).into_owned();
+        let (first, last) = match &order {
+            Some(order) => (text(order[0] as usize), text(order[rows - 1] as usize)),
+            None => (text(0), text(rows - 1)),
+        };
+        let batch = builder.finish();
+        let batch = match order {
+            None => batch,
+            Some(order) => {
+                sequence_numbers = order
+                    .iter()
+                    .map(|i| std::mem::take(&mut sequence_numbers[*i as usize]))
+                    .collect();
+                let indices = arrow::array::UInt32Array::from(order);
+                batch.and_then(|b| arrow::compute::take_record_batch(&b, &indices))
+            }
+        };
+        Some(GroupFile {
+            batch,
+            first,
+            last,
+            sequence_numbers,
+        })
+    }
 }
 
 /// Writes stream records into the lake.
@@ -147,33 +221,43 @@ impl Exporter {
 
     /// Maps and encodes everything (pure); returns the objects to write and the number of
     /// quarantined records.
-    fn prepare(
+    fn prepare<'r>(
         &self,
-        records: &[InputRecord<'_>],
+        records: &'r [InputRecord<'_>],
         ctx: MapContext,
         report: &mut ExportReport,
-    ) -> (Vec<PendingObject>, usize) {
+    ) -> (Vec<PendingObject<'r>>, usize) {
         // Stream labels by eventSourceARN; a batch almost always has one.
         let mut labels: Vec<(Option<String>, String)> = Vec::new();
-        let mut groups: BTreeMap<(usize, Partition), Vec<MappedRow<'_>>> = BTreeMap::new();
+        let mut groups: BTreeMap<(usize, Partition), Group<'r>> = BTreeMap::new();
         let mut quarantine: Vec<(QuarantineLine<'_>, Option<String>)> = Vec::new();
+        // Scratch space reused for every record; rows go straight into their file's builders.
+        let mut decoded = Decoded::default();
+        let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
         for input in records {
             match input {
-                InputRecord::Json(raw) => match map::map_record(raw.as_ref(), ctx) {
-                    Ok(row) => {
-                        let label = self.label_index(&mut labels, row.event_source_arn.as_deref());
-                        groups.entry((label, row.partition)).or_default().push(row);
+                InputRecord::Json(raw) => {
+                    match map::map_into(raw.as_ref(), ctx, &mut decoded, &mut cells) {
+                        Ok(place) => {
+                            let arn = place.event_source_arn.as_deref();
+                            let label = self.label_index(&mut labels, arn);
+                            let group = groups
+                                .entry((label, place.partition))
+                                .or_insert_with(|| Group::new(records.len()));
+                            group.builder.append(&cells);
+                            group.sequence_numbers.push(place.source_sequence_number);
+                        }
+                        Err(err) => quarantine.push((
+                            QuarantineLine {
+                                code: err.code(),
+                                reason: err.to_string(),
+                                record: Some(raw.as_ref()),
+                                record_text: None,
+                            },
+                            map::raw_sequence_number(raw.as_ref()),
+                        )),
                     }
-                    Err(err) => quarantine.push((
-                        QuarantineLine {
-                            code: err.code(),
-                            reason: err.to_string(),
-                            record: Some(raw.as_ref()),
-                            record_text: None,
-                        },
-                        map::raw_sequence_number(raw.as_ref()),
-                    )),
-                },
+                }
                 InputRecord::Unparsable { text, error } => quarantine.push((
                     QuarantineLine {
                         code: "invalid_json",
@@ -187,38 +271,31 @@ impl Exporter {
         }
 
         let mut objects = Vec::with_capacity(groups.len() + 1);
-        for ((label, partition), mut rows) in groups {
+        for ((label, partition), group) in groups {
             let stream = &labels[label].1;
-            // Stream order within a file, whatever order the input had.
-            rows.sort_by(|a, b| a.sequence_number.cmp(&b.sequence_number));
-            let (first, last) = match (rows.first(), rows.last()) {
-                (Some(f), Some(l)) => (f.sequence_number.clone(), l.sequence_number.clone()),
-                _ => continue,
+            let rows = group.builder.len();
+            let Some(file) = group.into_file() else {
+                continue;
             };
-            let key = keys::data_key(&self.root, stream, &partition, &first, &last);
-            let sequence_numbers: Vec<String> = rows
-                .iter()
-                .map(|r| r.source_sequence_number.clone())
-                .collect();
-            let encoded = rows_to_batch(rows.iter().map(|r| r.cells.as_slice()), rows.len())
-                .map_err(|e| e.to_string())
-                .and_then(|batch| {
-                    parquet_file::encode(&[batch], self.options.compression)
-                        .map_err(|e| e.to_string())
-                });
+            let key = keys::data_key(&self.root, stream, &partition, &file.first, &file.last);
+            let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
+                parquet_file::encode(&[batch], self.options.compression).map_err(|e| e.to_string())
+            });
             match encoded {
                 Ok(body) => objects.push(PendingObject {
                     key,
                     body,
-                    rows: rows.len(),
-                    sequence_numbers,
+                    rows,
+                    sequence_numbers: file.sequence_numbers,
                     unreported: 0,
                     is_quarantine: false,
                 }),
                 Err(e) => {
                     tracing::error!(key = %key, error = %e, "encoding failed; records will be retried");
                     report.write_errors.push(format!("{key}: {e}"));
-                    report.failed_sequence_numbers.extend(sequence_numbers);
+                    report
+                        .failed_sequence_numbers
+                        .extend(file.sequence_numbers.into_iter().map(Cow::into_owned));
                 }
             }
         }
@@ -235,7 +312,7 @@ impl Exporter {
                     body.push(b'\n');
                 }
                 match seq {
-                    Some(s) => sequence_numbers.push(s.clone()),
+                    Some(s) => sequence_numbers.push(Cow::Owned(s.clone())),
                     None => unreported += 1,
                 }
             }
@@ -271,7 +348,7 @@ impl Exporter {
     /// partial file (S3 PUT is atomic; the local store writes a temporary file and renames).
     async fn flush(
         &self,
-        objects: Vec<PendingObject>,
+        objects: Vec<PendingObject<'_>>,
         report: &mut ExportReport,
     ) -> Result<(), ExportError> {
         let store = &self.store;
@@ -311,7 +388,9 @@ impl Exporter {
                             });
                         }
                     }
-                    report.failed_sequence_numbers.extend(obj.sequence_numbers);
+                    report
+                        .failed_sequence_numbers
+                        .extend(obj.sequence_numbers.into_iter().map(Cow::into_owned));
                 }
             }
         }
@@ -326,7 +405,7 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::split_input;
+    use crate::record::{split_input, InputRecord};
     use object_store::memory::InMemory;
     use parquet::basic::{Compression as PqCompression, LogicalType, TimeUnit};
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -381,6 +460,27 @@ mod tests {
             first.files.iter().map(|f| &f.key).collect::<Vec<_>>()
         );
         assert_eq!(snapshot(store.as_ref()).await.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn records_out_of_stream_order_make_the_same_files() {
+        let records = split_input(LIFECYCLE).unwrap();
+        let in_order: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        exporter(in_order.clone())
+            .export(&records, NOW)
+            .await
+            .unwrap();
+        let reversed: Vec<InputRecord<'_>> =
+            split_input(LIFECYCLE).unwrap().into_iter().rev().collect();
+        let shuffled: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        exporter(shuffled.clone())
+            .export(&reversed, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            snapshot(in_order.as_ref()).await,
+            snapshot(shuffled.as_ref()).await
+        );
     }
 
     #[tokio::test]

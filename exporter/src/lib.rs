@@ -8,6 +8,7 @@
 pub mod arrow_rows;
 pub mod attr;
 pub mod compact;
+pub mod decode;
 pub mod export;
 pub mod glue;
 pub mod keys;

@@ -8,9 +8,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::attr::{AttributeValue, Item, Text};
+use crate::decode::Decoded;
 use crate::number::{self, NumberError};
-use crate::record::{ColumnItem, PreviousStatus, StreamRecord};
-use crate::schema::{column_index, Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
+use crate::record::{PreviousStatus, StreamRecord};
+use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
 
 /// Earliest and latest timestamps we write (0001-01-01 .. 9999-12-31T23:59:59.999 UTC):
 /// every engine that reads the lake can represent them.
@@ -166,13 +167,77 @@ pub fn stream_label(arn: &str) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Position of a column in [`COLUMNS`], checked when compiling.
+const fn index_of(name: &str) -> usize {
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        let (a, b) = (COLUMNS[i].name.as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a column of COLUMNS")
+}
+
+const EVENT_ID: usize = index_of("event_id");
+const EVENT_NAME: usize = index_of("event_name");
+const EVENT_TIME: usize = index_of("event_time");
+/// Column of the zero-padded sequence number.
+pub const SEQUENCE_NUMBER: usize = index_of("sequence_number");
+const IS_TTL_EXPIRY: usize = index_of("is_ttl_expiry");
+const PREVIOUS_STATUS: usize = index_of("previous_status");
+const EXPORTED_AT: usize = index_of("exported_at");
+const IMAGE_ID: usize = index_of(HASH_KEY);
+const STATUS: usize = index_of("status");
+const EXTRA_ATTRIBUTES: usize = index_of("extra_attributes");
+
 /// Maps one raw stream record to a row; the row borrows strings from `raw`.
 pub fn map_record(raw: &RawValue, ctx: MapContext) -> Result<MappedRow<'_>, MapError> {
-    let record: StreamRecord<'_> = match serde_json::from_str(raw.get()) {
-        Ok(record) => record,
-        Err(_) => return Err(explain_malformed(raw)),
+    let mut decoded = Decoded::default();
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    let place = map_into(raw, ctx, &mut decoded, &mut cells)?;
+    let sequence_number = match &cells[SEQUENCE_NUMBER] {
+        Cell::Str(s) => s.to_string(),
+        _ => String::new(),
     };
-    map_stream_record(record, ctx)
+    Ok(MappedRow {
+        event_source_arn: place.event_source_arn,
+        partition: place.partition,
+        sequence_number,
+        source_sequence_number: place.source_sequence_number.into_owned(),
+        cells,
+    })
+}
+
+/// Where a mapped row goes; its cells are in the buffer passed to [`map_into`].
+#[derive(Debug)]
+pub struct RowPlace<'a> {
+    /// `eventSourceARN`, which names the stream (Lambda sets it; GetRecords does not).
+    pub event_source_arn: Option<Text<'a>>,
+    pub partition: Partition,
+    /// Sequence number exactly as received (what Lambda's batch response must name).
+    pub source_sequence_number: Cow<'a, str>,
+}
+
+/// Maps one raw stream record into `cells` (in [`COLUMNS`] order, replacing what was there),
+/// reusing `decoded` as scratch space: the batch path, which allocates little per record.
+pub fn map_into<'a>(
+    raw: &'a RawValue,
+    ctx: MapContext,
+    decoded: &mut Decoded<'a>,
+    cells: &mut Vec<Cell<'a>>,
+) -> Result<RowPlace<'a>, MapError> {
+    if decoded.decode(raw).is_err() {
+        return Err(explain_malformed(raw));
+    }
+    map_decoded(decoded, ctx, cells)
 }
 
 /// Parses again with path tracking, only to say where a malformed record goes wrong.
@@ -183,44 +248,69 @@ fn explain_malformed(raw: &RawValue) -> MapError {
             path: e.path().to_string(),
             message: e.inner().to_string(),
         },
-        Ok(_) => MapError::Malformed {
-            path: ".".to_owned(),
-            message: "not a stream record".to_owned(),
-        },
+        Ok(record) => {
+            // The typed record keeps OldImage raw; the decoder also wants it to be an item.
+            let old = record.dynamodb.and_then(|d| d.old_image);
+            match old.map(|raw| serde_json::from_str::<PreviousStatus<'_>>(raw.get())) {
+                Some(Err(e)) => MapError::Malformed {
+                    path: "dynamodb.OldImage".to_owned(),
+                    message: e.to_string(),
+                },
+                _ => MapError::Malformed {
+                    path: ".".to_owned(),
+                    message: "not a stream record".to_owned(),
+                },
+            }
+        }
     }
 }
 
-fn map_stream_record(record: StreamRecord<'_>, ctx: MapContext) -> Result<MappedRow<'_>, MapError> {
+fn map_decoded<'a>(
+    record: &mut Decoded<'a>,
+    ctx: MapContext,
+    cells: &mut Vec<Cell<'a>>,
+) -> Result<RowPlace<'a>, MapError> {
     let event_id = record
         .event_id
+        .take()
         .filter(|s| !s.is_empty())
         .ok_or(MapError::Missing("eventID"))?
         .into_cow();
     let event_name = record
         .event_name
+        .take()
         .ok_or(MapError::Missing("eventName"))?
         .into_cow();
     if !matches!(&*event_name, "INSERT" | "MODIFY" | "REMOVE") {
         return Err(MapError::EventName(event_name.into_owned()));
     }
-    let data = record.dynamodb.ok_or(MapError::Missing("dynamodb"))?;
-    let source_sequence_number = data
+    if !record.has_dynamodb {
+        return Err(MapError::Missing("dynamodb"));
+    }
+    let source_sequence_number = record
         .sequence_number
+        .take()
         .ok_or(MapError::Missing("dynamodb.SequenceNumber"))?
-        .to_string();
+        .into_cow();
     let sequence_number = pad_sequence_number(&source_sequence_number)?;
     let event_time_ms = event_time_millis(
-        data.approximate_creation_date_time
+        record
+            .creation_time
             .as_ref()
             .ok_or(MapError::Missing("dynamodb.ApproximateCreationDateTime"))?,
     )?;
     let partition = Partition::of_millis(event_time_ms)
         .ok_or_else(|| MapError::EventTime(event_time_ms.to_string()))?;
 
-    let mut keys = data.keys.ok_or(MapError::Missing("dynamodb.Keys"))?;
-    let image_id = match keys.remove(HASH_KEY) {
-        Some(AttributeValue::S(s)) if !s.is_empty() => s.into_cow(),
-        Some(other) => return Err(MapError::HashKey(format!("{other:?}"))),
+    if !record.has_keys {
+        return Err(MapError::Missing("dynamodb.Keys"));
+    }
+    // A repeated key name counts once, the last one, as in any JSON object.
+    let image_id = match record.keys.iter().rposition(|(n, _)| &**n == HASH_KEY) {
+        Some(i) => match record.keys.remove(i).1 {
+            AttributeValue::S(s) if !s.is_empty() => s.into_cow(),
+            other => return Err(MapError::HashKey(format!("{other:?}"))),
+        },
         None => return Err(MapError::HashKey("nothing".into())),
     };
 
@@ -229,25 +319,27 @@ fn map_stream_record(record: StreamRecord<'_>, ctx: MapContext) -> Result<Mapped
         path: "dynamodb.OldImage".to_owned(),
         message: e.to_string(),
     };
-    let (previous, image) = match (is_remove, data.old_image) {
+    let image = &mut record.new_image;
+    let (previous, has_image) = if is_remove {
         // REMOVE maps the whole OldImage; its status is also the previous status.
-        (true, Some(raw)) => {
-            let old: ColumnItem<'_> = serde_json::from_str(raw.get()).map_err(old_part)?;
-            let status = column_index("status").and_then(|i| old.slots[i].clone());
-            (status, Some(old))
+        image.clear();
+        for (name, raw) in record.old_image.drain(..) {
+            let value: AttributeValue<'a> = serde_json::from_str(raw.get()).map_err(old_part)?;
+            image.insert(name, value);
         }
-        (true, None) => (None, None),
-        (false, old) => {
-            let previous = match old {
-                Some(raw) => {
-                    serde_json::from_str::<PreviousStatus<'_>>(raw.get())
-                        .map_err(old_part)?
-                        .0
-                }
-                None => None,
-            };
-            (previous, data.new_image)
-        }
+        (image.slots[STATUS].clone(), record.has_old_image)
+    } else {
+        // Only the status of the OldImage matters (the last one, if repeated).
+        let previous = match record
+            .old_image
+            .iter()
+            .rev()
+            .find(|(n, _)| &**n == "status")
+        {
+            Some((_, raw)) => Some(serde_json::from_str(raw.get()).map_err(old_part)?),
+            None => None,
+        };
+        (previous, record.has_new_image)
     };
     let previous_status = match previous {
         None | Some(AttributeValue::Null(_)) => Cell::Null,
@@ -266,12 +358,7 @@ fn map_stream_record(record: StreamRecord<'_>, ctx: MapContext) -> Result<Mapped
             .as_ref()
             .is_some_and(|u| u.is_dynamodb_service());
 
-    let has_image = image.is_some();
-    let mut image = image.unwrap_or_else(|| ColumnItem {
-        slots: vec![None; COLUMNS.len()],
-        extras: Vec::new(),
-    });
-    if let Some(found) = column_index(HASH_KEY).and_then(|i| image.slots[i].take()) {
+    if let Some(found) = image.slots[IMAGE_ID].take() {
         match found {
             AttributeValue::S(s) if *s == *image_id => {}
             AttributeValue::S(s) => {
@@ -283,43 +370,37 @@ fn map_stream_record(record: StreamRecord<'_>, ctx: MapContext) -> Result<Mapped
             other => return Err(MapError::HashKey(format!("{other:?}"))),
         }
     }
-    let mut cells = Vec::with_capacity(COLUMNS.len());
+    cells.clear();
+    cells.resize(COLUMNS.len(), Cell::Null);
     for (i, column) in COLUMNS.iter().enumerate() {
-        let cell = match (column.origin, column.name) {
-            (Origin::Change, "event_id") => Cell::Str(event_id.clone()),
-            (Origin::Change, "event_name") => Cell::Str(event_name.clone()),
-            (Origin::Change, "event_time") => Cell::Timestamp(event_time_ms),
-            (Origin::Change, "sequence_number") => Cell::Str(Cow::Owned(sequence_number.clone())),
-            (Origin::Change, "is_ttl_expiry") => Cell::Bool(is_ttl_expiry),
-            (Origin::Change, "previous_status") => previous_status.clone(),
-            (Origin::Change, "exported_at") => Cell::Timestamp(ctx.exported_at_ms),
-            (Origin::Image, HASH_KEY) => Cell::Str(image_id.clone()),
-            (Origin::Image, _) => image_cell(column, image.slots[i].take())?,
-            (Origin::Extra, _) => Cell::Null, // filled below, from what is left
-            // A change column added to the schema without a mapping here stays null; the
-            // tests assert every change column of a full record is set.
-            (Origin::Change, _) => Cell::Null,
-        };
-        cells.push(cell);
+        if column.origin == Origin::Image && i != IMAGE_ID {
+            cells[i] = image_cell(column, image.slots[i].take())?;
+        }
     }
+    cells[EVENT_ID] = Cell::Str(event_id);
+    cells[EVENT_NAME] = Cell::Str(event_name);
+    cells[EVENT_TIME] = Cell::Timestamp(event_time_ms);
+    cells[SEQUENCE_NUMBER] = Cell::Str(Cow::Owned(sequence_number));
+    cells[IS_TTL_EXPIRY] = Cell::Bool(is_ttl_expiry);
+    cells[PREVIOUS_STATUS] = previous_status;
+    cells[EXPORTED_AT] = Cell::Timestamp(ctx.exported_at_ms);
+    cells[IMAGE_ID] = Cell::Str(image_id);
     // Key attributes other than the hash key only matter when no image carries them.
-    let mut extras: Item<'_> = image.extras.into_iter().collect();
-    if !has_image {
-        extras.extend(keys);
-    }
-    if !extras.is_empty() {
-        let json = extra_json(&extras);
-        if let Some(last) = cells.last_mut() {
-            *last = Cell::Str(Cow::Owned(json));
+    let keyless = !has_image && !record.keys.is_empty();
+    if !image.extras.is_empty() || keyless {
+        let mut extras: Item<'_> = image.extras.drain(..).collect();
+        if !has_image {
+            extras.extend(record.keys.drain(..).filter(|(n, _)| &**n != HASH_KEY));
+        }
+        if !extras.is_empty() {
+            cells[EXTRA_ATTRIBUTES] = Cell::Str(Cow::Owned(extra_json(&extras)));
         }
     }
 
-    Ok(MappedRow {
-        event_source_arn: record.event_source_arn,
+    Ok(RowPlace {
+        event_source_arn: record.event_source_arn.take(),
         partition,
-        sequence_number,
         source_sequence_number,
-        cells,
     })
 }
 
