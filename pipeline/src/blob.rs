@@ -228,6 +228,25 @@ impl BlobStore {
         }
     }
 
+    /// Deletes every object under `prefix/` (a removed image's variants); returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, BlobError> {
+        use futures::TryStreamExt as _;
+        let path = self.path(prefix)?;
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&path))
+            .try_collect()
+            .await
+            .map_err(|e| self.backend("list", prefix, e))?;
+        for meta in &metas {
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.backend("delete", meta.location.as_ref(), e)),
+            }
+        }
+        Ok(metas.len())
+    }
+
     /// The file of `key` for a local store (for messages and local tools), `None` otherwise.
     pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
         if self.bucket.is_some() || self.location.contains("://") {

@@ -22,7 +22,7 @@ pub mod feed;
 pub mod handlers;
 pub mod model;
 pub mod presign;
-pub mod samples;
 pub mod process;
+pub mod samples;
 pub mod store;
 pub mod validate;

@@ -27,6 +27,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use thiserror::Error;
 
+mod verify;
+pub use verify::{verify_post, PostRefused};
+
 /// The only algorithm S3 POST accepts with Signature Version 4.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Default [`PostPolicyRequest::expires_in`]: 15 minutes.

@@ -68,8 +68,12 @@ impl<M: MetadataStore> Pipeline<M> {
                 .and_then(|n| n.parse::<u32>().ok())
                 .unwrap_or(1);
             let body = message.body.as_deref().unwrap_or("");
-            let result = match serde_json::from_str::<S3Event>(body) {
-                Ok(s3) if !s3.records.is_empty() => self.s3_records(&s3, attempt, outcomes).await,
+            let result = match serde_json::from_str::<Notification>(body) {
+                Ok(n) if !n.records.is_empty() => {
+                    let objects: Vec<ObjectEvent> =
+                        n.records.into_iter().map(ObjectEvent::from).collect();
+                    self.s3_records(&objects, attempt, outcomes).await
+                }
                 // S3 sends `{"Event": "s3:TestEvent", …}` when a notification is configured.
                 _ if body.contains("s3:TestEvent") => {
                     outcomes.ignored += 1;
@@ -101,26 +105,31 @@ impl<M: MetadataStore> Pipeline<M> {
         outcomes: &mut Outcomes,
     ) -> Result<(), HandlerError> {
         outcomes.records_in += 1;
-        self.s3_records(event, attempt, outcomes).await
+        let objects: Vec<ObjectEvent> = event
+            .records
+            .iter()
+            .map(|r| ObjectEvent {
+                event_name: r.event_name.clone().unwrap_or_default(),
+                bucket: r.s3.bucket.name.clone().unwrap_or_default(),
+                key: r.s3.object.key.clone().unwrap_or_default(),
+            })
+            .collect();
+        self.s3_records(&objects, attempt, outcomes).await
     }
 
     async fn s3_records(
         &self,
-        event: &S3Event,
+        objects: &[ObjectEvent],
         attempt: u32,
         outcomes: &mut Outcomes,
     ) -> Result<(), HandlerError> {
         let mut first_error = None;
-        for record in &event.records {
-            if !record
-                .event_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with("ObjectCreated"))
-            {
+        for record in objects {
+            if !record.event_name.starts_with("ObjectCreated") {
                 outcomes.ignored += 1;
                 continue;
             }
-            let bucket = record.s3.bucket.name.as_deref().unwrap_or("");
+            let bucket = record.bucket.as_str();
             if let Some(ours) = self.raw.bucket() {
                 if bucket != ours {
                     tracing::warn!(bucket, "process: event for another bucket ignored");
@@ -128,7 +137,7 @@ impl<M: MetadataStore> Pipeline<M> {
                     continue;
                 }
             }
-            let key = decode_s3_key(record.s3.object.key.as_deref().unwrap_or(""));
+            let key = decode_s3_key(&record.key);
             match self.process_object(&key, attempt).await {
                 Ok(worked) => worked.count(outcomes),
                 Err(err) => {
@@ -346,6 +355,65 @@ impl<M: MetadataStore> Pipeline<M> {
                 }
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The fields of an S3 notification record processing needs. Parsed leniently from SQS
+/// bodies: S3-compatible servers omit fields AWS always sends (times, identities).
+struct ObjectEvent {
+    event_name: String,
+    bucket: String,
+    key: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<NotificationRecord>,
+}
+
+#[derive(serde::Deserialize)]
+struct NotificationRecord {
+    #[serde(rename = "eventName", default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    s3: Option<NotificationEntity>,
+}
+
+#[derive(serde::Deserialize)]
+struct NotificationEntity {
+    #[serde(default)]
+    bucket: Option<Named>,
+    #[serde(default)]
+    object: Option<Keyed>,
+}
+
+#[derive(serde::Deserialize)]
+struct Named {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Keyed {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+impl From<NotificationRecord> for ObjectEvent {
+    fn from(r: NotificationRecord) -> Self {
+        let (bucket, key) = match r.s3 {
+            Some(e) => (
+                e.bucket.and_then(|b| b.name).unwrap_or_default(),
+                e.object.and_then(|o| o.key).unwrap_or_default(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        ObjectEvent {
+            event_name: r.event_name.unwrap_or_default(),
+            bucket,
+            key,
         }
     }
 }

@@ -251,6 +251,44 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Items still in RECEIVED or PROCESSING (work a restarted local worker must pick up,
+    /// as the queue would redeliver it on AWS), oldest id first.
+    pub async fn unfinished(&self) -> Result<Vec<ImageItem>, StoreError> {
+        self.run("unfinished", move |conn, _| {
+            let op = backend("unfinished");
+            let mut stmt = conn
+                .prepare("SELECT image_id, item FROM items ORDER BY image_id")
+                .map_err(&op)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(&op)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (image_id, json) = row.map_err(&op)?;
+                let item = decode(&image_id, &json)?;
+                if !item.status.is_terminal() {
+                    out.push(item);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// How many change records follow `cursor`.
+    pub async fn pending_changes(&self, cursor: u64) -> Result<u64, StoreError> {
+        self.run("pending_changes", move |conn, _| {
+            let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
+            conn.prepare_cached("SELECT count(*) FROM changes WHERE seq > ?1")
+                .and_then(|mut stmt| stmt.query_row(params![cursor], |row| row.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(backend("pending_changes"))
+        })
+        .await
+    }
+
     /// Up to `limit` change records after `cursor` (0 = from the beginning), oldest first,
     /// each with its own cursor: pass the last one back to continue.
     pub async fn changes_after(
