@@ -157,7 +157,6 @@ module "function" {
   memory_size          = var.memory_size
   timeout              = var.timeout
   reserved_concurrency = var.reserved_concurrency
-  environment          = var.environment
   policy_json          = data.aws_iam_policy_document.kafka_ingest.json
   kms_key_arn          = var.kms_key_arn
   log_kms_key_arn      = var.log_kms_key_arn
@@ -165,6 +164,11 @@ module "function" {
   async_dlq_arn        = var.async_dlq_arn
   tracing              = var.tracing
   tags                 = var.tags
+
+  # Bucket names (not ARNs) that claim-checks may name; the raw bucket is always allowed.
+  environment = merge(var.environment, {
+    IMGLAKE_CLAIM_CHECK_BUCKETS = join(",", [for arn in var.claim_check_bucket_arns : element(split(":::", arn), 1)])
+  })
 }
 
 resource "aws_lambda_event_source_mapping" "msk" {

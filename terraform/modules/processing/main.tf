@@ -103,7 +103,6 @@ module "function" {
   memory_size          = var.memory_size
   timeout              = var.timeout
   reserved_concurrency = var.reserved_concurrency
-  environment          = var.environment
   policy_json          = data.aws_iam_policy_document.process.json
   kms_key_arn          = var.kms_key_arn
   log_kms_key_arn      = var.log_kms_key_arn
@@ -112,6 +111,11 @@ module "function" {
   tracing              = var.tracing
   vpc_config           = var.vpc_config
   tags                 = var.tags
+
+  # Attempts before an image becomes FAILED = deliveries before the message is dead-lettered.
+  environment = merge(var.environment, {
+    IMGLAKE_MAX_ATTEMPTS = tostring(var.max_receive_count)
+  })
 }
 
 resource "aws_lambda_event_source_mapping" "queue" {
