@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use imglake_exporter::Compression;
 
@@ -36,6 +37,92 @@ pub enum Command {
     Check(CheckArgs),
     /// Validate and process image files locally: one JSON line per input.
     Process(ProcessArgs),
+    /// The whole pipeline on this machine: sample images through upload, presigned and Kafka
+    /// ingest, processing, the lake, and the BI queries.
+    Demo(DemoArgs),
+    /// The upload API as a local HTTP service, with processing workers, the lake exporter
+    /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "IMGLAKE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+
+    /// Holds raw/, processed/, lake/ and the metadata store (the same layout as `demo`).
+    #[arg(long, env = "IMGLAKE_DATA_DIR", default_value = "imglake-data")]
+    pub data_dir: PathBuf,
+
+    /// Processing workers (default: one per core).
+    #[arg(long, env = "IMGLAKE_WORKERS", default_value_t = default_workers())]
+    pub workers: usize,
+
+    /// Images waiting for a worker before uploads wait too (back-pressure).
+    #[arg(long, env = "IMGLAKE_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
+    pub queue_capacity: usize,
+
+    /// Requests served at once; more wait their turn.
+    #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 64)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send its body.
+    #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Flush the change feed to the lake once this many changes wait...
+    #[arg(long, env = "IMGLAKE_FLUSH_RECORDS", default_value_t = 50_000)]
+    pub flush_records: u64,
+
+    /// ...or once the oldest waiting change is this old (e.g. 60s, 5m).
+    #[arg(long, env = "IMGLAKE_FLUSH_AGE", default_value = "60s", value_parser = parse_duration)]
+    pub flush_age: std::time::Duration,
+
+    /// Item lifetime (DynamoDB TTL; default 7d), e.g. 30s to watch expiry locally.
+    #[arg(long, env = "IMGLAKE_TTL", value_parser = parse_duration)]
+    pub ttl: Option<std::time::Duration>,
+
+    /// Run the TTL sweep this often (e.g. 10s); off by default.
+    #[arg(long, env = "IMGLAKE_SWEEP_EVERY", value_parser = parse_duration)]
+    pub sweep_every: Option<std::time::Duration>,
+
+    /// Run the clock this far ahead of real time (e.g. 8d to see 7-day expiry now).
+    #[arg(long, env = "IMGLAKE_CLOCK_OFFSET", value_parser = parse_duration)]
+    pub clock_offset: Option<std::time::Duration>,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// `500ms`, `30s`, `5m`, `2h`, `7d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}`: use a number and a unit, e.g. 30s, 5m, 7d"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" | "" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("`{s}`: unit must be ms, s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_millis(n.saturating_mul(ms)))
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use the images in this directory instead of the built-in sample set.
+    #[arg(long, env = "IMGLAKE_IMAGES")]
+    pub images: Option<PathBuf>,
+
+    /// Holds raw/, processed/, lake/ and the metadata store; reused by later runs.
+    #[arg(long, env = "IMGLAKE_DATA_DIR", default_value = "imglake-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod cmd;
 mod engine;
+mod local;
 mod sql;
 
 fn main() -> ExitCode {
@@ -34,6 +35,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Compact(args) => cmd::compact::run(args).await,
             cli::Command::Check(args) => cmd::check::run(args).await,
             cli::Command::Process(args) => cmd::process::run(args),
+            cli::Command::Demo(args) => cmd::demo::run(args).await,
+            cli::Command::Serve(args) => cmd::serve::run(args).await,
         }
     })
 }

@@ -3,8 +3,10 @@
 
 mod util;
 
+mod demo_serve;
 mod export_query;
 mod lambda_stream;
+mod lambdas_aws;
 mod process_cli;
 mod readers;
 mod s3_lake;

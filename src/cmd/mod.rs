@@ -2,8 +2,10 @@
 
 pub mod check;
 pub mod compact;
+pub mod demo;
 pub mod export;
 pub mod process;
 pub mod query;
 pub mod schema;
+pub mod serve;
 pub mod sql;

@@ -1,0 +1,482 @@
+//! `imglake serve`: the upload API as a local HTTP service over the embedded stores.
+//!
+//! - `POST /images`, `PUT /images`, `GET /images/{id}`: the same handler as the `upload`
+//!   Lambda; requests become API Gateway (payload 2.0) events and back.
+//! - `POST /upload/{bucket}`: where local presigned forms point; the form is checked against
+//!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
+//!   the object is stored and its processing queued, as the S3 notification would.
+//! - `GET /healthz`: queue and feed state.
+//!
+//! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
+//! queue), an exporter that tails the change feed and flushes by size or age, and an optional
+//! TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
+//! drains the queue and flushes the feed: nothing acknowledged is lost. A restart picks up
+//! images that were stored but not processed.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body as LambdaBody;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use bytes::Bytes;
+use imglake_pipeline::handlers::metrics::Outcomes;
+use imglake_pipeline::handlers::worker::Worked;
+use imglake_pipeline::handlers::{image_id_of_raw_key, raw_key};
+use imglake_pipeline::presign::verify_post;
+use serde_json::json;
+use tokio::sync::{mpsc, Mutex};
+
+use crate::cli::ServeArgs;
+use crate::local::{process_with_retries, sweep, Local, REGION};
+
+/// Room for the form fields of a presigned upload besides the file.
+const FORM_OVERHEAD: usize = 64 * 1024;
+
+struct App {
+    local: Local,
+    /// The processing queue; taken (closed) at shutdown so the workers drain it and stop.
+    queue: std::sync::RwLock<Option<mpsc::Sender<String>>>,
+    /// Requests and their outcomes, for the closing summary.
+    outcomes: std::sync::Mutex<Outcomes>,
+    body_timeout: Duration,
+}
+
+impl App {
+    /// Queues the processing of an image, as its S3 notification would.
+    async fn enqueue(&self, image_id: String) {
+        let sender = self.queue.read().ok().and_then(|q| q.clone());
+        match sender {
+            Some(sender) if sender.send(image_id.clone()).await.is_ok() => {}
+            _ => tracing::warn!(
+                image_id,
+                "processing queue closed; the image resumes on the next start"
+            ),
+        }
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let offset = chrono::Duration::from_std(args.clock_offset.unwrap_or_default())
+        .context("--clock-offset is too large")?;
+    let clock = Arc::new(move || chrono::Utc::now() + offset);
+    let endpoint = format!("http://{}/upload", args.addr);
+    let mut local = Local::open(&args.data_dir, clock.clone(), &endpoint)?;
+    if let Some(ttl) = args.ttl {
+        Arc::get_mut(&mut local.pipeline)
+            .context("the pipeline is shared before start")?
+            .config
+            .ttl = ttl;
+    }
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (choose another with --addr)",
+                args.addr
+            )
+        })?;
+
+    let (queue, receiver) = mpsc::channel::<String>(args.queue_capacity);
+    let app = Arc::new(App {
+        local,
+        queue: std::sync::RwLock::new(Some(queue)),
+        outcomes: std::sync::Mutex::new(Outcomes::default()),
+        body_timeout: Duration::from_secs(args.body_timeout_secs),
+    });
+
+    // Processing workers share one queue.
+    let receiver = Arc::new(Mutex::new(receiver));
+    let processed = Arc::new(std::sync::Mutex::new(Outcomes::default()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..args.workers.max(1) {
+        let (app, receiver, processed) = (app.clone(), receiver.clone(), processed.clone());
+        workers.spawn(async move {
+            loop {
+                let next = receiver.lock().await.recv().await;
+                let Some(image_id) = next else { break };
+                let result = process_with_retries(&app.local.pipeline, &image_id).await;
+                let mut o = processed.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(Worked::Processed(_)) => o.processed += 1,
+                    Ok(Worked::Rejected(item)) => o.reject(item.error_code.as_deref().unwrap_or("")),
+                    Ok(Worked::Failed(item)) => o.fail(item.error_code.as_deref().unwrap_or("")),
+                    Ok(Worked::Duplicate(_)) => o.duplicates += 1,
+                    Ok(Worked::Ignored(_)) => o.ignored += 1,
+                    Err(err) => {
+                        // Left in RECEIVED/PROCESSING: the next start picks it up again.
+                        o.retries += 1;
+                        tracing::error!(image_id, error = %err, "processing gave up for now; it resumes on the next start");
+                    }
+                }
+            }
+        });
+    }
+
+    // Work a previous run left: stored but not processed.
+    let mut resumed = 0;
+    for item in app.local.pipeline.store.unfinished().await? {
+        if app
+            .local
+            .pipeline
+            .raw
+            .size(&raw_key(&item.image_id))
+            .await?
+            .is_some()
+        {
+            app.enqueue(item.image_id).await;
+            resumed += 1;
+        }
+    }
+
+    // The exporter tails the change feed.
+    let (stop_export, mut export_stopped) = tokio::sync::watch::channel(false);
+    // The exporter's futures are not `Send` (object_store's multipart writer borrows across
+    // awaits), so it runs on a thread of its own with a current-thread runtime.
+    let exporter = {
+        let app = app.clone();
+        let (max_records, max_age) = (args.flush_records, args.flush_age);
+        std::thread::Builder::new()
+            .name("imglake-exporter".into())
+            .spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(tail_feed(&app, max_records, max_age, &mut export_stopped));
+                Ok(())
+            })?
+    };
+
+    let sweeper = args.sweep_every.map(|every| {
+        let app = app.clone();
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match sweep(&app.local.pipeline, clock()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "TTL sweep removed expired images"),
+                    Err(err) => tracing::error!(error = %err, "TTL sweep failed"),
+                }
+            }
+        })
+    });
+
+    let direct_limit =
+        usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(app.local.pipeline.config.limits.max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(FORM_OVERHEAD);
+    let router = Router::new()
+        .route("/images", post(api).put(api).fallback(api))
+        .route("/images/{id}", get(api).fallback(api))
+        .layer(DefaultBodyLimit::max(direct_limit.saturating_add(1)))
+        .merge(
+            Router::new()
+                .route("/upload/{bucket}", post(upload))
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/healthz", get(health))
+        .fallback(api)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            args.max_connections,
+        ))
+        .with_state(app.clone());
+
+    eprintln!(
+        "imglake serve: http://{} (data {}, {} workers{}); Ctrl-C stops after flushing",
+        args.addr,
+        args.data_dir.display(),
+        args.workers.max(1),
+        if resumed > 0 {
+            format!(", resumed {resumed} unprocessed images")
+        } else {
+            String::new()
+        }
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+
+    // Stopped accepting; in-flight requests are done. Drain the queue, then the feed.
+    eprintln!("imglake serve: stopping: finishing queued processing and flushing the lake");
+    if let Ok(mut queue) = app.queue.write() {
+        queue.take();
+    }
+    while workers.join_next().await.is_some() {}
+    let _ = stop_export.send(true);
+    match exporter.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::error!(error = %err, "the exporter thread failed"),
+        Err(_) => tracing::error!("the exporter thread panicked"),
+    }
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
+    let flushed = app.local.flush(crate::local::FLUSH_BATCH).await?;
+    let mut total = app.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
+    eprintln!(
+        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}; last flush {} rows in {} files; lake {}",
+        total.records_in,
+        total.received,
+        total.processed,
+        total.rejected_total(),
+        total.failed_total(),
+        total.duplicates,
+        flushed.rows,
+        flushed.files,
+        app.local.lake.display
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flushes the change feed into the lake when `max_records` changes wait or the oldest
+/// waiting one is `max_age` old, until `stopped` turns true.
+async fn tail_feed(
+    app: &App,
+    max_records: u64,
+    max_age: Duration,
+    stopped: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let mut waiting_since: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stopped.changed() => return,
+        }
+        let pending = match app.local.pending().await {
+            Ok(n) => n,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the change feed");
+                continue;
+            }
+        };
+        if pending == 0 {
+            waiting_since = None;
+            continue;
+        }
+        let since = *waiting_since.get_or_insert_with(Instant::now);
+        if pending >= max_records || since.elapsed() >= max_age {
+            match app.local.flush(crate::local::FLUSH_BATCH).await {
+                Ok(f) => {
+                    tracing::info!(rows = f.rows, files = f.files, "lake flushed");
+                    waiting_since = None;
+                }
+                Err(err) => tracing::error!(error = %err, "lake flush failed; retried"),
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message.into()}})),
+    )
+        .into_response()
+}
+
+/// Every upload API route: the request becomes an API Gateway event for the same handler.
+async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
+    let bytes = match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "PUT /images takes at most {limit} bytes (POST /images returns a presigned upload for images up to {} bytes)",
+                    app.local.pipeline.config.limits.max_bytes
+                ),
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            )
+        }
+    };
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.request_context.http.method = parts.method.clone();
+    event.request_context.http.path = Some(parts.uri.path().to_owned());
+    event.request_context.request_id = Some(ulid::Ulid::new().to_string());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = parts.uri.query().map(str::to_owned);
+    event.headers = parts.headers.clone();
+    if !bytes.is_empty() {
+        event.body = Some(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        event.is_base64_encoded = true;
+    }
+    let mut outcomes = Outcomes::default();
+    let response = app
+        .local
+        .pipeline
+        .handle_upload(&event, &mut outcomes)
+        .await;
+    if let Ok(mut total) = app.outcomes.lock() {
+        total.merge(&outcomes);
+    }
+    let body = match response.body {
+        Some(LambdaBody::Text(text)) => text.into_bytes(),
+        Some(LambdaBody::Binary(b)) => b,
+        _ => Vec::new(),
+    };
+    // A direct upload that was stored: its S3 notification, locally.
+    if parts.method == Method::PUT && response.status_code == 202 {
+        if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["image_id"].as_str().map(str::to_owned))
+        {
+            app.enqueue(id).await;
+        }
+    }
+    let status = u16::try_from(response.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+/// The local stand-in for S3's POST object: a presigned form, checked against its policy.
+async fn upload(
+    State(app): State<Arc<App>>,
+    UrlPath(bucket): UrlPath<String>,
+    mut form: Multipart,
+) -> Response {
+    let mut fields = BTreeMap::new();
+    let mut file: Option<Bytes> = None;
+    let read = async {
+        while let Some(field) = form.next_field().await? {
+            let name = field.name().unwrap_or("").to_owned();
+            if name.eq_ignore_ascii_case("file") {
+                file = Some(field.bytes().await?);
+                // S3 ignores everything after the file.
+                break;
+            }
+            fields.insert(
+                name.to_ascii_lowercase()
+                    .replace("content-type", "Content-Type"),
+                field.text().await?,
+            );
+        }
+        Ok::<_, axum::extract::multipart::MultipartError>(())
+    };
+    match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "MalformedPOSTRequest",
+                format!("the body is not a multipart form within the size policy: {err}"),
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                "the upload did not arrive in time",
+            )
+        }
+    }
+    let Some(file) = file else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidArgument",
+            "the form has no file field",
+        );
+    };
+    let now = app.local.pipeline.clock.now();
+    let key = match verify_post(
+        &bucket,
+        &fields,
+        file.len() as u64,
+        &app.local.upload_secret,
+        REGION,
+        now,
+    ) {
+        Ok(key) => key,
+        Err(refused) => {
+            let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
+            return json_error(status, refused.code, refused.message);
+        }
+    };
+    if bucket != crate::local::RAW_BUCKET {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            format!("no bucket {bucket}"),
+        );
+    }
+    if let Err(err) = app
+        .local
+        .pipeline
+        .raw
+        .put(&key, file, "application/octet-stream")
+        .await
+    {
+        tracing::error!(error = %err, "storing an upload failed");
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "storing the upload failed; retry",
+        );
+    }
+    if let Some(id) = image_id_of_raw_key(&key) {
+        app.enqueue(id.to_owned()).await;
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("/{bucket}/{key}")) {
+        headers.insert("location", v);
+    }
+    (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let pending = app.local.pending().await.unwrap_or(0);
+    Json(json!({
+        "status": "ok",
+        "queued": app.queue.read().ok().and_then(|q| q.as_ref().map(|s| s.max_capacity() - s.capacity())),
+        "pending_changes": pending,
+        "lake": app.local.lake.display,
+    }))
+    .into_response()
+}
