@@ -63,11 +63,16 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub queue_capacity: usize,
 
-    /// Requests served at once; more wait their turn.
-    #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 64)]
+    /// Open connections at once; more clients wait in the accept backlog.
+    #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256)]
     pub max_connections: usize,
 
-    /// Seconds a client may take to send its body.
+    /// Requests handled at once (each may hold a body of up to the upload limit in memory);
+    /// more wait their turn.
+    #[arg(long, env = "IMGLAKE_MAX_REQUESTS", default_value_t = 32)]
+    pub max_requests: usize,
+
+    /// Seconds a client may take to send its body, and may stay silent on a connection.
     #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30)]
     pub body_timeout_secs: u64,
 

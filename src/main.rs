@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod cli;
 mod cmd;
+mod conn;
 mod engine;
 mod local;
 mod sql;

@@ -408,3 +408,38 @@ fn serve_expires_images_by_ttl_and_the_lake_records_the_expiry() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["is_ttl_expiry"], true);
 }
+
+#[test]
+fn serve_drops_clients_that_stall_and_keeps_serving_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--body-timeout-secs", "1", "--max-connections", "4"],
+    );
+    // Four clients take every connection slot and then say nothing (slowloris).
+    let stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).expect("connect");
+            s.write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\n")
+                .expect("partial head");
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    // A well-behaved client still gets an answer once the stalled ones are cut off.
+    let (status, _) = http(&server.addr, "GET", "/healthz", &[], b"").expect("healthz answered");
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = Vec::new();
+        // The server closes the stalled connection (EOF or reset), never waits forever.
+        let _ = s.read_to_end(&mut buf);
+    }
+    server.stop();
+}

@@ -203,6 +203,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
+    let listener = crate::conn::LimitedListener::new(
+        listener,
+        args.max_connections,
+        Duration::from_secs(args.body_timeout_secs),
+    );
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
