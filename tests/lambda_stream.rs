@@ -110,3 +110,170 @@ fn stream_records_flow_through_the_lambda_binary_into_s3_and_glue() {
         );
     }
 }
+
+/// An HTTP proxy in front of moto's S3 that refuses (403) every PUT whose path contains
+/// `refuse`, one request per connection; everything else is passed through.
+fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut head = Vec::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    let end = line == "\r\n";
+                    if !line.to_ascii_lowercase().starts_with("connection:") {
+                        head.push(line);
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut client = client;
+                // object_store percent-encodes `=` in keys.
+                let encoded = refuse.replace('=', "%3D");
+                if head[0].starts_with("PUT ")
+                    && (head[0].contains(refuse) || head[0].contains(&encoded))
+                {
+                    let xml = "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                        xml.len()
+                    );
+                    return;
+                }
+                let Ok(mut up) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let last = head.len() - 1;
+                head.insert(last, "Connection: close\r\n".into());
+                let _ = up.write_all(head.concat().as_bytes());
+                let _ = up.write_all(&body);
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response);
+                let _ = client.write_all(&response);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Runs the stream-export binary on `event` with `env`; returns (outcome kind, body).
+fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value) {
+    let api = RuntimeApi::serve_one(event);
+    let mut child = Command::new(sibling_binary("stream-export"))
+        .envs(env.iter().cloned())
+        .envs(api.env())
+        .env("IMGLAKE_LAKE_URL", "s3://imglake-lake/lake")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stream-export");
+    let (kind, body) = api.outcome();
+    let _ = child.kill();
+    let _ = child.wait();
+    (
+        kind,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+#[test]
+fn a_failed_s3_write_mid_batch_is_retried_and_the_replay_leaves_no_duplicate() {
+    let moto = Moto::start();
+    moto_step(&moto, "setup");
+    moto_step(&moto, "changes");
+    let mut event: Value = serde_json::from_str(&moto_step(&moto, "event")).expect("event");
+    // Move the last three records two hours back: the batch writes two partitions (files).
+    let records = event["Records"].as_array_mut().expect("records");
+    let hour_of = |r: &Value| {
+        r["dynamodb"]["ApproximateCreationDateTime"]
+            .as_f64()
+            .unwrap_or(0.0)
+    };
+    let early = hour_of(&records[0]) - 7200.0;
+    for r in records.iter_mut().skip(3) {
+        r["dynamodb"]["ApproximateCreationDateTime"] = serde_json::json!(early);
+    }
+    let early_hour = chrono::DateTime::from_timestamp(early as i64, 0)
+        .expect("time")
+        .format("hour=%H")
+        .to_string();
+    let refuse: &'static str = Box::leak(early_hour.into_boxed_str());
+    let refused_seqs: Vec<Value> = records
+        .iter()
+        .skip(3)
+        .map(|r| r["dynamodb"]["SequenceNumber"].clone())
+        .collect();
+    let event = event.to_string();
+
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_S3",
+        faulty_s3_proxy(&moto.endpoint, refuse),
+    ));
+    let (kind, body) = run_stream_export(&env, event.clone());
+    assert_eq!(kind, "response", "{body}");
+    let failures = body["batchItemFailures"]
+        .as_array()
+        .expect("failures")
+        .clone();
+    assert!(
+        !failures.is_empty(),
+        "the refused write ({refuse}) is reported: {body}\n{}",
+        moto.boto3("import boto3; print([o['Key'] for o in boto3.client('s3').list_objects_v2(Bucket='imglake-lake').get('Contents', [])])")
+    );
+
+    for failure in &failures {
+        assert!(
+            refused_seqs.contains(&failure["itemIdentifier"]),
+            "only records of the refused file are reported: {failure} not in {refused_seqs:?}"
+        );
+    }
+
+    let lake = "s3://imglake-lake/lake";
+    let count = |sql: &str| {
+        let out = query_with(&moto.env(), lake, "json", sql);
+        serde_json::from_str::<Value>(out.lines().next().unwrap_or("{}")).expect("row")["n"]
+            .as_i64()
+            .unwrap_or(-1)
+    };
+    let written = count("select count(*) as n from image_events");
+    assert!(
+        (1..6).contains(&written),
+        "only the other partition landed: {written}"
+    );
+
+    // Lambda retries the batch (here: all of it, the worst case) once S3 works again.
+    let (kind, body) = run_stream_export(&moto.env(), event);
+    assert_eq!(kind, "response");
+    assert_eq!(body, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        count("select count(*) as n from image_events"),
+        6,
+        "no row missing"
+    );
+    assert_eq!(
+        count("select count(distinct event_id) as n from image_events"),
+        6,
+        "and none twice"
+    );
+}
