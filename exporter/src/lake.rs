@@ -90,19 +90,7 @@ impl Lake {
         if bucket.is_empty() {
             return Err(LakeError::Unsupported(location.to_owned()));
         }
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Ok(endpoint) =
-            std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-        {
-            // Local S3-compatible servers speak plain http and want path-style addressing.
-            builder = builder
-                .with_endpoint(endpoint.clone())
-                .with_allow_http(endpoint.starts_with("http://"));
-        }
-        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-            builder = builder.with_region("us-east-1");
-        }
-        let store = builder.build().map_err(|source| LakeError::S3 {
+        let store = s3_builder(bucket).build().map_err(|source| LakeError::S3 {
             location: location.to_owned(),
             source,
         })?;
@@ -126,6 +114,24 @@ impl Lake {
         let table = crate::keys::table_prefix(&self.root);
         self.store_url.join(&format!("{}/", table.as_ref()))
     }
+}
+
+/// An S3 client for `bucket` from the standard AWS environment; `AWS_ENDPOINT_URL_S3` or
+/// `AWS_ENDPOINT_URL` selects an S3-compatible server (plain http allowed for local ones,
+/// which want path-style addressing). Shared by the lake and the pipeline's blob stores.
+pub fn s3_builder(bucket: &str) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Ok(endpoint) =
+        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+    {
+        builder = builder
+            .with_endpoint(endpoint.clone())
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+        builder = builder.with_region("us-east-1");
+    }
+    builder
 }
 
 #[cfg(test)]

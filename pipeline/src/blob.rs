@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use object_store::aws::AmazonS3Builder;
+use imglake_exporter::lake::s3_builder;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -260,23 +260,6 @@ impl BlobStore {
                 }),
         )
     }
-}
-
-/// An S3 client for `bucket` from the standard AWS environment; `AWS_ENDPOINT_URL_S3` or
-/// `AWS_ENDPOINT_URL` selects an S3-compatible server (plain http allowed for local ones).
-pub fn s3_builder(bucket: &str) -> AmazonS3Builder {
-    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-    {
-        builder = builder
-            .with_endpoint(endpoint.clone())
-            .with_allow_http(endpoint.starts_with("http://"));
-    }
-    if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-        builder = builder.with_region("us-east-1");
-    }
-    builder
 }
 
 #[cfg(test)]

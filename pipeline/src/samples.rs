@@ -185,27 +185,12 @@ pub fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend(width.to_be_bytes());
     ihdr.extend(height.to_be_bytes());
     ihdr.extend([8, 2, 0, 0, 0]);
-    let crc = crc32(&ihdr);
+    let crc = crate::validate::crc32(&ihdr);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     out.extend(13u32.to_be_bytes());
     out.extend(ihdr);
     out.extend(crc.to_be_bytes());
     out
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// The demo's sample set: 9 images the pipeline processes and 6 inputs it refuses.

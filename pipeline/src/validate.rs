@@ -19,6 +19,7 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use decode::{decode_guarded, decode_guarded_shrunk, Decoded};
+pub(crate) use header::crc32;
 pub use sniff::{sniff, Executable, Refused, Sniffed};
 
 /// Default [`Limits::max_bytes`]: 10 MiB, the presigned POST's bound.

@@ -7,6 +7,7 @@ use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageFormat as Fmt, Rgb, RgbImage, Rgba, RgbaImage};
 
 use super::*;
+use crate::validate::crc32;
 use crate::validate::{ImageFormat, RejectCode};
 
 const RED: [u8; 3] = [220, 30, 30];
@@ -298,22 +299,6 @@ fn invalid_or_corrupt_exif_is_ignored() {
             (48, 32)
         );
     }
-}
-
-/// CRC-32 (ISO-HDLC), as PNG chunks carry it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = u32::MAX;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// `png` with an eXIf chunk holding `tiff` right after IHDR.

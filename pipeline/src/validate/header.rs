@@ -92,7 +92,7 @@ fn gif_first_frame_cut(b: &[u8]) -> Option<&'static str> {
 }
 
 /// The CRC-32 of PNG chunks (ISO 3309, reflected polynomial 0xEDB88320).
-pub(super) fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &byte in data {
         crc ^= u32::from(byte);
