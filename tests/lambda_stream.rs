@@ -32,26 +32,12 @@ fn stream_records_flow_through_the_lambda_binary_into_s3_and_glue() {
     // 3 puts, 2 updates, 1 delete (moto emits one record per PutItem of a new item).
     assert_eq!(records, 6, "{event}");
 
-    let api = RuntimeApi::serve_one(event);
-    let mut child = Command::new(sibling_binary("stream-export"))
-        .envs(moto.env())
-        .envs(api.env())
-        .env("IMGLAKE_LAKE_URL", "s3://imglake-lake/lake")
-        .env("IMGLAKE_GLUE_DATABASE", "imglake")
-        .env("IMGLAKE_GLUE_TABLE", "image_events")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start stream-export");
-    let (kind, body) = api.outcome();
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    let logs = String::from_utf8_lossy(&output.stdout);
+    let mut env = moto.env();
+    env.push(("IMGLAKE_GLUE_DATABASE", "imglake".into()));
+    env.push(("IMGLAKE_GLUE_TABLE", "image_events".into()));
+    let (kind, body, logs) = run_stream_export(&env, event);
     assert_eq!(kind, "response", "{body}\n{logs}");
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).expect("json"),
-        serde_json::json!({"batchItemFailures": []})
-    );
+    assert_eq!(body, serde_json::json!({"batchItemFailures": []}));
 
     // One embedded-metric-format line with the batch's counts.
     let emf: Value = logs
@@ -176,8 +162,9 @@ fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
     format!("http://{addr}")
 }
 
-/// Runs the stream-export binary on `event` with `env`; returns (outcome kind, body).
-fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value) {
+/// Runs the stream-export binary on `event` with `env` (lake `s3://imglake-lake/lake`)
+/// through the Lambda Runtime API; returns the outcome kind, its body and the binary's stdout.
+fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value, String) {
     let api = RuntimeApi::serve_one(event);
     let mut child = Command::new(sibling_binary("stream-export"))
         .envs(env.iter().cloned())
@@ -189,11 +176,10 @@ fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value) {
         .expect("start stream-export");
     let (kind, body) = api.outcome();
     let _ = child.kill();
-    let _ = child.wait();
-    (
-        kind,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    let output = child.wait_with_output().expect("wait");
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned();
+    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (kind, body, logs)
 }
 
 #[test]
@@ -230,7 +216,7 @@ fn a_failed_s3_write_mid_batch_is_retried_and_the_replay_leaves_no_duplicate() {
         "AWS_ENDPOINT_URL_S3",
         faulty_s3_proxy(&moto.endpoint, refuse),
     ));
-    let (kind, body) = run_stream_export(&env, event.clone());
+    let (kind, body, _) = run_stream_export(&env, event.clone());
     assert_eq!(kind, "response", "{body}");
     let failures = body["batchItemFailures"]
         .as_array()
@@ -263,7 +249,7 @@ fn a_failed_s3_write_mid_batch_is_retried_and_the_replay_leaves_no_duplicate() {
     );
 
     // Lambda retries the batch (here: all of it, the worst case) once S3 works again.
-    let (kind, body) = run_stream_export(&moto.env(), event);
+    let (kind, body, _) = run_stream_export(&moto.env(), event);
     assert_eq!(kind, "response");
     assert_eq!(body, serde_json::json!({"batchItemFailures": []}));
     assert_eq!(

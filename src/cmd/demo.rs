@@ -178,20 +178,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         };
         let (id, result) = joined.context("a processing task failed")?;
         match result {
-            Ok(worked) => {
-                use imglake_pipeline::handlers::worker::Worked;
-                match worked {
-                    Worked::Processed(_) => process_outcomes.processed += 1,
-                    Worked::Rejected(item) => {
-                        process_outcomes.reject(item.error_code.as_deref().unwrap_or(""))
-                    }
-                    Worked::Failed(item) => {
-                        process_outcomes.fail(item.error_code.as_deref().unwrap_or(""))
-                    }
-                    Worked::Duplicate(_) => process_outcomes.duplicates += 1,
-                    Worked::Ignored(_) => process_outcomes.ignored += 1,
-                }
-            }
+            Ok(worked) => worked.count(&mut process_outcomes),
             Err(err) => bar.println(format!("  {id}: processing failed, retry later: {err}")),
         }
         bar.inc(1);

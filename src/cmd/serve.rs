@@ -30,7 +30,6 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use bytes::Bytes;
 use imglake_pipeline::handlers::metrics::Outcomes;
-use imglake_pipeline::handlers::worker::Worked;
 use imglake_pipeline::handlers::{image_id_of_raw_key, raw_key};
 use imglake_pipeline::presign::verify_post;
 use serde_json::json;
@@ -107,11 +106,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 let result = process_with_retries(&app.local.pipeline, &image_id).await;
                 let mut o = processed.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
-                    Ok(Worked::Processed(_)) => o.processed += 1,
-                    Ok(Worked::Rejected(item)) => o.reject(item.error_code.as_deref().unwrap_or("")),
-                    Ok(Worked::Failed(item)) => o.fail(item.error_code.as_deref().unwrap_or("")),
-                    Ok(Worked::Duplicate(_)) => o.duplicates += 1,
-                    Ok(Worked::Ignored(_)) => o.ignored += 1,
+                    Ok(worked) => worked.count(&mut o),
                     Err(err) => {
                         // Left in RECEIVED/PROCESSING: the next start picks it up again.
                         o.retries += 1;

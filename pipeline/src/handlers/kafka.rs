@@ -15,11 +15,11 @@ use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use ulid::Ulid;
 
 use super::metrics::Outcomes;
-use super::{is_valid_image_id, is_valid_tenant, Arrival, Ingested, Pipeline, DEFAULT_TENANT};
+use super::{
+    hashed_ulid, is_valid_image_id, is_valid_tenant, Arrival, Ingested, Pipeline, DEFAULT_TENANT,
+};
 use crate::blob::BlobError;
 use crate::model::Source;
 use crate::store::MetadataStore;
@@ -68,11 +68,8 @@ struct ClaimCheck {
 /// timestamp and whose random part is a hash of topic/partition/offset (time-ordered, and
 /// the same on every delivery).
 pub fn derived_image_id(topic: &str, partition: i64, offset: i64, timestamp_ms: i64) -> String {
-    let digest = Sha256::digest(format!("{topic}/{partition}/{offset}").as_bytes());
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    let ms = u64::try_from(timestamp_ms).unwrap_or(0).min((1 << 48) - 1);
-    Ulid::from_parts(ms, u128::from_be_bytes(random)).to_string()
+    let ms = u64::try_from(timestamp_ms).unwrap_or(0);
+    hashed_ulid(ms, &format!("{topic}/{partition}/{offset}"))
 }
 
 fn header(record: &KafkaRecord, name: &str) -> Option<Vec<u8>> {

@@ -300,6 +300,15 @@ impl<M: MetadataStore> Pipeline<M> {
     }
 }
 
+/// A ULID whose time part is `ms` (clamped to 48 bits) and whose random part is the first
+/// 80 bits of SHA-256(`seed`): the same id on every delivery of the same source.
+pub fn hashed_ulid(ms: u64, seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    let mut random = [0u8; 16];
+    random[6..].copy_from_slice(&digest[..10]);
+    ulid::Ulid::from_parts(ms.min((1 << 48) - 1), u128::from_be_bytes(random)).to_string()
+}
+
 /// Longest `error_message` recorded (the item stays far below DynamoDB's 400 KB).
 pub const MAX_ERROR_MESSAGE: usize = 1000;
 

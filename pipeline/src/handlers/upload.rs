@@ -21,13 +21,11 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use ulid::Ulid;
 
 use super::metrics::Outcomes;
 use super::{
-    is_valid_image_id, is_valid_tenant, raw_key, Arrival, HandlerError, Ingested, Pipeline,
-    DEFAULT_TENANT,
+    hashed_ulid, is_valid_image_id, is_valid_tenant, raw_key, Arrival, HandlerError, Ingested,
+    Pipeline, DEFAULT_TENANT,
 };
 use crate::model::{new_image_id, ImageItem, Source, Status};
 use crate::presign::{presign_post, PostPolicyRequest};
@@ -435,8 +433,5 @@ pub fn item_view(item: &ImageItem) -> Value {
 /// A ULID-shaped id fixed by (tenant, idempotency key): a retried `PUT` lands on the same
 /// item. Its time part is zero, so these ids sort before time-ordered ones.
 fn idempotent_id(tenant: &str, key: &str) -> String {
-    let digest = Sha256::digest(format!("{tenant}\n{key}").as_bytes());
-    let mut random = [0u8; 16];
-    random[6..].copy_from_slice(&digest[..10]);
-    Ulid::from_parts(0, u128::from_be_bytes(random)).to_string()
+    hashed_ulid(0, &format!("{tenant}\n{key}"))
 }

@@ -41,7 +41,9 @@ pub enum Worked {
 }
 
 impl Worked {
-    fn count(&self, outcomes: &mut Outcomes) {
+    /// Adds this result to `outcomes` (processed, rejected or failed by code, duplicate,
+    /// ignored).
+    pub fn count(&self, outcomes: &mut Outcomes) {
         match self {
             Worked::Processed(_) => outcomes.processed += 1,
             Worked::Rejected(item) => outcomes.reject(item.error_code.as_deref().unwrap_or("")),
