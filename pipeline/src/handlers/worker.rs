@@ -22,7 +22,7 @@ use super::{
 };
 use crate::blob::BlobError;
 use crate::model::{ImageItem, Status};
-use crate::process::{process, ProcessError, Processed};
+use crate::process::{process, ProcessError};
 use crate::store::{MetadataStore, StoreError, Transition};
 
 /// What processing one raw object did.
@@ -196,25 +196,30 @@ impl<M: MetadataStore> Pipeline<M> {
             Err(err) => return self.processing_error(item, &bytes, err, last_attempt).await,
         };
         let processing_ms = started.elapsed().as_millis();
+        let mut update = item.clone();
+        done.record_on(&mut update);
+        update.processing_ms = Some(i32::try_from(processing_ms).unwrap_or(i32::MAX));
+        update.error_code = None;
+        update.error_message = None;
+        // The variants' bytes move into the store: no copy of the encoded files.
         let mut variants = Vec::with_capacity(done.variants.len());
-        for v in &done.variants {
+        for v in done.variants {
             let key = variant_key(image_id, &v.name, v.format.extension());
+            variants.push(json!({
+                "name": v.name, "key": key, "format": v.format.name(),
+                "width": v.width, "height": v.height, "bytes": v.bytes.len(),
+            }));
             let put = self
                 .processed
-                .put(&key, Bytes::from(v.bytes.clone()), v.format.content_type())
+                .put(&key, Bytes::from(v.bytes), v.format.content_type())
                 .await;
             if let Err(err) = put {
                 return self
                     .retry_or_fail(item, last_attempt, "storage_error", err.into())
                     .await;
             }
-            variants.push(json!({
-                "name": v.name, "key": key, "format": v.format.name(),
-                "width": v.width, "height": v.height, "bytes": v.bytes.len(),
-            }));
         }
-        let mut update = item.clone();
-        record_processed(&mut update, &done, &variants, processing_ms);
+        update.variants_json = Some(serde_json::Value::Array(variants).to_string());
         update.status = Status::Processed;
         update.processed_at = Some(self.clock.now().timestamp_millis());
         self.settle(item, update, Worked::Processed).await
@@ -424,20 +429,6 @@ impl From<NotificationRecord> for ObjectEvent {
 enum Claimed {
     Processing(ImageItem),
     Done(ImageItem),
-}
-
-/// Writes what processing found onto the item.
-fn record_processed(
-    item: &mut ImageItem,
-    done: &Processed,
-    variants: &[serde_json::Value],
-    processing_ms: u128,
-) {
-    done.record_on(item);
-    item.variants_json = Some(serde_json::Value::Array(variants.to_vec()).to_string());
-    item.processing_ms = Some(i32::try_from(processing_ms).unwrap_or(i32::MAX));
-    item.error_code = None;
-    item.error_message = None;
 }
 
 /// S3 notification keys are URL-encoded, with `+` for spaces.
