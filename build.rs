@@ -30,11 +30,12 @@ fn main() {
                 .and_then(|s| s.to_str())
                 .unwrap_or_default()
                 .to_owned();
-            let abs = std::fs::canonicalize(&file).expect("sql file path");
+            // The text itself, not an include_str! of an absolute path: a target directory
+            // shared between checkouts must never point one checkout at another's files.
+            let text = std::fs::read_to_string(&file).expect("sql file is UTF-8 text");
             let _ = writeln!(
                 out,
-                "    SqlFile {{ name: {name:?}, path: {file:?}, text: include_str!({:?}) }},",
-                abs.display().to_string()
+                "    SqlFile {{ name: {name:?}, path: {file:?}, text: {text:?} }},"
             );
         }
         let _ = writeln!(out, "];");

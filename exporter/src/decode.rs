@@ -65,10 +65,16 @@ impl<'r> ImageSlots<'r> {
 impl<'r> Decoded<'r> {
     /// Parses `raw` into `self`, replacing what an earlier record left.
     pub fn decode(&mut self, raw: &'r RawValue) -> Result<(), serde_json::Error> {
-        self.clear();
         let mut de = serde_json::Deserializer::from_str(raw.get());
-        RecordSeed(self).deserialize(&mut de)?;
+        self.decode_from(&mut de)?;
         de.end()
+    }
+
+    /// Parses the record a deserializer is at (one element of a whole input document, see
+    /// [`document`](crate::document)), replacing what an earlier record left.
+    pub fn decode_from<D: Deserializer<'r>>(&mut self, d: D) -> Result<(), D::Error> {
+        self.clear();
+        RecordSeed(self).deserialize(d)
     }
 
     fn clear(&mut self) {

@@ -15,10 +15,11 @@ use thiserror::Error;
 
 use crate::arrow_rows::BatchBuilder;
 use crate::decode::Decoded;
+use crate::document::{self, Form};
 use crate::keys;
 use crate::map::{self, MapContext, Partition};
 use crate::parquet_file::{self, Compression};
-use crate::record::InputRecord;
+use crate::record::{split_input, InputError, InputRecord};
 
 /// Settings of an exporter.
 #[derive(Debug, Clone)]
@@ -71,6 +72,15 @@ impl ExportReport {
     }
 }
 
+/// Why [`Exporter::export_input`] failed.
+#[derive(Debug, Error)]
+pub enum ExportInputError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+}
+
 /// Errors that fail a whole batch (so that it is retried whole).
 #[derive(Debug, Error)]
 pub enum ExportError {
@@ -105,6 +115,43 @@ struct PendingObject<'r> {
     /// Records in it that have no sequence number (quarantine only).
     unreported: usize,
     is_quarantine: bool,
+}
+
+/// One batch mapped and encoded (pure work done), ready for [`Exporter::write`]. Borrows
+/// sequence numbers from the input (`'r`).
+pub struct PreparedBatch<'r> {
+    /// Received, quarantine reasons, and records whose file could not be encoded.
+    report: ExportReport,
+    objects: Vec<PendingObject<'r>>,
+}
+
+impl PreparedBatch<'_> {
+    /// Records in the batch.
+    pub fn received(&self) -> usize {
+        self.report.received
+    }
+
+    fn into_owned(self) -> PreparedBatch<'static> {
+        PreparedBatch {
+            report: self.report,
+            objects: self
+                .objects
+                .into_iter()
+                .map(|o| PendingObject {
+                    key: o.key,
+                    body: o.body,
+                    rows: o.rows,
+                    sequence_numbers: o
+                        .sequence_numbers
+                        .into_iter()
+                        .map(|s| Cow::Owned(s.into_owned()))
+                        .collect(),
+                    unreported: o.unreported,
+                    is_quarantine: o.is_quarantine,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The rows of one (stream, partition) file while the batch is mapped.
@@ -179,6 +226,174 @@ impl<'r> Group<'r> {
     }
 }
 
+/// One batch while its records are mapped: rows go straight into their file's builders,
+/// unmappable records into the quarantine.
+struct Assembler<'e, 'r> {
+    exporter: &'e Exporter,
+    ctx: MapContext,
+    /// Expected records, to size builders.
+    capacity_hint: usize,
+    received: usize,
+    /// Stream labels by eventSourceARN; a batch almost always has one.
+    labels: Vec<(Option<String>, String)>,
+    groups: BTreeMap<(usize, Partition), Group<'r>>,
+    quarantine: Vec<(QuarantineLine<'r>, Option<String>)>,
+}
+
+impl<'e, 'r> Assembler<'e, 'r> {
+    fn new(exporter: &'e Exporter, ctx: MapContext, capacity_hint: usize) -> Self {
+        Assembler {
+            exporter,
+            ctx,
+            capacity_hint,
+            received: 0,
+            labels: Vec::new(),
+            groups: BTreeMap::new(),
+            quarantine: Vec::new(),
+        }
+    }
+
+    /// Maps one decoded record: a row, or the reason it cannot be one (with its text, which
+    /// `raw` finds only when needed).
+    fn add_decoded(
+        &mut self,
+        decoded: &mut Decoded<'r>,
+        cells: &mut Vec<map::Cell<'r>>,
+        raw: impl FnOnce() -> Option<&'r RawValue>,
+    ) -> Result<(), String> {
+        match map::map_decoded(decoded, self.ctx, cells) {
+            Ok(place) => {
+                self.add_row(place, cells);
+                Ok(())
+            }
+            Err(err) => {
+                let raw = raw().ok_or("the record's text was not found")?;
+                self.add_unmappable(raw, &err);
+                Ok(())
+            }
+        }
+    }
+
+    fn add_row(&mut self, place: map::RowPlace<'r>, cells: &[map::Cell<'r>]) {
+        self.received += 1;
+        let arn = place.event_source_arn.as_deref();
+        let label = self.exporter.label_index(&mut self.labels, arn);
+        let capacity = self.capacity_hint;
+        let group = self
+            .groups
+            .entry((label, place.partition))
+            .or_insert_with(|| Group::new(capacity));
+        group.builder.append(cells);
+        group.sequence_numbers.push(place.source_sequence_number);
+    }
+
+    fn add_unmappable(&mut self, raw: &'r RawValue, err: &map::MapError) {
+        self.received += 1;
+        self.quarantine.push((
+            QuarantineLine {
+                code: err.code(),
+                reason: err.to_string(),
+                record: Some(raw),
+                record_text: None,
+            },
+            map::raw_sequence_number(raw),
+        ));
+    }
+
+    /// One record as split from the input (the record-by-record path).
+    fn add_input(
+        &mut self,
+        input: &'r InputRecord<'_>,
+        decoded: &mut Decoded<'r>,
+        cells: &mut Vec<map::Cell<'r>>,
+    ) {
+        match input {
+            InputRecord::Json(raw) => match map::map_into(raw.as_ref(), self.ctx, decoded, cells) {
+                Ok(place) => self.add_row(place, cells),
+                Err(err) => self.add_unmappable(raw.as_ref(), &err),
+            },
+            InputRecord::Unparsable { text, error } => {
+                self.received += 1;
+                self.quarantine.push((
+                    QuarantineLine {
+                        code: "invalid_json",
+                        reason: format!("not JSON: {error}"),
+                        record: None,
+                        record_text: Some(text),
+                    },
+                    None,
+                ));
+            }
+        }
+    }
+
+    /// Encodes every file of the batch and the quarantine file (pure).
+    fn finish(self) -> PreparedBatch<'r> {
+        let exporter = self.exporter;
+        let mut report = ExportReport {
+            received: self.received,
+            quarantined: self.quarantine.len(),
+            ..ExportReport::default()
+        };
+        let mut objects = Vec::with_capacity(self.groups.len() + 1);
+        for ((label, partition), group) in self.groups {
+            let stream = &self.labels[label].1;
+            let rows = group.builder.len();
+            let Some(file) = group.into_file() else {
+                continue;
+            };
+            let key = keys::data_key(&exporter.root, stream, &partition, &file.first, &file.last);
+            let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
+                parquet_file::encode(&[batch], exporter.options.compression)
+                    .map_err(|e| e.to_string())
+            });
+            match encoded {
+                Ok(body) => objects.push(PendingObject {
+                    key,
+                    body,
+                    rows,
+                    sequence_numbers: file.sequence_numbers,
+                    unreported: 0,
+                    is_quarantine: false,
+                }),
+                Err(e) => {
+                    tracing::error!(key = %key, error = %e, "encoding failed; records will be retried");
+                    report.write_errors.push(format!("{key}: {e}"));
+                    report
+                        .failed_sequence_numbers
+                        .extend(file.sequence_numbers.into_iter().map(Cow::into_owned));
+                }
+            }
+        }
+
+        if !self.quarantine.is_empty() {
+            let mut body = Vec::new();
+            let mut sequence_numbers = Vec::new();
+            let mut unreported = 0;
+            for (line, seq) in &self.quarantine {
+                *report.quarantine_reasons.entry(line.code).or_default() += 1;
+                // Serializing a struct of strings and raw JSON cannot fail.
+                if serde_json::to_writer(&mut body, line).is_ok() {
+                    body.push(b'\n');
+                }
+                match seq {
+                    Some(s) => sequence_numbers.push(Cow::Owned(s.clone())),
+                    None => unreported += 1,
+                }
+            }
+            objects.push(PendingObject {
+                key: keys::quarantine_key(&exporter.root, &body),
+                body: Bytes::from(body),
+                rows: self.quarantine.len(),
+                sequence_numbers,
+                unreported,
+                is_quarantine: true,
+            });
+        }
+        PreparedBatch { report, objects }
+    }
+}
+
 /// Writes stream records into the lake.
 #[derive(Debug, Clone)]
 pub struct Exporter {
@@ -204,128 +419,118 @@ impl Exporter {
         records: &[InputRecord<'_>],
         exported_at_ms: i64,
     ) -> Result<ExportReport, ExportError> {
+        let prepared = self.prepare(records, MapContext { exported_at_ms });
+        self.write(prepared).await
+    }
+
+    /// Exports a whole input document (what [`split_input`] accepts) as one batch: the same
+    /// result as splitting it and calling [`Exporter::export`], in one pass over the input.
+    pub async fn export_input(
+        &self,
+        input: &[u8],
+        exported_at_ms: i64,
+    ) -> Result<ExportReport, ExportInputError> {
+        let mut report = ExportReport::default();
+        for batch in self.prepare_input(input, exported_at_ms, usize::MAX)? {
+            report = self.write(batch).await?;
+        }
+        Ok(report)
+    }
+
+    /// Maps and encodes a whole input document in batches of `batch_records` records, each
+    /// to be written with [`Exporter::write`]. Well-formed input is decoded in one pass
+    /// ([`document`](crate::document)); otherwise the input is split into records first, and
+    /// the result is the same either way.
+    pub fn prepare_input<'r>(
+        &self,
+        input: &'r [u8],
+        exported_at_ms: i64,
+        batch_records: usize,
+    ) -> Result<Vec<PreparedBatch<'r>>, InputError> {
         let ctx = MapContext { exported_at_ms };
-        let mut report = ExportReport {
-            received: records.len(),
-            ..ExportReport::default()
-        };
-        let (objects, quarantined) = self.prepare(records, ctx, &mut report);
-        report.quarantined = quarantined;
+        let batch_records = batch_records.max(1);
+        if let Ok(text) = std::str::from_utf8(input) {
+            for form in document::candidate_forms(text) {
+                if let Some(batches) = self.prepare_one_pass(text, *form, ctx, batch_records) {
+                    return Ok(batches);
+                }
+            }
+        }
+        let records = split_input(input)?;
+        Ok(records
+            .chunks(batch_records)
+            .map(|chunk| self.prepare(chunk, ctx).into_owned())
+            .collect())
+    }
+
+    /// The one-pass path; `None` when the input needs the record-by-record path.
+    fn prepare_one_pass<'r>(
+        &self,
+        text: &'r str,
+        form: Form,
+        ctx: MapContext,
+        batch_records: usize,
+    ) -> Option<Vec<PreparedBatch<'r>>> {
+        let mut batches = Vec::new();
+        let mut current = Assembler::new(self, ctx, batch_records);
+        let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
+        let mut decoded = Decoded::default();
+        // The records split apart, only when one must be quarantined with its text.
+        let mut split: Option<Vec<InputRecord<'r>>> = None;
+        let mut index = 0;
+        let result = document::decode_document(text, form, &mut decoded, &mut |decoded| {
+            let at = index;
+            index += 1;
+            current.add_decoded(decoded, &mut cells, || {
+                let records =
+                    split.get_or_insert_with(|| split_input(text.as_bytes()).unwrap_or_default());
+                match records.get(at) {
+                    Some(InputRecord::Json(Cow::Borrowed(raw))) => Some(*raw),
+                    _ => None,
+                }
+            })?;
+            if current.received == batch_records {
+                let full =
+                    std::mem::replace(&mut current, Assembler::new(self, ctx, batch_records));
+                batches.push(full.finish());
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::debug!(error = %e, ?form, "input needs the record-by-record path");
+            return None;
+        }
+        if current.received > 0 {
+            batches.push(current.finish());
+        }
+        Some(batches)
+    }
+
+    /// Maps and encodes one batch of split records (pure).
+    fn prepare<'r>(&self, records: &'r [InputRecord<'_>], ctx: MapContext) -> PreparedBatch<'r> {
+        let mut assembler = Assembler::new(self, ctx, records.len());
+        // Scratch space reused for every record.
+        let mut decoded = Decoded::default();
+        let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
+        for input in records {
+            assembler.add_input(input, &mut decoded, &mut cells);
+        }
+        assembler.finish()
+    }
+
+    /// Writes a prepared batch. Records that cannot be mapped were quarantined; records
+    /// whose object could not be written are listed in the report for a retry.
+    pub async fn write(&self, prepared: PreparedBatch<'_>) -> Result<ExportReport, ExportError> {
+        let PreparedBatch {
+            mut report,
+            objects,
+        } = prepared;
         self.flush(objects, &mut report).await?;
         debug_assert_eq!(
             report.rows_written + report.quarantined + report.failed_sequence_numbers.len(),
             report.received
         );
         Ok(report)
-    }
-
-    /// Maps and encodes everything (pure); returns the objects to write and the number of
-    /// quarantined records.
-    fn prepare<'r>(
-        &self,
-        records: &'r [InputRecord<'_>],
-        ctx: MapContext,
-        report: &mut ExportReport,
-    ) -> (Vec<PendingObject<'r>>, usize) {
-        // Stream labels by eventSourceARN; a batch almost always has one.
-        let mut labels: Vec<(Option<String>, String)> = Vec::new();
-        let mut groups: BTreeMap<(usize, Partition), Group<'r>> = BTreeMap::new();
-        let mut quarantine: Vec<(QuarantineLine<'_>, Option<String>)> = Vec::new();
-        // Scratch space reused for every record; rows go straight into their file's builders.
-        let mut decoded = Decoded::default();
-        let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
-        for input in records {
-            match input {
-                InputRecord::Json(raw) => {
-                    match map::map_into(raw.as_ref(), ctx, &mut decoded, &mut cells) {
-                        Ok(place) => {
-                            let arn = place.event_source_arn.as_deref();
-                            let label = self.label_index(&mut labels, arn);
-                            let group = groups
-                                .entry((label, place.partition))
-                                .or_insert_with(|| Group::new(records.len()));
-                            group.builder.append(&cells);
-                            group.sequence_numbers.push(place.source_sequence_number);
-                        }
-                        Err(err) => quarantine.push((
-                            QuarantineLine {
-                                code: err.code(),
-                                reason: err.to_string(),
-                                record: Some(raw.as_ref()),
-                                record_text: None,
-                            },
-                            map::raw_sequence_number(raw.as_ref()),
-                        )),
-                    }
-                }
-                InputRecord::Unparsable { text, error } => quarantine.push((
-                    QuarantineLine {
-                        code: "invalid_json",
-                        reason: format!("not JSON: {error}"),
-                        record: None,
-                        record_text: Some(text),
-                    },
-                    None,
-                )),
-            }
-        }
-
-        let mut objects = Vec::with_capacity(groups.len() + 1);
-        for ((label, partition), group) in groups {
-            let stream = &labels[label].1;
-            let rows = group.builder.len();
-            let Some(file) = group.into_file() else {
-                continue;
-            };
-            let key = keys::data_key(&self.root, stream, &partition, &file.first, &file.last);
-            let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
-                parquet_file::encode(&[batch], self.options.compression).map_err(|e| e.to_string())
-            });
-            match encoded {
-                Ok(body) => objects.push(PendingObject {
-                    key,
-                    body,
-                    rows,
-                    sequence_numbers: file.sequence_numbers,
-                    unreported: 0,
-                    is_quarantine: false,
-                }),
-                Err(e) => {
-                    tracing::error!(key = %key, error = %e, "encoding failed; records will be retried");
-                    report.write_errors.push(format!("{key}: {e}"));
-                    report
-                        .failed_sequence_numbers
-                        .extend(file.sequence_numbers.into_iter().map(Cow::into_owned));
-                }
-            }
-        }
-
-        let quarantined = quarantine.len();
-        if !quarantine.is_empty() {
-            let mut body = Vec::new();
-            let mut sequence_numbers = Vec::new();
-            let mut unreported = 0;
-            for (line, seq) in &quarantine {
-                *report.quarantine_reasons.entry(line.code).or_default() += 1;
-                // Serializing a struct of strings and raw JSON cannot fail.
-                if serde_json::to_writer(&mut body, line).is_ok() {
-                    body.push(b'\n');
-                }
-                match seq {
-                    Some(s) => sequence_numbers.push(Cow::Owned(s.clone())),
-                    None => unreported += 1,
-                }
-            }
-            objects.push(PendingObject {
-                key: keys::quarantine_key(&self.root, &body),
-                body: Bytes::from(body),
-                rows: quarantined,
-                sequence_numbers,
-                unreported,
-                is_quarantine: true,
-            });
-        }
-        (objects, quarantined)
     }
 
     /// Index in `labels` of the stream label for a record's `eventSourceARN`: the configured
@@ -405,7 +610,6 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{split_input, InputRecord};
     use object_store::memory::InMemory;
     use parquet::basic::{Compression as PqCompression, LogicalType, TimeUnit};
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -460,6 +664,94 @@ mod tests {
             first.files.iter().map(|f| &f.key).collect::<Vec<_>>()
         );
         assert_eq!(snapshot(store.as_ref()).await.len(), 4);
+    }
+
+    /// LIFECYCLE's records plus BAD's lines that parse as records (they fail in mapping), as
+    /// one Lambda event.
+    fn mixed_event() -> String {
+        let mut records: Vec<String> = split_input(LIFECYCLE)
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                InputRecord::Json(raw) => raw.get().to_owned(),
+                InputRecord::Unparsable { text, .. } => panic!("fixture line {text}"),
+            })
+            .collect();
+        for line in std::str::from_utf8(BAD).unwrap().lines() {
+            if let Ok(raw) = serde_json::from_str::<&RawValue>(line) {
+                if Decoded::default().decode(raw).is_ok() {
+                    records.push(line.to_owned());
+                }
+            }
+        }
+        format!("{{\"Records\": [{}]}}", records.join(",\n"))
+    }
+
+    #[tokio::test]
+    async fn one_pass_export_writes_what_record_by_record_export_writes() {
+        let mixed = mixed_event();
+        let cases: [(&[u8], usize); 5] = [
+            (LIFECYCLE, usize::MAX),
+            (LIFECYCLE, 2),
+            (BAD, usize::MAX),
+            (mixed.as_bytes(), usize::MAX),
+            (mixed.as_bytes(), 3),
+        ];
+        for (input, batch) in cases {
+            let split: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let records = split_input(input).unwrap();
+            let mut want = Vec::new();
+            for chunk in records.chunks(batch) {
+                want.push(exporter(split.clone()).export(chunk, NOW).await.unwrap());
+            }
+            let one: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let e = exporter(one.clone());
+            let mut got = Vec::new();
+            for prepared in e.prepare_input(input, NOW, batch).unwrap() {
+                got.push(e.write(prepared).await.unwrap());
+            }
+            assert_eq!(snapshot(split.as_ref()).await, snapshot(one.as_ref()).await);
+            assert_eq!(want.len(), got.len());
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(
+                    (w.received, w.rows_written, w.quarantined, &w.files),
+                    (g.received, g.rows_written, g.quarantined, &g.files)
+                );
+                assert_eq!(w.quarantine_reasons, g.quarantine_reasons);
+            }
+        }
+        // The mixed event takes the one pass (its bad records found by index), not the
+        // fallback; a line that is not JSON needs the fallback.
+        let e = exporter(Arc::new(InMemory::new()));
+        let ctx = MapContext {
+            exported_at_ms: NOW,
+        };
+        let batches = e
+            .prepare_one_pass(&mixed, Form::Batch, ctx, usize::MAX)
+            .expect("one pass");
+        assert_eq!(batches.len(), 1);
+        // BAD's nine lines: two good, five that fail in mapping, one structurally malformed
+        // record and one that is not JSON (the last two are left out of the mixed event).
+        assert_eq!(batches[0].received(), 7 + 7);
+        assert_eq!(batches[0].report.quarantined, 5);
+        let bad = std::str::from_utf8(BAD).unwrap();
+        assert!(e
+            .prepare_one_pass(bad, Form::Lines, ctx, usize::MAX)
+            .is_none());
+        // Not UTF-8: the fallback quarantines that line, and only that line.
+        let good = match &split_input(LIFECYCLE).unwrap()[0] {
+            InputRecord::Json(raw) => raw.get().replace('\n', " "),
+            InputRecord::Unparsable { .. } => unreachable!(),
+        };
+        let mut lines = good.into_bytes();
+        lines.extend_from_slice(b"\n{\"eventID\": \"caf\xe9\"}\n");
+        let batches = e.prepare_input(&lines, NOW, usize::MAX).unwrap();
+        assert_eq!(batches[0].received(), 2);
+        assert_eq!(batches[0].report.quarantined, 1);
+        assert_eq!(
+            batches[0].report.quarantine_reasons.get("invalid_json"),
+            Some(&1)
+        );
     }
 
     #[tokio::test]

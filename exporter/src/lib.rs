@@ -9,6 +9,7 @@ pub mod arrow_rows;
 pub mod attr;
 pub mod compact;
 pub mod decode;
+pub mod document;
 pub mod export;
 pub mod glue;
 pub mod keys;
@@ -20,7 +21,9 @@ pub mod parquet_file;
 pub mod record;
 pub mod schema;
 
-pub use export::{ExportError, ExportOptions, ExportReport, Exporter};
+pub use export::{
+    ExportError, ExportInputError, ExportOptions, ExportReport, Exporter, PreparedBatch,
+};
 pub use lake::Lake;
 pub use parquet_file::Compression;
 pub use record::{split_input, InputRecord};

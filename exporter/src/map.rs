@@ -265,7 +265,8 @@ fn explain_malformed(raw: &RawValue) -> MapError {
     }
 }
 
-fn map_decoded<'a>(
+/// Maps a record already parsed into `record` (see [`map_into`]).
+pub(crate) fn map_decoded<'a>(
     record: &mut Decoded<'a>,
     ctx: MapContext,
     cells: &mut Vec<Cell<'a>>,

@@ -5,15 +5,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::{split_input, ExportOptions, ExportReport, Lake};
+use imglake_exporter::{ExportOptions, ExportReport, Lake};
 
 use crate::cli::ExportArgs;
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let bytes = read_input(&args)?;
-    let records =
-        split_input(&bytes).with_context(|| format!("reading {}", args.input.display()))?;
     let lake = Lake::open(&args.lake)?;
     let exporter = lake.exporter(ExportOptions {
         compression: args.compression,
@@ -22,10 +20,13 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     });
     let exported_at_ms = now_ms();
     let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
-    let batches = records.len().div_ceil(batch_size);
+    let prepared = exporter
+        .prepare_input(&bytes, exported_at_ms, batch_size)
+        .with_context(|| format!("reading {}", args.input.display()))?;
+    let batches = prepared.len();
     let mut total = ExportReport::default();
-    for (i, chunk) in records.chunks(batch_size).enumerate() {
-        let report = exporter.export(chunk, exported_at_ms).await?;
+    for (i, batch) in prepared.into_iter().enumerate() {
+        let report = exporter.write(batch).await?;
         if batches > 1 {
             eprintln!(
                 "batch {}/{batches}: {} records, {} rows, {} quarantined",
