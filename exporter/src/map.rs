@@ -496,7 +496,10 @@ pub fn pad_sequence_number(seq: &str) -> Result<String, MapError> {
     {
         return Err(MapError::SequenceNumber(seq.to_owned()));
     }
-    Ok(format!("{seq:0>width$}", width = SEQUENCE_NUMBER_WIDTH))
+    let mut padded = String::with_capacity(SEQUENCE_NUMBER_WIDTH);
+    padded.extend(std::iter::repeat_n('0', SEQUENCE_NUMBER_WIDTH - seq.len()));
+    padded.push_str(seq);
+    Ok(padded)
 }
 
 /// Event time in epoch milliseconds from `ApproximateCreationDateTime`: epoch seconds as a

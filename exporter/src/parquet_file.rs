@@ -46,14 +46,27 @@ impl std::fmt::Display for Compression {
 
 /// Writer settings: compression, page-level statistics (which also writes the column and
 /// offset indexes, the "page index"), a bloom filter on `image_id` for point look-ups.
-/// Columns whose values are (nearly) unique per row: a dictionary only costs time and space.
-const UNIQUE_COLUMNS: [&str; 6] = [
+/// Columns whose values are unique per row, or per image (an image's few change records
+/// repeat them): a dictionary only costs time and space there, and ZSTD finds the per-image
+/// repeats in plain pages anyway. On the benchmark's records this makes files about 8%
+/// smaller than dictionary-encoding the measurements and times too.
+const UNIQUE_COLUMNS: [&str; 16] = [
     "event_id",
     "sequence_number",
     "sha256",
     "raw_key",
     "source_ref",
     "variants_json",
+    "event_time",
+    "size_bytes",
+    "processed_bytes",
+    "received_at",
+    "processed_at",
+    "expires_at",
+    "captured_at",
+    "dominant_color",
+    "mean_luma",
+    "sharpness",
 ];
 
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
