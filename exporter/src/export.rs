@@ -463,6 +463,30 @@ impl Exporter {
             .collect())
     }
 
+    /// Maps and encodes a Lambda DynamoDB event (`{"Records": [...]}`, nothing else) as one
+    /// batch, in one pass when it is well-formed: what the `stream-export` Lambda does with
+    /// its invocation payload.
+    pub fn prepare_event<'r>(
+        &self,
+        event: &'r str,
+        exported_at_ms: i64,
+    ) -> Result<PreparedBatch<'r>, InputError> {
+        let ctx = MapContext { exported_at_ms };
+        if let Some(mut batches) = self.prepare_one_pass(event, Form::Batch, ctx, usize::MAX) {
+            return Ok(batches
+                .pop()
+                .unwrap_or_else(|| Assembler::new(self, ctx, 0).finish()));
+        }
+        let batch: crate::record::RecordBatch =
+            serde_json::from_str(event).map_err(|e| InputError::Format(e.to_string()))?;
+        let records: Vec<InputRecord<'_>> = batch
+            .records
+            .into_iter()
+            .map(|raw| InputRecord::Json(Cow::Owned(raw)))
+            .collect();
+        Ok(self.prepare(&records, ctx).into_owned())
+    }
+
     /// The one-pass path; `None` when the input needs the record-by-record path.
     fn prepare_one_pass<'r>(
         &self,

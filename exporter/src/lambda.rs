@@ -1,8 +1,6 @@
 //! The `stream-export` Lambda: configuration from the environment and the handler. The
 //! binary's `main` only wires these to `lambda_runtime`.
 
-use std::borrow::Cow;
-
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use thiserror::Error;
 
@@ -15,7 +13,8 @@ use crate::glue::{GlueCatalog, GlueError};
 use crate::lake::{Lake, LakeError};
 use crate::map::Partition;
 use crate::parquet_file::Compression;
-use crate::record::{InputRecord, RecordBatch};
+use crate::record::InputError;
+use serde_json::value::RawValue;
 
 /// Environment variable naming the lake, e.g. `s3://my-lake-bucket/lake`.
 pub const ENV_LAKE_URL: &str = "IMGLAKE_LAKE_URL";
@@ -189,6 +188,9 @@ impl From<CompactError> for lambda_runtime::Diagnostic {
 /// A failure of a whole stream batch (Lambda retries it; its writes are idempotent).
 #[derive(Debug, Error)]
 pub enum HandlerError {
+    /// The payload is not a DynamoDB Streams event.
+    #[error("the invocation payload is not a DynamoDB Streams event: {0}")]
+    Event(#[from] InputError),
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]
@@ -198,6 +200,7 @@ pub enum HandlerError {
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(err: HandlerError) -> Self {
         let error_type = match err {
+            HandlerError::Event(_) => "imglake.EventError",
             HandlerError::Export(_) => "imglake.ExportError",
             HandlerError::Glue(_) => "imglake.GlueError",
         };
@@ -254,16 +257,12 @@ pub fn batch_metrics(
 pub async fn handle(
     exporter: &Exporter,
     catalog: Option<&GlueCatalog>,
-    batch: RecordBatch,
+    event: &RawValue,
     now_ms: i64,
 ) -> Result<DynamoDbEventResponse, HandlerError> {
     let started = std::time::Instant::now();
-    let records: Vec<InputRecord<'_>> = batch
-        .records
-        .into_iter()
-        .map(|raw| InputRecord::Json(Cow::Owned(raw)))
-        .collect();
-    let report = exporter.export(&records, now_ms).await?;
+    let prepared = exporter.prepare_event(event.get(), now_ms)?;
+    let report = exporter.write(prepared).await?;
     if let Some(catalog) = catalog {
         let partitions: Vec<Partition> = report
             .files
@@ -327,8 +326,8 @@ mod tests {
         std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
         std::fs::write(&blocker, b"x").unwrap();
         // Deserialized exactly as lambda_runtime does with the invocation payload.
-        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        let response = handle(&exporter, None, event, 1_795_600_000_000)
+        let event: Box<RawValue> = serde_json::from_slice(LIFECYCLE).unwrap();
+        let response = handle(&exporter, None, &event, 1_795_600_000_000)
             .await
             .unwrap();
         let wire = serde_json::to_value(&response).unwrap();
@@ -348,8 +347,8 @@ mod tests {
         );
 
         std::fs::remove_file(&blocker).unwrap();
-        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        let response = handle(&exporter, None, event, 1_795_600_000_000)
+        let event: Box<RawValue> = serde_json::from_slice(LIFECYCLE).unwrap();
+        let response = handle(&exporter, None, &event, 1_795_600_000_000)
             .await
             .unwrap();
         assert_eq!(
@@ -397,8 +396,8 @@ mod tests {
             .exporter()
             .unwrap();
         // Two exports of the 10h records under different stream labels: duplicates in 2 files.
-        let event: RecordBatch = serde_json::from_slice(LIFECYCLE).unwrap();
-        handle(&exporter, None, event, 1).await.unwrap();
+        let event: Box<RawValue> = serde_json::from_slice(LIFECYCLE).unwrap();
+        handle(&exporter, None, &event, 1).await.unwrap();
         let records = crate::record::split_input(LIFECYCLE).unwrap();
         let lake = Lake::open(&lake_url).unwrap();
         let relabelled = lake.exporter(ExportOptions {
@@ -424,5 +423,29 @@ mod tests {
             2,
             "outside the window: untouched"
         );
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_is_not_an_event_fails_and_a_bad_record_is_quarantined() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().display().to_string();
+        let exporter = Config::from_lookup(lookup(&[(ENV_LAKE_URL, &lake)]))
+            .unwrap()
+            .exporter()
+            .unwrap();
+        // A single record or an array is not what Lambda sends: an invocation error.
+        for payload in [r#"{"eventID":"a"}"#, "[]", r#"{"Records":null}"#] {
+            let raw = RawValue::from_string(payload.to_owned()).unwrap();
+            let err = handle(&exporter, None, &raw, 1).await.unwrap_err();
+            assert!(matches!(err, HandlerError::Event(_)), "{payload}: {err}");
+        }
+        // A structurally malformed record takes the record-by-record path: quarantined, and
+        // the batch succeeds with nothing to retry.
+        let event = r#"{"Records":[{"eventID":"x","eventName":"INSERT","dynamodb":{"Keys":{"image_id":{"X":"1"}}}}]}"#;
+        let raw = RawValue::from_string(event.to_owned()).unwrap();
+        let response = handle(&exporter, None, &raw, 1).await.unwrap();
+        assert!(response.batch_item_failures.is_empty());
+        let quarantine = dir.path().join("_quarantine/image_events");
+        assert_eq!(std::fs::read_dir(quarantine).unwrap().count(), 1);
     }
 }

@@ -3,8 +3,8 @@
 
 use imglake_exporter::glue::GlueCatalog;
 use imglake_exporter::lambda::{handle, Config};
-use imglake_exporter::record::RecordBatch;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,9 +17,10 @@ async fn main() -> Result<(), Error> {
     };
     let (exporter, catalog) = (&exporter, catalog.as_ref());
     run(service_fn(
-        move |event: LambdaEvent<RecordBatch>| async move {
+        // The payload stays raw JSON: the exporter decodes it in one pass.
+        move |event: LambdaEvent<Box<RawValue>>| async move {
             let now_ms = chrono::Utc::now().timestamp_millis();
-            handle(exporter, catalog, event.payload, now_ms).await
+            handle(exporter, catalog, &event.payload, now_ms).await
         },
     ))
     .await
