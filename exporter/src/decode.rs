@@ -32,9 +32,28 @@ pub struct Decoded<'r> {
     pub has_new_image: bool,
     pub new_image: ImageSlots<'r>,
     pub has_old_image: bool,
-    /// `OldImage` attributes, in input order, values unparsed.
+    /// How `OldImage` was read: it depends on whether `eventName` came first.
+    pub old_form: OldForm,
+    /// `OldImage` attributes, in input order, values unparsed ([`OldForm::Raw`]).
     pub old_image: Vec<(Text<'r>, &'r RawValue)>,
+    /// `OldImage` of a REMOVE, in its column slots ([`OldForm::Slots`]).
+    pub old_slots: ImageSlots<'r>,
+    /// The last `status` of `OldImage` ([`OldForm::Status`]).
+    pub old_status: Option<AttributeValue<'r>>,
     pub sequence_number: Option<Text<'r>>,
+}
+
+/// How the `OldImage` of a record was read. Lambda puts `eventName` before `dynamodb`, so the
+/// decoder usually knows what the mapping will need and reads only that, in the same pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum OldForm {
+    /// `eventName` came later (GetRecords orders fields alphabetically): attributes kept raw.
+    #[default]
+    Raw,
+    /// A REMOVE: every attribute parsed into [`Decoded::old_slots`].
+    Slots,
+    /// Not a REMOVE: only `status` parsed, into [`Decoded::old_status`].
+    Status,
 }
 
 /// An item image split by the lake schema: image-column attributes in their slot (indexed
@@ -89,7 +108,12 @@ impl<'r> Decoded<'r> {
         self.has_new_image = false;
         self.new_image.clear();
         self.has_old_image = false;
+        if self.old_form == OldForm::Slots {
+            self.old_slots.clear();
+        }
+        self.old_form = OldForm::Raw;
         self.old_image.clear();
+        self.old_status = None;
         self.sequence_number = None;
     }
 }
@@ -335,8 +359,33 @@ impl<'de, 's> Visitor<'de> for OldImageSeed<'s, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let out = self.0;
         out.has_old_image = true;
-        while let Some(entry) = map.next_entry::<Text<'de>, &'de RawValue>()? {
-            out.old_image.push(entry);
+        match out.event_name.as_deref() {
+            None => {
+                out.old_form = OldForm::Raw;
+                while let Some(entry) = map.next_entry::<Text<'de>, &'de RawValue>()? {
+                    out.old_image.push(entry);
+                }
+            }
+            Some("REMOVE") => {
+                if out.old_slots.slots.len() != COLUMNS.len() {
+                    out.old_slots.clear();
+                }
+                out.old_form = OldForm::Slots;
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    let value: AttributeValue<'de> = map.next_value()?;
+                    out.old_slots.insert(name, value);
+                }
+            }
+            Some(_) => {
+                out.old_form = OldForm::Status;
+                while let Some(name) = map.next_key::<Text<'de>>()? {
+                    if &*name == "status" {
+                        out.old_status = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -368,13 +417,45 @@ mod tests {
         let second = RawValue::from_string(r#"{"eventID":"b","dynamodb":null}"#.into()).unwrap();
         let mut decoded = Decoded::default();
         decoded.decode(&first).unwrap();
-        assert_eq!(decoded.old_image.len(), 2);
+        // eventName came first: the REMOVE's OldImage went straight into its slots.
+        assert_eq!(decoded.old_form, OldForm::Slots);
+        assert_eq!(
+            decoded.old_slots.slots[column_index("status").unwrap()],
+            Some(AttributeValue::S(Text("OK".into())))
+        );
+        assert_eq!(decoded.old_slots.extras.len(), 1);
         assert!(decoded.has_keys && decoded.has_old_image && decoded.has_dynamodb);
         decoded.decode(&second).unwrap();
         assert_eq!(decoded.event_id.as_deref(), Some("b"));
         assert!(decoded.event_name.is_none() && !decoded.has_dynamodb);
         assert!(decoded.old_image.is_empty() && decoded.keys.is_empty());
         assert!(decoded.new_image.slots.iter().all(Option::is_none));
+        assert!(decoded.old_slots.slots.iter().all(Option::is_none));
+        assert!(decoded.old_slots.extras.is_empty() && decoded.old_status.is_none());
+    }
+
+    #[test]
+    fn old_image_is_read_as_far_as_the_event_name_needs() {
+        let modify = RawValue::from_string(
+            r#"{"eventName":"MODIFY","dynamodb":{"OldImage":{"status":{"S":"A"},"width":{"N":"1"},"status":{"S":"B"}}}}"#.into(),
+        )
+        .unwrap();
+        let mut decoded = Decoded::default();
+        decoded.decode(&modify).unwrap();
+        assert_eq!(decoded.old_form, OldForm::Status);
+        assert_eq!(
+            decoded.old_status,
+            Some(AttributeValue::S(Text("B".into())))
+        );
+        assert!(decoded.old_image.is_empty());
+        // GetRecords orders fields alphabetically: dynamodb before eventName, kept raw.
+        let late = RawValue::from_string(
+            r#"{"dynamodb":{"OldImage":{"status":{"S":"A"}}},"eventName":"REMOVE"}"#.into(),
+        )
+        .unwrap();
+        decoded.decode(&late).unwrap();
+        assert_eq!(decoded.old_form, OldForm::Raw);
+        assert_eq!(decoded.old_image.len(), 1);
     }
 
     #[test]

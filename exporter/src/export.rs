@@ -714,8 +714,10 @@ mod tests {
     #[tokio::test]
     async fn one_pass_export_writes_what_record_by_record_export_writes() {
         let mixed = mixed_event();
-        let cases: [(&[u8], usize); 5] = [
+        let get_records: &[u8] = include_bytes!("../tests/fixtures/get_records.json");
+        let cases: [(&[u8], usize); 6] = [
             (LIFECYCLE, usize::MAX),
+            (get_records, usize::MAX),
             (LIFECYCLE, 2),
             (BAD, usize::MAX),
             (mixed.as_bytes(), usize::MAX),

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::attr::{AttributeValue, Item, Text};
-use crate::decode::Decoded;
+use crate::decode::{Decoded, OldForm};
 use crate::number::{self, NumberError};
 use crate::record::{PreviousStatus, StreamRecord};
 use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
@@ -324,6 +324,9 @@ pub(crate) fn map_decoded<'a>(
     let (previous, has_image) = if is_remove {
         // REMOVE maps the whole OldImage; its status is also the previous status.
         image.clear();
+        if record.old_form == OldForm::Slots {
+            std::mem::swap(image, &mut record.old_slots);
+        }
         for (name, raw) in record.old_image.drain(..) {
             let value: AttributeValue<'a> = serde_json::from_str(raw.get()).map_err(old_part)?;
             image.insert(name, value);
@@ -331,14 +334,17 @@ pub(crate) fn map_decoded<'a>(
         (image.slots[STATUS].clone(), record.has_old_image)
     } else {
         // Only the status of the OldImage matters (the last one, if repeated).
-        let previous = match record
-            .old_image
-            .iter()
-            .rev()
-            .find(|(n, _)| &**n == "status")
-        {
-            Some((_, raw)) => Some(serde_json::from_str(raw.get()).map_err(old_part)?),
-            None => None,
+        let previous = match record.old_form {
+            OldForm::Status => record.old_status.take(),
+            _ => match record
+                .old_image
+                .iter()
+                .rev()
+                .find(|(n, _)| &**n == "status")
+            {
+                Some((_, raw)) => Some(serde_json::from_str(raw.get()).map_err(old_part)?),
+                None => None,
+            },
         };
         (previous, record.has_new_image)
     };
