@@ -313,14 +313,20 @@ mod tests {
 
     const LIFECYCLE: &[u8] = include_bytes!("../tests/fixtures/lambda_lifecycle.json");
 
-    #[tokio::test]
-    async fn handler_returns_failed_writes_as_batch_item_failures() {
+    /// An exporter configured as the Lambda is, over a lake in a new temporary directory.
+    fn local_exporter() -> (tempfile::TempDir, Exporter) {
         let dir = tempfile::tempdir().unwrap();
         let lake = dir.path().display().to_string();
         let exporter = Config::from_lookup(lookup(&[(ENV_LAKE_URL, &lake)]))
             .unwrap()
             .exporter()
             .unwrap();
+        (dir, exporter)
+    }
+
+    #[tokio::test]
+    async fn handler_returns_failed_writes_as_batch_item_failures() {
+        let (dir, exporter) = local_exporter();
         // A plain file where the 09h partition directory must go: its two records fail.
         let blocker = dir.path().join("image_events/dt=2026-11-24/hour=09");
         std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
@@ -427,12 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_payload_that_is_not_an_event_fails_and_a_bad_record_is_quarantined() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = dir.path().display().to_string();
-        let exporter = Config::from_lookup(lookup(&[(ENV_LAKE_URL, &lake)]))
-            .unwrap()
-            .exporter()
-            .unwrap();
+        let (dir, exporter) = local_exporter();
         // A single record or an array is not what Lambda sends: an invocation error.
         for payload in [r#"{"eventID":"a"}"#, "[]", r#"{"Records":null}"#] {
             let raw = RawValue::from_string(payload.to_owned()).unwrap();
