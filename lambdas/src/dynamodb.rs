@@ -21,7 +21,9 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use imglake_pipeline::model::{ImageItem, Status};
-use imglake_pipeline::store::{MetadataStore, StoreError, Transition, MAX_ITEM_BYTES};
+use imglake_pipeline::store::{
+    check_transition, settled_transition, MetadataStore, StoreError, Transition, MAX_ITEM_BYTES,
+};
 
 /// Attempts per DynamoDB call (the first try and its retries) in the SDK's standard mode.
 pub const MAX_ATTEMPTS: u32 = 4;
@@ -150,19 +152,7 @@ impl MetadataStore for DynamoStore {
         from: Status,
         update: &ImageItem,
     ) -> Result<Transition, StoreError> {
-        if !from.can_transition_to(update.status) {
-            return Err(StoreError::IllegalTransition {
-                image_id: image_id.to_owned(),
-                from,
-                to: update.status,
-            });
-        }
-        if update.image_id != image_id {
-            return Err(StoreError::KeyMismatch {
-                image_id: image_id.to_owned(),
-                update_id: update.image_id.clone(),
-            });
-        }
+        check_transition(image_id, from, update)?;
         let attributes = encode(update)?;
         let result = self
             .client
@@ -177,17 +167,16 @@ impl MetadataStore for DynamoStore {
         match result {
             Ok(_) => Ok(Transition::Applied),
             Err(err) if is_condition_failed(&err) => {
-                match self.read("transition", image_id).await? {
-                    None => Err(StoreError::NotFound {
-                        image_id: image_id.to_owned(),
-                    }),
-                    Some(stored) if stored == *update => Ok(Transition::Unchanged),
-                    Some(stored) => Err(StoreError::Conflict {
+                let stored = self.read("transition", image_id).await?;
+                // The condition failed, so the item was not in `from` when written; if a
+                // consistent re-read finds it back in `from`, another writer is mid-race.
+                settled_transition(image_id, from, update, stored.as_ref()).unwrap_or(Err(
+                    StoreError::Conflict {
                         image_id: image_id.to_owned(),
                         expected: from,
-                        found: stored.status,
-                    }),
-                }
+                        found: from,
+                    },
+                ))
             }
             Err(err) => Err(self.backend("transition", err)),
         }

@@ -44,6 +44,53 @@ pub enum Transition {
     Unchanged,
 }
 
+/// Checks a requested transition before any store is touched: the lifecycle allows it and
+/// the update is for this item. Every [`MetadataStore`] calls this first.
+pub fn check_transition(
+    image_id: &str,
+    from: Status,
+    update: &ImageItem,
+) -> Result<(), StoreError> {
+    if !from.can_transition_to(update.status) {
+        return Err(StoreError::IllegalTransition {
+            image_id: image_id.to_owned(),
+            from,
+            to: update.status,
+        });
+    }
+    if update.image_id != image_id {
+        return Err(StoreError::KeyMismatch {
+            image_id: image_id.to_owned(),
+            update_id: update.image_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// What a transition from `from` to `update` makes of the stored item, when it must not be
+/// written: absent (`NotFound`), already equal to the update (a duplicate, `Unchanged`), or
+/// in another status (`Conflict`). `None` when the stored item is in `from` and differs: the
+/// write goes ahead. Every [`MetadataStore`] decides through this, so they agree.
+pub fn settled_transition(
+    image_id: &str,
+    from: Status,
+    update: &ImageItem,
+    stored: Option<&ImageItem>,
+) -> Option<Result<Transition, StoreError>> {
+    match stored {
+        None => Some(Err(StoreError::NotFound {
+            image_id: image_id.to_owned(),
+        })),
+        Some(stored) if stored == update => Some(Ok(Transition::Unchanged)),
+        Some(stored) if stored.status != from => Some(Err(StoreError::Conflict {
+            image_id: image_id.to_owned(),
+            expected: from,
+            found: stored.status,
+        })),
+        Some(_) => None,
+    }
+}
+
 /// Errors of a metadata store.
 #[derive(Debug, Error)]
 pub enum StoreError {

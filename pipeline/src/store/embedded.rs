@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde_json::value::RawValue;
 
 use super::stream::{self, Change, EventName};
-use super::{Clock, MetadataStore, StoreError, Transition};
+use super::{check_transition, settled_transition, Clock, MetadataStore, StoreError, Transition};
 use crate::model::{ImageItem, Status};
 
 /// Table name used in the stream ARN when none is configured.
@@ -498,41 +498,26 @@ impl MetadataStore for EmbeddedStore {
         from: Status,
         update: &ImageItem,
     ) -> Result<Transition, StoreError> {
-        if !from.can_transition_to(update.status) {
-            return Err(StoreError::IllegalTransition {
-                image_id: image_id.to_owned(),
-                from,
-                to: update.status,
-            });
-        }
-        if update.image_id != image_id {
-            return Err(StoreError::KeyMismatch {
-                image_id: image_id.to_owned(),
-                update_id: update.image_id.clone(),
-            });
-        }
+        check_transition(image_id, from, update)?;
         let json = encode(update)?;
         let update = update.clone();
         self.run("transition", move |conn, ctx| {
             let op = backend("transition");
             let image_id = update.image_id.as_str();
             let tx = write_tx(conn, "transition")?;
-            let Some(stored_json) = stored_item(&tx, image_id)? else {
-                return Err(StoreError::NotFound {
-                    image_id: image_id.to_owned(),
-                });
-            };
-            let stored = decode(image_id, &stored_json)?;
-            if stored == update {
-                return Ok(Transition::Unchanged);
+            let stored_json = stored_item(&tx, image_id)?;
+            let stored = stored_json
+                .as_deref()
+                .map(|json| decode(image_id, json))
+                .transpose()?;
+            if let Some(outcome) = settled_transition(image_id, from, &update, stored.as_ref()) {
+                return outcome;
             }
-            if stored.status != from {
-                return Err(StoreError::Conflict {
-                    image_id: image_id.to_owned(),
-                    expected: from,
-                    found: stored.status,
-                });
-            }
+            // Here the item exists (settled_transition answers NotFound otherwise).
+            let old_image = stored_json
+                .as_deref()
+                .map(|json| raw(image_id, json))
+                .transpose()?;
             tx.execute(
                 "UPDATE items SET expires_at = ?2, item = ?3 WHERE image_id = ?1",
                 params![image_id, update.expires_at, json],
@@ -541,7 +526,7 @@ impl MetadataStore for EmbeddedStore {
             let change = Change {
                 event: EventName::Modify,
                 image_id,
-                old_image: Some(raw(image_id, &stored_json)?),
+                old_image,
                 new_image: Some(raw(image_id, &json)?),
                 by_ttl: false,
             };

@@ -611,3 +611,40 @@ async fn change_feed_exports_through_the_lake_exporter() {
     // 09h, 10h on the day of receipt, and the expiry a week later.
     assert_eq!(report.files.len(), 3, "{:?}", report.files);
 }
+
+#[test]
+fn both_stores_settle_a_transition_by_the_same_rule() {
+    let clock = TestClock::new(T0);
+    let item = received("01SETTLE", &clock);
+    let update = processing(&item);
+    let from = Status::Received;
+    // Absent, a duplicate, or moved on by someone else: nothing is written.
+    assert!(matches!(
+        settled_transition("01SETTLE", from, &update, None),
+        Some(Err(StoreError::NotFound { .. }))
+    ));
+    assert!(matches!(
+        settled_transition("01SETTLE", from, &update, Some(&update)),
+        Some(Ok(Transition::Unchanged))
+    ));
+    let done = processed(&update, T0 + 5);
+    assert!(matches!(
+        settled_transition("01SETTLE", from, &update, Some(&done)),
+        Some(Err(StoreError::Conflict {
+            found: Status::Processed,
+            ..
+        }))
+    ));
+    // In the expected status and different: the write goes ahead.
+    assert!(settled_transition("01SETTLE", from, &update, Some(&item)).is_none());
+    // Checked before any store is touched.
+    assert!(check_transition("01SETTLE", from, &update).is_ok());
+    assert!(matches!(
+        check_transition("01OTHER", from, &update),
+        Err(StoreError::KeyMismatch { .. })
+    ));
+    assert!(matches!(
+        check_transition("01SETTLE", Status::Processed, &update),
+        Err(StoreError::IllegalTransition { .. })
+    ));
+}
