@@ -161,6 +161,68 @@ fn demo_accounts_for_every_input_and_a_rerun_changes_nothing() {
 }
 
 /// A free port on 127.0.0.1.
+#[test]
+fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = dir.path().join("mine");
+    std::fs::create_dir_all(images.join("nested")).expect("mkdir");
+    std::fs::write(images.join("a.jpg"), jpeg(&photo(640, 480, 1), 85)).expect("write");
+    std::fs::write(images.join("b.jpg"), jpeg(&photo(300, 900, 2), 85)).expect("write");
+    std::fs::write(images.join("notes.txt"), b"not an image").expect("write");
+    // Not recursive: a folder inside is ignored.
+    std::fs::write(images.join("nested/c.jpg"), jpeg(&photo(64, 64, 3), 85)).expect("write");
+    let data = dir.path().join("data");
+    let out = run_ok(
+        imglake()
+            .args(["demo", "--images"])
+            .arg(&images)
+            .arg("--data-dir")
+            .arg(&data),
+    );
+    assert!(out.contains("3 inputs"), "{out}");
+    let rows = json_rows(&query(
+        &lake(&data),
+        "json",
+        "select status, error_code, width, height from images_current order by status, width",
+    ));
+    let got: Vec<(String, String, i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["status"].as_str().unwrap_or("").to_owned(),
+                r["error_code"].as_str().unwrap_or("").to_owned(),
+                r["width"].as_i64().unwrap_or(0),
+                r["height"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("PROCESSED".to_owned(), String::new(), 300, 900),
+            ("PROCESSED".to_owned(), String::new(), 640, 480),
+            ("REJECTED".to_owned(), "unknown_type".to_owned(), 0, 0),
+        ],
+        "{out}"
+    );
+    // An empty folder is a clear error, not an empty demo.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let failed = imglake()
+        .args(["demo", "--images"])
+        .arg(&empty)
+        .arg("--data-dir")
+        .arg(dir.path().join("data2"))
+        .output()
+        .expect("run imglake");
+    assert!(!failed.status.success());
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("no images found"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
