@@ -305,7 +305,9 @@ fn render(
         })?;
     operations.push(match variant.format {
         OutputFormat::Jpeg => format!("{name}:encode jpeg q{quality}"),
-        other => format!("{name}:encode {}", other.name()),
+        OutputFormat::Webp => format!("{name}:encode webp q{quality}"),
+        OutputFormat::WebpLossless => format!("{name}:encode webp lossless"),
+        OutputFormat::Png => format!("{name}:encode png"),
     });
     Ok(Output {
         name: name.clone(),

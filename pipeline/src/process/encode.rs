@@ -14,7 +14,7 @@ use jpeg_encoder::{ChromaSubsamplingMethod, ColorType};
 
 use super::recipe::OutputFormat;
 
-/// Encodes `image` as `format`; `quality` (1..=100) applies to JPEG only.
+/// Encodes `image` as `format`; `quality` (1..=100) applies to JPEG and lossy WebP.
 pub fn encode(
     image: &DynamicImage,
     format: OutputFormat,
@@ -34,7 +34,8 @@ pub fn encode(
             }
         }
         OutputFormat::Png => image.write_with_encoder(PngEncoder::new(&mut out))?,
-        OutputFormat::Webp => {
+        OutputFormat::Webp => webp_lossy(&mut out, image, quality)?,
+        OutputFormat::WebpLossless => {
             let encoder = WebPEncoder::new_lossless(&mut out);
             match image {
                 DynamicImage::ImageRgb8(_)
@@ -47,6 +48,48 @@ pub fn encode(
     }
     Ok(out)
 }
+
+/// Appends a lossy WebP (libwebp, default method) at `quality`; alpha is kept, in lossy
+/// alpha compression, only when some pixel is not opaque.
+fn webp_lossy(out: &mut Vec<u8>, image: &DynamicImage, quality: u8) -> Result<(), ImageError> {
+    let failed = |message: String| {
+        let hint = ImageFormatHint::Exact(image::ImageFormat::WebP);
+        ImageError::Encoding(EncodingError::new(hint, message))
+    };
+    let (width, height) = (image.width(), image.height());
+    // WebP's limit; libwebp would refuse it too, with a less telling code.
+    if width > WEBP_MAX_SIDE || height > WEBP_MAX_SIDE {
+        return Err(failed(format!(
+            "{width}x{height} is over WebP's limit of {WEBP_MAX_SIDE} pixels a side (resize the variant)"
+        )));
+    }
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| failed("libwebp refused its default configuration".to_owned()))?;
+    config.lossless = 0;
+    config.alpha_compression = 1;
+    config.quality = f32::from(quality.clamp(1, 100));
+    let rgb;
+    let rgba;
+    let encoder = match image {
+        DynamicImage::ImageRgb8(pixels) => webp::Encoder::from_rgb(pixels.as_raw(), width, height),
+        _ if !has_transparency(image) => {
+            rgb = image.to_rgb8();
+            webp::Encoder::from_rgb(rgb.as_raw(), width, height)
+        }
+        _ => {
+            rgba = image.to_rgba8();
+            webp::Encoder::from_rgba(rgba.as_raw(), width, height)
+        }
+    };
+    let encoded = encoder
+        .encode_advanced(&config)
+        .map_err(|code| failed(format!("libwebp could not encode: {code:?}")))?;
+    out.extend_from_slice(&encoded);
+    Ok(())
+}
+
+/// Largest width or height a WebP image can have.
+const WEBP_MAX_SIDE: u32 = 16_383;
 
 /// Appends a baseline JPEG of `pixels` (RGB8 or L8 as `color` says) to `out`.
 fn jpeg<P: image::Pixel<Subpixel = u8>>(

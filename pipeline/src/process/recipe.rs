@@ -48,7 +48,7 @@ pub struct Variant {
     pub ops: Vec<Op>,
     /// Output encoding.
     pub format: OutputFormat,
-    /// JPEG quality 1..=100 (ignored by PNG and by the lossless WebP encoder).
+    /// Quality 1..=100 of JPEG and lossy WebP (ignored by PNG and lossless WebP).
     #[serde(default = "default_quality")]
     pub quality: u32,
 }
@@ -166,17 +166,20 @@ pub enum OutputFormat {
     Jpeg,
     /// PNG (lossless).
     Png,
-    /// WebP, lossless (the `image` crate has no lossy WebP encoder).
+    /// Lossy WebP (libwebp) at the variant's quality; transparency is kept.
     Webp,
+    /// Lossless WebP; quality is ignored.
+    #[serde(rename = "webp_lossless")]
+    WebpLossless,
 }
 
 impl OutputFormat {
-    /// `jpeg`, `png` or `webp`.
+    /// `jpeg`, `png` or `webp` (both WebP encodings).
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Jpeg => "jpeg",
             OutputFormat::Png => "png",
-            OutputFormat::Webp => "webp",
+            OutputFormat::Webp | OutputFormat::WebpLossless => "webp",
         }
     }
 
@@ -185,7 +188,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Jpeg => "jpg",
             OutputFormat::Png => "png",
-            OutputFormat::Webp => "webp",
+            OutputFormat::Webp | OutputFormat::WebpLossless => "webp",
         }
     }
 
@@ -194,7 +197,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Jpeg => "image/jpeg",
             OutputFormat::Png => "image/png",
-            OutputFormat::Webp => "image/webp",
+            OutputFormat::Webp | OutputFormat::WebpLossless => "image/webp",
         }
     }
 }
@@ -231,9 +234,9 @@ pub enum RecipeError {
 impl Default for Recipe {
     /// `thumb`: 256×256 cover, JPEG q82; `display`: fit within 1024×1024, JPEG q85.
     ///
-    /// JPEG rather than WebP: the `image` crate only encodes lossless WebP, which makes a
-    /// photographic thumbnail several times larger than a q82 JPEG, and every browser and
-    /// notebook reads JPEG. Transparent inputs are flattened onto white.
+    /// JPEG rather than WebP: every browser, notebook and BI tool reads JPEG, and it encodes
+    /// faster than lossy WebP. Recipes can ask for `webp` (lossy, at `quality`) or
+    /// `webp_lossless`. Transparent inputs are flattened onto white in JPEG.
     fn default() -> Self {
         Recipe {
             variants: vec![

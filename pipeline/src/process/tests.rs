@@ -359,9 +359,11 @@ fn outputs_carry_no_exif_and_no_gps() {
                 }),
                 OutputFormat::Webp,
             ),
+            variant("wl", None, OutputFormat::WebpLossless),
         ],
     };
     let processed = run(&bytes, &recipe);
+    assert_eq!(processed.variants.len(), 4);
     for out in &processed.variants {
         assert!(!contains(&out.bytes, b"Exif"), "{}", out.name);
         assert!(!contains(&out.bytes, b"GPS"), "{}", out.name);
@@ -718,6 +720,55 @@ fn a_crop_outside_the_image_is_a_permanent_error_naming_the_variant() {
 // ---------- alpha and formats ----------
 
 #[test]
+fn lossy_webp_follows_quality_and_lossless_webp_is_exact() {
+    let source = crate::samples::photo(320, 240, 7);
+    let bytes = jpeg(&source, 95);
+    let at = |quality: u32, format: OutputFormat| {
+        let mut v = variant("v", None, format);
+        v.quality = quality;
+        let processed = run(&bytes, &Recipe { variants: vec![v] });
+        let encode_op = processed.operations.last().cloned().unwrap_or_default();
+        let out = processed.variants.into_iter().next().expect("one variant");
+        assert_eq!(&out.bytes[..4], b"RIFF");
+        assert_eq!(&out.bytes[8..12], b"WEBP");
+        (out, encode_op)
+    };
+    let (low, _) = at(30, OutputFormat::Webp);
+    let (high, high_op) = at(90, OutputFormat::Webp);
+    let (lossless, lossless_op) = at(90, OutputFormat::WebpLossless);
+    assert_eq!(high_op, "v:encode webp q90");
+    assert_eq!(lossless_op, "v:encode webp lossless");
+    // VP8 (lossy) and VP8L (lossless) bitstreams.
+    assert_eq!(&low.bytes[12..16], b"VP8 ");
+    assert_eq!(&lossless.bytes[12..16], b"VP8L");
+    assert!(
+        low.bytes.len() < high.bytes.len(),
+        "{} {}",
+        low.bytes.len(),
+        high.bytes.len()
+    );
+    assert!(high.bytes.len() * 2 < lossless.bytes.len());
+    // Close to what was decoded, and closer at the higher quality.
+    let reference = image::load_from_memory(&bytes)
+        .expect("source decodes")
+        .to_rgb8();
+    let error = |out: &Output| {
+        let decoded = DynamicImage::ImageRgba8(decode(out)).to_rgb8();
+        assert_eq!(decoded.dimensions(), (320, 240));
+        let total: u64 = decoded
+            .as_raw()
+            .iter()
+            .zip(reference.as_raw())
+            .map(|(a, b)| u64::from(a.abs_diff(*b)))
+            .sum();
+        total as f64 / decoded.as_raw().len() as f64
+    };
+    let (e_low, e_high, e_lossless) = (error(&low), error(&high), error(&lossless));
+    assert!(e_high < e_low && e_low < 12.0, "{e_low} {e_high}");
+    assert_eq!(e_lossless, 0.0);
+}
+
+#[test]
 fn transparency_is_detected_kept_in_webp_and_png_and_flattened_in_jpeg() {
     let image = RgbaImage::from_fn(40, 40, |x, _| {
         if x < 20 {
@@ -732,6 +783,7 @@ fn transparency_is_detected_kept_in_webp_and_png_and_flattened_in_jpeg() {
             variant("w", None, OutputFormat::Webp),
             variant("p", None, OutputFormat::Png),
             variant("j", None, OutputFormat::Jpeg),
+            variant("wl", None, OutputFormat::WebpLossless),
         ],
     };
     let processed = run(&bytes, &recipe);
@@ -740,6 +792,8 @@ fn transparency_is_detected_kept_in_webp_and_png_and_flattened_in_jpeg() {
     let webp = decode(&processed.variants[0]);
     assert_eq!(&processed.variants[0].bytes[..4], b"RIFF");
     assert_eq!(webp.get_pixel(30, 20).0[3], 0);
+    assert_eq!(webp.get_pixel(5, 20).0[3], 255);
+    assert_eq!(decode(&processed.variants[3]).get_pixel(30, 20).0[3], 0);
     assert_eq!(decode(&processed.variants[1]).get_pixel(30, 20).0[3], 0);
     let jpeg_px = rgb(decode(&processed.variants[2]).get_pixel(30, 20));
     assert!(close(jpeg_px, [255, 255, 255], 8), "{jpeg_px:?}");
@@ -1020,4 +1074,14 @@ fn recipe_limits_on_variant_count() {
     let message = toml_error(&many);
     assert!(message.contains("17 variants; at most 16"), "{message}");
     assert!(toml_error("variants = []").contains("no variants"));
+}
+
+#[test]
+fn the_recipe_in_the_readme_is_valid() {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("```toml\n").expect("README has a toml block") + "```toml\n".len();
+    let end = start + readme[start..].find("```").expect("block ends");
+    let recipe = Recipe::from_toml(&readme[start..end]).expect("README recipe parses");
+    assert_eq!(recipe.variants[0].format, OutputFormat::Webp);
+    assert_eq!(recipe.variants[0].quality, 80);
 }
