@@ -219,30 +219,23 @@ pub fn batch_metrics(
     now_ms: i64,
     latency_ms: u64,
 ) -> serde_json::Value {
-    let mut line = serde_json::json!({
-        "_aws": {
-            "Timestamp": now_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": "imglake",
-                "Dimensions": [["Function"]],
-                "Metrics": [
-                    {"Name": "RecordsIn", "Unit": "Count"},
-                    {"Name": "RowsWritten", "Unit": "Count"},
-                    {"Name": "Quarantined", "Unit": "Count"},
-                    {"Name": "FailedRecords", "Unit": "Count"},
-                    {"Name": "FilesWritten", "Unit": "Count"},
-                    {"Name": "BatchLatency", "Unit": "Milliseconds"}
-                ]
-            }]
-        },
-        "Function": function,
-        "RecordsIn": report.received,
-        "RowsWritten": report.rows_written,
-        "Quarantined": report.quarantined,
-        "FailedRecords": report.failed_sequence_numbers.len(),
-        "FilesWritten": report.files.len(),
-        "BatchLatency": latency_ms,
-    });
+    use serde_json::json;
+    let mut line = crate::emf::line(
+        now_ms,
+        &[("Function", function)],
+        &[
+            ("RecordsIn", "Count", json!(report.received)),
+            ("RowsWritten", "Count", json!(report.rows_written)),
+            ("Quarantined", "Count", json!(report.quarantined)),
+            (
+                "FailedRecords",
+                "Count",
+                json!(report.failed_sequence_numbers.len()),
+            ),
+            ("FilesWritten", "Count", json!(report.files.len())),
+            ("BatchLatency", "Milliseconds", json!(latency_ms)),
+        ],
+    );
     // Quarantine reasons as properties (searchable in Logs Insights), not as metrics.
     for (code, n) in &report.quarantine_reasons {
         line[format!("quarantined_{code}")] = serde_json::json!(n);

@@ -10,6 +10,7 @@ pub mod attr;
 pub mod compact;
 pub mod decode;
 pub mod document;
+pub mod emf;
 pub mod export;
 pub mod glue;
 pub mod keys;

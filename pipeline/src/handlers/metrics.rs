@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use imglake_exporter::emf;
 use serde_json::{json, Value};
 
 /// What one invocation did.
@@ -66,48 +67,27 @@ impl Outcomes {
 
     /// EMF lines: one with the totals, then one per rejection reason (dimension `Reason`).
     pub fn emf_lines(&self, function: &str, now_ms: i64, latency_ms: u64) -> Vec<Value> {
-        let mut lines = vec![json!({
-            "_aws": {
-                "Timestamp": now_ms,
-                "CloudWatchMetrics": [{
-                    "Namespace": "imglake",
-                    "Dimensions": [["Function"]],
-                    "Metrics": [
-                        {"Name": "RecordsIn", "Unit": "Count"},
-                        {"Name": "Received", "Unit": "Count"},
-                        {"Name": "Rejected", "Unit": "Count"},
-                        {"Name": "Processed", "Unit": "Count"},
-                        {"Name": "Failed", "Unit": "Count"},
-                        {"Name": "Duplicates", "Unit": "Count"},
-                        {"Name": "Retries", "Unit": "Count"},
-                        {"Name": "Latency", "Unit": "Milliseconds"}
-                    ]
-                }]
-            },
-            "Function": function,
-            "RecordsIn": self.records_in,
-            "Received": self.received,
-            "Rejected": self.rejected_total(),
-            "Processed": self.processed,
-            "Failed": self.failed_total(),
-            "Duplicates": self.duplicates,
-            "Retries": self.retries,
-            "Latency": latency_ms,
-        })];
+        let dimension = [("Function", function)];
+        let mut lines = vec![emf::line(
+            now_ms,
+            &dimension,
+            &[
+                ("RecordsIn", "Count", json!(self.records_in)),
+                ("Received", "Count", json!(self.received)),
+                ("Rejected", "Count", json!(self.rejected_total())),
+                ("Processed", "Count", json!(self.processed)),
+                ("Failed", "Count", json!(self.failed_total())),
+                ("Duplicates", "Count", json!(self.duplicates)),
+                ("Retries", "Count", json!(self.retries)),
+                ("Latency", "Milliseconds", json!(latency_ms)),
+            ],
+        )];
         for (reason, n) in &self.rejected {
-            lines.push(json!({
-                "_aws": {
-                    "Timestamp": now_ms,
-                    "CloudWatchMetrics": [{
-                        "Namespace": "imglake",
-                        "Dimensions": [["Function", "Reason"]],
-                        "Metrics": [{"Name": "RejectedByReason", "Unit": "Count"}]
-                    }]
-                },
-                "Function": function,
-                "Reason": reason,
-                "RejectedByReason": n,
-            }));
+            lines.push(emf::line(
+                now_ms,
+                &[("Function", function), ("Reason", reason)],
+                &[("RejectedByReason", "Count", json!(n))],
+            ));
         }
         lines
     }
