@@ -451,6 +451,14 @@ impl Exporter {
         let batch_records = batch_records.max(1);
         if let Ok(text) = std::str::from_utf8(input) {
             for form in document::candidate_forms(text) {
+                // A batch with a record the pass cannot take is still a batch to split_input:
+                // reading it as one JSON line instead would lose its records.
+                if *form == Form::Lines
+                    && text.trim_ascii_start().starts_with('{')
+                    && crate::record::is_batch(text)
+                {
+                    break;
+                }
                 if let Some(batches) = self.prepare_one_pass(text, *form, ctx, batch_records) {
                     return Ok(batches);
                 }
@@ -522,6 +530,15 @@ impl Exporter {
         });
         if let Err(e) = result {
             tracing::debug!(error = %e, ?form, "input needs the record-by-record path");
+            return None;
+        }
+        // Quarantined texts were found by index in split_input's records: both must have
+        // read the same records, or the record-by-record path decides.
+        if split.as_ref().is_some_and(|records| records.len() != index) {
+            tracing::warn!(
+                ?form,
+                "one pass and split_input disagree; using the split path"
+            );
             return None;
         }
         if current.received > 0 {
@@ -715,9 +732,38 @@ mod tests {
     async fn one_pass_export_writes_what_record_by_record_export_writes() {
         let mixed = mixed_event();
         let get_records: &[u8] = include_bytes!("../tests/fixtures/get_records.json");
-        let cases: [(&[u8], usize); 6] = [
+        // Single-line events (as `jq -c` writes them) with records the one pass cannot take:
+        // still batches, never JSON Lines.
+        let records: Vec<String> = split_input(LIFECYCLE)
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                // Newlines only stand between tokens in the pretty-printed fixture: joining
+                // the lines keeps Lambda's field order (eventName before dynamodb).
+                InputRecord::Json(raw) => raw.get().replace('\n', " "),
+                InputRecord::Unparsable { .. } => unreachable!(),
+            })
+            .collect();
+        let compact = |bad: &str, at: usize| {
+            let mut all = records.clone();
+            all.insert(at, bad.to_owned());
+            format!("{{\"Records\":[{}]}}", all.join(","))
+        };
+        let bad_first = compact(r#"{"eventID":1}"#, 0);
+        let null_inside = compact("null", 3);
+        // A REMOVE in Lambda's field order whose OldImage holds an unknown type tag.
+        let remove = records
+            .iter()
+            .find(|r| r.contains("\"REMOVE\""))
+            .unwrap()
+            .replacen("\"OldImage\": {", "\"OldImage\": {\"zz\":{\"X\":\"1\"},", 1);
+        let bad_old = compact(&remove, 1);
+        let cases: [(&[u8], usize); 9] = [
             (LIFECYCLE, usize::MAX),
             (get_records, usize::MAX),
+            (bad_first.as_bytes(), usize::MAX),
+            (null_inside.as_bytes(), 2),
+            (bad_old.as_bytes(), usize::MAX),
             (LIFECYCLE, 2),
             (BAD, usize::MAX),
             (mixed.as_bytes(), usize::MAX),
@@ -746,6 +792,20 @@ mod tests {
                 assert_eq!(w.quarantine_reasons, g.quarantine_reasons);
             }
         }
+        // The malformed OldImage is explained at the attribute.
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let report = exporter(store.clone())
+            .export_input(bad_old.as_bytes(), NOW)
+            .await
+            .unwrap();
+        assert_eq!((report.received, report.quarantined), (8, 1));
+        let line = snapshot(store.as_ref())
+            .await
+            .into_iter()
+            .find(|(k, _)| k.contains("_quarantine"))
+            .map(|(_, body)| String::from_utf8(body.to_vec()).unwrap())
+            .unwrap();
+        assert!(line.contains("dynamodb.OldImage.zz"), "{line}");
         // The mixed event takes the one pass (its bad records found by index), not the
         // fallback; a line that is not JSON needs the fallback.
         let e = exporter(Arc::new(InMemory::new()));

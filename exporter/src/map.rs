@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::attr::{AttributeValue, Item, Text};
 use crate::decode::{Decoded, OldForm};
 use crate::number::{self, NumberError};
-use crate::record::{PreviousStatus, StreamRecord};
+use crate::record::StreamRecord;
 use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
 
 /// Earliest and latest timestamps we write (0001-01-01 .. 9999-12-31T23:59:59.999 UTC):
@@ -249,12 +249,17 @@ fn explain_malformed(raw: &RawValue) -> MapError {
             message: e.inner().to_string(),
         },
         Ok(record) => {
-            // The typed record keeps OldImage raw; the decoder also wants it to be an item.
+            // The typed record keeps OldImage raw; the decoder also wants it to be an item
+            // (all of it when eventName came first: see decode::OldForm).
             let old = record.dynamodb.and_then(|d| d.old_image);
-            match old.map(|raw| serde_json::from_str::<PreviousStatus<'_>>(raw.get())) {
+            let parse_old = |raw: &RawValue| {
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                serde_path_to_error::deserialize::<_, Item<'_>>(&mut de).map(|_| ())
+            };
+            match old.map(parse_old) {
                 Some(Err(e)) => MapError::Malformed {
-                    path: "dynamodb.OldImage".to_owned(),
-                    message: e.to_string(),
+                    path: format!("dynamodb.OldImage.{}", e.path()),
+                    message: e.inner().to_string(),
                 },
                 _ => MapError::Malformed {
                     path: ".".to_owned(),

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -68,8 +68,8 @@ pub struct StreamData<'a> {
     pub keys: Option<Item<'a>>,
     #[serde(rename = "NewImage", borrow)]
     pub new_image: Option<ColumnItem<'a>>,
-    /// Kept raw: most records only need its `status` ([`PreviousStatus`]); REMOVE records
-    /// map all of it ([`ColumnItem`]).
+    /// Kept raw: most records only need its `status`; REMOVE records map all of it
+    /// ([`ColumnItem`]).
     #[serde(rename = "OldImage", borrow)]
     pub old_image: Option<&'a RawValue>,
     #[serde(rename = "SequenceNumber", borrow)]
@@ -113,34 +113,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for ColumnItem<'a> {
     }
 }
 
-/// Only the `status` attribute of an item image; every other attribute is skipped unparsed.
-#[derive(Debug, Default)]
-pub struct PreviousStatus<'a>(pub Option<AttributeValue<'a>>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for PreviousStatus<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct StatusVisitor;
-        impl<'de> Visitor<'de> for StatusVisitor {
-            type Value = PreviousStatus<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a DynamoDB item (map of attribute values)")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut status = None;
-                while let Some(name) = map.next_key::<Text<'de>>()? {
-                    if &*name == "status" {
-                        status = Some(map.next_value()?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(PreviousStatus(status))
-            }
-        }
-        d.deserialize_map(StatusVisitor)
-    }
-}
-
 /// One unit of input: a record's JSON (borrowed from the input buffer, or owned as Lambda
 /// hands it over), or a line that was not JSON at all (kept so that it can be quarantined and
 /// counted).
@@ -155,6 +127,18 @@ pub enum InputRecord<'a> {
 struct BorrowedBatch<'a> {
     #[serde(rename = "Records", borrow)]
     records: Vec<&'a RawValue>,
+}
+
+/// Whether `split_input` reads `text` as a `{"Records": [...]}` batch (rather than as JSON
+/// Lines): the one pass must not read such a document as lines either.
+pub fn is_batch(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Shape {
+        #[serde(rename = "Records")]
+        _records: Vec<serde::de::IgnoredAny>,
+    }
+    let trimmed = text.trim_ascii_start();
+    trimmed.starts_with('{') && serde_json::from_str::<Shape>(trimmed).is_ok()
 }
 
 /// Why an input file could not be read as records at all.
