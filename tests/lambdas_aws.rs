@@ -71,7 +71,9 @@ fn python_json(moto: &Moto, step: &str) -> Value {
 
 /// Buckets, the metadata table (stream NEW_AND_OLD_IMAGES, TTL on expires_at), the process
 /// queue, and raw-bucket notifications into it as terraform/modules/processing sets them up.
-fn setup(moto: &Moto) {
+/// Buckets, the table with its stream and TTL, the queue with the raw bucket's notifications,
+/// and a KMS key for SSE-KMS; returns the key's ARN.
+fn setup(moto: &Moto) -> String {
     python(
         moto,
         &format!(
@@ -104,6 +106,11 @@ s3.put_bucket_notification_configuration(
 "#
         ),
     );
+    let key = python_json(
+        moto,
+        r#"print(json.dumps(boto3.client("kms").create_key(Description="imglake images")["KeyMetadata"]["Arn"]))"#,
+    );
+    key.as_str().expect("key ARN").to_owned()
 }
 
 /// Everything waiting in the process queue, as the Lambda SQS event the event source
@@ -285,8 +292,9 @@ fn kafka_record(offset: i64, value: &[u8]) -> Value {
 #[test]
 fn images_flow_through_the_lambda_binaries_into_dynamodb_and_the_lake() {
     let moto = Moto::start();
-    setup(&moto);
-    let env = pipeline_env();
+    let kms_key = setup(&moto);
+    let mut env = pipeline_env();
+    env.push(("IMGLAKE_KMS_KEY_ID", kms_key.clone()));
 
     // --- upload: PUT an image → raw object + RECEIVED item.
     let put = invoke(&moto, "upload", &env, &put_event(&jpeg(1)));
@@ -400,6 +408,27 @@ print(json.dumps({{"status": r.status_code, "text": r.text, "policy": policy}}))
         assert_eq!(item["variant_count"], variants, "{state}");
     }
     let after_processing = state["items"].clone();
+    // Stored raw and processed objects are encrypted with the configured key (moto records
+    // the SSE-KMS headers it was sent and answers them on HEAD, as S3 does).
+    let sse = python_json(
+        &moto,
+        &format!(
+            r#"
+s3 = boto3.client("s3")
+out = []
+for bucket, key in [({RAW:?}, "images/{put_id}")] + [({PROCESSED:?}, k) for k in keys({PROCESSED:?})]:
+    head = s3.head_object(Bucket=bucket, Key=key)
+    out.append([key, head.get("ServerSideEncryption"), head.get("SSEKMSKeyId")])
+print(json.dumps(out))
+"#
+        ),
+    );
+    let sse = sse.as_array().expect("objects");
+    assert!(sse.len() > 2, "{sse:?}");
+    for object in sse {
+        assert_eq!(object[1], "aws:kms", "{object}");
+        assert_eq!(object[2], kms_key.as_str(), "{object}");
+    }
 
     // --- process: the same batch again changes nothing; an object without an item is
     // returned for redelivery (its ingest may still be writing it), alone.
