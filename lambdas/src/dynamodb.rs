@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use imglake_pipeline::model::{ImageItem, Status};
 use imglake_pipeline::store::{
-    check_transition, settled_transition, MetadataStore, StoreError, Transition, MAX_ITEM_BYTES,
+    check_new, check_transition, settled_transition, MetadataStore, StoreError, Transition,
+    MAX_ITEM_BYTES,
 };
 
 /// Attempts per DynamoDB call (the first try and its retries) in the SDK's standard mode.
@@ -117,12 +118,7 @@ impl DynamoStore {
 
 impl MetadataStore for DynamoStore {
     async fn put_new(&self, item: &ImageItem) -> Result<(), StoreError> {
-        if item.status != Status::Received {
-            return Err(StoreError::InitialStatus {
-                image_id: item.image_id.clone(),
-                status: item.status,
-            });
-        }
+        check_new(item)?;
         let attributes = encode(item)?;
         let result = self
             .client

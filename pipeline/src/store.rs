@@ -44,6 +44,19 @@ pub enum Transition {
     Unchanged,
 }
 
+/// Checks a new item before any store is touched: it starts as RECEIVED. Every
+/// [`MetadataStore::put_new`] calls this first.
+pub fn check_new(item: &ImageItem) -> Result<(), StoreError> {
+    if item.status == Status::Received {
+        Ok(())
+    } else {
+        Err(StoreError::InitialStatus {
+            image_id: item.image_id.clone(),
+            status: item.status,
+        })
+    }
+}
+
 /// Checks a requested transition before any store is touched: the lifecycle allows it and
 /// the update is for this item. Every [`MetadataStore`] calls this first.
 pub fn check_transition(

@@ -17,7 +17,9 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde_json::value::RawValue;
 
 use super::stream::{self, Change, EventName};
-use super::{check_transition, settled_transition, Clock, MetadataStore, StoreError, Transition};
+use super::{
+    check_new, check_transition, settled_transition, Clock, MetadataStore, StoreError, Transition,
+};
 use crate::model::{ImageItem, Status};
 
 /// Table name used in the stream ARN when none is configured.
@@ -444,12 +446,7 @@ fn check_table_name(table: &str) -> Result<(), StoreError> {
 
 impl MetadataStore for EmbeddedStore {
     async fn put_new(&self, item: &ImageItem) -> Result<(), StoreError> {
-        if item.status != Status::Received {
-            return Err(StoreError::InitialStatus {
-                image_id: item.image_id.clone(),
-                status: item.status,
-            });
-        }
+        check_new(item)?;
         let json = encode(item)?;
         let image_id = item.image_id.clone();
         let expires_at = item.expires_at;

@@ -638,6 +638,14 @@ fn both_stores_settle_a_transition_by_the_same_rule() {
     // In the expected status and different: the write goes ahead.
     assert!(settled_transition("01SETTLE", from, &update, Some(&item)).is_none());
     // Checked before any store is touched.
+    assert!(check_new(&item).is_ok());
+    assert!(matches!(
+        check_new(&update),
+        Err(StoreError::InitialStatus {
+            status: Status::Processing,
+            ..
+        })
+    ));
     assert!(check_transition("01SETTLE", from, &update).is_ok());
     assert!(matches!(
         check_transition("01OTHER", from, &update),
