@@ -25,4 +25,6 @@ pub mod presign;
 pub mod process;
 pub mod samples;
 pub mod store;
+#[cfg(test)]
+mod test_images;
 pub mod validate;

@@ -10,24 +10,9 @@ use super::*;
 use crate::validate::crc32;
 use crate::validate::{ImageFormat, RejectCode};
 
-const RED: [u8; 3] = [220, 30, 30];
-const GREEN: [u8; 3] = [30, 200, 40];
-const BLUE: [u8; 3] = [30, 40, 210];
-const YELLOW: [u8; 3] = [230, 220, 40];
+use crate::test_images::{quadrants, BLUE, GREEN, ORIENTED_CORNERS, RED};
 
 // ---------- inputs ----------
-
-/// TL red, TR green, BL blue, BR yellow.
-fn quadrants(width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| {
-        Rgb(match (x < width / 2, y < height / 2) {
-            (true, true) => RED,
-            (false, true) => GREEN,
-            (true, false) => BLUE,
-            (false, false) => YELLOW,
-        })
-    })
-}
 
 fn jpeg(image: &RgbImage, quality: u8) -> Vec<u8> {
     let mut out = Vec::new();
@@ -224,20 +209,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn all_eight_exif_orientations_are_applied_to_pixels() {
-    // Displayed (top-left, top-right) = these stored corners, per the EXIF specification.
-    let expected = [
-        (1, RED, GREEN),
-        (2, GREEN, RED),
-        (3, YELLOW, BLUE),
-        (4, BLUE, YELLOW),
-        (5, RED, BLUE),
-        (6, BLUE, RED),
-        (7, YELLOW, GREEN),
-        (8, GREEN, YELLOW),
-    ];
     let stored = jpeg(&quadrants(48, 32), 95);
     let recipe = one(variant("full", None, OutputFormat::Png));
-    for (orientation, top_left, top_right) in expected {
+    for (orientation, top_left, top_right) in ORIENTED_CORNERS {
         let bytes = with_app1(&stored, &orientation_tiff(orientation));
         let processed = run(&bytes, &recipe);
         let (w, h) = if orientation >= 5 { (32, 48) } else { (48, 32) };
@@ -443,18 +417,8 @@ fn max_shrink_keeps_every_variant_and_the_analysis_copy_a_reduction() {
 fn reduced_decoding_keeps_sizes_orientation_and_colours() {
     // 2400×1600 with a 200-pixel fit: 1/4 (the 512-pixel analysis copy allows 4.7).
     let stored = jpeg(&quadrants(2400, 1600), 90);
-    let expected = [
-        (1, RED, GREEN),
-        (2, GREEN, RED),
-        (3, YELLOW, BLUE),
-        (4, BLUE, YELLOW),
-        (5, RED, BLUE),
-        (6, BLUE, RED),
-        (7, YELLOW, GREEN),
-        (8, GREEN, YELLOW),
-    ];
     let recipe = one(variant("small", Some(fit(200, 200)), OutputFormat::Png));
-    for (orientation, top_left, top_right) in expected {
+    for (orientation, top_left, top_right) in ORIENTED_CORNERS {
         let bytes = with_app1(&stored, &orientation_tiff(orientation));
         let processed = run(&bytes, &recipe);
         assert_eq!(processed.decode_shrink, 4, "orientation {orientation}");

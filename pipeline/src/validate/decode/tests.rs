@@ -1,27 +1,12 @@
 //! The reduced JPEG decode: sizes, pixels, fallbacks, and the same guards as the full decode.
 
-use image::{DynamicImage, GenericImageView, Rgb, RgbImage};
+use image::{DynamicImage, GenericImageView};
 use jpeg_encoder::{ColorType, Encoder};
 use proptest::prelude::*;
 
 use super::*;
 
-const RED: [u8; 3] = [220, 30, 30];
-const GREEN: [u8; 3] = [30, 200, 40];
-const BLUE: [u8; 3] = [30, 40, 210];
-const YELLOW: [u8; 3] = [230, 220, 40];
-
-/// TL red, TR green, BL blue, BR yellow.
-fn quadrants(width: u32, height: u32) -> RgbImage {
-    RgbImage::from_fn(width, height, |x, y| {
-        Rgb(match (x < width / 2, y < height / 2) {
-            (true, true) => RED,
-            (false, true) => GREEN,
-            (true, false) => BLUE,
-            (false, false) => YELLOW,
-        })
-    })
-}
+use crate::test_images::{quadrants, BLUE, GREEN, RED, YELLOW};
 
 /// A JPEG of `pixels` (`color` layout), baseline or progressive.
 fn jpeg(pixels: &[u8], width: u32, height: u32, color: ColorType, progressive: bool) -> Vec<u8> {
