@@ -8,12 +8,16 @@
 //! peak resident memory (VmHWM / ru_maxrss) of each process. Both time the same span: from
 //! reading the input file to having written the last Parquet file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use imglake_exporter::{ExportOptions, Lake};
 use serde_json::{json, Value};
+
+#[path = "../../bench/harness.rs"]
+mod harness;
+use harness::{can_pin, median, peak_rss_kb, pin, repeats, venv_python};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
@@ -35,13 +39,14 @@ fn main() {
         }
         panic!("usage: export --generate N FILE");
     }
-    let repeats: usize = std::env::var("IMGLAKE_BENCH_REPEATS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let python = venv_python();
+    let repeats = repeats(5);
+    let python = venv_python(
+        "IMGLAKE_VENV",
+        "venv",
+        "run scripts/bench-export.sh, which installs boto3 and pyarrow",
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python_export.py");
-    let pinned = Command::new("taskset").arg("-V").output().is_ok();
+    let pinned = can_pin();
     let work = tempfile::tempdir().expect("tempdir");
     let me = std::env::current_exe().expect("current exe");
 
@@ -93,22 +98,10 @@ fn main() {
 
 /// Median seconds and maximum peak RSS (KiB) of a set of runs.
 fn summarize(runs: &[(f64, u64)]) -> (f64, u64) {
-    let mut secs: Vec<f64> = runs.iter().map(|r| r.0).collect();
-    secs.sort_by(f64::total_cmp);
     (
-        secs[secs.len() / 2],
+        median(runs.iter().map(|r| r.0).collect()),
         runs.iter().map(|r| r.1).max().unwrap_or(0),
     )
-}
-
-fn pin(pinned: bool, program: &Path) -> Command {
-    if pinned {
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", "0"]).arg(program);
-        cmd
-    } else {
-        Command::new(program)
-    }
 }
 
 /// Runs one export process; checks that it wrote every record; returns (seconds, peak KiB).
@@ -157,31 +150,6 @@ fn child(input: &Path, out: &str) {
             "peak_rss_kb": peak_rss_kb(),
         })
     );
-}
-
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("IMGLAKE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/imglake/venv")))
-        .expect("IMGLAKE_VENV or HOME");
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/bench-export.sh, which installs boto3 and pyarrow",
-        python.display()
-    );
-    python
 }
 
 /// A Lambda DynamoDB event of `n` realistic image-metadata changes: each image goes

@@ -17,6 +17,10 @@ use imglake_pipeline::process::{max_shrink, process, Recipe};
 use imglake_pipeline::validate::{decode_guarded_shrunk, validate, Limits};
 use serde_json::{json, Value};
 
+#[path = "../../bench/harness.rs"]
+mod harness;
+use harness::{can_pin, home_cache, median, peak_rss_kb, pin, repeats, venv_python};
+
 const ENGINES: [&str; 3] = ["imglake", "pyvips", "pillow"];
 
 fn main() {
@@ -28,14 +32,15 @@ fn main() {
         }
         panic!("usage: process --child imglake|decode IMAGE REPEATS");
     }
-    let repeats: usize = std::env::var("IMGLAKE_BENCH_REPEATS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
+    let repeats = repeats(7);
     let images = bench_images();
-    let python = venv_python();
+    let python = venv_python(
+        "IMGLAKE_BENCH_VENV",
+        "venv-bench-image",
+        "run scripts/bench-process.sh, which installs pyvips and Pillow",
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/python_process.py");
-    let pinned = Command::new("taskset").arg("-V").output().is_ok();
+    let pinned = can_pin();
     let djpeg = Command::new("djpeg").arg("-version").output().is_ok();
     let me = std::env::current_exe().expect("current exe");
 
@@ -152,24 +157,8 @@ fn mb(kb: u64) -> String {
     format!("{:.0} MB", kb as f64 / 1024.0)
 }
 
-fn median(mut secs: Vec<f64>) -> f64 {
-    assert!(!secs.is_empty(), "no runs");
-    secs.sort_by(f64::total_cmp);
-    secs[secs.len() / 2]
-}
-
 fn geomean(values: &[f64]) -> f64 {
     (values.iter().map(|v| v.ln()).sum::<f64>() / values.len().max(1) as f64).exp()
-}
-
-fn pin(pinned: bool, program: &Path) -> Command {
-    if pinned {
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", "0"]).arg(program);
-        cmd
-    } else {
-        Command::new(program)
-    }
 }
 
 /// Runs one child; returns its median seconds, peak RSS and report.
@@ -255,26 +244,6 @@ fn child(what: &str, image: &Path, repeats: usize) {
     println!("{report}");
 }
 
-fn peak_rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn home_cache(var: &str, default: &str) -> PathBuf {
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/imglake").join(default))
-        })
-        .expect("the variable or HOME")
-}
-
 /// The JPEGs in `IMGLAKE_BENCH_IMAGES` (default ~/.cache/imglake/bench-images), by name.
 fn bench_images() -> Vec<PathBuf> {
     let dir = home_cache("IMGLAKE_BENCH_IMAGES", "bench-images");
@@ -293,14 +262,4 @@ fn bench_images() -> Vec<PathBuf> {
         dir.display()
     );
     images
-}
-
-fn venv_python() -> PathBuf {
-    let python = home_cache("IMGLAKE_BENCH_VENV", "venv-bench-image").join("bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/bench-process.sh, which installs pyvips and Pillow",
-        python.display()
-    );
-    python
 }
