@@ -1,6 +1,7 @@
 //! End-to-end tests of the workspace: the real `imglake` binary against real readers and
 //! servers on 127.0.0.1. Shared helpers live in `util`.
 
+mod moto;
 mod util;
 
 mod demo_serve;

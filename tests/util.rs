@@ -1,9 +1,11 @@
 //! Helpers shared by the end-to-end tests.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+pub use crate::moto::{venv_bin, Moto};
 
 /// The `imglake` binary built for these tests.
 pub fn imglake() -> Command {
@@ -70,21 +72,6 @@ pub fn query_with(env: &Env, lake: &str, format: &str, sql: &str) -> String {
     )
 }
 
-/// The Python of the test virtualenv that `scripts/test.sh` installs.
-pub fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var_os("IMGLAKE_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/imglake/venv")))
-        .expect("IMGLAKE_VENV or HOME must be set");
-    let bin = venv.join("bin").join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/test.sh, which installs the Python test tools (moto, pyarrow, duckdb)",
-        bin.display()
-    );
-    bin
-}
-
 /// Every file under `dir`, relative, sorted.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -110,38 +97,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A moto server (S3, DynamoDB, …) on a free port of 127.0.0.1, stopped on drop.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
-
 impl Moto {
-    pub fn start() -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(venv_bin("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
     /// Environment for AWS clients (ours and boto3) pointed at this server.
     pub fn env(&self) -> Env {
         vec![
@@ -161,13 +117,6 @@ impl Moto {
                 .args(["-c", code])
                 .envs(self.env()),
         )
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,10 +3,7 @@
 //!
 //! Needs the test virtualenv with moto (`scripts/test.sh` installs it; `IMGLAKE_VENV`).
 
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::types::{
@@ -17,47 +14,11 @@ use imglake_lambdas::dynamodb::DynamoStore;
 use imglake_pipeline::model::{ImageItem, Source, Status};
 use imglake_pipeline::store::{MetadataStore, StoreError, Transition};
 
-/// A moto server on a free port, stopped on drop.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
+#[path = "../../tests/moto.rs"]
+mod moto;
+use moto::Moto;
 
 impl Moto {
-    fn start() -> Moto {
-        let venv = std::env::var_os("IMGLAKE_VENV")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/imglake/venv"))
-            })
-            .expect("IMGLAKE_VENV or HOME");
-        let bin = venv.join("bin/moto_server");
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/test.sh, which installs moto",
-            bin.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
     async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
@@ -65,13 +26,6 @@ impl Moto {
             .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
             .load()
             .await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
