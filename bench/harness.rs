@@ -18,6 +18,15 @@ pub fn can_pin() -> bool {
     Command::new("taskset").arg("-V").output().is_ok()
 }
 
+/// How the runs were pinned, for the table's heading.
+pub fn pinning(pinned: bool) -> &'static str {
+    if pinned {
+        "yes (taskset -c 0)"
+    } else {
+        "NO (taskset missing)"
+    }
+}
+
 /// A command running `program`, on core 0 when `pinned`.
 pub fn pin(pinned: bool, program: &Path) -> Command {
     if pinned {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 #[path = "../../bench/harness.rs"]
 mod harness;
-use harness::{can_pin, median, peak_rss_kb, pin, repeats, venv_python};
+use harness::{can_pin, median, peak_rss_kb, pin, pinning, repeats, venv_python};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
@@ -53,11 +53,7 @@ fn main() {
     println!(
         "records → Parquet, {} runs each, median; pinned to one core: {}",
         repeats,
-        if pinned {
-            "yes (taskset -c 0)"
-        } else {
-            "NO (taskset missing)"
-        }
+        pinning(pinned)
     );
     let mut table = vec![
         "| records | input JSON | imglake records/s | Python records/s | speed-up | imglake peak RSS | Python peak RSS | RSS bound (3 × input + 32 MB) |".to_owned(),

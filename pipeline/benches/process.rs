@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 #[path = "../../bench/harness.rs"]
 mod harness;
-use harness::{can_pin, home_cache, median, peak_rss_kb, pin, repeats, venv_python};
+use harness::{can_pin, home_cache, median, peak_rss_kb, pin, pinning, repeats, venv_python};
 
 const ENGINES: [&str; 3] = ["imglake", "pyvips", "pillow"];
 
@@ -47,11 +47,7 @@ fn main() {
     println!(
         "decode → orient → thumb 256² cover + display ≤1024² → JPEG q82/q85; {repeats} runs \
          each after a warm-up, median; pinned to one core: {}",
-        if pinned {
-            "yes (taskset -c 0)"
-        } else {
-            "NO (taskset missing)"
-        }
+        pinning(pinned)
     );
     let mut table = vec![
         "| photograph | size | coding | imglake | of which decode | pyvips | Pillow | djpeg -scale 1/4 | vs pyvips | vs Pillow | imglake peak RSS | pyvips peak RSS | Pillow peak RSS |".to_owned(),
