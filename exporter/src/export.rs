@@ -430,11 +430,11 @@ impl Exporter {
         input: &[u8],
         exported_at_ms: i64,
     ) -> Result<ExportReport, ExportInputError> {
-        let mut report = ExportReport::default();
-        for batch in self.prepare_input(input, exported_at_ms, usize::MAX)? {
-            report = self.write(batch).await?;
+        // One batch at most: no record count splits it.
+        match self.prepare_input(input, exported_at_ms, usize::MAX)?.pop() {
+            Some(batch) => Ok(self.write(batch).await?),
+            None => Ok(ExportReport::default()),
         }
-        Ok(report)
     }
 
     /// Maps and encodes a whole input document in batches of `batch_records` records, each
@@ -453,10 +453,7 @@ impl Exporter {
             for form in document::candidate_forms(text) {
                 // A batch with a record the pass cannot take is still a batch to split_input:
                 // reading it as one JSON line instead would lose its records.
-                if *form == Form::Lines
-                    && text.trim_ascii_start().starts_with('{')
-                    && crate::record::is_batch(text)
-                {
+                if *form == Form::Lines && crate::record::is_batch(text) {
                     break;
                 }
                 if let Some(batches) = self.prepare_one_pass(text, *form, ctx, batch_records) {
