@@ -12,6 +12,10 @@ export IMGLAKE_VENV IMGLAKE_CHECKOV
 export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
 
 echo "== Rust tests"
+# The end-to-end tests run the CLI and the Lambda binaries of every package (stream-export,
+# compact, upload, kafka-ingest, process); cargo builds a package's binaries only for that
+# package's own tests, so build them all first.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
 else
@@ -21,5 +25,4 @@ fi
 cargo test --workspace --doc --quiet
 
 echo "== Python tests (sql/ parsed by sqlglot, terraform/ by python-hcl2 and checkov)"
-cargo build --quiet --bin imglake
 "$IMGLAKE_VENV/bin/python" -m pytest -q tests/python
