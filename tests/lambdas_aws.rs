@@ -362,6 +362,26 @@ print(json.dumps({{"status": r.status_code, "text": r.text, "policy": policy}}))
             .any(|c| c[0] == "eq" && c[1] == "$key" && c[2] == format!("images/{post_id}")),
         "{posted}"
     );
+    // The form asks S3 to encrypt the upload with the configured key. moto ignores SSE
+    // fields on POST and never checks the policy, so check what S3 would: every form field
+    // but the policy and the signature must be named by a condition, with its value.
+    let fields = form["fields"].as_object().expect("fields");
+    assert_eq!(fields["x-amz-server-side-encryption"], "aws:kms", "{form}");
+    assert_eq!(
+        fields["x-amz-server-side-encryption-aws-kms-key-id"],
+        kms_key.as_str(),
+        "{form}"
+    );
+    for (name, value) in fields {
+        if name == "policy" || name == "x-amz-signature" {
+            continue;
+        }
+        let covered = conditions.iter().any(|c| {
+            c.get(name) == Some(value)
+                || (c[0] == "eq" && c[1] == format!("${name}") && &c[2] == value)
+        });
+        assert!(covered, "form field {name} is not in the policy: {posted}");
+    }
 
     let state = python_json(
         &moto,
