@@ -8,7 +8,7 @@ pyarrow.parquet.write_table (zstd, statistics, page index). It maps records to
 the same row schema as the Rust exporter, so the Rust bench can run both on
 the same input and compare time and peak memory.
 
-Usage:  python bench/python_export.py INPUT_JSON OUT_DIR
+Usage:  python bench/python_export.py INPUT_JSON OUT_DIR [zstd|snappy]
 
 Only boto3 and pyarrow are needed. Imports are not timed; "seconds" covers
 reading the event, deserializing, mapping, building tables and writing every
@@ -100,7 +100,7 @@ def _json_default(v):
     return str(v)  # Decimal (not expected: TypeSerializer already emits N as str)
 
 
-def export(input_path, out_dir):
+def export(input_path, out_dir, compression="zstd"):
     deser = StreamDeserializer()
     ser = TypeSerializer()
     exported_at = int(time.time() * 1000)
@@ -163,17 +163,18 @@ def export(input_path, out_dir):
         path = os.path.join(out_dir, "image_events", pdir)
         os.makedirs(path, exist_ok=True)
         fname = f"part-python-{min(seqs)}-{max(seqs)}.parquet"
-        pq.write_table(table, os.path.join(path, fname), compression="zstd",
+        pq.write_table(table, os.path.join(path, fname), compression=compression,
                        write_statistics=True, write_page_index=True)
         rows += table.num_rows
     return len(records), rows, len(parts)
 
 
 def main(argv):
-    if len(argv) != 3:
-        sys.exit(f"usage: {argv[0]} INPUT_JSON OUT_DIR")
+    if len(argv) not in (3, 4) or argv[3:] not in ([], ["zstd"], ["snappy"]):
+        sys.exit(f"usage: {argv[0]} INPUT_JSON OUT_DIR [zstd|snappy]")
+    compression = argv[3] if len(argv) == 4 else "zstd"
     start = time.perf_counter()
-    records, rows, files = export(argv[1], argv[2])
+    records, rows, files = export(argv[1], argv[2], compression)
     seconds = time.perf_counter() - start
     print(json.dumps({
         "impl": "python", "records": records, "rows": rows, "files": files,

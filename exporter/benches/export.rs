@@ -2,9 +2,10 @@
 //! otherwise take (boto3 `TypeDeserializer` + pyarrow, `bench/python_export.py`).
 //!
 //! Run with `scripts/bench-export.sh` (it installs the Python tools, then runs
-//! `cargo bench -p imglake-exporter --bench export`). For each batch size the same generated
-//! Lambda event is exported by both, each in its own process pinned to one core
-//! (`taskset -c 0`), several times; the table shows the median records per second and the
+//! `cargo bench -p imglake-exporter --bench export`). For each batch size and field order
+//! (see [`Order`]) the same generated Lambda event is exported by both, each in its own
+//! process pinned to one core (`taskset -c 0`), several times; the table shows the median
+//! records per second and the
 //! peak resident memory (VmHWM / ru_maxrss) of each process. Both time the same span: from
 //! reading the input file to having written the last Parquet file.
 
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use imglake_exporter::{ExportOptions, Lake};
+use imglake_exporter::{Compression, ExportOptions, Lake};
 use serde_json::{json, Value};
 
 #[path = "../../bench/harness.rs"]
@@ -24,22 +25,35 @@ const SIZES: [usize; 2] = [1_000, 10_000];
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
-        if let [_, _, input, out] = args.as_slice() {
-            child(Path::new(input), out);
+        if let [_, _, input, out, compression] = args.as_slice() {
+            child(
+                Path::new(input),
+                out,
+                compression.parse().expect("zstd or snappy"),
+            );
             return;
         }
-        panic!("usage: export --child INPUT OUT_DIR");
+        panic!("usage: export --child INPUT OUT_DIR zstd|snappy");
     }
     if args.get(1).map(String::as_str) == Some("--generate") {
-        // For profiling the child by hand: `export --generate N FILE`.
-        if let [_, _, n, path] = args.as_slice() {
+        // For profiling the child by hand: `export --generate N FILE lambda|sorted`.
+        if let [_, _, n, path, order] = args.as_slice() {
             let n: usize = n.parse().expect("N records");
-            std::fs::write(path, generate(n)).expect("write input");
+            let order = Order::ALL
+                .into_iter()
+                .find(|o| o.arg() == order)
+                .expect("order: lambda or sorted");
+            std::fs::write(path, generate(n, order)).expect("write input");
             return;
         }
-        panic!("usage: export --generate N FILE");
+        panic!("usage: export --generate N FILE lambda|sorted");
     }
     let repeats = repeats(5);
+    // ZSTD is the lake's default; Snappy shows what the ZSTD codec setup costs per file.
+    let compression: Compression = std::env::var("IMGLAKE_BENCH_COMPRESSION")
+        .unwrap_or_else(|_| "zstd".to_owned())
+        .parse()
+        .expect("IMGLAKE_BENCH_COMPRESSION");
     let python = venv_python(
         "IMGLAKE_VENV",
         "venv",
@@ -51,34 +65,44 @@ fn main() {
     let me = std::env::current_exe().expect("current exe");
 
     println!(
-        "records → Parquet, {} runs each, median; pinned to one core: {}",
+        "records → Parquet ({compression}), {} runs each, median; pinned to one core: {}",
         repeats,
         pinning(pinned)
     );
     let mut table = vec![
-        "| records | input JSON | imglake records/s | Python records/s | speed-up | imglake peak RSS | Python peak RSS | RSS bound (3 × input + 32 MB) |".to_owned(),
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".to_owned(),
+        "| records | field order | input JSON | imglake records/s | Python records/s | speed-up | imglake peak RSS | Python peak RSS | RSS bound (3 × input + 32 MB) |".to_owned(),
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".to_owned(),
     ];
-    for n in SIZES {
-        let input = work.path().join(format!("event-{n}.json"));
-        std::fs::write(&input, generate(n)).expect("write input");
+    for (n, order) in SIZES
+        .into_iter()
+        .flat_map(|n| Order::ALL.into_iter().map(move |o| (n, o)))
+    {
+        let input = work.path().join(format!("event-{n}-{}.json", order.arg()));
+        std::fs::write(&input, generate(n, order)).expect("write input");
         let input_bytes = std::fs::metadata(&input).expect("stat").len();
         let (mut rust, mut py) = (Vec::new(), Vec::new());
         for rep in 0..repeats {
-            let out = work.path().join(format!("rust-{n}-{rep}"));
+            let out = work.path().join(format!("rust-{n}-{}-{rep}", order.arg()));
             let mut cmd = pin(pinned, &me);
-            cmd.arg("--child").arg(&input).arg(&out);
+            cmd.arg("--child")
+                .arg(&input)
+                .arg(&out)
+                .arg(compression.to_string());
             rust.push(measure(&mut cmd, n));
-            let out = work.path().join(format!("py-{n}-{rep}"));
+            let out = work.path().join(format!("py-{n}-{}-{rep}", order.arg()));
             let mut cmd = pin(pinned, &python);
-            cmd.arg(&script).arg(&input).arg(&out);
+            cmd.arg(&script)
+                .arg(&input)
+                .arg(&out)
+                .arg(compression.to_string());
             py.push(measure(&mut cmd, n));
         }
         let (rs, rm) = summarize(&rust);
         let (ps, pm) = summarize(&py);
         let bound_kb = (3 * input_bytes + 32 * 1024 * 1024) / 1024;
         table.push(format!(
-            "| {n} | {:.1} MB | {:.0} | {:.0} | {:.1}× | {:.1} MB | {:.1} MB | {:.1} MB{} |",
+            "| {n} | {} | {:.1} MB | {:.0} | {:.0} | {:.1}× | {:.1} MB | {:.1} MB | {:.1} MB{} |",
+            order.label(),
             input_bytes as f64 / 1e6,
             n as f64 / rs,
             n as f64 / ps,
@@ -122,14 +146,17 @@ fn measure(cmd: &mut Command, expected_rows: usize) -> (f64, u64) {
 }
 
 /// The measured side: read the file, export it to a local lake, report.
-fn child(input: &Path, out: &str) {
+fn child(input: &Path, out: &str, compression: Compression) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     let start = Instant::now();
     let bytes = std::fs::read(input).expect("read input");
     let lake = Lake::open(out).expect("lake dir");
-    let exporter = lake.exporter(ExportOptions::default());
+    let exporter = lake.exporter(ExportOptions {
+        compression,
+        ..ExportOptions::default()
+    });
     // What `imglake export` does: one pass over the document, then the writes.
     let report = runtime
         .block_on(exporter.export_input(&bytes, 1_795_600_000_000))
@@ -151,7 +178,88 @@ fn child(input: &Path, out: &str) {
 /// A Lambda DynamoDB event of `n` realistic image-metadata changes: each image goes
 /// RECEIVED → PROCESSING → PROCESSED (or REJECTED), some are deleted or expire by TTL, some
 /// carry attributes the schema does not know. Deterministic.
-fn generate(n: usize) -> String {
+/// The order of a stream record's fields in the generated input. Lambda's DynamoDB events
+/// (and the AWS SAM sample event) put `eventName` before `dynamodb`; GetRecords responses as
+/// the AWS CLI prints them, and anything re-serialized with sorted keys, put it after. The
+/// exporter reads OldImage in the same pass only when it already knows the event name, so
+/// both are measured.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    Lambda,
+    Sorted,
+}
+
+impl Order {
+    const ALL: [Order; 2] = [Order::Lambda, Order::Sorted];
+
+    fn arg(self) -> &'static str {
+        match self {
+            Order::Lambda => "lambda",
+            Order::Sorted => "sorted",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Order::Lambda => "Lambda (eventName first)",
+            Order::Sorted => "sorted (eventName after dynamodb)",
+        }
+    }
+
+    /// One record as JSON text, its fields in this order.
+    fn write(self, record: &Value) -> String {
+        const RECORD: [&str; 8] = [
+            "eventID",
+            "eventName",
+            "eventVersion",
+            "eventSource",
+            "awsRegion",
+            "dynamodb",
+            "eventSourceARN",
+            "userIdentity",
+        ];
+        const DYNAMODB: [&str; 7] = [
+            "ApproximateCreationDateTime",
+            "Keys",
+            "NewImage",
+            "OldImage",
+            "SequenceNumber",
+            "SizeBytes",
+            "StreamViewType",
+        ];
+        match self {
+            // serde_json's map keeps keys sorted.
+            Order::Sorted => record.to_string(),
+            Order::Lambda => in_order(record, &RECORD, &|key, value| {
+                if key == "dynamodb" {
+                    in_order(value, &DYNAMODB, &|_, value| value.to_string())
+                } else {
+                    value.to_string()
+                }
+            }),
+        }
+    }
+}
+
+/// An object's fields written in `keys` order, each value by `value`.
+fn in_order(object: &Value, keys: &[&str], value: &dyn Fn(&str, &Value) -> String) -> String {
+    let map = object.as_object().expect("an object");
+    assert!(
+        map.keys().all(|k| keys.contains(&k.as_str())),
+        "a field the order does not name: {:?}",
+        map.keys().collect::<Vec<_>>()
+    );
+    let fields: Vec<String> = keys
+        .iter()
+        .filter_map(|k| {
+            map.get(*k)
+                .map(|v| format!("{}:{}", Value::from(*k), value(k, v)))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(","))
+}
+
+fn generate(n: usize, order: Order) -> String {
     let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/stream/2026-11-01T00:00:00.000";
     let t0: i64 = 1_795_500_000;
     let mut records = Vec::with_capacity(n);
@@ -293,7 +401,7 @@ fn generate(n: usize) -> String {
         if let Some(identity) = identity {
             record["userIdentity"] = identity;
         }
-        records.push(record);
+        records.push(order.write(&record));
     }
-    json!({ "Records": records }).to_string()
+    format!("{{\"Records\":[{}]}}", records.join(","))
 }
