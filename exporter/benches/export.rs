@@ -5,9 +5,9 @@
 //! `cargo bench -p imglake-exporter --bench export`). For each batch size and field order
 //! (see [`Order`]) the same generated Lambda event is exported by both, each in its own
 //! process pinned to one core (`taskset -c 0`), several times; the table shows the median
-//! records per second and the
-//! peak resident memory (VmHWM / ru_maxrss) of each process. Both time the same span: from
-//! reading the input file to having written the last Parquet file.
+//! records per second and the peak resident memory (VmHWM / ru_maxrss) of each process.
+//! Both time the same span: from reading the input file to having written the last Parquet
+//! file. `IMGLAKE_BENCH_COMPRESSION=snappy` makes both sides write Snappy instead of ZSTD.
 
 use std::path::Path;
 use std::process::Command;
