@@ -160,7 +160,6 @@ fn demo_accounts_for_every_input_and_a_rerun_changes_nothing() {
     run_ok(imglake().args(["check", "--lake", &lake(&data)]));
 }
 
-/// A free port on 127.0.0.1.
 #[test]
 fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -169,6 +168,8 @@ fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
     std::fs::write(images.join("a.jpg"), jpeg(&photo(640, 480, 1), 85)).expect("write");
     std::fs::write(images.join("b.jpg"), jpeg(&photo(300, 900, 2), 85)).expect("write");
     std::fs::write(images.join("notes.txt"), b"not an image").expect("write");
+    // Hidden files (a download tool's marker, .DS_Store) are not inputs.
+    std::fs::write(images.join(".complete"), b"").expect("write");
     // Not recursive: a folder inside is ignored.
     std::fs::write(images.join("nested/c.jpg"), jpeg(&photo(64, 64, 3), 85)).expect("write");
     let data = dir.path().join("data");
@@ -223,6 +224,7 @@ fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
     );
 }
 
+/// A free port on 127.0.0.1.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -207,6 +207,40 @@ fn errors_name_the_fix() {
         "select count(*) as n from image_events",
     ]));
     assert_eq!(n, "n\n0\n");
+    // ...but checks on it would pass on nothing, so they refuse.
+    let stderr = fails(&["check", "--lake", &empty.path().display().to_string()]);
+    assert!(stderr.contains("has no image_events table yet"), "{stderr}");
+
+    // A mistyped lake is an error for every reading command, and is not created.
+    let missing = empty.path().join("typo");
+    let missing = missing.display().to_string();
+    for args in [
+        vec!["query", "--lake", &missing, "select 1"],
+        vec!["check", "--lake", &missing],
+        vec!["compact", "--lake", &missing],
+    ] {
+        let stderr = fails(&args);
+        assert!(
+            stderr.contains("the directory does not exist"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!empty.path().join("typo").exists());
+    // A data directory given for its lake is named.
+    let data = empty.path().join("data");
+    std::fs::create_dir_all(data.join("lake/image_events")).expect("mkdir");
+    let stderr = fails(&["check", "--lake", &data.display().to_string()]);
+    assert!(
+        stderr.contains(&format!("did you mean {}?", data.join("lake").display())),
+        "{stderr}"
+    );
+}
+
+/// Runs imglake, expects a failure, returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = imglake().args(args).output().expect("spawn");
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::engine;
 use crate::sql::CHECKS;
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let lake = imglake_exporter::Lake::open(&args.lake)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Table)?;
     let ctx = engine::session(&lake).await?;
     let mut failed = Vec::new();
     for check in CHECKS {
@@ -26,7 +26,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("running {}", check.path))?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
-            println!("ok    {}", check.name);
+            outln!("ok    {}", check.name);
             continue;
         }
         let more = if rows > args.show_rows as usize {
@@ -34,7 +34,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         };
-        println!(
+        outln!(
             "FAIL  {}: {more}{} rows ({})",
             check.name,
             rows.min(args.show_rows as usize),
@@ -48,11 +48,11 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 (take > 0).then(|| b.slice(0, take))
             })
             .collect();
-        println!("{}", pretty_format_batches(&shown)?);
+        outln!("{}", pretty_format_batches(&shown)?);
         failed.push(check.name);
     }
     if failed.is_empty() {
-        println!("all {} checks passed on {}", CHECKS.len(), lake.display);
+        outln!("all {} checks passed on {}", CHECKS.len(), lake.display);
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(

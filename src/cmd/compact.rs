@@ -3,12 +3,11 @@
 use std::process::ExitCode;
 
 use imglake_exporter::compact::{compact_partition, list_partitions, CompactOptions};
-use imglake_exporter::Lake;
 
 use crate::cli::CompactArgs;
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
-    let lake = Lake::open(&args.lake)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory)?;
     let partitions = match args.partition {
         Some(p) => vec![p],
         None => list_partitions(lake.store.as_ref(), &lake.root).await?,
@@ -21,14 +20,14 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
     for (i, partition) in partitions.into_iter().enumerate() {
         let r = compact_partition(&lake.store, &lake.root, partition, options).await?;
         if r.skipped {
-            println!(
+            outln!(
                 "[{}/{total}] {}: already compact ({} rows)",
                 i + 1,
                 r.partition,
                 r.input_rows
             );
         } else {
-            println!(
+            outln!(
                 "[{}/{total}] {}: {} files, {} rows -> {} files, {} rows ({} duplicates removed)",
                 i + 1,
                 r.partition,

@@ -97,7 +97,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Err(_) => DemoState::default(),
     };
-    println!(
+    outln!(
         "imglake demo: {} inputs into {}",
         samples.len(),
         args.data_dir.display()
@@ -242,16 +242,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let Some(query) = QUERIES.iter().find(|q| q.name == name) else {
             continue;
         };
-        let batches = ctx
+        let df = ctx
             .sql(&query.for_datafusion())
             .await
-            .with_context(|| format!("planning {}", query.path))?
+            .with_context(|| format!("planning {}", query.path))?;
+        let schema = df.schema().inner().clone();
+        let batches = df
             .collect()
             .await
             .with_context(|| format!("running {}", query.path))?;
-        println!("\n== {} ({})", query.name, query.path);
+        outln!("\n== {} ({})", query.name, query.path);
         crate::cmd::query::write_batches(
             &mut std::io::stdout().lock(),
+            &schema,
             &batches,
             OutputFormat::Table,
         )?;
@@ -260,19 +263,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     // Summary.
     let lake_dir = local.lake.display.clone();
-    println!("\n== summary");
+    outln!("\n== summary");
     let mut routes: BTreeMap<Route, usize> = BTreeMap::new();
     for route in &plan {
         *routes.entry(*route).or_default() += 1;
     }
     for (route, n) in &routes {
-        println!("  sent {n:>3} via {}", route.label());
+        outln!("  sent {n:>3} via {}", route.label());
     }
     let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!("  images now: {}", statuses.join(", "));
+    outln!("  images now: {}", statuses.join(", "));
     outcomes.merge(&process_outcomes);
     if outcomes.duplicates > 0 {
-        println!(
+        outln!(
             "  redeliveries that changed nothing: {}",
             outcomes.duplicates
         );
@@ -283,13 +286,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .map(|(code, n)| format!("{code} {n}"))
         .collect();
     if !reasons.is_empty() {
-        println!("  refused this run: {}", reasons.join(", "));
+        outln!("  refused this run: {}", reasons.join(", "));
     }
-    println!(
+    outln!(
         "  lake: {} change records → {} rows in {} files ({} quarantined)",
-        flushed.records, flushed.rows, flushed.files, flushed.quarantined
+        flushed.records,
+        flushed.rows,
+        flushed.files,
+        flushed.quarantined
     );
-    println!(
+    outln!(
         "  time: ingest {:.1}s, process {:.1}s, export {:.1}s, queries {:.1}s, total {:.1}s",
         ingest_time.as_secs_f64(),
         process_time.as_secs_f64(),
@@ -297,14 +303,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         query_time.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
-    println!("\nLook next:");
-    println!("  variants:  {}", local.pipeline.processed.location());
-    println!("  lake:      {lake_dir}");
-    println!(
+    outln!("\nLook next:");
+    outln!("  variants:  {}", local.pipeline.processed.location());
+    outln!("  lake:      {lake_dir}");
+    outln!(
         "  query:     imglake query --lake {lake_dir} \"select status, source, count(*) as n from images_current group by all order by 1, 2\""
     );
-    println!("  checks:    imglake check --lake {lake_dir}");
-    println!(
+    outln!("  checks:    imglake check --lake {lake_dir}");
+    outln!(
         "  serve:     imglake serve --data-dir {}",
         args.data_dir.display()
     );
@@ -498,12 +504,13 @@ async fn kafka_batch(
     Ok(serde_json::from_value(event)?)
 }
 
-/// The files of `dir` (not recursive, sorted), as samples without expectations.
+/// The files of `dir` (not recursive, sorted, hidden files left out), as samples without
+/// expectations.
 fn read_images(dir: &Path) -> anyhow::Result<Vec<Sample>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read --images {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
+        .filter(|p| p.is_file() && !is_hidden(p))
         .collect();
     paths.sort();
     let mut samples = Vec::new();
@@ -526,4 +533,10 @@ fn read_images(dir: &Path) -> anyhow::Result<Vec<Sample>> {
         });
     }
     Ok(samples)
+}
+
+/// `.DS_Store`, `.complete` and the like are not images someone meant to send.
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }

@@ -43,7 +43,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         let mut value = serde_json::to_value(&total)?;
         value["seconds"] = serde_json::json!(elapsed.as_secs_f64());
         value["lake"] = serde_json::json!(lake.display);
-        println!("{value}");
+        outln!("{value}");
     } else {
         print_summary(&total, &lake.display, elapsed.as_secs_f64());
     }
@@ -93,19 +93,19 @@ fn merge(total: &mut ExportReport, part: ExportReport) {
 
 fn print_summary(report: &ExportReport, lake: &str, seconds: f64) {
     let bytes: usize = report.files.iter().map(|f| f.bytes).sum();
-    println!("lake:        {lake}");
-    println!("records:     {}", report.received);
-    println!("rows:        {}", report.rows_written);
-    println!("quarantined: {}", report.quarantined);
+    outln!("lake:        {lake}");
+    outln!("records:     {}", report.received);
+    outln!("rows:        {}", report.rows_written);
+    outln!("quarantined: {}", report.quarantined);
     for (code, n) in &report.quarantine_reasons {
-        println!("  {code}: {n}");
+        outln!("  {code}: {n}");
     }
-    println!("files:       {} ({bytes} bytes)", report.files.len());
+    outln!("files:       {} ({bytes} bytes)", report.files.len());
     if report.failed_records() > 0 {
-        println!("failed:      {}", report.failed_records());
+        outln!("failed:      {}", report.failed_records());
         for e in &report.write_errors {
-            println!("  {e}");
+            outln!("  {e}");
         }
     }
-    println!("seconds:     {seconds:.3}");
+    outln!("seconds:     {seconds:.3}");
 }

@@ -9,3 +9,48 @@ pub mod query;
 pub mod schema;
 pub mod serve;
 pub mod sql;
+
+use std::path::Path;
+
+use anyhow::bail;
+use imglake_exporter::Lake;
+
+/// What a command needs of an existing lake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The directory; no table yet is an empty lake (queries return no rows).
+    Directory,
+    /// The `image_events` table: checks that pass on no data would say nothing.
+    Table,
+}
+
+/// Opens a lake that a command reads or rewrites but never starts: a local lake must be an
+/// existing directory (it is not created on the way), so that a mistyped path is an error
+/// instead of an empty lake. A data directory given for its `lake/` is named as such.
+pub fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<Lake> {
+    if !location.contains("://") || location.starts_with("file://") {
+        let dir = Path::new(location.strip_prefix("file://").unwrap_or(location));
+        if !dir.is_dir() {
+            bail!(
+                "no lake at {location}: the directory does not exist \
+                 (`imglake demo` writes one to imglake-data/lake)"
+            );
+        }
+        if !dir.join("image_events").is_dir() {
+            let nested = dir.join("lake");
+            if nested.join("image_events").is_dir() {
+                bail!(
+                    "no lake at {location}: it has no image_events table; did you mean {}?",
+                    nested.display()
+                );
+            }
+            if needs == Needs::Table {
+                bail!(
+                    "no data in the lake at {location}: it has no image_events table yet \
+                     (`imglake export` and `imglake demo` write it)"
+                );
+            }
+        }
+    }
+    Ok(Lake::open(location)?)
+}

@@ -31,7 +31,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
                 json!({"input": input.display().to_string(), "status": "error", "error_message": format!("{err:#}")})
             }
         };
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(if own_failures == 0 {
         ExitCode::SUCCESS

@@ -1,40 +1,53 @@
 //! `imglake query`: SQL over the lake.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::engine;
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let lake = imglake_exporter::Lake::open(&args.lake)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory)?;
     let ctx = engine::session(&lake).await?;
     let df = ctx.sql(&args.sql).await.context("planning the query")?;
+    let schema = df.schema().inner().clone();
     let batches = df.collect().await.context("running the query")?;
     let mut out = std::io::stdout().lock();
-    write_batches(&mut out, &batches, args.format)?;
+    write_batches(&mut out, &schema, &batches, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes query results in the chosen format.
+/// Writes query results in the chosen format; a result without rows still shows its
+/// columns (table and CSV).
 pub fn write_batches(
     out: &mut impl std::io::Write,
+    schema: &SchemaRef,
     batches: &[RecordBatch],
     format: OutputFormat,
 ) -> anyhow::Result<()> {
     match format {
         OutputFormat::Table => {
-            let table = datafusion::arrow::util::pretty::pretty_format_batches(batches)?;
+            let table = datafusion::arrow::util::pretty::pretty_format_batches_with_schema(
+                schema.clone(),
+                batches,
+            )?;
             writeln!(out, "{table}")?;
         }
         OutputFormat::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(out);
+            if batches.is_empty() {
+                writer.write(&csv_ready(&RecordBatch::new_empty(schema.clone()))?)?;
+            }
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&csv_ready(batch)?)?;
             }
         }
         OutputFormat::Json => {
@@ -46,4 +59,108 @@ pub fn write_batches(
         }
     }
     Ok(())
+}
+
+/// CSV has no nested values: a list of strings (such as `operations`) becomes its JSON
+/// array text, any other nested value its display text.
+fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(nested_as_text(column)?);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+fn nested_as_text(column: &ArrayRef) -> anyhow::Result<ArrayRef> {
+    let text: StringArray = match column.data_type() {
+        DataType::List(item) if item.data_type() == &DataType::Utf8 => {
+            let list = column.as_list::<i32>();
+            (0..list.len())
+                .map(|i| {
+                    list.is_valid(i).then(|| {
+                        let items = list.value(i);
+                        let items: Vec<Option<&str>> = items.as_string::<i32>().iter().collect();
+                        serde_json::to_string(&items).unwrap_or_default()
+                    })
+                })
+                .collect()
+        }
+        _ => {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
+            (0..column.len())
+                .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+                .collect()
+        }
+    };
+    Ok(Arc::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+
+    use super::*;
+
+    fn operations() -> RecordBatch {
+        let mut ops = ListBuilder::new(StringBuilder::new());
+        ops.values().append_value("orient");
+        ops.values().append_value("resize:\"thumb\"");
+        ops.append(true);
+        ops.append(false);
+        let ops: ArrayRef = Arc::new(ops.finish());
+        let ids: ArrayRef = Arc::new(StringArray::from(vec!["a", "b"]));
+        RecordBatch::try_from_iter([("image_id", ids), ("operations", ops)]).unwrap()
+    }
+
+    fn written(batches: &[RecordBatch], schema: &SchemaRef, format: OutputFormat) -> String {
+        let mut out = Vec::new();
+        write_batches(&mut out, schema, batches, format).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_writes_a_list_of_strings_as_json_text() {
+        let batch = operations();
+        let csv = written(
+            std::slice::from_ref(&batch),
+            &batch.schema(),
+            OutputFormat::Csv,
+        );
+        // The JSON text ["orient","resize:\"thumb\""], quoted for CSV; a null list is empty.
+        assert_eq!(
+            csv,
+            concat!(
+                "image_id,operations\n",
+                r#"a,"[""orient"",""resize:\""thumb\""""]""#,
+                "\nb,\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_result_without_rows_still_names_its_columns() {
+        let schema = operations().schema();
+        let table = written(&[], &schema, OutputFormat::Table);
+        assert!(table.contains("| image_id | operations |"), "{table}");
+        let csv = written(&[], &schema, OutputFormat::Csv);
+        assert_eq!(csv, "image_id,operations\n");
+    }
 }

@@ -12,8 +12,8 @@ pub const PARTITION_ATHENA_TYPES: [&str; 2] = ["date", "int"];
 
 pub fn run(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     match args.format {
-        SchemaFormat::Json => println!("{}", schema_json()),
-        SchemaFormat::AthenaColumns => print!("{}", athena_columns()),
+        SchemaFormat::Json => outln!("{}", schema_json()),
+        SchemaFormat::AthenaColumns => out!("{}", athena_columns()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let Some(name) = args.name else {
         for (kind, files) in groups {
             for file in files {
-                println!("{kind:<6} {:<28} {}", file.name, file.path);
+                outln!("{kind:<6} {:<28} {}", file.name, file.path);
             }
         }
         return Ok(ExitCode::SUCCESS);
@@ -22,8 +22,8 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     match found {
         Some(file) => {
             match args.dialect {
-                SqlDialect::Athena => print!("{}", file.text),
-                SqlDialect::Datafusion => println!("{}", file.for_datafusion()),
+                SqlDialect::Athena => out!("{}", file.text),
+                SqlDialect::Datafusion => outln!("{}", file.for_datafusion()),
             }
             Ok(ExitCode::SUCCESS)
         }
