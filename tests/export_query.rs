@@ -124,9 +124,32 @@ fn bad_records_are_quarantined_and_counted() {
     }
     let quarantine = files_under(&dir.path().join("lake/_quarantine"));
     assert_eq!(quarantine.len(), 1, "{quarantine:?}");
-    let body = std::fs::read_to_string(dir.path().join("lake/_quarantine").join(&quarantine[0]))
-        .expect("read");
+    let path = dir.path().join("lake/_quarantine").join(&quarantine[0]);
+    let body = std::fs::read_to_string(&path).expect("read");
     assert_eq!(body.lines().count(), 7);
+    // The summary says where the quarantined records went.
+    let path = std::fs::canonicalize(path).expect("canonical path");
+    assert!(
+        summary.contains(&format!("  {} (7 quarantined)", path.display())),
+        "{summary}"
+    );
+
+    // Input that is not stream records at all is quarantined too, with a warning that
+    // names the likely mistake.
+    let notes = dir.path().join("notes.md");
+    std::fs::write(&notes, "# Notes\n\nnot a stream record\n").expect("write");
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&notes)
+        .args(["--lake", &lake])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("is {} a DynamoDB stream event", notes.display())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -152,6 +175,9 @@ fn export_reads_stdin_and_reports_json() {
     assert_eq!(report["received"], 3);
     assert_eq!(report["rows_written"], 3);
     assert_eq!(report["files"].as_array().map(Vec::len), Some(1));
+    // Each file's location is a path that exists.
+    let location = report["files"][0]["location"].as_str().expect("location");
+    assert!(std::path::Path::new(location).is_file(), "{report}");
 }
 
 #[test]

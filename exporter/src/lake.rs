@@ -109,6 +109,16 @@ impl Lake {
         crate::Exporter::new(self.store.clone(), self.root.clone(), options)
     }
 
+    /// Where an object of the lake is, for people: a file path for a local lake, an
+    /// `s3://bucket/key` URL otherwise.
+    pub fn location(&self, key: &str) -> String {
+        if self.store_url.scheme() == "file" {
+            format!("/{}", key.trim_start_matches('/'))
+        } else {
+            format!("{}{}", self.store_url, key.trim_start_matches('/'))
+        }
+    }
+
     /// URL of the `image_events` table folder, with a trailing slash.
     pub fn table_url(&self) -> Result<Url, url::ParseError> {
         let table = crate::keys::table_prefix(&self.root);
@@ -145,6 +155,25 @@ mod tests {
         let url = lake.table_url().unwrap();
         assert_eq!(url.scheme(), "file");
         assert!(url.path().ends_with("/lake/image_events/"), "{url}");
+    }
+
+    #[test]
+    fn locations_are_paths_locally_and_urls_on_s3() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        let key = format!("{}/image_events/x.parquet", lake.root);
+        let local = lake.location(&key);
+        assert_eq!(
+            std::path::Path::new(&local),
+            std::fs::canonicalize(dir.path())
+                .unwrap()
+                .join("lake/image_events/x.parquet")
+        );
+        let s3 = Lake {
+            store_url: Url::parse("s3://bucket/").unwrap(),
+            ..lake
+        };
+        assert_eq!(s3.location("p/x.parquet"), "s3://bucket/p/x.parquet");
     }
 
     #[test]

@@ -43,9 +43,24 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         let mut value = serde_json::to_value(&total)?;
         value["seconds"] = serde_json::json!(elapsed.as_secs_f64());
         value["lake"] = serde_json::json!(lake.display);
+        if let Some(files) = value["files"].as_array_mut() {
+            for file in files {
+                let location = lake.location(file["key"].as_str().unwrap_or_default());
+                file["location"] = serde_json::json!(location);
+            }
+        }
         outln!("{value}");
     } else {
-        print_summary(&total, &lake.display, elapsed.as_secs_f64());
+        print_summary(&total, &lake, elapsed.as_secs_f64());
+    }
+    if total.received > 0 && total.rows_written == 0 && total.quarantined == total.received {
+        eprintln!(
+            "warning: none of the {} records could be exported; is {} a DynamoDB stream event \
+             ({{\"Records\": [...]}}) or JSON Lines of stream records? Each record is in the \
+             quarantine file above, with its reason.",
+            total.received,
+            args.input.display()
+        );
     }
     if total.failed_records() > 0 {
         eprintln!(
@@ -91,9 +106,12 @@ fn merge(total: &mut ExportReport, part: ExportReport) {
     total.write_errors.extend(part.write_errors);
 }
 
-fn print_summary(report: &ExportReport, lake: &str, seconds: f64) {
+/// Files listed by name in the summary; quarantine files are always listed.
+const LISTED_FILES: usize = 10;
+
+fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
     let bytes: usize = report.files.iter().map(|f| f.bytes).sum();
-    outln!("lake:        {lake}");
+    outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
     outln!("rows:        {}", report.rows_written);
     outln!("quarantined: {}", report.quarantined);
@@ -101,6 +119,20 @@ fn print_summary(report: &ExportReport, lake: &str, seconds: f64) {
         outln!("  {code}: {n}");
     }
     outln!("files:       {} ({bytes} bytes)", report.files.len());
+    let (quarantine, data): (Vec<_>, Vec<_>) = report
+        .files
+        .iter()
+        .partition(|f| f.key.split('/').any(|part| part == "_quarantine"));
+    for file in data.iter().take(LISTED_FILES) {
+        let s = if file.rows == 1 { "" } else { "s" };
+        outln!("  {} ({} row{s})", lake.location(&file.key), file.rows);
+    }
+    if data.len() > LISTED_FILES {
+        outln!("  … and {} more", data.len() - LISTED_FILES);
+    }
+    for file in quarantine {
+        outln!("  {} ({} quarantined)", lake.location(&file.key), file.rows);
+    }
     if report.failed_records() > 0 {
         outln!("failed:      {}", report.failed_records());
         for e in &report.write_errors {
