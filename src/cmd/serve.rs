@@ -402,11 +402,23 @@ async fn upload(
     };
     match tokio::time::timeout(app.body_timeout, read).await {
         Ok(Ok(())) => {}
+        // A body over the route's limit cannot fit any form this server signs: S3 answers
+        // such an upload with EntityTooLarge (400), not with a parse error.
+        Ok(Err(err)) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "EntityTooLarge",
+                format!(
+                    "your proposed upload exceeds the maximum allowed size of {} bytes",
+                    app.local.pipeline.config.limits.max_bytes
+                ),
+            )
+        }
         Ok(Err(err)) => {
             return json_error(
                 StatusCode::BAD_REQUEST,
                 "MalformedPOSTRequest",
-                format!("the body is not a multipart form within the size policy: {err}"),
+                format!("the body is not a multipart form: {err}"),
             )
         }
         Err(_) => {
@@ -459,6 +471,10 @@ async fn upload(
             "SlowDown",
             "storing the upload failed; retry",
         );
+    }
+    // The image is stored now (its item became RECEIVED when the form was issued).
+    if let Ok(mut total) = app.outcomes.lock() {
+        total.received += 1;
     }
     if let Some(id) = image_id_of_raw_key(&key) {
         app.enqueue(id.to_owned()).await;

@@ -263,12 +263,22 @@ async fn routes_methods_and_ids_are_checked() {
         ("DELETE", "/images", 405),
         ("POST", "/images/01JDQ0000000000000000000AB", 405),
         ("GET", "/elsewhere", 404),
+        ("GET", "/", 404),
     ] {
         let resp = p.handle_upload(&request(method, path), &mut o).await;
         assert_eq!(resp.status_code, status, "{method} {path}");
         assert!(body_of(&resp)["error"]["code"].is_string());
         assert_eq!(resp.headers["content-type"], "application/json");
     }
+    // An unknown route is named as requested.
+    let resp = p.handle_upload(&request("GET", "/"), &mut o).await;
+    let message = body_of(&resp)["error"]["message"].clone();
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.starts_with("no route GET /:")),
+        "{message}"
+    );
 }
 
 #[tokio::test]

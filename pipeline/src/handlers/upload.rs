@@ -136,12 +136,12 @@ impl<M: MetadataStore> Pipeline<M> {
         outcomes: &mut Outcomes,
     ) -> Reply {
         let method = &request.request_context.http.method;
-        let path = request
+        let requested = request
             .raw_path
             .as_deref()
             .or(request.request_context.http.path.as_deref())
             .unwrap_or("/");
-        let path = path.trim_end_matches('/');
+        let path = requested.trim_end_matches('/');
         let result = match (method, path) {
             (&Method::POST, "/images") => self.create_upload(request).await,
             (&Method::PUT, "/images") => self.direct_upload(request, outcomes).await,
@@ -167,7 +167,7 @@ impl<M: MetadataStore> Pipeline<M> {
                 404,
                 "route_not_found",
                 format!(
-                    "no route {method} {path}: use POST /images, PUT /images or GET /images/{{id}}"
+                    "no route {method} {requested}: use POST /images, PUT /images or GET /images/{{id}}"
                 ),
             )),
         };
