@@ -173,14 +173,23 @@ fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
     // Not recursive: a folder inside is ignored.
     std::fs::write(images.join("nested/c.jpg"), jpeg(&photo(64, 64, 3), 85)).expect("write");
     let data = dir.path().join("data");
-    let out = run_ok(
-        imglake()
-            .args(["demo", "--images"])
-            .arg(&images)
-            .arg("--data-dir")
-            .arg(&data),
-    );
+    let mut cmd = imglake();
+    cmd.args(["demo", "--images"])
+        .arg(&images)
+        .arg("--data-dir")
+        .arg(&data);
+    let output = cmd.output().expect("spawn");
+    crate::util::assert_success(&output, &cmd);
+    let out = String::from_utf8_lossy(&output.stdout);
     assert!(out.contains("3 inputs"), "{out}");
+    // Without a terminal the progress bars are hidden; plain lines report progress instead.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in ["  ingest 3/3", " process 2/2"] {
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "no {line:?} in\n{stderr}"
+        );
+    }
     let rows = json_rows(&query(
         &lake(&data),
         "json",

@@ -102,6 +102,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         samples.len(),
         args.data_dir.display()
     );
+    // Making the sample set (or reading the user's folder) and opening the stores.
+    let prepare_time = started.elapsed();
 
     // 1. Ingest.
     let t = Instant::now();
@@ -129,7 +131,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
             Route::Kafka | Route::ClaimCheck => kafka.push(i),
         }
-        bar.inc(1);
+        advance(&bar);
     }
     if !kafka.is_empty() {
         let ts = *state
@@ -181,7 +183,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Ok(worked) => worked.count(&mut process_outcomes),
             Err(err) => bar.println(format!("  {id}: processing failed, retry later: {err}")),
         }
-        bar.inc(1);
+        advance(&bar);
     }
     bar.finish_with_message("done");
     let process_time = t.elapsed();
@@ -296,7 +298,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         flushed.quarantined
     );
     outln!(
-        "  time: ingest {:.1}s, process {:.1}s, export {:.1}s, queries {:.1}s, total {:.1}s",
+        "  time: prepare {:.1}s, ingest {:.1}s, process {:.1}s, export {:.1}s, queries {:.1}s, total {:.1}s",
+        prepare_time.as_secs_f64(),
         ingest_time.as_secs_f64(),
         process_time.as_secs_f64(),
         export_time.as_secs_f64(),
@@ -325,6 +328,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             eprintln!("  {m}");
         }
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One step done. A bar is hidden when stderr is not a terminal (a log file, CI): then a
+/// plain line reports every tenth of the work instead.
+fn advance(bar: &ProgressBar) {
+    bar.inc(1);
+    if bar.is_hidden() {
+        let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
+        if pos == len || pos % (len / 10).max(1) == 0 {
+            eprintln!("{:>8} {pos}/{len}", bar.prefix());
+        }
     }
 }
 
