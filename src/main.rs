@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// `println!` for command output: when stdout is closed early (`imglake … | head`) the
-/// process ends quietly with success instead of panicking, as a pipe consumer expects.
+/// process ends quietly, with the status a SIGPIPE death gives (141), instead of panicking.
+/// It does not claim success: the command did not finish (`set -o pipefail` sees it).
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
@@ -32,7 +33,6 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     match run(cli) {
         Ok(code) => code,
-        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", error_chain(&err));
             ExitCode::FAILURE
@@ -40,30 +40,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exit status of a process whose stdout reader went away: 128 + SIGPIPE.
+const BROKEN_PIPE_EXIT: i32 = 141;
+
 /// Writes command output to stdout; a closed stdout ends the process (see [`outln!`]).
 pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout.write_fmt(args) {
-        if err.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
+    if let Err(err) = Stdout.write_fmt(args) {
         eprintln!("error: writing to stdout: {err}");
         std::process::exit(1);
     }
 }
 
-/// Whether an error only says that stdout was closed by its reader.
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            || cause.to_string().contains("Broken pipe (os error 32)")
-    })
+/// Stdout for writers (CSV, JSON, tables): a closed stdout ends the process as in
+/// [`write_stdout`]; other errors are returned.
+pub(crate) struct Stdout;
+
+impl Stdout {
+    fn check<T>(result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(err) = &result {
+            if err.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(BROKEN_PIPE_EXIT);
+            }
+        }
+        result
+    }
 }
 
-/// An error and its causes joined by ": ", leaving out a cause whose text the message before
-/// it already contains (DataFusion and TOML errors repeat their source in their own text).
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::check(std::io::stdout().lock().write(buf))
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        Self::check(std::io::stdout().lock().write_all(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::check(std::io::stdout().lock().flush())
+    }
+}
+
+/// An error and its causes joined by ": ", leaving out a cause whose text is already part of
+/// what is printed before it (DataFusion and TOML errors repeat their source in their own
+/// text).
 fn error_chain(err: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in err.chain() {

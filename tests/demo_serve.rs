@@ -404,6 +404,16 @@ fn serve_takes_concurrent_and_presigned_uploads_and_a_graceful_stop_loses_nothin
     .expect("upload answered");
     assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
     ids.push(created["image_id"].as_str().expect("id").to_owned());
+    // A client retry posts the same form again: stored again, counted once.
+    let (status, body) = http(
+        &addr,
+        "POST",
+        &path,
+        &[("Content-Type", &content_type)],
+        &form,
+    )
+    .expect("upload answered");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
 
     // The same form with a file over the policy's size range is refused as S3 refuses it,
     // whether it is just over (the policy check) or far over (the route's body limit).

@@ -64,4 +64,17 @@ fn export_and_query_an_s3_lake_through_a_local_endpoint() {
     assert!(hour10[0].contains("/compacted-"));
     let total = query_with(&env, lake, "csv", "select count(*) as n from image_events");
     assert_eq!(total, "n\n9\n");
+
+    // Checks refuse a prefix that holds no table (a typo) instead of passing on no data.
+    let typo = imglake()
+        .args(["check", "--lake", "s3://lake-bucket/prod/lkae"])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("spawn");
+    assert!(!typo.status.success());
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        stderr.contains("no data in the lake at s3://lake-bucket/prod/lkae"),
+        "{stderr}"
+    );
 }

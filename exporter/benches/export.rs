@@ -175,12 +175,9 @@ fn child(input: &Path, out: &str, compression: Compression) {
     );
 }
 
-/// A Lambda DynamoDB event of `n` realistic image-metadata changes: each image goes
-/// RECEIVED → PROCESSING → PROCESSED (or REJECTED), some are deleted or expire by TTL, some
-/// carry attributes the schema does not know. Deterministic.
 /// The order of a stream record's fields in the generated input. Lambda's DynamoDB events
-/// (and the AWS SAM sample event) put `eventName` before `dynamodb`; GetRecords responses as
-/// the AWS CLI prints them, and anything re-serialized with sorted keys, put it after. The
+/// (and the AWS SAM sample event) put `eventName` before `dynamodb`; records re-serialized
+/// with sorted keys (`jq -S`, Python's `sort_keys`, serde_json's `Value`) put it after. The
 /// exporter reads OldImage in the same pass only when it already knows the event name, so
 /// both are measured.
 #[derive(Debug, Clone, Copy)]
@@ -227,17 +224,18 @@ impl Order {
             "SizeBytes",
             "StreamViewType",
         ];
-        match self {
-            // serde_json's map keeps keys sorted.
-            Order::Sorted => record.to_string(),
-            Order::Lambda => in_order(record, &RECORD, &|key, value| {
-                if key == "dynamodb" {
-                    in_order(value, &DYNAMODB, &|_, value| value.to_string())
-                } else {
-                    value.to_string()
-                }
-            }),
+        let (mut record_keys, mut dynamodb_keys) = (RECORD, DYNAMODB);
+        if let Order::Sorted = self {
+            record_keys.sort_unstable();
+            dynamodb_keys.sort_unstable();
         }
+        in_order(record, &record_keys, &|key, value| {
+            if key == "dynamodb" {
+                in_order(value, &dynamodb_keys, &|_, value| value.to_string())
+            } else {
+                value.to_string()
+            }
+        })
     }
 }
 
@@ -259,6 +257,9 @@ fn in_order(object: &Value, keys: &[&str], value: &dyn Fn(&str, &Value) -> Strin
     format!("{{{}}}", fields.join(","))
 }
 
+/// A Lambda DynamoDB event of `n` realistic image-metadata changes: each image goes
+/// RECEIVED → PROCESSING → PROCESSED (or REJECTED), some are deleted or expire by TTL, some
+/// carry attributes the schema does not know. Deterministic.
 fn generate(n: usize, order: Order) -> String {
     let arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/stream/2026-11-01T00:00:00.000";
     let t0: i64 = 1_795_500_000;

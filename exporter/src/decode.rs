@@ -47,7 +47,7 @@ pub struct Decoded<'r> {
 /// decoder usually knows what the mapping will need and reads only that, in the same pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum OldForm {
-    /// `eventName` came later (GetRecords orders fields alphabetically): attributes kept raw.
+    /// `eventName` came later (as in JSON re-serialized with sorted keys): attributes kept raw.
     #[default]
     Raw,
     /// A REMOVE: every attribute parsed into [`Decoded::old_slots`].
@@ -448,7 +448,8 @@ mod tests {
             Some(AttributeValue::S(Text("B".into())))
         );
         assert!(decoded.old_image.is_empty());
-        // GetRecords orders fields alphabetically: dynamodb before eventName, kept raw.
+        // Sorted keys (as any tool that re-serializes JSON sorted writes them): dynamodb
+        // before eventName, kept raw.
         let late = RawValue::from_string(
             r#"{"dynamodb":{"OldImage":{"status":{"S":"A"}}},"eventName":"REMOVE"}"#.into(),
         )

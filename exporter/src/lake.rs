@@ -22,6 +22,10 @@ pub enum LakeError {
         path: String,
         source: std::io::Error,
     },
+    /// A local lake path with a character the object store escapes in names: the files
+    /// would land in a differently named directory (`~` becomes `%7E`).
+    #[error("cannot use lake directory `{path}`: it contains `{ch}`, which the object store would write as a %-escape in the directory name; choose a path without any of \\ {{ }} ^ % ` [ ] \" < > ~ # | * ?")]
+    Character { path: String, ch: char },
     /// The S3 client could not be configured from the environment.
     #[error("cannot configure S3 for `{location}` (check AWS_REGION, credentials and AWS_ENDPOINT_URL): {source}")]
     S3 {
@@ -63,8 +67,23 @@ impl Lake {
             path: dir.to_owned(),
             source,
         };
+        let character = |path: &std::path::Path| {
+            let text = path.to_string_lossy();
+            text.chars()
+                .find(|c| c.is_control() || "\\{}^%`[]\"<>~#|*?".contains(*c))
+                .map(|ch| LakeError::Character {
+                    path: text.into_owned(),
+                    ch,
+                })
+        };
+        if let Some(err) = std::path::absolute(dir).ok().as_deref().and_then(character) {
+            return Err(err);
+        }
         std::fs::create_dir_all(dir).map_err(io)?;
         let abs = std::fs::canonicalize(dir).map_err(io)?;
+        if let Some(err) = character(&abs) {
+            return Err(err);
+        }
         let root = Path::from_absolute_path(&abs).map_err(|e| {
             io(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -174,6 +193,17 @@ mod tests {
             ..lake
         };
         assert_eq!(s3.location("p/x.parquet"), "s3://bucket/p/x.parquet");
+    }
+
+    #[test]
+    fn a_directory_name_the_store_would_escape_is_refused_before_anything_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("my~data/lake");
+        let err = Lake::open(lake.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("it contains `~`"), "{err}");
+        assert!(!dir.path().join("my~data").exists());
+        // Spaces and most punctuation are fine.
+        Lake::open(dir.path().join("my data (2)/lake").to_str().unwrap()).unwrap();
     }
 
     #[test]

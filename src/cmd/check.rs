@@ -11,7 +11,7 @@ use crate::engine;
 use crate::sql::CHECKS;
 
 pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let lake = super::open_existing_lake(&args.lake, super::Needs::Table)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Table).await?;
     let ctx = engine::session(&lake).await?;
     let mut failed = Vec::new();
     for check in CHECKS {

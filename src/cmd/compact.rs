@@ -7,7 +7,7 @@ use imglake_exporter::compact::{compact_partition, list_partitions, CompactOptio
 use crate::cli::CompactArgs;
 
 pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
-    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory).await?;
     let partitions = match args.partition {
         Some(p) => vec![p],
         None => list_partitions(lake.store.as_ref(), &lake.root).await?,

@@ -119,10 +119,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 if let Some(id) = body["image_id"].as_str() {
                     ids.insert(i, id.to_owned());
                 } else {
-                    bar.println(format!(
-                        "  {}: PUT refused with {status}: {body}",
-                        sample.name
-                    ));
+                    note(
+                        &bar,
+                        format!("  {}: PUT refused with {status}: {body}", sample.name),
+                    );
                 }
             }
             Route::Presigned => {
@@ -181,7 +181,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let (id, result) = joined.context("a processing task failed")?;
         match result {
             Ok(worked) => worked.count(&mut process_outcomes),
-            Err(err) => bar.println(format!("  {id}: processing failed, retry later: {err}")),
+            Err(err) => note(
+                &bar,
+                format!("  {id}: processing failed, retry later: {err}"),
+            ),
         }
         advance(&bar);
     }
@@ -255,7 +258,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("running {}", query.path))?;
         outln!("\n== {} ({})", query.name, query.path);
         crate::cmd::query::write_batches(
-            &mut std::io::stdout().lock(),
+            &mut crate::Stdout,
             &schema,
             &batches,
             OutputFormat::Table,
@@ -331,15 +334,24 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One step done. A bar is hidden when stderr is not a terminal (a log file, CI): then a
-/// plain line reports every tenth of the work instead.
+/// One step done. A bar is hidden when stderr is not a terminal (a log file, CI): then plain
+/// lines report the progress instead, at most ten per bar.
 fn advance(bar: &ProgressBar) {
     bar.inc(1);
     if bar.is_hidden() {
-        let (pos, len) = (bar.position(), bar.length().unwrap_or(0));
-        if pos == len || pos % (len / 10).max(1) == 0 {
+        let (pos, len) = (bar.position(), bar.length().unwrap_or(0).max(1));
+        if pos * 10 / len != (pos - 1) * 10 / len {
             eprintln!("{:>8} {pos}/{len}", bar.prefix());
         }
+    }
+}
+
+/// A message above the bar; on stderr itself when the bar is hidden (it would be lost).
+fn note(bar: &ProgressBar, message: String) {
+    if bar.is_hidden() {
+        eprintln!("{message}");
+    } else {
+        bar.println(message);
     }
 }
 

@@ -119,10 +119,11 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
         outln!("  {code}: {n}");
     }
     outln!("files:       {} ({bytes} bytes)", report.files.len());
-    let (quarantine, data): (Vec<_>, Vec<_>) = report
-        .files
-        .iter()
-        .partition(|f| f.key.split('/').any(|part| part == "_quarantine"));
+    let (quarantine, data): (Vec<_>, Vec<_>) = report.files.iter().partition(|f| {
+        f.key
+            .strip_prefix(lake.root.as_ref())
+            .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
+    });
     for file in data.iter().take(LISTED_FILES) {
         let s = if file.rows == 1 { "" } else { "s" };
         outln!("  {} ({} row{s})", lake.location(&file.key), file.rows);

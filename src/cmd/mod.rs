@@ -27,7 +27,23 @@ pub enum Needs {
 /// Opens a lake that a command reads or rewrites but never starts: a local lake must be an
 /// existing directory (it is not created on the way), so that a mistyped path is an error
 /// instead of an empty lake. A data directory given for its `lake/` is named as such.
-pub fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<Lake> {
+pub async fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<Lake> {
+    if location.starts_with("s3://") {
+        let lake = Lake::open(location)?;
+        if needs == Needs::Table {
+            // A bucket has no directories: the table exists when an object is under it.
+            use futures::StreamExt;
+            let table = imglake_exporter::keys::table_prefix(&lake.root);
+            let first = lake.store.list(Some(&table)).next().await.transpose()?;
+            if first.is_none() {
+                bail!(
+                    "no data in the lake at {location}: nothing under {table}/ \
+                     (the stream-export function or `imglake export` write it)"
+                );
+            }
+        }
+        return Ok(lake);
+    }
     if !location.contains("://") || location.starts_with("file://") {
         let dir = Path::new(location.strip_prefix("file://").unwrap_or(location));
         if !dir.is_dir() {

@@ -13,12 +13,12 @@ use crate::cli::{OutputFormat, QueryArgs};
 use crate::engine;
 
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory)?;
+    let lake = super::open_existing_lake(&args.lake, super::Needs::Directory).await?;
     let ctx = engine::session(&lake).await?;
     let df = ctx.sql(&args.sql).await.context("planning the query")?;
     let schema = df.schema().inner().clone();
     let batches = df.collect().await.context("running the query")?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::Stdout;
     write_batches(&mut out, &schema, &batches, args.format)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -61,8 +61,8 @@ pub fn write_batches(
     Ok(())
 }
 
-/// CSV has no nested values: a list of strings (such as `operations`) becomes its JSON
-/// array text, any other nested value its display text.
+/// CSV has no nested values: a list of strings (such as `operations`, of any string type)
+/// becomes its JSON array text, any other nested value its display text.
 fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
     if !batch
         .schema()
@@ -91,17 +91,25 @@ fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
 
 fn nested_as_text(column: &ArrayRef) -> anyhow::Result<ArrayRef> {
     let text: StringArray = match column.data_type() {
-        DataType::List(item) if item.data_type() == &DataType::Utf8 => {
+        DataType::List(item) if is_text(item.data_type()) => {
             let list = column.as_list::<i32>();
             (0..list.len())
                 .map(|i| {
-                    list.is_valid(i).then(|| {
-                        let items = list.value(i);
-                        let items: Vec<Option<&str>> = items.as_string::<i32>().iter().collect();
-                        serde_json::to_string(&items).unwrap_or_default()
-                    })
+                    list.is_valid(i)
+                        .then(|| json_strings(&list.value(i)))
+                        .transpose()
                 })
-                .collect()
+                .collect::<anyhow::Result<_>>()?
+        }
+        DataType::LargeList(item) if is_text(item.data_type()) => {
+            let list = column.as_list::<i64>();
+            (0..list.len())
+                .map(|i| {
+                    list.is_valid(i)
+                        .then(|| json_strings(&list.value(i)))
+                        .transpose()
+                })
+                .collect::<anyhow::Result<_>>()?
         }
         _ => {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
@@ -113,9 +121,23 @@ fn nested_as_text(column: &ArrayRef) -> anyhow::Result<ArrayRef> {
     Ok(Arc::new(text))
 }
 
+fn is_text(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// One list of strings as a JSON array (nulls as `null`).
+fn json_strings(items: &ArrayRef) -> anyhow::Result<String> {
+    let items = datafusion::arrow::compute::cast(items, &DataType::Utf8)?;
+    let items: Vec<Option<&str>> = items.as_string::<i32>().iter().collect();
+    Ok(serde_json::to_string(&items)?)
+}
+
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{ListBuilder, StringBuilder};
+    use datafusion::arrow::array::{LargeStringBuilder, ListBuilder, StringBuilder};
 
     use super::*;
 
@@ -153,6 +175,23 @@ mod tests {
                 "\nb,\n"
             )
         );
+    }
+
+    #[test]
+    fn csv_writes_lists_of_any_string_type_as_json_text() {
+        let mut ops = ListBuilder::new(LargeStringBuilder::new());
+        ops.values().append_value("a,b");
+        ops.values().append_value("c");
+        ops.append(true);
+        let ops: ArrayRef = Arc::new(ops.finish());
+        let batch = RecordBatch::try_from_iter([("ops", ops)]).unwrap();
+        let csv = written(
+            std::slice::from_ref(&batch),
+            &batch.schema(),
+            OutputFormat::Csv,
+        );
+        // One element "a,b" and one "c", not three.
+        assert_eq!(csv, concat!("ops\n", r#""[""a,b"",""c""]""#, "\n"));
     }
 
     #[test]

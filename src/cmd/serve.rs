@@ -458,6 +458,8 @@ async fn upload(
             format!("no bucket {bucket}"),
         );
     }
+    // A form posted again (a client retry) stores the same object again: a duplicate.
+    let again = matches!(app.local.pipeline.raw.size(&key).await, Ok(Some(_)));
     if let Err(err) = app
         .local
         .pipeline
@@ -474,7 +476,11 @@ async fn upload(
     }
     // The image is stored now (its item became RECEIVED when the form was issued).
     if let Ok(mut total) = app.outcomes.lock() {
-        total.received += 1;
+        if again {
+            total.duplicates += 1;
+        } else {
+            total.received += 1;
+        }
     }
     if let Some(id) = image_id_of_raw_key(&key) {
         app.enqueue(id.to_owned()).await;
