@@ -64,16 +64,16 @@ pub struct ServeArgs {
     pub queue_capacity: usize,
 
     /// Open connections at once; more clients wait in the accept backlog.
-    #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256)]
+    #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
 
     /// Requests handled at once (each may hold a body of up to the upload limit in memory);
     /// more wait their turn.
-    #[arg(long, env = "IMGLAKE_MAX_REQUESTS", default_value_t = 32)]
+    #[arg(long, env = "IMGLAKE_MAX_REQUESTS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_requests: usize,
 
     /// Seconds a client may take to send its body, and may stay silent on a connection.
-    #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 
     /// Flush the change feed to the lake once this many changes wait...
@@ -92,7 +92,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_SWEEP_EVERY", value_parser = parse_duration)]
     pub sweep_every: Option<std::time::Duration>,
 
-    /// Run the clock this far ahead of real time (e.g. 8d to see 7-day expiry now).
+    /// Run the clock this far ahead of real time (e.g. 8d to see 7-day expiry now). Events
+    /// are then stamped in the future, so `imglake check` reports them (events_in_future):
+    /// use a separate --data-dir.
     #[arg(long, env = "IMGLAKE_CLOCK_OFFSET", value_parser = parse_duration)]
     pub clock_offset: Option<std::time::Duration>,
 }

@@ -434,6 +434,18 @@ fn serve_takes_concurrent_and_presigned_uploads_and_a_graceful_stop_loses_nothin
         assert_eq!(json_of(&body)["error"]["code"], "EntityTooLarge", "{size}");
     }
 
+    // A percent-encoded id is the same id (API Gateway decodes path parameters too).
+    let encoded: String = ids[0].bytes().map(|b| format!("%{b:02X}")).collect();
+    let (status, body) =
+        http(&addr, "GET", &format!("/images/{encoded}"), &[], b"").expect("GET answered");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json_of(&body)["image_id"], ids[0].as_str());
+
+    // A known route asked with the wrong method answers JSON too.
+    let (status, body) = http(&addr, "POST", "/healthz", &[], b"").expect("answered");
+    assert_eq!(status, 405);
+    assert_eq!(json_of(&body)["error"]["code"], "method_not_allowed");
+
     let (status, body) = http(&addr, "GET", "/images/NOSUCHIMAGE", &[], b"").expect("GET answered");
     assert_eq!(status, 404);
     assert_eq!(json_of(&body)["error"]["code"], "image_not_found");
@@ -530,5 +542,18 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
         // The server closes the stalled connection (EOF or reset), never waits forever.
         let _ = s.read_to_end(&mut buf);
     }
+    // A client that stops partway through its body is told so: a timeout, not "too large".
+    let mut partial = TcpStream::connect(&server.addr).expect("connect");
+    partial
+        .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+        .expect("partial body");
+    partial
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let _ = partial.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
     server.stop();
 }

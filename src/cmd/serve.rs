@@ -22,6 +22,7 @@ use anyhow::Context;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -182,9 +183,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .route("/healthz", get(health))
         .fallback(api)
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            args.max_connections,
-        ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower::limit::ConcurrencyLimitLayer::new(args.max_requests))
         .with_state(app.clone());
 
     eprintln!(
@@ -308,12 +308,25 @@ fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Res
         .into_response()
 }
 
+/// Whether reading a body failed because it was over the route's limit.
+fn is_length_limit(err: &axum::Error) -> bool {
+    std::error::Error::source(err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+}
+
 /// Every upload API route: the request becomes an API Gateway event for the same handler.
 async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let limit = usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
     let bytes = match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
+        Ok(Err(err)) if !is_length_limit(&err) => {
+            // The connection broke or went silent (its idle cut-off) before the body was in.
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive completely in time",
+            );
+        }
         Ok(Err(_)) => {
             return json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -337,6 +350,14 @@ async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     event.request_context.http.path = Some(parts.uri.path().to_owned());
     event.request_context.request_id = Some(ulid::Ulid::new().to_string());
     event.raw_path = Some(parts.uri.path().to_owned());
+    // API Gateway hands the handler its path parameters decoded: `%30%31…` is the id `01…`.
+    if let Some(id) = parts.uri.path().strip_prefix("/images/") {
+        if let Ok(id) = percent_encoding::percent_decode_str(id).decode_utf8() {
+            event
+                .path_parameters
+                .insert("id".to_owned(), id.into_owned());
+        }
+    }
     event.raw_query_string = parts.uri.query().map(str::to_owned);
     event.headers = parts.headers.clone();
     if !bytes.is_empty() {
@@ -380,8 +401,21 @@ async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
 async fn upload(
     State(app): State<Arc<App>>,
     UrlPath(bucket): UrlPath<String>,
-    mut form: Multipart,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Response {
+    let mut form = match form {
+        Ok(form) => form,
+        Err(rejection) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "MalformedPOSTRequest",
+                format!(
+                    "the body is not a multipart form: {}",
+                    rejection.body_text()
+                ),
+            )
+        }
+    };
     let mut fields = BTreeMap::new();
     let mut file: Option<Bytes> = None;
     let read = async {
@@ -458,7 +492,8 @@ async fn upload(
             format!("no bucket {bucket}"),
         );
     }
-    // A form posted again (a client retry) stores the same object again: a duplicate.
+    // A form posted again (a client retry) stores the object again; the worker then counts
+    // the duplicate, so it is not counted here.
     let again = matches!(app.local.pipeline.raw.size(&key).await, Ok(Some(_)));
     if let Err(err) = app
         .local
@@ -475,10 +510,8 @@ async fn upload(
         );
     }
     // The image is stored now (its item became RECEIVED when the form was issued).
-    if let Ok(mut total) = app.outcomes.lock() {
-        if again {
-            total.duplicates += 1;
-        } else {
+    if !again {
+        if let Ok(mut total) = app.outcomes.lock() {
             total.received += 1;
         }
     }
@@ -490,6 +523,19 @@ async fn upload(
         headers.insert("location", v);
     }
     (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+/// A known route asked with another method (`POST /healthz`, `GET /upload/raw`).
+async fn method_not_allowed(request: Request) -> Response {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not take {}: /healthz takes GET, /upload/{{bucket}} takes POST",
+            request.uri().path(),
+            request.method()
+        ),
+    )
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
