@@ -282,6 +282,27 @@ async fn routes_methods_and_ids_are_checked() {
 }
 
 #[tokio::test]
+async fn a_retried_refused_put_is_refused_again_not_answered_200() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let mut req = put_request(b"just some text, not an image");
+    req.headers.insert(
+        upload::IDEMPOTENCY_HEADER,
+        "order-43/photo-1".parse().unwrap(),
+    );
+    let first = p.handle_upload(&req, &mut o).await;
+    assert_eq!(first.status_code, 415);
+    let again = p.handle_upload(&req, &mut o).await;
+    assert_eq!(again.status_code, 415);
+    assert_eq!(body_of(&again)["status"], "REJECTED");
+    assert_eq!(
+        body_of(&again)["error"]["code"],
+        body_of(&first)["error"]["code"]
+    );
+    assert_eq!(o.duplicates, 1);
+}
+
+#[tokio::test]
 async fn idempotency_key_makes_a_retried_put_land_on_the_same_image() {
     let p = pipeline();
     let mut o = Outcomes::default();

@@ -3,7 +3,7 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `POST /images` | 201 `{"image_id", "status", "upload": {"url", "fields"}, "expires_at"}`: a presigned S3 POST bounded to the size limit (for images up to 10 MB, which cannot pass through Lambda's 6 MB payload) |
-//! | `PUT /images` | the image as the body (base64, as API Gateway sends binary): 202 RECEIVED, 200 for a known `Idempotency-Key`, 4xx REJECTED |
+//! | `PUT /images` | the image as the body (base64, as API Gateway sends binary): 202 RECEIVED, 200 for a known `Idempotency-Key` (the same 4xx again if that upload was refused), 4xx REJECTED |
 //! | `GET /images/{id}` | 200 the item: status, features, variants; 404 when unknown |
 //!
 //! Errors are JSON `{"error": {"code", "message"}}` (plus `image_id` and `status` when an image
@@ -392,9 +392,16 @@ fn ingest_reply(ingested: &Ingested, outcomes: &mut Outcomes) -> Reply {
             outcomes.received += 1;
             (202, true)
         }
-        Ingested::Duplicate(_) => {
+        Ingested::Duplicate(item) => {
             outcomes.duplicates += 1;
-            (200, true)
+            // A retry of a refused upload is refused the same way: a 2xx would tell a client
+            // that checks the status that it succeeded.
+            match item.error_code.as_deref() {
+                Some(code) if item.status == Status::Rejected => {
+                    (status_for_rejection(code), false)
+                }
+                _ => (200, true),
+            }
         }
         Ingested::Rejected(item) => {
             let code = item.error_code.as_deref().unwrap_or("rejected");
