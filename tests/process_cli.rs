@@ -112,6 +112,42 @@ fn process_writes_variants_and_rejects_bad_inputs_with_codes() {
 }
 
 #[test]
+fn process_rejects_a_huge_file_without_reading_it_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A sparse 1 GiB file: nothing to write, but reading it all would take 1 GiB of memory.
+    let big = dir.path().join("big.jpg");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(1 << 30))
+        .expect("sparse file");
+    // Under a 1 GiB address-space limit: reading either input whole would run out of it.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -v 1048576 && exec "$0" process "$1" /dev/zero --out "$2""#)
+        .arg(env!("CARGO_BIN_EXE_imglake"))
+        .arg(&big)
+        .arg(dir.path().join("out"))
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results = lines(&out.stdout);
+    for line in &results {
+        assert_eq!(line["error_code"], "too_large", "{line}");
+    }
+    assert!(
+        results[0]["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1073741824 bytes")),
+        "{}",
+        results[0]
+    );
+}
+
+#[test]
 fn process_takes_a_recipe_and_fails_only_for_its_own_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -136,6 +172,13 @@ fn process_takes_a_recipe_and_fails_only_for_its_own_errors() {
     assert_eq!(results[0]["variants"][0]["name"], "tiny");
     assert_eq!(results[0]["variants"][0]["width"], 64);
     assert_eq!(results[1]["status"], "error");
+    // Every line has the same keys, whatever its status.
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&results[1]), keys(&results[0]));
 
     std::fs::write(
         d.join("bad.toml"),

@@ -3,12 +3,13 @@
 //! input, an unwritable output, an invalid recipe) make the exit code non-zero.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use imglake_pipeline::process::{process, ProcessError, Recipe};
-use imglake_pipeline::validate::Limits;
+use imglake_pipeline::validate::{Limits, RejectCode, Rejection};
 use serde_json::json;
 
 use crate::cli::ProcessArgs;
@@ -28,7 +29,18 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
             Ok(line) => line,
             Err(err) => {
                 own_failures += 1;
-                json!({"input": input.display().to_string(), "status": "error", "error_message": format!("{err:#}")})
+                // The tool's own failure (an unreadable input, an unwritable output): the same
+                // keys as every other line, so that line-by-line readers need no special case.
+                json!({
+                    "input": input.display().to_string(),
+                    "status": "error",
+                    "error_code": null,
+                    "error_message": format!("{err:#}"),
+                    "width": null,
+                    "height": null,
+                    "format": null,
+                    "variants": [],
+                })
             }
         };
         outln!("{line}");
@@ -66,8 +78,28 @@ fn handle(
     limits: &Limits,
     used: &mut HashSet<String>,
 ) -> anyhow::Result<serde_json::Value> {
-    let bytes = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let name = input.display().to_string();
+    // Read at most one byte over the size limit: a huge file (or /dev/zero) is rejected
+    // without being held in memory.
+    let mut bytes = Vec::new();
+    std::fs::File::open(input)
+        .and_then(|file| {
+            file.take(limits.max_bytes.saturating_add(1))
+                .read_to_end(&mut bytes)
+        })
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    if bytes.len() as u64 > limits.max_bytes {
+        let limit = limits.max_bytes;
+        let message = match std::fs::metadata(input).ok().filter(|m| m.is_file()) {
+            Some(meta) => format!(
+                "the image is {} bytes, above the {limit} bytes limit",
+                meta.len()
+            ),
+            None => format!("the image is over the {limit} bytes limit"),
+        };
+        let err = ProcessError::Rejected(Rejection::new(RejectCode::TooLarge, message));
+        return Ok(rejected(&name, &err));
+    }
     match process(&bytes, recipe, limits) {
         Ok(done) => {
             let dir = out.join(unique_stem(input, used));

@@ -22,6 +22,8 @@ pub const MAX_SIDE: u32 = 8192;
 pub const DEFAULT_QUALITY: u32 = 82;
 /// Longest variant name (it becomes part of an object key).
 const MAX_NAME_LEN: usize = 64;
+/// Most operations one variant may apply (each is a pass over the image).
+pub const MAX_OPS: usize = 16;
 
 /// The variants to produce from one image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -310,10 +312,18 @@ impl Recipe {
                     format!("must be 1 to {MAX_NAME_LEN} ASCII letters, digits, '-' or '_'"),
                 ));
             }
-            if !seen.insert(variant.name.as_str()) {
+            // Unique ignoring case: `Thumb` and `thumb` would be one file on a
+            // case-insensitive file system.
+            if !seen.insert(variant.name.to_ascii_lowercase()) {
                 return Err(fail(
                     "name",
-                    "is used by an earlier variant; names must be unique".into(),
+                    "is used by an earlier variant; names must be unique (ignoring case)".into(),
+                ));
+            }
+            if variant.ops.len() > MAX_OPS {
+                return Err(fail(
+                    "ops",
+                    format!("has {} operations; at most {MAX_OPS}", variant.ops.len()),
                 ));
             }
             if let Some(resize) = variant.resize {

@@ -1003,6 +1003,22 @@ fn recipe_errors_name_the_variant_and_field() {
         message.contains("variants[1] (`a`): name is used by an earlier variant"),
         "{message}"
     );
+    let case_only = "[[variants]]\nname = \"Thumb\"\nformat = \"png\"\n\
+                     [[variants]]\nname = \"thumb\"\nformat = \"png\"\n";
+    let message = toml_error(case_only);
+    assert!(
+        message.contains("variants[1] (`thumb`): name is used by an earlier variant"),
+        "{message}"
+    );
+    let many_ops = format!(
+        "[[variants]]\nname = \"a\"\nformat = \"png\"\nops = [{}]\n",
+        vec!["{ op = \"grayscale\" }"; 17].join(", ")
+    );
+    let message = toml_error(&many_ops);
+    assert!(
+        message.contains("variants[0] (`a`): ops has 17 operations; at most 16"),
+        "{message}"
+    );
     let message = toml_error("[[variants]]\nname = \"a b\"\nformat = \"png\"\n");
     assert!(
         message.contains("variants[0] (`a b`): name must be"),
