@@ -11,6 +11,17 @@ IMGLAKE_CHECKOV="$(scripts/python-env.sh checkov)/bin/checkov"
 export IMGLAKE_VENV IMGLAKE_CHECKOV
 export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
 
+# A shared target directory grows without bound: every clone path and dependency set leaves
+# its own test executables and incremental caches. Drop those unchanged for a week (one still
+# in use is rebuilt, which takes a minute at most).
+if [[ -d "$CARGO_TARGET_DIR/debug/deps" ]]; then
+  find "$CARGO_TARGET_DIR/debug/deps" -maxdepth 1 -type f ! -name '*.*' -mtime +7 -delete || true
+fi
+if [[ -d "$CARGO_TARGET_DIR/debug/incremental" ]]; then
+  find "$CARGO_TARGET_DIR/debug/incremental" -mindepth 1 -maxdepth 1 -type d -mtime +7 \
+    -exec rm -rf {} + || true
+fi
+
 echo "== Rust tests"
 # The end-to-end tests run the CLI and the Lambda binaries of every package (stream-export,
 # compact, upload, kafka-ingest, process); cargo builds a package's binaries only for that
