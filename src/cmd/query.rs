@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -91,25 +93,9 @@ fn csv_ready(batch: &RecordBatch) -> anyhow::Result<RecordBatch> {
 
 fn nested_as_text(column: &ArrayRef) -> anyhow::Result<ArrayRef> {
     let text: StringArray = match column.data_type() {
-        DataType::List(item) if is_text(item.data_type()) => {
-            let list = column.as_list::<i32>();
-            (0..list.len())
-                .map(|i| {
-                    list.is_valid(i)
-                        .then(|| json_strings(&list.value(i)))
-                        .transpose()
-                })
-                .collect::<anyhow::Result<_>>()?
-        }
+        DataType::List(item) if is_text(item.data_type()) => json_lists(column.as_list::<i32>())?,
         DataType::LargeList(item) if is_text(item.data_type()) => {
-            let list = column.as_list::<i64>();
-            (0..list.len())
-                .map(|i| {
-                    list.is_valid(i)
-                        .then(|| json_strings(&list.value(i)))
-                        .transpose()
-                })
-                .collect::<anyhow::Result<_>>()?
+            json_lists(column.as_list::<i64>())?
         }
         _ => {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())?;
@@ -126,6 +112,18 @@ fn is_text(data_type: &DataType) -> bool {
         data_type,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
     )
+}
+
+/// Each list of strings as its JSON array text; a null list stays null.
+fn json_lists<O: OffsetSizeTrait>(lists: &GenericListArray<O>) -> anyhow::Result<StringArray> {
+    (0..lists.len())
+        .map(|i| {
+            lists
+                .is_valid(i)
+                .then(|| json_strings(&lists.value(i)))
+                .transpose()
+        })
+        .collect()
 }
 
 /// One list of strings as a JSON array (nulls as `null`).
