@@ -1,5 +1,6 @@
-//! DataFusion over the lake: `image_events` registered as a Hive-partitioned listing table
-//! with the exporter's schema, on a local directory or `s3://` alike.
+//! DataFusion over the lake: `image_events` over a Hive-partitioned listing table with the
+//! exporter's schema (`hour` cast to int from its directory name), on a local directory or
+//! `s3://` alike.
 
 use std::sync::Arc;
 
@@ -28,20 +29,38 @@ pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
     ctx.register_object_store(&lake.store_url, lake.store.clone());
 
     let table_url = lake.table_url().context("building the table URL")?;
+    // `hour` is read as the text of its directory name (`hour=09`) and cast to int in the
+    // `image_events` view. Declared as Int32 on the files, DataFusion lists only the
+    // directory `hour=9` for `dt = … and hour = 9` (it prints the literal to build the path
+    // prefix), and hours 00–09 of a day silently came back empty.
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![
             ("dt".to_owned(), DataType::Date32),
-            ("hour".to_owned(), DataType::Int32),
+            ("hour".to_owned(), DataType::Utf8),
         ]);
     let config = ListingTableConfig::new(ListingTableUrl::parse(table_url.as_str())?)
         .with_listing_options(options)
         .with_schema(arrow_schema());
     let table = ListingTable::try_new(config)?;
-    ctx.register_table(TABLE_NAME, Arc::new(table))?;
+    ctx.register_table(FILES_TABLE, Arc::new(table))?;
+    let columns: Vec<String> = arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| format!("\"{}\"", f.name()))
+        .collect();
+    ctx.sql(&format!(
+        "create view {TABLE_NAME} as select {}, dt, cast(hour as int) as hour from {FILES_TABLE}",
+        columns.join(", ")
+    ))
+    .await
+    .context("registering image_events")?;
     register_views(&ctx).await?;
     Ok(ctx)
 }
+
+/// The listing table under `image_events`: the files as they are, `hour` as text.
+const FILES_TABLE: &str = "image_events_files";
 
 /// Registers the Athena views of `sql/athena/views`, adapted for DataFusion. Views may use
 /// each other; each round registers those whose inputs exist, until all are in.

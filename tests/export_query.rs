@@ -40,6 +40,18 @@ fn query_across_partitions_returns_every_exported_row() {
         "select count(*) as n from image_events where dt = date '2026-11-24' and hour between 10 and 12",
     );
     assert_eq!(pruned, "n\n7\n");
+    // One hour of one day, for a single-digit hour (its directory is hour=09): DataFusion
+    // built the listing prefix hour=9 from an Int32 partition column and found nothing.
+    for (hour, n) in [(9, 2), (10, 3)] {
+        let one_hour = query(
+            &lake,
+            "csv",
+            &format!(
+                "select count(*) as n from image_events where dt = '2026-11-24' and hour = {hour}"
+            ),
+        );
+        assert_eq!(one_hour, format!("n\n{n}\n"), "hour {hour}");
+    }
 }
 
 #[test]
