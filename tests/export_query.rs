@@ -274,6 +274,68 @@ fn errors_name_the_fix() {
     );
 }
 
+#[test]
+fn odd_inputs_are_read_or_named() {
+    let (dir, lake) = lake_dir();
+    // A byte order mark before a Lambda event is not part of the JSON.
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend(std::fs::read(crate::util::fixture("lambda_lifecycle.json")).expect("fixture"));
+    let with_bom = dir.path().join("bom.json");
+    std::fs::write(&with_bom, bom).expect("write");
+    let out = run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&with_bom)
+            .args(["--lake", &lake]),
+    );
+    assert!(out.contains("rows:        7\nquarantined: 0"), "{out}");
+    // An input with no records says so.
+    let empty = dir.path().join("empty.json");
+    std::fs::write(&empty, "{\"Records\": []}").expect("write");
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&empty)
+        .args(["--lake", &lake])
+        .output()
+        .expect("spawn");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no stream records"));
+    // An input that repeats its events in a later batch rewrites the same files; the
+    // summary counts the files the lake holds and says why it wrote more.
+    let repeated = dir.path().join("repeated.jsonl");
+    let lines =
+        std::fs::read_to_string(crate::util::fixture("bad_records.jsonl")).expect("fixture");
+    std::fs::write(&repeated, format!("{lines}{lines}")).expect("write");
+    let lake2 = dir.path().join("lake2").display().to_string();
+    let out = run_ok(imglake().args(["export", "--input"]).arg(&repeated).args([
+        "--lake",
+        &lake2,
+        "--batch-records",
+        "9",
+    ]));
+    assert!(out.contains("files:       2 "), "{out}");
+    assert!(
+        out.contains("2 writes replaced a file this run had written"),
+        "{out}"
+    );
+    // JSON rows carry every column, null ones too.
+    let json = query(
+        &lake,
+        "json",
+        "select image_id, error_code from image_events limit 1",
+    );
+    assert!(json.contains("\"error_code\":null"), "{json}");
+    // Compacting a partition that does not exist says so.
+    let out = run_ok(imglake().args([
+        "compact",
+        "--lake",
+        &lake,
+        "--partition",
+        "dt=2030-01-01/hour=00",
+    ]));
+    assert!(out.contains("no such partition"), "{out}");
+}
+
 /// Runs imglake, expects a failure, returns its stderr.
 fn fails(args: &[&str]) -> String {
     let out = imglake().args(args).output().expect("spawn");

@@ -19,7 +19,14 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
     let total = partitions.len();
     for (i, partition) in partitions.into_iter().enumerate() {
         let r = compact_partition(&lake.store, &lake.root, partition, options).await?;
-        if r.skipped {
+        if r.input_files == 0 {
+            outln!(
+                "[{}/{total}] {}: no files (no such partition in {})",
+                i + 1,
+                r.partition,
+                lake.display
+            );
+        } else if r.skipped {
             outln!(
                 "[{}/{total}] {}: already compact ({} rows)",
                 i + 1,

@@ -1,10 +1,12 @@
 //! `imglake export`: stream records from a file or stdin into the lake.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use imglake_exporter::export::WrittenFile;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 
 use crate::cli::ExportArgs;
@@ -53,6 +55,12 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     } else {
         print_summary(&total, &lake, elapsed.as_secs_f64());
     }
+    if total.received == 0 {
+        eprintln!(
+            "warning: {} holds no stream records; nothing was exported",
+            args.input.display()
+        );
+    }
     if total.received > 0 && total.rows_written == 0 && total.quarantined == total.received {
         eprintln!(
             "warning: none of the {} records could be exported; is {} a DynamoDB stream event \
@@ -82,6 +90,10 @@ fn read_input(args: &ExportArgs) -> anyhow::Result<Vec<u8>> {
         bytes = std::fs::read(&args.input)
             .with_context(|| format!("cannot read --input {}", args.input.display()))?;
     }
+    // A UTF-8 byte order mark (some Windows editors write one) is not part of the JSON.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
     Ok(bytes)
 }
 
@@ -110,7 +122,21 @@ fn merge(total: &mut ExportReport, part: ExportReport) {
 const LISTED_FILES: usize = 10;
 
 fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
-    let bytes: usize = report.files.iter().map(|f| f.bytes).sum();
+    // Batches of an input that repeats events write the same keys again (keys follow the
+    // events): the last write of a key is what the lake holds.
+    let mut files: Vec<&WrittenFile> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for file in &report.files {
+        match at.get(file.key.as_str()) {
+            Some(&i) => files[i] = file,
+            None => {
+                at.insert(&file.key, files.len());
+                files.push(file);
+            }
+        }
+    }
+    let rewrites = report.files.len() - files.len();
+    let bytes: usize = files.iter().map(|f| f.bytes).sum();
     outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
     outln!("rows:        {}", report.rows_written);
@@ -118,12 +144,19 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
     for (code, n) in &report.quarantine_reasons {
         outln!("  {code}: {n}");
     }
-    outln!("files:       {} ({bytes} bytes)", report.files.len());
-    let (quarantine, data): (Vec<_>, Vec<_>) = report.files.iter().partition(|f| {
-        f.key
-            .strip_prefix(lake.root.as_ref())
-            .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
-    });
+    outln!("files:       {} ({bytes} bytes)", files.len());
+    if rewrites > 0 {
+        outln!(
+            "  {rewrites} writes replaced a file this run had written: the input repeats \
+             events, and the lake keeps one copy of each such file"
+        );
+    }
+    let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) =
+        files.iter().copied().partition(|f| {
+            f.key
+                .strip_prefix(lake.root.as_ref())
+                .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
+        });
     for file in data.iter().take(LISTED_FILES) {
         let s = if file.rows == 1 { "" } else { "s" };
         outln!("  {} ({} row{s})", lake.location(&file.key), file.rows);

@@ -53,7 +53,10 @@ pub fn write_batches(
             }
         }
         OutputFormat::Json => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(out);
+            // Every key on every line (null columns as null), so rows have one shape.
+            let mut writer = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::LineDelimited>(out);
             for batch in batches {
                 writer.write(batch)?;
             }
