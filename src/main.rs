@@ -24,6 +24,7 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod conn;
+mod diagnose;
 mod engine;
 mod local;
 mod sql;

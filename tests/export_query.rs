@@ -336,6 +336,44 @@ fn odd_inputs_are_read_or_named() {
     assert!(out.contains("no such partition"), "{out}");
 }
 
+#[test]
+fn a_failed_query_names_the_damaged_file_and_the_misnamed_partition() {
+    let (dir, lake) = lake_dir();
+    export(&lake, "lambda_lifecycle.json", &[]);
+    let table = dir.path().join("lake/image_events");
+    let hour10 = table.join("dt=2026-11-24/hour=10");
+    let damaged = std::fs::read_dir(&hour10)
+        .expect("hour 10")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .expect("a file");
+    let bytes = std::fs::read(&damaged).expect("read");
+    std::fs::write(&damaged, &bytes[..100]).expect("truncate");
+    let misnamed = table.join("dt=bad/hour=xx");
+    std::fs::create_dir_all(&misnamed).expect("mkdir");
+    std::fs::write(misnamed.join("p.parquet"), &bytes).expect("write");
+    for args in [
+        vec![
+            "query",
+            "--lake",
+            &lake,
+            "select count(*) from image_events",
+        ],
+        vec!["check", "--lake", &lake],
+    ] {
+        let stderr = fails(&args);
+        let damaged = std::fs::canonicalize(&damaged).expect("path");
+        assert!(
+            stderr.contains(&format!("{}: not readable Parquet", damaged.display())),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("partition dt=bad/hour=xx is not"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Runs imglake, expects a failure, returns its stderr.
 fn fails(args: &[&str]) -> String {
     let out = imglake().args(args).output().expect("spawn");

@@ -19,11 +19,18 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             .sql(&check.for_datafusion())
             .await
             .with_context(|| format!("planning {}", check.path))?;
-        let batches = df
+        let batches = match df
             .limit(0, Some(args.show_rows as usize + 1))?
             .collect()
             .await
-            .with_context(|| format!("running {}", check.path))?;
+        {
+            Ok(batches) => batches,
+            Err(err) => {
+                return Err(super::query::with_lake_problems(&lake, err.into())
+                    .await
+                    .context(format!("running {}", check.path)))
+            }
+        };
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         if rows == 0 {
             outln!("ok    {}", check.name);

@@ -19,10 +19,33 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let ctx = engine::session(&lake).await?;
     let df = ctx.sql(&args.sql).await.context("planning the query")?;
     let schema = df.schema().inner().clone();
-    let batches = df.collect().await.context("running the query")?;
+    let batches = match df.collect().await {
+        Ok(batches) => batches,
+        Err(err) => {
+            return Err(with_lake_problems(&lake, err.into())
+                .await
+                .context("running the query"))
+        }
+    };
     let mut out = crate::Stdout;
     write_batches(&mut out, &schema, &batches, args.format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A failed query over the lake, with what in the lake broke it when something did (a
+/// damaged file, a misnamed partition directory: DataFusion's errors name neither).
+pub async fn with_lake_problems(
+    lake: &imglake_exporter::Lake,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let problems = crate::diagnose::lake_problems(lake).await;
+    if problems.is_empty() {
+        return err;
+    }
+    err.context(format!(
+        "the lake has problems to fix first:\n  {}\n",
+        problems.join("\n  ")
+    ))
 }
 
 /// Writes query results in the chosen format; a result without rows still shows its

@@ -1,0 +1,109 @@
+//! When a query over the lake fails, what in the lake makes it fail: files that are not
+//! readable Parquet, and partition directories whose names are not `dt=YYYY-MM-DD/hour=HH`.
+//! DataFusion's own errors name neither ("Corrupt footer", "Cannot cast string 'bad'").
+
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
+use futures::StreamExt;
+use imglake_exporter::Lake;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+
+/// Problems reported at most; the listing stops there.
+const MAX_PROBLEMS: usize = 20;
+
+/// The problems found under the `image_events` table, one line each, with what to do.
+pub async fn lake_problems(lake: &Lake) -> Vec<String> {
+    let table = imglake_exporter::keys::table_prefix(&lake.root);
+    let mut listing = lake.store.list(Some(&table));
+    let mut problems = Vec::new();
+    while let Some(meta) = listing.next().await {
+        let Ok(meta) = meta else { continue };
+        let key = meta.location.as_ref();
+        if !key.ends_with(".parquet") {
+            continue; // the table reads only .parquet files
+        }
+        let relative = key
+            .strip_prefix(table.as_ref())
+            .unwrap_or(key)
+            .trim_start_matches('/');
+        if let Some(problem) = partition_problem(relative) {
+            problems.push(format!("{}: {problem}", lake.location(key)));
+        } else if let Err(err) = read_footer(lake, &meta.location, meta.size).await {
+            problems.push(format!(
+                "{}: not readable Parquet ({err}); move it aside, e.g. under _quarantine/",
+                lake.location(key)
+            ));
+        }
+        if problems.len() >= MAX_PROBLEMS {
+            break;
+        }
+    }
+    problems
+}
+
+/// Reads and decodes a Parquet file's footer (two ranged reads, not the whole file).
+async fn read_footer(lake: &Lake, location: &Path, size: u64) -> Result<(), String> {
+    if size < 12 {
+        return Err(format!("{size} bytes, too short for Parquet"));
+    }
+    let tail = lake
+        .store
+        .get_range(location, size - 8..size)
+        .await
+        .map_err(|e| e.to_string())?;
+    if tail.len() != 8 || &tail[4..] != b"PAR1" {
+        return Err("no Parquet footer at its end".to_owned());
+    }
+    let length = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if length + 12 > size {
+        return Err(format!(
+            "its footer claims {length} bytes of a {size}-byte file"
+        ));
+    }
+    let footer = lake
+        .store
+        .get_range(location, size - 8 - length..size - 8)
+        .await
+        .map_err(|e| e.to_string())?;
+    ParquetMetaDataReader::decode_metadata(&footer)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Why a file's partition directories break the table, if they do. Folders that are not
+/// `name=value` pairs are not partitions, and the table skips their files.
+fn partition_problem(relative: &str) -> Option<String> {
+    let parts: Vec<&str> = relative.split('/').collect();
+    let [dt, hour, _file] = parts.as_slice() else {
+        return None;
+    };
+    let (Some(dt), Some(hour)) = (dt.strip_prefix("dt="), hour.strip_prefix("hour=")) else {
+        return None;
+    };
+    let dt_ok = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").is_ok();
+    let hour_ok = hour.len() == 2 && hour.parse::<u8>().is_ok_and(|h| h < 24);
+    (!dt_ok || !hour_ok).then(|| {
+        format!(
+            "partition dt={dt}/hour={hour} is not dt=YYYY-MM-DD/hour=00..23; every query over \
+             the table fails on it: move the directory out of image_events/"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_names_are_checked_only_where_they_are_partitions() {
+        assert_eq!(
+            partition_problem("dt=2026-11-24/hour=09/part-a.parquet"),
+            None
+        );
+        assert!(partition_problem("dt=bad/hour=09/part-a.parquet").is_some());
+        assert!(partition_problem("dt=2026-11-24/hour=xx/part-a.parquet").is_some());
+        assert!(partition_problem("dt=2026-11-24/hour=24/part-a.parquet").is_some());
+        assert_eq!(partition_problem("backup/old/part-a.parquet"), None);
+        assert_eq!(partition_problem("part-a.parquet"), None);
+    }
+}
