@@ -16,6 +16,7 @@ pub async fn lake_problems(lake: &Lake) -> Vec<String> {
     let table = imglake_exporter::keys::table_prefix(&lake.root);
     let mut listing = lake.store.list(Some(&table));
     let mut problems = Vec::new();
+    let mut misnamed = std::collections::HashSet::new();
     while let Some(meta) = listing.next().await {
         let Ok(meta) = meta else { continue };
         let key = meta.location.as_ref();
@@ -27,7 +28,11 @@ pub async fn lake_problems(lake: &Lake) -> Vec<String> {
             .unwrap_or(key)
             .trim_start_matches('/');
         if let Some(problem) = partition_problem(relative) {
-            problems.push(format!("{}: {problem}", lake.location(key)));
+            // Once per directory, not per file in it.
+            let directory = relative.rsplit_once('/').map_or(relative, |(d, _)| d);
+            if misnamed.insert(directory.to_owned()) {
+                problems.push(format!("{}: {problem}", lake.location(key)));
+            }
         } else if let Err(err) = read_footer(lake, &meta.location, meta.size).await {
             problems.push(format!(
                 "{}: not readable Parquet ({err}); move it aside, e.g. under _quarantine/",
@@ -80,11 +85,13 @@ fn partition_problem(relative: &str) -> Option<String> {
     let (Some(dt), Some(hour)) = (dt.strip_prefix("dt="), hour.strip_prefix("hour=")) else {
         return None;
     };
+    // What the table cannot read: a dt that is not a date, an hour that is not a number
+    // (`hour=7` reads as 7, so it does not break queries even if the exporter never writes it).
     let dt_ok = chrono::NaiveDate::parse_from_str(dt, "%Y-%m-%d").is_ok();
-    let hour_ok = hour.len() == 2 && hour.parse::<u8>().is_ok_and(|h| h < 24);
+    let hour_ok = hour.parse::<i32>().is_ok();
     (!dt_ok || !hour_ok).then(|| {
         format!(
-            "partition dt={dt}/hour={hour} is not dt=YYYY-MM-DD/hour=00..23; every query over \
+            "partition dt={dt}/hour={hour} is not dt=YYYY-MM-DD/hour=HH; every query over \
              the table fails on it: move the directory out of image_events/"
         )
     })
@@ -102,7 +109,11 @@ mod tests {
         );
         assert!(partition_problem("dt=bad/hour=09/part-a.parquet").is_some());
         assert!(partition_problem("dt=2026-11-24/hour=xx/part-a.parquet").is_some());
-        assert!(partition_problem("dt=2026-11-24/hour=24/part-a.parquet").is_some());
+        assert_eq!(
+            partition_problem("dt=2026-11-24/hour=7/part-a.parquet"),
+            None
+        );
+        assert!(partition_problem("dt=2026-13-01/hour=07/part-a.parquet").is_some());
         assert_eq!(partition_problem("backup/old/part-a.parquet"), None);
         assert_eq!(partition_problem("part-a.parquet"), None);
     }

@@ -315,9 +315,27 @@ fn odd_inputs_are_read_or_named() {
     ]));
     assert!(out.contains("files:       2 "), "{out}");
     assert!(
+        out.contains("rows:        4 (2 in the files the lake holds)"),
+        "{out}"
+    );
+    assert!(
         out.contains("2 writes replaced a file this run had written"),
         "{out}"
     );
+    let out = run_ok(imglake().args(["export", "--input"]).arg(&repeated).args([
+        "--lake",
+        &lake2,
+        "--batch-records",
+        "9",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(
+        report["files"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    assert_eq!(report["rewrites"], 2, "{report}");
     // JSON rows carry every column, null ones too.
     let json = query(
         &lake,

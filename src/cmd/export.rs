@@ -45,12 +45,16 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         let mut value = serde_json::to_value(&total)?;
         value["seconds"] = serde_json::json!(elapsed.as_secs_f64());
         value["lake"] = serde_json::json!(lake.display);
-        if let Some(files) = value["files"].as_array_mut() {
-            for file in files {
-                let location = lake.location(file["key"].as_str().unwrap_or_default());
-                file["location"] = serde_json::json!(location);
-            }
-        }
+        let (held, rewrites) = held_files(&total);
+        value["files"] = held
+            .iter()
+            .map(|f| {
+                let mut file = serde_json::to_value(f)?;
+                file["location"] = serde_json::json!(lake.location(&f.key));
+                Ok(file)
+            })
+            .collect::<serde_json::Result<_>>()?;
+        value["rewrites"] = serde_json::json!(rewrites);
         outln!("{value}");
     } else {
         print_summary(&total, &lake, elapsed.as_secs_f64());
@@ -121,9 +125,10 @@ fn merge(total: &mut ExportReport, part: ExportReport) {
 /// Files listed by name in the summary; quarantine files are always listed.
 const LISTED_FILES: usize = 10;
 
-fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
-    // Batches of an input that repeats events write the same keys again (keys follow the
-    // events): the last write of a key is what the lake holds.
+/// The files the lake holds after a run, and how many writes replaced one: batches of an
+/// input that repeats events write the same keys again (keys follow the events), and the
+/// last write of a key is what stays.
+fn held_files(report: &ExportReport) -> (Vec<&WrittenFile>, usize) {
     let mut files: Vec<&WrittenFile> = Vec::new();
     let mut at: HashMap<&str, usize> = HashMap::new();
     for file in &report.files {
@@ -136,10 +141,27 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
         }
     }
     let rewrites = report.files.len() - files.len();
+    (files, rewrites)
+}
+
+fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
+    let (files, rewrites) = held_files(report);
     let bytes: usize = files.iter().map(|f| f.bytes).sum();
     outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
-    outln!("rows:        {}", report.rows_written);
+    if rewrites > 0 {
+        let held: usize = files
+            .iter()
+            .filter(|f| !is_quarantine(lake, f))
+            .map(|f| f.rows)
+            .sum();
+        outln!(
+            "rows:        {} ({held} in the files the lake holds)",
+            report.rows_written
+        );
+    } else {
+        outln!("rows:        {}", report.rows_written);
+    }
     outln!("quarantined: {}", report.quarantined);
     for (code, n) in &report.quarantine_reasons {
         outln!("  {code}: {n}");
@@ -152,11 +174,7 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
         );
     }
     let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) =
-        files.iter().copied().partition(|f| {
-            f.key
-                .strip_prefix(lake.root.as_ref())
-                .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
-        });
+        files.iter().copied().partition(|f| is_quarantine(lake, f));
     for file in data.iter().take(LISTED_FILES) {
         let s = if file.rows == 1 { "" } else { "s" };
         outln!("  {} ({} row{s})", lake.location(&file.key), file.rows);
@@ -174,4 +192,11 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
         }
     }
     outln!("seconds:     {seconds:.3}");
+}
+
+/// Whether a written file is a quarantine file (under the lake root's `_quarantine/`).
+fn is_quarantine(lake: &Lake, file: &WrittenFile) -> bool {
+    file.key
+        .strip_prefix(lake.root.as_ref())
+        .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
 }

@@ -38,6 +38,12 @@ pub async fn with_lake_problems(
     lake: &imglake_exporter::Lake,
     err: anyhow::Error,
 ) -> anyhow::Error {
+    // Only for errors a damaged file or a misnamed directory causes: the diagnosis lists
+    // and reads every file's footer, which takes a while on a large s3:// lake.
+    let text = format!("{err:#}");
+    if !text.contains("Parquet error") && !text.contains("Cannot cast string") {
+        return err;
+    }
     let problems = crate::diagnose::lake_problems(lake).await;
     if problems.is_empty() {
         return err;

@@ -184,7 +184,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .route("/healthz", get(health))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(tower::limit::ConcurrencyLimitLayer::new(args.max_requests))
+        // One semaphore for the whole server: `Router::layer` wraps every route on its own,
+        // and a per-route limit would let each route hold its own N bodies.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            args.max_requests,
+        ))
         .with_state(app.clone());
 
     eprintln!(
@@ -352,6 +356,7 @@ async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     event.raw_path = Some(parts.uri.path().to_owned());
     // API Gateway hands the handler its path parameters decoded: `%30%31…` is the id `01…`.
     if let Some(id) = parts.uri.path().strip_prefix("/images/") {
+        let id = id.trim_end_matches('/');
         if let Ok(id) = percent_encoding::percent_decode_str(id).decode_utf8() {
             event
                 .path_parameters
