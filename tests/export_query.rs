@@ -392,6 +392,36 @@ fn a_failed_query_names_the_damaged_file_and_the_misnamed_partition() {
     }
 }
 
+#[test]
+fn output_to_a_closed_pipe_ends_quietly_with_the_sigpipe_status() {
+    use std::io::Read;
+    let empty = tempfile::tempdir().expect("tempdir");
+    let mut child = imglake()
+        .args(["query", "--lake"])
+        .arg(empty.path())
+        .args([
+            "--format",
+            "csv",
+            "select * from generate_series(1, 200000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Read the first bytes, as `| head -c 16` would, then close the pipe.
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("first bytes");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Runs imglake, expects a failure, returns its stderr.
 fn fails(args: &[&str]) -> String {
     let out = imglake().args(args).output().expect("spawn");
