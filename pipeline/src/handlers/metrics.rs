@@ -26,6 +26,8 @@ pub struct Outcomes {
     pub retries: u64,
     /// Events that are not ours (unknown keys, S3 test events).
     pub ignored: u64,
+    /// Duplicates whose raw object no longer matches its item (see `Worked::Replaced`).
+    pub replaced: u64,
 }
 
 impl Outcomes {
@@ -57,6 +59,7 @@ impl Outcomes {
         self.duplicates += other.duplicates;
         self.retries += other.retries;
         self.ignored += other.ignored;
+        self.replaced += other.replaced;
         for (code, n) in &other.rejected {
             *self.rejected.entry(code.clone()).or_default() += n;
         }
@@ -79,6 +82,7 @@ impl Outcomes {
                 ("Failed", "Count", json!(self.failed_total())),
                 ("Duplicates", "Count", json!(self.duplicates)),
                 ("Retries", "Count", json!(self.retries)),
+                ("RawReplaced", "Count", json!(self.replaced)),
                 ("Latency", "Milliseconds", json!(latency_ms)),
             ],
         )];

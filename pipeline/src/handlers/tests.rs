@@ -401,6 +401,34 @@ async fn duplicate_and_racing_process_events_leave_one_consistent_item() {
 }
 
 #[tokio::test]
+async fn a_raw_object_replaced_after_processing_is_counted_not_reprocessed() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let body = body_of(&p.handle_upload(&put_request(&sample_jpeg()), &mut o).await);
+    let key = raw_key(body["image_id"].as_str().unwrap());
+    let first = p.process_object(&key, 1).await.unwrap();
+    assert!(matches!(first, Worked::Processed(_)), "{first:?}");
+    // The same event again: a plain duplicate.
+    let again = p.process_object(&key, 2).await.unwrap();
+    assert!(matches!(again, Worked::Duplicate(_)), "{again:?}");
+    // A presigned form posted again with other bytes replaces the object under the key.
+    p.raw
+        .put(&key, Bytes::from_static(b"other content"), "image/jpeg")
+        .await
+        .unwrap();
+    let replaced = p.process_object(&key, 1).await.unwrap();
+    let Worked::Replaced(item) = &replaced else {
+        panic!("{replaced:?}")
+    };
+    assert_eq!(item.status, Status::Processed, "the item is left as it was");
+    let mut counted = Outcomes::default();
+    replaced.count(&mut counted);
+    assert_eq!((counted.duplicates, counted.replaced), (1, 1));
+    let line = &counted.emf_lines("process", 0, 1)[0];
+    assert_eq!(line["RawReplaced"], 1);
+}
+
+#[tokio::test]
 async fn bad_bytes_found_at_processing_are_rejected_and_unknown_keys_ignored() {
     let p = pipeline();
     let mut o = Outcomes::default();

@@ -36,6 +36,10 @@ pub enum Worked {
     Failed(ImageItem),
     /// The item was already in a terminal status (a duplicate event).
     Duplicate(ImageItem),
+    /// The item was already in a terminal status, but the raw object is no longer the one it
+    /// describes (its size differs): a presigned form posted again with other content, which
+    /// S3 allows until the form expires. Nothing is reprocessed; it is logged and counted.
+    Replaced(ImageItem),
     /// Not an object of ours, or an object whose item no longer exists.
     Ignored(String),
 }
@@ -49,6 +53,10 @@ impl Worked {
             Worked::Rejected(item) => outcomes.reject(item.error_code.as_deref().unwrap_or("")),
             Worked::Failed(item) => outcomes.fail(item.error_code.as_deref().unwrap_or("")),
             Worked::Duplicate(_) => outcomes.duplicates += 1,
+            Worked::Replaced(_) => {
+                outcomes.duplicates += 1;
+                outcomes.replaced += 1;
+            }
             Worked::Ignored(_) => outcomes.ignored += 1,
         }
     }
@@ -150,6 +158,26 @@ impl<M: MetadataStore> Pipeline<M> {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// An event for an image already done: a duplicate, unless the raw object now has
+    /// another size than the one the item recorded.
+    async fn done_already(&self, key: &str, item: ImageItem) -> Result<Worked, HandlerError> {
+        let (Some(recorded), Ok(Some(stored))) = (item.size_bytes, self.raw.size(key).await) else {
+            return Ok(Worked::Duplicate(item));
+        };
+        if u64::try_from(recorded).ok() == Some(stored) {
+            return Ok(Worked::Duplicate(item));
+        }
+        tracing::warn!(
+            image_id = %item.image_id,
+            key,
+            recorded_bytes = recorded,
+            stored_bytes = stored,
+            status = ?item.status,
+            "the raw object was replaced after its image was handled; the item describes the earlier upload"
+        );
+        Ok(Worked::Replaced(item))
+    }
+
     /// Processes the raw object `key` on delivery `attempt` (1-based).
     pub async fn process_object(&self, key: &str, attempt: u32) -> Result<Worked, HandlerError> {
         let Some(image_id) = image_id_of_raw_key(key) else {
@@ -161,7 +189,7 @@ impl<M: MetadataStore> Pipeline<M> {
             return Ok(Worked::Ignored(format!("no item for image {image_id}")));
         };
         let item = match item {
-            Claimed::Done(item) => return Ok(Worked::Duplicate(item)),
+            Claimed::Done(item) => return self.done_already(key, item).await,
             Claimed::Processing(item) => item,
         };
         let bytes = match self.raw.get(key, self.config.limits.max_bytes).await {
