@@ -1,5 +1,6 @@
 # Alarms (errors, throttles, stream iterator age, Kafka offset lag, dead-letter depth, queue age,
-# API 5xx) to an encrypted SNS topic, and one dashboard for the whole pipeline.
+# replaced raw images, API 5xx) to an encrypted SNS topic, and one dashboard for the whole
+# pipeline.
 
 data "aws_region" "current" {}
 
@@ -126,6 +127,24 @@ resource "aws_cloudwatch_metric_alarm" "queue_age" {
   evaluation_periods  = 2
   threshold           = var.queue_age_threshold_seconds
   comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# From the process function's EMF lines (namespace imglake, dimension Function).
+resource "aws_cloudwatch_metric_alarm" "raw_replaced" {
+  alarm_name          = "${var.name}-raw-replaced"
+  alarm_description   = "A raw image was replaced after it was processed (a presigned form posted again with other content): its item describes the earlier upload. The process function's log names the image."
+  namespace           = "imglake"
+  metric_name         = "RawReplaced"
+  dimensions          = { Function = "process" }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
