@@ -30,6 +30,13 @@ pub fn quarantine_key(root: &Path, content: &[u8]) -> Path {
     )
 }
 
+/// Whether `key` names a quarantine file of the lake at `root` (see [`quarantine_key`]).
+pub fn is_quarantine_key(root: &Path, key: &str) -> bool {
+    let prefix = join(root, QUARANTINE_DIR);
+    key.strip_prefix(prefix.as_ref())
+        .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Prefix under which all data files live.
 pub fn table_prefix(root: &Path) -> Path {
     join(root, TABLE_NAME)
@@ -73,5 +80,19 @@ mod tests {
         assert_eq!(a, quarantine_key(&Path::from("l"), b"one"));
         assert_ne!(a, quarantine_key(&Path::from("l"), b"two"));
         assert!(a.as_ref().starts_with("l/_quarantine/image_events/part-"));
+        assert!(is_quarantine_key(&Path::from("l"), a.as_ref()));
+        // A root that itself sits under a folder named _quarantine holds data files too.
+        let root = Path::from("srv/_quarantine/lake");
+        let p = Partition::of_date_hour("2026-11-25", 7).unwrap();
+        let data = data_key(&root, "s", &p, "1", "2");
+        assert!(!is_quarantine_key(&root, data.as_ref()));
+        assert!(is_quarantine_key(
+            &root,
+            quarantine_key(&root, b"x").as_ref()
+        ));
+        assert!(is_quarantine_key(
+            &Path::from(""),
+            quarantine_key(&Path::from(""), b"x").as_ref()
+        ));
     }
 }

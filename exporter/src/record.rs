@@ -132,13 +132,8 @@ struct BorrowedBatch<'a> {
 /// Whether `split_input` reads `text` as a `{"Records": [...]}` batch (rather than as JSON
 /// Lines): the one pass must not read such a document as lines either.
 pub fn is_batch(text: &str) -> bool {
-    #[derive(Deserialize)]
-    struct Shape {
-        #[serde(rename = "Records")]
-        _records: Vec<serde::de::IgnoredAny>,
-    }
     let trimmed = text.trim_ascii_start();
-    trimmed.starts_with('{') && serde_json::from_str::<Shape>(trimmed).is_ok()
+    trimmed.starts_with('{') && serde_json::from_str::<BorrowedBatch<'_>>(trimmed).is_ok()
 }
 
 /// Why an input file could not be read as records at all.

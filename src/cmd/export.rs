@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use imglake_exporter::export::WrittenFile;
+use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 
 use crate::cli::ExportArgs;
@@ -147,14 +148,13 @@ fn held_files(report: &ExportReport) -> (Vec<&WrittenFile>, usize) {
 fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
     let (files, rewrites) = held_files(report);
     let bytes: usize = files.iter().map(|f| f.bytes).sum();
+    let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) = files
+        .iter()
+        .partition(|f| keys::is_quarantine_key(&lake.root, &f.key));
     outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
     if rewrites > 0 {
-        let held: usize = files
-            .iter()
-            .filter(|f| !is_quarantine(lake, f))
-            .map(|f| f.rows)
-            .sum();
+        let held: usize = data.iter().map(|f| f.rows).sum();
         outln!(
             "rows:        {} ({held} in the files the lake holds)",
             report.rows_written
@@ -173,8 +173,6 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
              events, and the lake keeps one copy of each such file"
         );
     }
-    let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) =
-        files.iter().copied().partition(|f| is_quarantine(lake, f));
     for file in data.iter().take(LISTED_FILES) {
         let s = if file.rows == 1 { "" } else { "s" };
         outln!("  {} ({} row{s})", lake.location(&file.key), file.rows);
@@ -192,11 +190,4 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
         }
     }
     outln!("seconds:     {seconds:.3}");
-}
-
-/// Whether a written file is a quarantine file (under the lake root's `_quarantine/`).
-fn is_quarantine(lake: &Lake, file: &WrittenFile) -> bool {
-    file.key
-        .strip_prefix(lake.root.as_ref())
-        .is_some_and(|rest| rest.trim_start_matches('/').starts_with("_quarantine/"))
 }
