@@ -229,6 +229,18 @@ impl Rejection {
         }
     }
 
+    /// An input over [`Limits::max_bytes`]; `size` is its length in bytes when known.
+    pub fn too_large(size: Option<u64>, limits: &Limits) -> Self {
+        let limit = format_bytes(limits.max_bytes);
+        Self::new(
+            RejectCode::TooLarge,
+            match size {
+                Some(size) => format!("the image is {size} bytes, above the {limit} limit"),
+                None => format!("the image is over the {limit} limit"),
+            },
+        )
+    }
+
     fn corrupt_header(format: ImageFormat, detail: impl std::fmt::Display) -> Self {
         Self::new(
             RejectCode::CorruptHeader,
@@ -254,13 +266,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Probe, Rejection> {
     }
     let size_bytes = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     if size_bytes > limits.max_bytes {
-        return Err(Rejection::new(
-            RejectCode::TooLarge,
-            format!(
-                "the image is {size_bytes} bytes, above the {} limit",
-                format_bytes(limits.max_bytes)
-            ),
-        ));
+        return Err(Rejection::too_large(Some(size_bytes), limits));
     }
     let format = match sniff(bytes) {
         Sniffed::Image(ImageFormat::Tiff) if !limits.allow_tiff => {

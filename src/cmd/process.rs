@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use imglake_pipeline::process::{process, ProcessError, Recipe};
-use imglake_pipeline::validate::{Limits, RejectCode, Rejection};
+use imglake_pipeline::validate::{Limits, Rejection};
 use serde_json::json;
 
 use crate::cli::ProcessArgs;
@@ -89,15 +89,11 @@ fn handle(
         })
         .with_context(|| format!("cannot read {}", input.display()))?;
     if bytes.len() as u64 > limits.max_bytes {
-        let limit = limits.max_bytes;
-        let message = match std::fs::metadata(input).ok().filter(|m| m.is_file()) {
-            Some(meta) => format!(
-                "the image is {} bytes, above the {limit} bytes limit",
-                meta.len()
-            ),
-            None => format!("the image is over the {limit} bytes limit"),
-        };
-        let err = ProcessError::Rejected(Rejection::new(RejectCode::TooLarge, message));
+        let size = std::fs::metadata(input)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        let err = ProcessError::Rejected(Rejection::too_large(size, limits));
         return Ok(rejected(&name, &err));
     }
     match process(&bytes, recipe, limits) {

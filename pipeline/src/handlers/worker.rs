@@ -24,6 +24,7 @@ use crate::blob::BlobError;
 use crate::model::{ImageItem, Status};
 use crate::process::{process, ProcessError};
 use crate::store::{MetadataStore, StoreError, Transition};
+use crate::validate::Rejection;
 
 /// What processing one raw object did.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,10 +195,15 @@ impl<M: MetadataStore> Pipeline<M> {
         };
         let bytes = match self.raw.get(key, self.config.limits.max_bytes).await {
             Ok(bytes) => bytes,
-            Err(BlobError::TooLarge { size, limit, .. }) => {
-                let message = format!("the image is {size} bytes, above the {limit} limit");
+            Err(BlobError::TooLarge { size, .. }) => {
+                let rejection = Rejection::too_large(Some(size), &self.config.limits);
                 return self
-                    .finish(item, Status::Rejected, "too_large", &message)
+                    .finish(
+                        item,
+                        Status::Rejected,
+                        rejection.code.as_str(),
+                        &rejection.message,
+                    )
                     .await;
             }
             Err(BlobError::NotFound { .. }) => {
