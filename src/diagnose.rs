@@ -11,8 +11,27 @@ use object_store::ObjectStoreExt;
 /// Problems reported at most; the listing stops there.
 const MAX_PROBLEMS: usize = 20;
 
+/// A failed query over the lake, with what in the lake broke it when something did (a
+/// damaged file, a misnamed partition directory: DataFusion's errors name neither).
+pub async fn with_lake_problems(lake: &Lake, err: anyhow::Error) -> anyhow::Error {
+    // Only for errors a damaged file or a misnamed directory causes: the diagnosis lists
+    // and reads every file's footer, which takes a while on a large s3:// lake.
+    let text = format!("{err:#}");
+    if !text.contains("Parquet error") && !text.contains("Cannot cast string") {
+        return err;
+    }
+    let problems = lake_problems(lake).await;
+    if problems.is_empty() {
+        return err;
+    }
+    err.context(format!(
+        "the lake has problems to fix first:\n  {}\n",
+        problems.join("\n  ")
+    ))
+}
+
 /// The problems found under the `image_events` table, one line each, with what to do.
-pub async fn lake_problems(lake: &Lake) -> Vec<String> {
+async fn lake_problems(lake: &Lake) -> Vec<String> {
     let table = imglake_exporter::keys::table_prefix(&lake.root);
     let mut listing = lake.store.list(Some(&table));
     let mut problems = Vec::new();

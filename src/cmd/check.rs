@@ -26,7 +26,7 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         {
             Ok(batches) => batches,
             Err(err) => {
-                return Err(super::query::with_lake_problems(&lake, err.into())
+                return Err(crate::diagnose::with_lake_problems(&lake, err.into())
                     .await
                     .context(format!("running {}", check.path)))
             }

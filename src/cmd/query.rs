@@ -22,7 +22,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let batches = match df.collect().await {
         Ok(batches) => batches,
         Err(err) => {
-            return Err(with_lake_problems(&lake, err.into())
+            return Err(crate::diagnose::with_lake_problems(&lake, err.into())
                 .await
                 .context("running the query"))
         }
@@ -30,28 +30,6 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let mut out = crate::Stdout;
     write_batches(&mut out, &schema, &batches, args.format)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A failed query over the lake, with what in the lake broke it when something did (a
-/// damaged file, a misnamed partition directory: DataFusion's errors name neither).
-pub async fn with_lake_problems(
-    lake: &imglake_exporter::Lake,
-    err: anyhow::Error,
-) -> anyhow::Error {
-    // Only for errors a damaged file or a misnamed directory causes: the diagnosis lists
-    // and reads every file's footer, which takes a while on a large s3:// lake.
-    let text = format!("{err:#}");
-    if !text.contains("Parquet error") && !text.contains("Cannot cast string") {
-        return err;
-    }
-    let problems = crate::diagnose::lake_problems(lake).await;
-    if problems.is_empty() {
-        return err;
-    }
-    err.context(format!(
-        "the lake has problems to fix first:\n  {}\n",
-        problems.join("\n  ")
-    ))
 }
 
 /// Writes query results in the chosen format; a result without rows still shows its
