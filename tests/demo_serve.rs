@@ -539,8 +539,13 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         let mut buf = Vec::new();
-        // The server closes the stalled connection (EOF or reset), never waits forever.
-        let _ = s.read_to_end(&mut buf);
+        // The server closes the stalled connection (EOF or reset), never waits forever: a
+        // read that times out means the connection was left open.
+        let read = s.read_to_end(&mut buf);
+        assert!(
+            !matches!(&read, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+            "a stalled connection was left open: {read:?}"
+        );
     }
     // A client that stops partway through its body is told so: a timeout, not "too large".
     let mut partial = TcpStream::connect(&server.addr).expect("connect");
