@@ -16,6 +16,38 @@ use imglake_exporter::Lake;
 
 use crate::sql::{SqlFile, VIEWS};
 
+/// What `imglake query` runs: queries only. `INSERT INTO image_events_files` would add
+/// files to the lake that no exporter wrote (and every reader would count their rows twice),
+/// `COPY … TO` writes wherever it is pointed, and DDL or `SET` has nothing to act on in a
+/// one-statement session.
+pub fn read_only() -> datafusion::execution::context::SQLOptions {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// A refusal by [`read_only`] explained with the way to do what was probably meant.
+pub fn explain_refusal(err: datafusion::error::DataFusionError) -> anyhow::Error {
+    let text = err.to_string();
+    if [
+        "DML not supported",
+        "DDL not supported",
+        "Statement not supported",
+    ]
+    .iter()
+    .any(|refusal| text.contains(refusal))
+    {
+        anyhow::anyhow!(
+            "{text}: `imglake query` only reads the lake. To save a result, use \
+             --format csv or json and redirect the output; the lake is written by \
+             `imglake export` and `imglake compact` only"
+        )
+    } else {
+        err.into()
+    }
+}
+
 /// A session with `image_events` registered over `lake`.
 pub async fn session(lake: &Lake) -> anyhow::Result<SessionContext> {
     let config = SessionConfig::new()

@@ -55,6 +55,32 @@ fn query_across_partitions_returns_every_exported_row() {
 }
 
 #[test]
+fn query_only_reads_the_lake() {
+    let (dir, lake) = lake_dir();
+    export(&lake, "lambda_lifecycle.json", &[]);
+    let files = |root: &str| files_under(std::path::Path::new(root));
+    let before = files(&lake);
+    let copy_target = dir.path().join("copied.parquet").display().to_string();
+    for sql in [
+        "insert into image_events_files select * from image_events_files".to_owned(),
+        format!("copy (select * from image_events) to '{copy_target}'"),
+        "create view v as select 1".to_owned(),
+        "set datafusion.execution.batch_size = 1".to_owned(),
+    ] {
+        let stderr = fails(&["query", "--lake", &lake, &sql]);
+        assert!(stderr.contains("only reads the lake"), "{sql}: {stderr}");
+        assert!(stderr.contains("--format csv or json"), "{sql}: {stderr}");
+    }
+    assert_eq!(files(&lake), before, "a refused statement changed the lake");
+    assert!(!std::path::Path::new(&copy_target).exists());
+    // Reading statements still run.
+    let n = query(&lake, "csv", "select count(*) as n from image_events");
+    assert_eq!(n, "n\n7\n");
+    let plan = query(&lake, "csv", "explain select count(*) from image_events");
+    assert!(plan.contains("plan_type"), "{plan}");
+}
+
+#[test]
 fn json_output_carries_typed_values() {
     let (_dir, lake) = lake_dir();
     export(&lake, "lambda_lifecycle.json", &[]);

@@ -17,7 +17,11 @@ use crate::engine;
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let lake = super::open_existing_lake(&args.lake, super::Needs::Directory).await?;
     let ctx = engine::session(&lake).await?;
-    let df = ctx.sql(&args.sql).await.context("planning the query")?;
+    let df = ctx
+        .sql_with_options(&args.sql, engine::read_only())
+        .await
+        .map_err(engine::explain_refusal)
+        .context("planning the query")?;
     let schema = df.schema().inner().clone();
     let batches = match df.collect().await {
         Ok(batches) => batches,
