@@ -25,7 +25,8 @@ pub struct Decoded<'r> {
     pub user_identity: Option<UserIdentity>,
     /// The record has a (non-null) `dynamodb` object.
     pub has_dynamodb: bool,
-    pub creation_time: Option<serde_json::Value>,
+    /// `ApproximateCreationDateTime` as written: read exactly by [`crate::map::event_time_millis`].
+    pub creation_time: Option<&'r RawValue>,
     /// `Keys`, in input order; `None` when absent or null.
     pub has_keys: bool,
     pub keys: Vec<(Text<'r>, AttributeValue<'r>)>,

@@ -107,7 +107,7 @@ pub enum MapError {
     #[error("SequenceNumber `{0}` is not 1 to 40 decimal digits")]
     SequenceNumber(String),
     /// `ApproximateCreationDateTime` is not a usable time.
-    #[error("ApproximateCreationDateTime `{0}` is not epoch seconds or an ISO-8601 time in years 1..9999")]
+    #[error("ApproximateCreationDateTime `{0}` is not a time from 1970 to 9999 as epoch seconds or ISO-8601 (partitions are by event time, UTC)")]
     EventTime(String),
     /// The hash key is absent from `Keys` or is not a non-empty string.
     #[error("Keys.{HASH_KEY} must be a non-empty S, got {0}")]
@@ -145,6 +145,14 @@ impl MapError {
             MapError::HashKey(_) => "bad_hash_key",
             MapError::HashKeyMismatch { .. } => "hash_key_mismatch",
             MapError::WrongType { .. } => "wrong_attribute_type",
+            MapError::Number {
+                source: NumberError::Syntax(_),
+                ..
+            } => "bad_number",
+            MapError::Number {
+                source: NumberError::NotIntegral(_),
+                ..
+            } => "number_not_integral",
             MapError::Number { .. } => "number_out_of_range",
             MapError::TimestampRange { .. } => "timestamp_out_of_range",
         }
@@ -246,7 +254,7 @@ fn explain_malformed(raw: &RawValue) -> MapError {
     match serde_path_to_error::deserialize::<_, StreamRecord<'_>>(&mut de) {
         Err(e) => MapError::Malformed {
             path: e.path().to_string(),
-            message: e.inner().to_string(),
+            message: type_key_problem(raw, e.path()).unwrap_or_else(|| e.inner().to_string()),
         },
         Ok(record) => {
             // The typed record keeps OldImage raw; the decoder also wants it to be an item
@@ -267,6 +275,53 @@ fn explain_malformed(raw: &RawValue) -> MapError {
                 },
             }
         }
+    }
+}
+
+/// An attribute value as DynamoDB JSON for a quarantine reason, cut at 100 characters.
+fn wire_form(value: &AttributeValue<'_>) -> String {
+    let text = serde_json::to_string(value).unwrap_or_else(|_| value.type_tag().to_owned());
+    match text.char_indices().nth(100) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// When the value at `path` is an object with no key or several, says so: serde's own
+/// message for an attribute value such as `{}` or `{"S": "a", "N": "1"}` is only
+/// "expected value". None when that is not the problem.
+fn type_key_problem(raw: &RawValue, path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+    for segment in path {
+        value = match segment {
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                value.as_object_mut()?.remove(key)?
+            }
+            Segment::Seq { index } => {
+                let items = value.as_array_mut()?;
+                (*index < items.len()).then(|| items.swap_remove(*index))?
+            }
+            Segment::Unknown => return None,
+        };
+    }
+    let keys: Vec<&String> = value.as_object()?.keys().collect();
+    match keys.as_slice() {
+        [] => Some(
+            "an attribute value has no type key: it needs exactly one of \
+             S, N, B, BOOL, NULL, M, L, SS, NS, BS"
+                .to_owned(),
+        ),
+        [_] => None,
+        several => Some(format!(
+            "an attribute value has {} type keys ({}): it needs exactly one",
+            several.len(),
+            several
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
     }
 }
 
@@ -315,7 +370,7 @@ pub(crate) fn map_decoded<'a>(
     let image_id = match record.keys.iter().rposition(|(n, _)| &**n == HASH_KEY) {
         Some(i) => match record.keys.remove(i).1 {
             AttributeValue::S(s) if !s.is_empty() => s.into_cow(),
-            other => return Err(MapError::HashKey(format!("{other:?}"))),
+            other => return Err(MapError::HashKey(wire_form(&other))),
         },
         None => return Err(MapError::HashKey("nothing".into())),
     };
@@ -379,7 +434,7 @@ pub(crate) fn map_decoded<'a>(
                     image: s.to_string(),
                 })
             }
-            other => return Err(MapError::HashKey(format!("{other:?}"))),
+            other => return Err(MapError::HashKey(wire_form(&other))),
         }
     }
     cells.clear();
@@ -515,40 +570,26 @@ pub fn pad_sequence_number(seq: &str) -> Result<String, MapError> {
 
 /// Event time in epoch milliseconds from `ApproximateCreationDateTime`: epoch seconds as a
 /// JSON number (integral or fractional) or numeric string, or an RFC 3339 string.
-pub fn event_time_millis(value: &serde_json::Value) -> Result<i64, MapError> {
-    let bad = || MapError::EventTime(value.to_string());
-    let from_seconds = |secs: f64| -> Result<i64, MapError> {
-        // Floor, like DynamoDB's own whole-second values: an event never moves into the next hour.
-        let ms = (secs * 1000.0).floor();
-        if ms.is_finite() && (0.0..=MAX_TIMESTAMP_MS as f64).contains(&ms) {
-            Ok(ms as i64)
-        } else {
-            Err(bad())
+pub fn event_time_millis(value: &RawValue) -> Result<i64, MapError> {
+    let text = value.get().trim();
+    let bad = || MapError::EventTime(text.to_owned());
+    let seconds = |s: &str| number::floor_scaled_non_negative(s, 3).ok();
+    let ms = if text.starts_with('"') {
+        let s: std::borrow::Cow<'_, str> = serde_json::from_str(text).map_err(|_| bad())?;
+        match seconds(&s) {
+            Some(ms) => ms,
+            None => DateTime::parse_from_rfc3339(&s)
+                .map_err(|_| bad())?
+                .timestamp_millis(),
         }
+    } else {
+        // A JSON number, read from its text: no rounding through f64.
+        seconds(text).ok_or_else(bad)?
     };
-    match value {
-        serde_json::Value::Number(n) => {
-            if let Some(secs) = n.as_i64() {
-                secs.checked_mul(1000)
-                    .filter(|ms| (0..=MAX_TIMESTAMP_MS).contains(ms))
-                    .ok_or_else(bad)
-            } else {
-                from_seconds(n.as_f64().ok_or_else(bad)?)
-            }
-        }
-        serde_json::Value::String(s) => {
-            if let Ok(secs) = number::parse_f64(s) {
-                return from_seconds(secs);
-            }
-            let t = DateTime::parse_from_rfc3339(s).map_err(|_| bad())?;
-            let ms = t.timestamp_millis();
-            if (0..=MAX_TIMESTAMP_MS).contains(&ms) {
-                Ok(ms)
-            } else {
-                Err(bad())
-            }
-        }
-        _ => Err(bad()),
+    if (0..=MAX_TIMESTAMP_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(bad())
     }
 }
 
@@ -773,31 +814,30 @@ mod tests {
 
     #[test]
     fn event_time_accepts_seconds_and_iso_strings() {
-        use serde_json::json;
+        let ms = |json: &str| {
+            let raw = RawValue::from_string(json.to_owned()).expect("json");
+            event_time_millis(&raw)
+        };
+        assert_eq!(ms("1700000000"), Ok(1_700_000_000_000));
+        assert_eq!(ms("1700000000.25"), Ok(1_700_000_000_250));
+        assert_eq!(ms(r#""1700000000""#), Ok(1_700_000_000_000));
         assert_eq!(
-            event_time_millis(&json!(1_700_000_000)),
-            Ok(1_700_000_000_000)
-        );
-        assert_eq!(
-            event_time_millis(&json!(1_700_000_000.25)),
-            Ok(1_700_000_000_250)
-        );
-        assert_eq!(
-            event_time_millis(&json!("1700000000")),
-            Ok(1_700_000_000_000)
-        );
-        assert_eq!(
-            event_time_millis(&json!("2023-11-14T22:13:20.5+00:00")),
+            ms(r#""2023-11-14T22:13:20.5+00:00""#),
             Ok(1_700_000_000_500)
         );
+        // Exact: f64 would round these up into the next hour, and lose the millisecond.
+        assert_eq!(ms("1795517999.999999999"), Ok(1_795_517_999_999));
+        assert_eq!(ms(r#""1795517999.999999999""#), Ok(1_795_517_999_999));
+        assert_eq!(ms("1.001"), Ok(1_001));
         for bad in [
-            json!(-1),
-            json!("yesterday"),
-            json!(null),
-            json!(1e300),
-            json!(true),
+            "-1",
+            r#""yesterday""#,
+            "null",
+            "1e300",
+            "true",
+            r#""1960-01-01T00:00:00Z""#,
         ] {
-            assert!(event_time_millis(&bad).is_err(), "{bad}");
+            assert!(ms(bad).is_err(), "{bad}");
         }
     }
 
@@ -810,6 +850,40 @@ mod tests {
         assert!(pad_sequence_number("12a").is_err());
         assert!(pad_sequence_number("").is_err());
         assert!(pad_sequence_number(&"1".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn attribute_values_without_one_type_key_are_named() {
+        let reason = |value: &str| {
+            let raw = RawValue::from_string(format!(
+                r#"{{"eventID":"e","eventName":"INSERT","dynamodb":{{"ApproximateCreationDateTime":1700000000,"SequenceNumber":"1","Keys":{{"image_id":{{"S":"a"}}}},"NewImage":{{"image_id":{{"S":"a"}},"meta":{{"M":{{"inner":{value}}}}}}}}}}}"#
+            ))
+            .expect("json");
+            map_record(&raw, ctx()).unwrap_err().to_string()
+        };
+        assert_eq!(
+            reason(r#"{"S":"x","N":"1"}"#),
+            "malformed stream record at `dynamodb.NewImage.meta.M.inner`: an attribute value \
+             has 2 type keys (`N`, `S`): it needs exactly one"
+        );
+        assert!(
+            reason("{}").ends_with(
+                "has no type key: it needs exactly one of S, N, B, BOOL, NULL, M, L, SS, NS, BS"
+            ),
+            "{}",
+            reason("{}")
+        );
+        // Other problems keep serde's own words.
+        assert!(reason(r#"{"Q":"1"}"#).contains("unknown variant `Q`"));
+        // The hash key's wrong type is shown as DynamoDB JSON.
+        let raw = RawValue::from_string(
+            r#"{"eventID":"e","eventName":"INSERT","dynamodb":{"ApproximateCreationDateTime":1700000000,"SequenceNumber":"1","Keys":{"image_id":{"N":"1"}}}}"#.into(),
+        )
+        .unwrap();
+        assert_eq!(
+            map_record(&raw, ctx()).unwrap_err().to_string(),
+            r#"Keys.image_id must be a non-empty S, got {"N":"1"}"#
+        );
     }
 
     #[test]

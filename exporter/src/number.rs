@@ -150,6 +150,51 @@ pub fn parse_i32(text: &str) -> Result<i32, NumberError> {
     })
 }
 
+/// `floor(text × 10^shift)` exactly, for a non-negative decimal number: epoch seconds with
+/// any fraction to epoch milliseconds (`shift` 3) without going through `f64`, which rounds
+/// `59.9999999999` up into the next minute (and hour, and partition).
+pub fn floor_scaled_non_negative(text: &str, shift: i64) -> Result<i64, NumberError> {
+    let range = || NumberError::OutOfRange {
+        value: text.to_owned(),
+        target: "non-negative int64",
+    };
+    let dec = parse_decimal(text)?;
+    let first = dec
+        .digits
+        .iter()
+        .position(|d| *d != b'0')
+        .unwrap_or(dec.digits.len());
+    let mut digits = &dec.digits[first..];
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    if dec.negative {
+        return Err(range());
+    }
+    let mut exponent = dec.exponent + shift;
+    if exponent < 0 {
+        // Non-negative: the floor drops the fractional digits.
+        let dropped = usize::try_from(-exponent).unwrap_or(usize::MAX);
+        digits = &digits[..digits.len().saturating_sub(dropped)];
+        exponent = 0;
+    }
+    let total_len = i64::try_from(digits.len()).map_err(|_| range())? + exponent;
+    if total_len > 19 {
+        return Err(range());
+    }
+    let mut acc: i64 = 0;
+    for d in digits {
+        acc = acc
+            .checked_mul(10)
+            .and_then(|a| a.checked_add(i64::from(d - b'0')))
+            .ok_or_else(range)?;
+    }
+    for _ in 0..exponent {
+        acc = acc.checked_mul(10).ok_or_else(range)?;
+    }
+    Ok(acc)
+}
+
 /// Parses a DynamoDB number as the nearest `f64` (doubles are approximate by nature);
 /// values beyond the `f64` range are errors rather than infinities.
 pub fn parse_f64(text: &str) -> Result<f64, NumberError> {
@@ -291,5 +336,28 @@ mod tests {
         fn doubles_agree_with_std(v in any::<f64>().prop_filter("finite", |v| v.is_finite())) {
             prop_assert_eq!(parse_f64(&format!("{v:e}")), Ok(v));
         }
+    }
+
+    #[test]
+    fn seconds_floor_to_milliseconds_exactly() {
+        let ms = |t: &str| floor_scaled_non_negative(t, 3);
+        assert_eq!(ms("1795517999.999999999"), Ok(1_795_517_999_999));
+        assert_eq!(ms("1.001"), Ok(1_001));
+        assert_eq!(ms("1700000000"), Ok(1_700_000_000_000));
+        assert_eq!(ms("1.7e9"), Ok(1_700_000_000_000));
+        assert_eq!(ms("17000000.005E2"), Ok(1_700_000_000_500));
+        assert_eq!(ms("0.0009"), Ok(0));
+        assert_eq!(ms("-0"), Ok(0));
+        assert_eq!(ms("1e-999999"), Ok(0));
+        assert!(matches!(ms("-1"), Err(NumberError::OutOfRange { .. })));
+        assert!(matches!(
+            ms("1e999999"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            ms("9223372036854776"),
+            Err(NumberError::OutOfRange { .. })
+        ));
+        assert!(matches!(ms("1,5"), Err(NumberError::Syntax(_))));
     }
 }

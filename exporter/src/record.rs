@@ -62,8 +62,8 @@ impl UserIdentity {
 pub struct StreamData<'a> {
     /// Epoch seconds (integer from Lambda, fractional from some servers), or an ISO-8601
     /// string as the AWS CLI v2 prints it.
-    #[serde(rename = "ApproximateCreationDateTime")]
-    pub approximate_creation_date_time: Option<serde_json::Value>,
+    #[serde(rename = "ApproximateCreationDateTime", borrow)]
+    pub approximate_creation_date_time: Option<&'a RawValue>,
     #[serde(rename = "Keys", borrow)]
     pub keys: Option<Item<'a>>,
     #[serde(rename = "NewImage", borrow)]
