@@ -158,6 +158,15 @@ pub fn floor_scaled_non_negative(text: &str, shift: i64) -> Result<i64, NumberEr
         value: text.to_owned(),
         target: "non-negative int64",
     };
+    // Fast path: whole seconds, what Lambda and GetRecords send.
+    if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) && shift >= 0 {
+        let whole: i64 = text.parse().map_err(|_| range())?;
+        return u32::try_from(shift)
+            .ok()
+            .and_then(|shift| 10i64.checked_pow(shift))
+            .and_then(|scale| whole.checked_mul(scale))
+            .ok_or_else(range);
+    }
     let dec = parse_decimal(text)?;
     let first = dec
         .digits
@@ -344,6 +353,11 @@ mod tests {
         assert_eq!(ms("1795517999.999999999"), Ok(1_795_517_999_999));
         assert_eq!(ms("1.001"), Ok(1_001));
         assert_eq!(ms("1700000000"), Ok(1_700_000_000_000));
+        assert_eq!(ms("000"), Ok(0));
+        assert!(matches!(
+            ms("999999999999999999"),
+            Err(NumberError::OutOfRange { .. })
+        ));
         assert_eq!(ms("1.7e9"), Ok(1_700_000_000_000));
         assert_eq!(ms("17000000.005E2"), Ok(1_700_000_000_500));
         assert_eq!(ms("0.0009"), Ok(0));
