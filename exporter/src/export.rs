@@ -98,11 +98,44 @@ pub enum ExportError {
 struct QuarantineLine<'a> {
     code: &'static str,
     reason: String,
+    /// The record as received, on one line ([`one_line`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    record: Option<&'a RawValue>,
+    record: Option<Cow<'a, RawValue>>,
     /// The input line, when it was not JSON at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     record_text: Option<&'a str>,
+}
+
+/// A record's JSON without the line breaks of a pretty-printed input, so that the quarantine
+/// file stays JSON Lines. Only whitespace between tokens goes: a line break inside a JSON
+/// string is always escaped, so strings, numbers and key order stay exactly as received.
+fn one_line(raw: &RawValue) -> Cow<'_, RawValue> {
+    let text = raw.get();
+    if !text.contains(['\n', '\r']) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+            in_string = c == '"';
+        }
+    }
+    // Removing insignificant whitespace from valid JSON leaves valid JSON.
+    match RawValue::from_string(out) {
+        Ok(compact) => Cow::Owned(compact),
+        Err(_) => Cow::Borrowed(raw),
+    }
 }
 
 /// An object ready to be written, with the records it carries.
@@ -293,7 +326,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
             QuarantineLine {
                 code: err.code(),
                 reason: err.to_string(),
-                record: Some(raw),
+                record: Some(one_line(raw)),
                 record_text: None,
             },
             map::raw_sequence_number(raw),
@@ -894,6 +927,39 @@ mod tests {
         // Replaying the bad batch adds no quarantine file.
         exporter(store.clone()).export(&records, NOW).await.unwrap();
         assert_eq!(snapshot(store.as_ref()).await.len(), objects.len());
+    }
+
+    #[tokio::test]
+    async fn quarantine_stays_json_lines_for_a_pretty_printed_event() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let record = serde_json::json!({
+            "eventID": "e1",
+            "eventName": "INSERT",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_795_514_290,
+                "SequenceNumber": "1",
+                "Keys": {"image_id": {"S": "i"}},
+                "NewImage": {"image_id": {"S": "i"}, "width": {"S": "line\nbreak \" {"}},
+            }
+        });
+        let event = serde_json::to_string_pretty(&serde_json::json!({"Records": [record, record]}))
+            .unwrap();
+        let records = split_input(event.as_bytes()).unwrap();
+        let report = exporter(store.clone()).export(&records, NOW).await.unwrap();
+        assert_eq!(report.quarantined, 2);
+        let objects = snapshot(store.as_ref()).await;
+        let body = objects
+            .iter()
+            .find(|(k, _)| k.starts_with("lake/_quarantine/"))
+            .map(|(_, body)| std::str::from_utf8(body).unwrap())
+            .unwrap();
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 2, "{body}");
+        for line in lines {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            // Nothing but the whitespace between tokens went: the string keeps its escapes.
+            assert_eq!(line["record"], record);
+        }
     }
 
     #[tokio::test]
