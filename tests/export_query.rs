@@ -172,20 +172,38 @@ fn bad_records_are_quarantined_and_counted() {
         "{summary}"
     );
 
-    // Input that is not stream records at all is quarantined too, with a warning that
-    // names the likely mistake.
+    // Input that is not stream records at all is an error that names the file's problem;
+    // its lines are not quarantined as records.
     let notes = dir.path().join("notes.md");
     std::fs::write(&notes, "# Notes\n\nnot a stream record\n").expect("write");
+    let stderr = fails(&[
+        "export",
+        "--input",
+        &notes.display().to_string(),
+        "--lake",
+        &lake,
+    ]);
+    assert!(
+        stderr.contains("expected value at line 1 column 1; read as JSON Lines, none of its 2 lines is a stream record"),
+        "{stderr}"
+    );
+    assert_eq!(
+        files_under(&dir.path().join("lake/_quarantine")),
+        quarantine
+    );
+    // Records that are all malformed still get the question whether the file is records.
+    let odd = dir.path().join("odd.jsonl");
+    std::fs::write(&odd, "{\"id\": 1}\n{\"id\": 2}\n").expect("write");
     let out = imglake()
         .args(["export", "--input"])
-        .arg(&notes)
+        .arg(&odd)
         .args(["--lake", &lake])
         .output()
         .expect("spawn");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(&format!("is {} a DynamoDB stream event", notes.display())),
+        stderr.contains(&format!("Is {} a DynamoDB stream event", odd.display())),
         "{stderr}"
     );
 }
@@ -326,6 +344,64 @@ fn odd_inputs_are_read_or_named() {
         .expect("spawn");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no stream records"));
+    // A pretty-printed event with trailing text is a wrong file, named with its place; its
+    // lines are not records to quarantine one by one.
+    let event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(crate::util::fixture("lambda_lifecycle.json")).expect("fixture"),
+    )
+    .expect("json");
+    let pretty = serde_json::to_string_pretty(&event).expect("json");
+    let lines = pretty.lines().count();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, format!("{pretty}\nxyz\n")).expect("write");
+    let stderr = fails(&[
+        "export",
+        "--input",
+        &broken.display().to_string(),
+        "--lake",
+        &lake,
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "trailing characters at line {} column 1",
+            lines + 1
+        )),
+        "{stderr}"
+    );
+    // JSON Lines of whole events (one logged Lambda event per line) are read record by record.
+    let compact = serde_json::to_string(&event).expect("json");
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, format!("{compact}\n{compact}\n")).expect("write");
+    let lake3 = dir.path().join("lake3").display().to_string();
+    let out = run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&events)
+            .args(["--lake", &lake3]),
+    );
+    assert!(
+        out.contains("records:     14\nrows:        14\nquarantined: 0"),
+        "{out}"
+    );
+    // Stream records whose values do not fit are not a wrong file: no such question.
+    let mut unfit = event.clone();
+    for record in unfit["Records"].as_array_mut().expect("records") {
+        record["dynamodb"]["ApproximateCreationDateTime"] = serde_json::json!(-5);
+    }
+    let unfit_path = dir.path().join("unfit.json");
+    std::fs::write(&unfit_path, unfit.to_string()).expect("write");
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&unfit_path)
+        .args(["--lake", &lake3])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("none of the 7 records could be exported."),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stream event"), "{stderr}");
     // An input that repeats its events in a later batch rewrites the same files; the
     // summary counts the files the lake holds and says why it wrote more.
     let repeated = dir.path().join("repeated.jsonl");

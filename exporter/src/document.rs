@@ -22,7 +22,8 @@ pub enum Form {
     Array,
     /// A Lambda DynamoDB event or GetRecords response: `{"Records": [...]}`.
     Batch,
-    /// JSON Lines, one stream record per line; blank lines are skipped.
+    /// JSON Lines, one stream record (or one whole `{"Records": [...]}` event) per line;
+    /// blank lines are skipped.
     Lines,
 }
 
@@ -65,7 +66,11 @@ pub fn decode_document<'r>(
                     continue;
                 }
                 let mut de = serde_json::Deserializer::from_str(line);
-                RecordSeed(&mut sink).deserialize(&mut de)?;
+                if crate::record::is_event_line(line.as_bytes()) {
+                    BatchSeed(&mut sink).deserialize(&mut de)?;
+                } else {
+                    RecordSeed(&mut sink).deserialize(&mut de)?;
+                }
                 de.end()?;
             }
             Ok(())
@@ -174,6 +179,8 @@ mod tests {
         // The batch form gives up on JSON Lines, so that Lines is tried next.
         assert!(ids(lines, Form::Batch).is_err());
         assert_eq!(ids("  \n", Form::Lines).unwrap(), Vec::<String>::new());
+        let events = "{\"Records\":[{\"eventID\":\"a\"}]}\n{\"eventID\":\"b\"}";
+        assert_eq!(ids(events, Form::Lines).unwrap(), ["a", "b"]);
     }
 
     #[test]

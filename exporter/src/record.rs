@@ -164,29 +164,75 @@ pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord<'_>>, InputError> {
         return Ok(batch.records.into_iter().map(borrowed).collect());
     }
     let mut out = Vec::new();
+    let (mut lines, mut objects) = (0usize, 0usize);
     for line in trimmed.split(|b| *b == b'\n') {
         let line = line.trim_ascii();
         if line.is_empty() {
             continue;
         }
+        lines += 1;
+        if is_event_line(line) {
+            if let Ok(batch) = serde_json::from_slice::<BorrowedBatch<'_>>(line) {
+                out.extend(batch.records.into_iter().map(borrowed));
+                continue;
+            }
+        }
         match serde_json::from_slice::<&RawValue>(line) {
-            Ok(raw) => out.push(borrowed(raw)),
+            Ok(raw) => {
+                objects += usize::from(is_non_empty_object(raw.get()));
+                out.push(borrowed(raw))
+            }
             Err(e) => out.push(InputRecord::Unparsable {
                 text: String::from_utf8_lossy(line).into_owned(),
                 error: e.to_string(),
             }),
         }
     }
-    if out.len() == 1
-        && matches!(out[0], InputRecord::Unparsable { .. })
-        && !trimmed.contains(&b'\n')
-    {
-        // A single document that is not JSON: a wrong file rather than one bad record.
-        if let InputRecord::Unparsable { error, .. } = &out[0] {
-            return Err(InputError::Format(error.clone()));
-        }
+    if objects == 0 {
+        // Not one line is a record: one document that does not parse (a pretty-printed
+        // event with a syntax error, a stray byte, trailing text) or no records at all.
+        // Quarantining each of its lines as a record would count lines as records. A
+        // damaged JSON Lines file with some good records is still read, its bad lines
+        // quarantined.
+        let error = match std::str::from_utf8(trimmed) {
+            Err(e) => {
+                let valid = &trimmed[..e.valid_up_to()];
+                let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+                let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                format!(
+                    "not UTF-8 text: byte 0x{:02X} at line {line} column {} (JSON is UTF-8; \
+                     convert the file, for example with iconv)",
+                    trimmed[e.valid_up_to()],
+                    e.valid_up_to() - line_start + 1
+                )
+            }
+            Ok(text) => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(e) => e.to_string(),
+                Ok(_) => "a JSON document but not stream records".to_owned(),
+            },
+        };
+        return Err(InputError::Format(if lines > 1 {
+            format!("{error}; read as JSON Lines, none of its {lines} lines is a stream record")
+        } else {
+            error
+        }));
     }
     Ok(out)
+}
+
+/// `{` with at least one member: what every stream record is.
+fn is_non_empty_object(json: &str) -> bool {
+    json.strip_prefix('{')
+        .is_some_and(|rest| !rest.trim_ascii_start().starts_with('}'))
+}
+
+/// A JSON Lines line that is a whole Lambda event, `{"Records": [...]}`, as an event logger
+/// writes one per line: its records are read, not the event as one record. Recognised by
+/// `Records` as the first key, so that ordinary record lines cost nothing extra.
+pub fn is_event_line(line: &[u8]) -> bool {
+    line.strip_prefix(b"{")
+        .map(|rest| rest.trim_ascii_start().starts_with(b"\"Records\""))
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -217,6 +263,53 @@ mod tests {
     fn a_file_that_is_not_json_is_an_error() {
         let err = split_input(b"PK\x03\x04 zip").unwrap_err();
         assert!(err.to_string().contains("JSON Lines"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_pretty_printed_event_is_an_error_not_a_record_per_line() {
+        let event = "{\n  \"Records\": [\n    {\n      \"eventID\": \"a\"\n    }\n  ]\n}\nxyz\n";
+        let err = split_input(event.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("trailing characters at line 8 column 1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("none of its 8 lines is a stream record"),
+            "{err}"
+        );
+        // A stray Latin-1 byte names its place too.
+        let err = split_input(b"{\n \"Records\": [{\"eventID\": \"caf\xe9\"}]\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("byte 0xE9 at line 2 column 30"), "{err}");
+        // One line that is not JSON, with its newline, is a wrong file too.
+        let err = split_input(b"hello\n").unwrap_err().to_string();
+        assert!(err.contains("expected value at line 1 column 1"), "{err}");
+        // A damaged JSON Lines file with one good record is read, the rest quarantined.
+        let damaged = split_input(b"{\"eventID\":\"a\"}\n{\"eventID\n[]\n{}\n").unwrap();
+        assert_eq!(damaged.len(), 4);
+    }
+
+    #[test]
+    fn json_lines_of_whole_events_are_read_record_by_record() {
+        let lines = "{\"Records\":[{\"eventID\":\"a\"},{\"eventID\":\"b\"}]}\n{ \"Records\": [{\"eventID\":\"c\"}]}\n{\"eventID\":\"d\"}\n";
+        let ids: Vec<String> = split_input(lines.as_bytes())
+            .unwrap()
+            .iter()
+            .map(|r| match r {
+                InputRecord::Json(raw) => raw.get().to_owned(),
+                InputRecord::Unparsable { text, .. } => text.clone(),
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                r#"{"eventID":"a"}"#,
+                r#"{"eventID":"b"}"#,
+                r#"{"eventID":"c"}"#,
+                r#"{"eventID":"d"}"#
+            ]
+        );
     }
 
     #[test]

@@ -67,12 +67,25 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if total.received > 0 && total.rows_written == 0 && total.quarantined == total.received {
+        // Only reasons about the shape of a record suggest a wrong file; a file of stream
+        // records whose values do not fit is not one.
+        let shape_only = total
+            .quarantine_reasons
+            .keys()
+            .all(|code| matches!(*code, "invalid_json" | "missing_field" | "malformed_record"));
+        let question = if shape_only {
+            format!(
+                " Is {} a DynamoDB stream event ({{\"Records\": [...]}}) or JSON Lines of \
+                 stream records?",
+                args.input.display()
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "warning: none of the {} records could be exported; is {} a DynamoDB stream event \
-             ({{\"Records\": [...]}}) or JSON Lines of stream records? Each record is in the \
+            "warning: none of the {} records could be exported.{question} Each record is in the \
              quarantine file above, with its reason.",
             total.received,
-            args.input.display()
         );
     }
     if total.failed_records() > 0 {
