@@ -402,6 +402,35 @@ fn odd_inputs_are_read_or_named() {
         "{stderr}"
     );
     assert!(!stderr.contains("stream event"), "{stderr}");
+    // A later batch that starts and ends at the same records as an earlier one but holds
+    // fewer (records 1, 2, 3 then 1, 3) writes its own file: record 2 used to be lost.
+    let record = |seq: u32| {
+        serde_json::json!({
+            "eventID": format!("e{seq}"), "eventName": "INSERT", "eventSourceARN": "arnA",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_795_514_290,
+                "SequenceNumber": seq.to_string(),
+                "Keys": {"image_id": {"S": "i"}},
+            }
+        })
+        .to_string()
+    };
+    let overlapping = dir.path().join("overlapping.jsonl");
+    let lines: Vec<String> = [1, 2, 3, 1, 3].into_iter().map(record).collect();
+    std::fs::write(&overlapping, lines.join("\n")).expect("write");
+    let lake4 = dir.path().join("lake4").display().to_string();
+    run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&overlapping)
+            .args(["--lake", &lake4, "--batch-records", "3"]),
+    );
+    let ids = query(
+        &lake4,
+        "csv",
+        "select distinct event_id from image_events order by event_id",
+    );
+    assert_eq!(ids, "event_id\ne1\ne2\ne3\n");
     // An input that repeats its events in a later batch rewrites the same files; the
     // summary counts the files the lake holds and says why it wrote more.
     let repeated = dir.path().join("repeated.jsonl");

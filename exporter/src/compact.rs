@@ -145,14 +145,15 @@ pub async fn compact_partition(
     let all = concat_batches(&arrow_schema(), &batches)
         .map_err(|e| CompactError::Encode(e.to_string()))?;
     report.input_rows = all.num_rows();
-    if inputs.len() <= 1 {
+    let unique = dedupe_sorted(&all)?;
+    // One file without duplicates is already compact; one with duplicates (an input that
+    // repeated records in one batch) is rewritten without them.
+    if inputs.len() <= 1 && unique.num_rows() == all.num_rows() {
         report.output_files = inputs.len();
         report.output_rows = report.input_rows;
         report.skipped = true;
         return Ok(report);
     }
-
-    let unique = dedupe_sorted(&all)?;
     report.output_rows = unique.num_rows();
     report.duplicates_removed = report.input_rows - report.output_rows;
 
@@ -165,8 +166,7 @@ pub async fn compact_partition(
     while offset < unique.num_rows() {
         let len = rows_per_file.min(unique.num_rows() - offset);
         let chunk = unique.slice(offset, len);
-        let (first, last) = seq_range(&chunk)?;
-        let key = Path::from(format!("{dir}/compacted-{first}-{last}.parquet"));
+        let key = Path::from(format!("{dir}/{}", chunk_file_name(&chunk)?));
         let body = parquet_file::encode(&[chunk], options.compression)
             .map_err(|e| CompactError::Encode(e.to_string()))?;
         outputs.push((key, body));
@@ -228,13 +228,22 @@ fn dedupe_sorted(batch: &RecordBatch) -> Result<RecordBatch, CompactError> {
         .map_err(|e| CompactError::Encode(e.to_string()))
 }
 
-fn seq_range(batch: &RecordBatch) -> Result<(String, String), CompactError> {
+/// `compacted-<first seq>-<last seq>-<rows>.parquet`, `<rows>` being 8 hex digits of the
+/// SHA-256 of the chunk's event IDs: two chunks can start and end at the same sequence number
+/// (records of two streams in one partition share numbers) and must not overwrite each other.
+fn chunk_file_name(batch: &RecordBatch) -> Result<String, CompactError> {
     let seq = string_column(batch, "sequence_number")?;
+    let ids = string_column(batch, "event_id")?;
     let n = batch.num_rows();
     if n == 0 {
         return Err(CompactError::Encode("empty chunk".into()));
     }
-    Ok((seq.value(0).to_owned(), seq.value(n - 1).to_owned()))
+    let rows = keys::rows_digest((0..n).map(|i| ids.value(i)));
+    Ok(format!(
+        "compacted-{}-{}-{rows}.parquet",
+        seq.value(0),
+        seq.value(n - 1)
+    ))
 }
 
 /// Parses sizes like `128MB`, `64MiB`, `1GB`, `500000` (bytes). Decimal and binary units are
@@ -243,6 +252,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
+    if unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "`{text}` is not a whole number: use a smaller unit, like 1536KB for 1.5MB"
+        ));
+    }
     let n: u64 = digits
         .parse()
         .map_err(|_| format!("`{text}` is not a size like 128MB"))?;
@@ -374,8 +388,76 @@ mod tests {
             let name = key.rsplit('/').next().unwrap();
             let parts: Vec<&str> = name.trim_end_matches(".parquet").split('-').collect();
             assert_eq!(parts[1], parts[2], "{name}");
+            assert_eq!(parts.len(), 4, "compacted-first-last-rows: {name}");
         }
         assert_eq!(rows_in(&store, P10).await, (3, 3));
+    }
+
+    /// Stream records of one hour: (sequence number, stream ARN, event ID).
+    fn records_of(rows: &[(u32, &str, &str)]) -> String {
+        rows.iter()
+            .map(|(seq, arn, id)| {
+                serde_json::json!({
+                    "eventID": id, "eventName": "INSERT", "eventSourceARN": arn,
+                    "dynamodb": {
+                        "ApproximateCreationDateTime": 1_795_514_290,
+                        "SequenceNumber": seq.to_string(),
+                        "Keys": {"image_id": {"S": "i"}},
+                    }
+                })
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn chunks_that_start_and_end_alike_keep_their_own_files() {
+        // Two streams' records share sequence number 5 in one partition; one row per file.
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let input = records_of(&[(5, "arnA", "a5"), (5, "arnB", "b5"), (6, "arnA", "a6")]);
+        let exporter = Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default());
+        exporter
+            .export(&split_input(input.as_bytes()).unwrap(), 1)
+            .await
+            .unwrap();
+        let p = Partition::of_millis(1_795_514_290_000).unwrap();
+        let dir = format!("lake/image_events/{}", p.path());
+        let options = CompactOptions {
+            target_bytes: 1,
+            ..CompactOptions::default()
+        };
+        let report = compact_partition(&store, &Path::from("lake"), p, options)
+            .await
+            .unwrap();
+        assert_eq!(report.output_files, 3);
+        assert_eq!(keys_under(store.as_ref(), &dir).await.len(), 3);
+        assert_eq!(rows_in(&store, &dir).await, (3, 3));
+    }
+
+    #[tokio::test]
+    async fn one_file_with_duplicate_events_is_rewritten_without_them() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let input = records_of(&[(1, "arnA", "e1"), (2, "arnA", "e2"), (1, "arnA", "e1")]);
+        let exporter = Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default());
+        exporter
+            .export(&split_input(input.as_bytes()).unwrap(), 1)
+            .await
+            .unwrap();
+        let p = Partition::of_millis(1_795_514_290_000).unwrap();
+        let dir = format!("lake/image_events/{}", p.path());
+        assert_eq!(rows_in(&store, &dir).await, (3, 2));
+        let report = compact_partition(&store, &Path::from("lake"), p, CompactOptions::default())
+            .await
+            .unwrap();
+        assert!(!report.skipped);
+        assert_eq!(report.duplicates_removed, 1);
+        assert_eq!(rows_in(&store, &dir).await, (2, 2));
+        // Now it is compact.
+        let again = compact_partition(&store, &Path::from("lake"), p, CompactOptions::default())
+            .await
+            .unwrap();
+        assert!(again.skipped);
     }
 
     #[tokio::test]
@@ -452,6 +534,9 @@ mod tests {
         assert_eq!(parse_size("64 MiB"), Ok(64 << 20));
         assert_eq!(parse_size("1gb"), Ok(1 << 30));
         assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("1.5MB")
+            .unwrap_err()
+            .contains("use a smaller unit, like 1536KB"));
         assert!(parse_size("12XB")
             .unwrap_err()
             .contains("unknown size unit"));

@@ -375,7 +375,14 @@ impl<'e, 'r> Assembler<'e, 'r> {
             let Some(file) = group.into_file() else {
                 continue;
             };
-            let key = keys::data_key(&exporter.root, stream, &partition, &file.first, &file.last);
+            let key = keys::data_key(
+                &exporter.root,
+                stream,
+                &partition,
+                &file.first,
+                &file.last,
+                file.sequence_numbers.iter().map(|s| s.as_ref()),
+            );
             let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
                 parquet_file::encode(&[batch], exporter.options.compression)
                     .map_err(|e| e.to_string())

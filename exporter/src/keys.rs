@@ -7,16 +7,37 @@ use sha2::{Digest, Sha256};
 use crate::map::Partition;
 use crate::schema::{QUARANTINE_DIR, TABLE_NAME};
 
-/// `<root>/image_events/dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>.parquet`
-pub fn data_key(
+/// `<root>/image_events/dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>-<rows>.parquet`
+///
+/// `<rows>` is 8 hex digits of the SHA-256 of the file's sequence numbers in file order:
+/// two files of one stream and partition that start and end at the same records but hold
+/// different ones (sequence numbers 1, 2, 3 and, from input that repeats records, 1, 3)
+/// must not overwrite each other, while a replay of the same records still rewrites its file.
+pub fn data_key<'s>(
     root: &Path,
     stream: &str,
     partition: &Partition,
     first_seq: &str,
     last_seq: &str,
+    sequence_numbers: impl IntoIterator<Item = &'s str>,
 ) -> Path {
-    let file = format!("part-{stream}-{first_seq}-{last_seq}.parquet");
+    let rows = rows_digest(sequence_numbers);
+    let file = format!("part-{stream}-{first_seq}-{last_seq}-{rows}.parquet");
     join(root, &format!("{TABLE_NAME}/{}/{file}", partition.path()))
+}
+
+/// 8 hex digits of the SHA-256 of `items`, each followed by a newline: what tells apart
+/// files whose rows start and end alike but differ between.
+pub fn rows_digest<'s>(items: impl IntoIterator<Item = &'s str>) -> String {
+    let mut digest = Sha256::new();
+    for item in items {
+        digest.update(item.as_bytes());
+        digest.update(b"\n");
+    }
+    digest.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `<root>/_quarantine/image_events/part-<sha256 of content, 16 hex>.jsonl`: content-addressed,
@@ -58,20 +79,30 @@ mod tests {
     #[test]
     fn data_keys_are_hive_partitioned_and_deterministic() {
         let p = Partition::of_date_hour("2026-11-25", 7).unwrap();
-        let key = data_key(&Path::from("lake/prefix"), "abc123", &p, "0001", "0009");
+        let root = Path::from("lake/prefix");
+        // 26bedea9: `printf '1\n5\n9\n' | sha256sum`
+        let key = data_key(&root, "abc123", &p, "0001", "0009", ["1", "5", "9"]);
         assert_eq!(
             key.as_ref(),
-            "lake/prefix/image_events/dt=2026-11-25/hour=07/part-abc123-0001-0009.parquet"
+            "lake/prefix/image_events/dt=2026-11-25/hour=07/part-abc123-0001-0009-26bedea9.parquet"
         );
         assert_eq!(
             key,
-            data_key(&Path::from("lake/prefix"), "abc123", &p, "0001", "0009")
+            data_key(&root, "abc123", &p, "0001", "0009", ["1", "5", "9"])
         );
-        let at_root = data_key(&Path::from(""), "s", &p, "1", "2");
-        assert_eq!(
-            at_root.as_ref(),
-            "image_events/dt=2026-11-25/hour=07/part-s-1-2.parquet"
+        // Same first and last record, other rows between: another file.
+        assert_ne!(
+            key,
+            data_key(&root, "abc123", &p, "0001", "0009", ["1", "9"])
         );
+        assert_ne!(
+            key,
+            data_key(&root, "abc123", &p, "0001", "0009", ["1", "1", "9"])
+        );
+        let at_root = data_key(&Path::from(""), "s", &p, "1", "2", ["1", "2"]);
+        assert!(at_root
+            .as_ref()
+            .starts_with("image_events/dt=2026-11-25/hour=07/part-s-1-2-"));
     }
 
     #[test]
@@ -84,7 +115,7 @@ mod tests {
         // A root that itself sits under a folder named _quarantine holds data files too.
         let root = Path::from("srv/_quarantine/lake");
         let p = Partition::of_date_hour("2026-11-25", 7).unwrap();
-        let data = data_key(&root, "s", &p, "1", "2");
+        let data = data_key(&root, "s", &p, "1", "2", ["1", "2"]);
         assert!(!is_quarantine_key(&root, data.as_ref()));
         assert!(is_quarantine_key(
             &root,
