@@ -29,6 +29,9 @@ pub struct ExportOptions {
     pub stream_override: Option<String>,
     /// Objects written at the same time.
     pub write_concurrency: usize,
+    /// Text one batch of [`Exporter::prepare_input`] may hold before it is cut, whatever its
+    /// record count ([`MAX_BATCH_TEXT_BYTES`]).
+    pub batch_text_bytes: usize,
 }
 
 impl Default for ExportOptions {
@@ -37,6 +40,7 @@ impl Default for ExportOptions {
             compression: Compression::Zstd,
             stream_override: None,
             write_concurrency: 8,
+            batch_text_bytes: MAX_BATCH_TEXT_BYTES,
         }
     }
 }
@@ -92,6 +96,11 @@ pub enum ExportError {
         source: object_store::Error,
     },
 }
+
+/// Text one batch may hold by default before it is cut, whatever its record count: every string column
+/// of a file then stays far below Arrow's 2 GiB limit (a row holds at most
+/// [`map::MAX_ROW_TEXT_BYTES`]), and a huge input is written in parts of bounded memory.
+pub const MAX_BATCH_TEXT_BYTES: usize = 256 << 20;
 
 /// One quarantined record, as a JSON line.
 #[derive(Debug, Serialize)]
@@ -267,6 +276,8 @@ struct Assembler<'e, 'r> {
     /// Expected records, to size builders.
     capacity_hint: usize,
     received: usize,
+    /// Bytes of text in the rows so far: a batch ends at [`ExportOptions::batch_text_bytes`].
+    text_bytes: usize,
     /// Stream labels by eventSourceARN; a batch almost always has one.
     labels: Vec<(Option<String>, String)>,
     groups: BTreeMap<(usize, Partition), Group<'r>>,
@@ -280,6 +291,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
             ctx,
             capacity_hint,
             received: 0,
+            text_bytes: 0,
             labels: Vec::new(),
             groups: BTreeMap::new(),
             quarantine: Vec::new(),
@@ -316,8 +328,13 @@ impl<'e, 'r> Assembler<'e, 'r> {
             .groups
             .entry((label, place.partition))
             .or_insert_with(|| Group::new(capacity));
-        group.builder.append(cells);
+        self.text_bytes += group.builder.append(cells);
         group.sequence_numbers.push(place.source_sequence_number);
+    }
+
+    /// Whether the batch has its records, or as much text as one batch may hold.
+    fn is_full(&self, batch_records: usize) -> bool {
+        self.received >= batch_records || self.text_bytes >= self.exporter.options.batch_text_bytes
     }
 
     fn add_unmappable(&mut self, raw: &'r RawValue, err: &map::MapError) {
@@ -502,10 +519,24 @@ impl Exporter {
             }
         }
         let records = split_input(input)?;
-        Ok(records
-            .chunks(batch_records)
-            .map(|chunk| self.prepare(chunk, ctx).into_owned())
-            .collect())
+        let mut batches = Vec::new();
+        let mut current = Assembler::new(self, ctx, batch_records.min(records.len()));
+        let mut decoded = Decoded::default();
+        let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
+        for record in &records {
+            current.add_input(record, &mut decoded, &mut cells);
+            if current.is_full(batch_records) {
+                let full = std::mem::replace(
+                    &mut current,
+                    Assembler::new(self, ctx, batch_records.min(records.len())),
+                );
+                batches.push(full.finish().into_owned());
+            }
+        }
+        if current.received > 0 {
+            batches.push(current.finish().into_owned());
+        }
+        Ok(batches)
     }
 
     /// Maps and encodes a Lambda DynamoDB event (`{"Records": [...]}`, nothing else) as one
@@ -558,7 +589,7 @@ impl Exporter {
                     _ => None,
                 }
             })?;
-            if current.received == batch_records {
+            if current.is_full(batch_records) {
                 let full =
                     std::mem::replace(&mut current, Assembler::new(self, ctx, batch_records));
                 batches.push(full.finish());
@@ -1071,5 +1102,56 @@ mod tests {
             reader.metadata().row_group(0).column(0).compression(),
             PqCompression::SNAPPY
         );
+    }
+
+    /// JSON Lines of INSERT records, each with `tenant` of `text` bytes.
+    fn records_with_text(n: usize, text: usize) -> String {
+        (1..=n)
+            .map(|seq| {
+                serde_json::json!({
+                    "eventID": format!("e{seq}"), "eventName": "INSERT",
+                    "dynamodb": {
+                        "ApproximateCreationDateTime": 1_795_514_290,
+                        "SequenceNumber": seq.to_string(),
+                        "Keys": {"image_id": {"S": "i"}},
+                        "NewImage": {"image_id": {"S": "i"}, "tenant": {"S": "t".repeat(text)}},
+                    }
+                })
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn batches_are_cut_by_their_text_as_well_as_their_records() {
+        let exporter = Exporter::new(
+            Arc::new(InMemory::new()),
+            Path::from("lake"),
+            ExportOptions {
+                batch_text_bytes: 2_500,
+                ..ExportOptions::default()
+            },
+        );
+        let input = records_with_text(7, 1_000);
+        // Both paths: the one pass, and records split apart (a bad line sends it there).
+        for input in [input.clone(), format!("{input}\nnot json")] {
+            let batches = exporter.prepare_input(input.as_bytes(), NOW, 100).unwrap();
+            // 1 000 bytes of tenant plus ids per row: a batch is full at its third row.
+            let received: Vec<usize> = batches.iter().map(PreparedBatch::received).collect();
+            assert_eq!(received.len(), 3, "{received:?}");
+            assert_eq!(received[..2], [3, 3], "{received:?}");
+            assert_eq!(received.iter().sum::<usize>(), input.lines().count());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_row_larger_than_any_dynamodb_item_is_quarantined() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let input = records_with_text(2, crate::map::MAX_ROW_TEXT_BYTES + 1);
+        let records = split_input(input.as_bytes()).unwrap();
+        let report = exporter(store).export(&records, NOW).await.unwrap();
+        assert_eq!(report.quarantined, 2);
+        assert_eq!(report.quarantine_reasons.get("record_too_large"), Some(&2));
     }
 }

@@ -131,7 +131,15 @@ pub enum MapError {
     /// A timestamp attribute is outside years 1..9999.
     #[error("attribute `{attribute}`: {value} is outside years 1..9999")]
     TimestampRange { attribute: &'static str, value: i64 },
+    /// The row's text is larger than any DynamoDB item can make it.
+    #[error("the row would hold {bytes} bytes of text; DynamoDB items are at most 400 KB, so this is not a stream record of the table")]
+    TooLarge { bytes: usize },
 }
+
+/// Most text one row may hold: far above what a DynamoDB item (at most 400 KB, its two images
+/// in one record, strings escaped in JSON) can carry, and far below Arrow's 2 GiB per column
+/// of a file.
+pub const MAX_ROW_TEXT_BYTES: usize = 16 << 20;
 
 impl MapError {
     /// A short, stable code for the reason, for metrics and the quarantine file.
@@ -155,6 +163,7 @@ impl MapError {
             } => "number_not_integral",
             MapError::Number { .. } => "number_out_of_range",
             MapError::TimestampRange { .. } => "timestamp_out_of_range",
+            MapError::TooLarge { .. } => "record_too_large",
         }
     }
 }
@@ -462,6 +471,18 @@ pub(crate) fn map_decoded<'a>(
         if !extras.is_empty() {
             cells[EXTRA_ATTRIBUTES] = Cell::Str(Cow::Owned(extra_json(&extras)));
         }
+    }
+
+    let text: usize = cells
+        .iter()
+        .map(|cell| match cell {
+            Cell::Str(s) => s.len(),
+            Cell::List(items) => items.iter().map(|i| i.len()).sum(),
+            _ => 0,
+        })
+        .sum();
+    if text > MAX_ROW_TEXT_BYTES {
+        return Err(MapError::TooLarge { bytes: text });
     }
 
     Ok(RowPlace {
