@@ -316,6 +316,23 @@ fn errors_name_the_fix() {
         stderr.contains(&format!("did you mean {}?", data.join("lake").display())),
         "{stderr}"
     );
+    // The table's directory (or a partition) given for the lake, or a file.
+    let table = data.join("lake/image_events");
+    let stderr = fails(&["query", "--lake", &table.display().to_string(), "select 1"]);
+    assert!(
+        stderr.contains(&format!(
+            "inside the image_events table; did you mean {}?",
+            data.join("lake").display()
+        )),
+        "{stderr}"
+    );
+    let file = data.join("records.json");
+    std::fs::write(&file, "{}").expect("write");
+    let stderr = fails(&["query", "--lake", &file.display().to_string(), "select 1"]);
+    assert!(
+        stderr.contains("it is a file; --lake takes the lake's directory"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -46,11 +46,32 @@ pub async fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<
     }
     if !location.contains("://") || location.starts_with("file://") {
         let dir = Path::new(location.strip_prefix("file://").unwrap_or(location));
+        if dir.exists() && !dir.is_dir() {
+            bail!("no lake at {location}: it is a file; --lake takes the lake's directory");
+        }
         if !dir.is_dir() {
             bail!(
                 "no lake at {location}: the directory does not exist \
                  (`imglake demo` writes one to imglake-data/lake)"
             );
+        }
+        // The table's own directory, or one of its partitions, given for the lake.
+        if let Some(lake) = dir
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "image_events"))
+            .and_then(Path::parent)
+        {
+            if !dir.join("image_events").is_dir() {
+                bail!(
+                    "no lake at {location}: that is inside the image_events table; did you mean {}?",
+                    if lake.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        lake
+                    }
+                    .display()
+                );
+            }
         }
         if !dir.join("image_events").is_dir() {
             let nested = dir.join("lake");
