@@ -36,7 +36,14 @@ pub struct Limits {
     pub max_pixels: u64,
     /// Whether TIFF input is accepted (off by default).
     pub allow_tiff: bool,
+    /// Most scans a JPEG may have. A progressive decoder passes over the whole image once per
+    /// scan, so a small file that repeats a scan thousands of times takes minutes or hours
+    /// within every other limit; libjpeg's standard progressive script writes 10 scans.
+    pub max_jpeg_scans: u32,
 }
+
+/// Default [`Limits::max_jpeg_scans`].
+pub const DEFAULT_MAX_JPEG_SCANS: u32 = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -44,6 +51,7 @@ impl Default for Limits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_pixels: DEFAULT_MAX_PIXELS,
             allow_tiff: false,
+            max_jpeg_scans: DEFAULT_MAX_JPEG_SCANS,
         }
     }
 }
@@ -171,11 +179,13 @@ pub enum RejectCode {
     DecodeFailed,
     /// The image data ends before the image does.
     Truncated,
+    /// A JPEG with more scans than [`Limits::max_jpeg_scans`].
+    TooManyScans,
 }
 
 impl RejectCode {
     /// Every code, in a stable order.
-    pub const ALL: [RejectCode; 10] = [
+    pub const ALL: [RejectCode; 11] = [
         Self::EmptyInput,
         Self::TooLarge,
         Self::UnsupportedType,
@@ -186,6 +196,7 @@ impl RejectCode {
         Self::PixelBudgetExceeded,
         Self::DecodeFailed,
         Self::Truncated,
+        Self::TooManyScans,
     ];
 
     /// The stable snake_case code written to the lake's `error_code` column.
@@ -201,6 +212,7 @@ impl RejectCode {
             Self::PixelBudgetExceeded => "pixel_budget_exceeded",
             Self::DecodeFailed => "decode_failed",
             Self::Truncated => "truncated",
+            Self::TooManyScans => "too_many_scans",
         }
     }
 }
@@ -256,7 +268,8 @@ impl Rejection {
     }
 }
 
-/// Checks `bytes` against `limits` from magic bytes and header alone (no pixel is decoded).
+/// Checks `bytes` against `limits` from magic bytes and header alone (no pixel is decoded;
+/// for a JPEG, its scan markers are counted too).
 pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Probe, Rejection> {
     if bytes.is_empty() {
         return Err(Rejection::new(
@@ -307,6 +320,21 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Probe, Rejection> {
             RejectCode::PixelBudgetExceeded,
             format!("image declares {width}×{height} = {declared}, above the {budget} budget"),
         ));
+    }
+    if format == ImageFormat::Jpeg {
+        // A progressive decoder passes over the whole image once per scan: a small file that
+        // repeats a scan thousands of times is within every other limit and decodes for hours.
+        let scans = header::jpeg_scans(bytes);
+        if scans > limits.max_jpeg_scans as usize {
+            return Err(Rejection::new(
+                RejectCode::TooManyScans,
+                format!(
+                    "JPEG has {scans} scans, above the limit of {}: decoding it would pass over \
+                     the image {scans} times (real progressive JPEGs have about 10)",
+                    limits.max_jpeg_scans
+                ),
+            ));
+        }
     }
     Ok(Probe {
         format,

@@ -46,6 +46,14 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
     }
 }
 
+/// How many start-of-scan markers a JPEG has. In entropy-coded data a 0xFF byte is always
+/// followed by a stuffed 0x00 or a restart marker, so every `FF DA` there is a marker; one
+/// inside a table segment between scans would be counted too, which only errs on the safe
+/// side of [`super::Limits::max_jpeg_scans`].
+pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
+    bytes.windows(2).filter(|w| *w == [0xFF, 0xDA]).count()
+}
+
 /// Walks a GIF's blocks to the end of its first frame's data; the decoder would report a cut
 /// there only as a generic format error. Ending exactly where the frame's block terminator
 /// belongs counts as complete, as decoders accept it; other malformations are left to them.

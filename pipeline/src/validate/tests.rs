@@ -588,6 +588,7 @@ fn fuzz_limits() -> Limits {
         max_bytes: 4096,
         max_pixels: 1 << 16,
         allow_tiff: true,
+        ..Limits::default()
     }
 }
 
@@ -667,4 +668,38 @@ proptest! {
         let _ = validate(&bytes, &fuzz_limits());
         let _ = decode_guarded(&bytes, &fuzz_limits());
     }
+}
+
+#[test]
+fn a_jpeg_that_repeats_its_scan_is_refused_before_decoding() {
+    // The repeated-scan bomb: each extra copy of the last scan is one more pass of the
+    // decoder over the whole image, in a few dozen bytes.
+    let jpeg = encode(ImageFormat::Jpeg, 64, 48);
+    let scan = jpeg
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .expect("a scan");
+    let with_scans = |n: usize| {
+        let mut out = jpeg[..jpeg.len() - 2].to_vec();
+        for _ in 1..n {
+            out.extend_from_slice(&jpeg[scan..jpeg.len() - 2]);
+        }
+        out.extend_from_slice(&[0xFF, 0xD9]);
+        out
+    };
+    let limits = Limits::default();
+    assert!(validate(&with_scans(DEFAULT_MAX_JPEG_SCANS as usize), &limits).is_ok());
+    let err = validate(&with_scans(1000), &limits).unwrap_err();
+    assert_eq!(err.code, RejectCode::TooManyScans);
+    assert!(
+        err.message
+            .contains("JPEG has 1000 scans, above the limit of 64"),
+        "{}",
+        err.message
+    );
+    let lenient = Limits {
+        max_jpeg_scans: 1000,
+        ..Limits::default()
+    };
+    assert!(validate(&with_scans(1000), &lenient).is_ok());
 }
