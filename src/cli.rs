@@ -72,7 +72,8 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_MAX_REQUESTS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_requests: usize,
 
-    /// Seconds a client may take to send its body, and may stay silent on a connection.
+    /// Seconds a client may take to send a request's headers, or its body, and may stay
+    /// silent on a connection.
     #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 

@@ -1,6 +1,8 @@
 //! Connection limits for `imglake serve`: at most N open connections (further clients wait
-//! in the kernel's accept backlog), and a connection that sends nothing for the idle timeout
-//! is closed, so slow or stalled clients (slowloris) cannot hold the server's slots forever.
+//! in the kernel's accept backlog), a connection that sends nothing for the idle timeout is
+//! closed, and a request's headers must arrive whole within the same time (hyper's header
+//! read timeout), so slow or stalled clients (slowloris, one header byte at a time) cannot
+//! hold the server's slots forever.
 
 use std::future::Future;
 use std::io;
@@ -10,6 +12,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::Listener;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -67,6 +74,40 @@ impl Listener for LimitedListener {
     fn local_addr(&self) -> io::Result<Self::Addr> {
         self.inner.local_addr()
     }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then waits for the requests in
+/// flight. `timeout` bounds both the whole header of each request and any silence.
+///
+/// This is `axum::serve` plus hyper's header read timeout, which needs a timer that
+/// `axum::serve` does not set: without it, a client sending one header byte per idle period
+/// kept its connection forever.
+pub async fn serve(
+    mut listener: LimitedListener,
+    router: Router,
+    timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(timeout)
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(router.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%addr, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// A connection holding its slot until dropped; reads fail once the client has sent

@@ -547,6 +547,33 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
             "a stalled connection was left open: {read:?}"
         );
     }
+    // A client that sends its headers one byte at a time, each well within the idle
+    // timeout, is cut off once the whole header has taken longer than the timeout.
+    let mut trickle = TcpStream::connect(&server.addr).expect("connect");
+    let started = Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut cut_off = None;
+    for byte in head {
+        if trickle.write_all(&[*byte]).is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // A closed connection shows as EOF on a non-blocking peek.
+        trickle.set_nonblocking(true).expect("nonblocking");
+        let mut probe = [0u8; 1];
+        let closed = matches!(trickle.peek(&mut probe), Ok(0));
+        trickle.set_nonblocking(false).expect("blocking");
+        if closed {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("a trickling header kept its connection");
+    assert!(
+        cut_off < Duration::from_secs(5),
+        "cut off after {cut_off:?}"
+    );
     // A client that stops partway through its body is told so: a timeout, not "too large".
     let mut partial = TcpStream::connect(&server.addr).expect("connect");
     partial

@@ -207,10 +207,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.max_connections,
         Duration::from_secs(args.body_timeout_secs),
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+    crate::conn::serve(
+        listener,
+        router,
+        Duration::from_secs(args.body_timeout_secs),
+        shutdown_signal(),
+    )
+    .await;
 
     // Stopped accepting; in-flight requests are done. Drain the queue, then the feed.
     eprintln!("imglake serve: stopping: finishing queued processing and flushing the lake");
