@@ -148,7 +148,9 @@ fn unique_stem(input: &Path, used: &mut HashSet<String>) -> String {
     let stem = input
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
+        // `...` has the stem `..`, and `..jpg` the stem `.`: as directory names they would put
+        // the variants above or at the top of --out.
+        .filter(|s| !s.is_empty() && !s.chars().all(|c| c == '.'))
         .unwrap_or_else(|| "image".to_owned());
     let mut candidate = stem.clone();
     let mut n = 1;
@@ -157,4 +159,29 @@ fn unique_stem(input: &Path, used: &mut HashSet<String>) -> String {
         candidate = format!("{stem}-{n}");
     }
     candidate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_directories_stay_inside_out() {
+        let mut used = HashSet::new();
+        let stems: Vec<String> = [
+            "a/photo.jpg",
+            "b/photo.png",
+            "...",
+            "..jpg",
+            ".",
+            "x/.hidden",
+        ]
+        .into_iter()
+        .map(|p| unique_stem(Path::new(p), &mut used))
+        .collect();
+        assert_eq!(
+            stems,
+            ["photo", "photo-2", "image", "image-2", "image-3", ".hidden"]
+        );
+    }
 }
