@@ -324,34 +324,46 @@ fn is_length_limit(err: &axum::Error) -> bool {
 async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let limit = usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
-    let bytes = match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(err)) if !is_length_limit(&err) => {
-            // The connection broke or went silent (its idle cut-off) before the body was in.
-            return json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body did not arrive completely in time",
-            );
-        }
-        Ok(Err(_)) => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!(
-                    "PUT /images takes at most {limit} bytes (POST /images returns a presigned upload for images up to {} bytes)",
-                    app.local.pipeline.config.limits.max_bytes
-                ),
-            )
-        }
-        Err(_) => {
-            return json_error(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                "the request body did not arrive in time",
-            )
-        }
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "PUT /images takes at most {limit} bytes (POST /images returns a presigned upload for images up to {} bytes)",
+                app.local.pipeline.config.limits.max_bytes
+            ),
+        )
     };
+    // A declared length over the limit is refused before the body is read: the client is
+    // not kept waiting for the body timeout, nor sent `100 Continue`.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let bytes =
+        match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(err)) if !is_length_limit(&err) => {
+                // The connection broke or went silent (its idle cut-off) before the body was in.
+                return json_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive completely in time",
+                );
+            }
+            Ok(Err(_)) => return too_large(),
+            Err(_) => {
+                return json_error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    "the request body did not arrive in time",
+                )
+            }
+        };
     let mut event = ApiGatewayV2httpRequest::default();
     event.request_context.http.method = parts.method.clone();
     event.request_context.http.path = Some(parts.uri.path().to_owned());
@@ -535,7 +547,12 @@ async fn upload(
 
 /// A known route asked with another method (`POST /healthz`, `GET /upload/raw`).
 async fn method_not_allowed(request: Request) -> Response {
-    json_error(
+    let allow = if request.uri().path() == "/healthz" {
+        "GET, HEAD"
+    } else {
+        "POST"
+    };
+    let mut response = json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         format!(
@@ -543,7 +560,11 @@ async fn method_not_allowed(request: Request) -> Response {
             request.uri().path(),
             request.method()
         ),
-    )
+    );
+    response
+        .headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {

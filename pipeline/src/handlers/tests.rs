@@ -270,6 +270,29 @@ async fn routes_methods_and_ids_are_checked() {
         assert!(body_of(&resp)["error"]["code"].is_string());
         assert_eq!(resp.headers["content-type"], "application/json");
     }
+    // A 405 names the methods the route takes.
+    let resp = p.handle_upload(&request("DELETE", "/images"), &mut o).await;
+    assert_eq!(resp.headers["allow"], "POST, PUT");
+    let resp = p
+        .handle_upload(
+            &request("PUT", "/images/01JDQ0000000000000000000AB"),
+            &mut o,
+        )
+        .await;
+    assert_eq!(resp.headers["allow"], "GET, HEAD");
+    // HEAD answers as GET does, without a body.
+    let resp = p
+        .handle_upload(
+            &request("HEAD", "/images/01JDQ0000000000000000000AB"),
+            &mut o,
+        )
+        .await;
+    assert_eq!(resp.status_code, 404);
+    assert!(resp.body.is_none());
+    let resp = p
+        .handle_upload(&request("HEAD", "/images/not..valid"), &mut o)
+        .await;
+    assert_eq!(resp.status_code, 400);
     // An unknown route is named as requested.
     let resp = p.handle_upload(&request("GET", "/"), &mut o).await;
     let message = body_of(&resp)["error"]["message"].clone();

@@ -18,7 +18,7 @@ use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse
 use aws_lambda_events::encodings::Body;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
 
@@ -46,6 +46,8 @@ pub struct Reply {
     pub location: Option<String>,
     /// `Retry-After` seconds, for 503.
     pub retry_after: Option<u32>,
+    /// `Allow` header: the methods a 405's route takes.
+    pub allow: Option<&'static str>,
 }
 
 impl Reply {
@@ -55,7 +57,14 @@ impl Reply {
             body,
             location: None,
             retry_after: None,
+            allow: None,
         }
+    }
+
+    fn method_not_allowed(allow: &'static str, message: &str) -> Reply {
+        let mut reply = Reply::error(405, "method_not_allowed", message);
+        reply.allow = Some(allow);
+        reply
     }
 
     fn error(status: u16, code: &str, message: impl Into<String>) -> Reply {
@@ -95,6 +104,9 @@ impl Reply {
         if let Some(secs) = self.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
+        if let Some(allow) = self.allow {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
         let mut response = ApiGatewayV2httpResponse::default();
         response.status_code = i64::from(self.status);
         response.headers = headers;
@@ -126,7 +138,12 @@ impl<M: MetadataStore> Pipeline<M> {
         outcomes: &mut Outcomes,
     ) -> ApiGatewayV2httpResponse {
         outcomes.records_in += 1;
-        self.upload_reply(request, outcomes).await.into_response()
+        let mut response = self.upload_reply(request, outcomes).await.into_response();
+        // HEAD is GET without the body.
+        if request.request_context.http.method == Method::HEAD {
+            response.body = None;
+        }
+        response
     }
 
     /// [`handle_upload`](Self::handle_upload) before it becomes a response.
@@ -145,7 +162,7 @@ impl<M: MetadataStore> Pipeline<M> {
         let result = match (method, path) {
             (&Method::POST, "/images") => self.create_upload(request).await,
             (&Method::PUT, "/images") => self.direct_upload(request, outcomes).await,
-            (&Method::GET, p) if p.starts_with("/images/") => {
+            (&Method::GET | &Method::HEAD, p) if p.starts_with("/images/") => {
                 let id = request
                     .path_parameters
                     .get("id")
@@ -153,14 +170,12 @@ impl<M: MetadataStore> Pipeline<M> {
                     .unwrap_or(&p["/images/".len()..]);
                 self.get_image(id).await
             }
-            (_, "/images") => Ok(Reply::error(
-                405,
-                "method_not_allowed",
+            (_, "/images") => Ok(Reply::method_not_allowed(
+                "POST, PUT",
                 "/images takes POST (presigned upload) or PUT (image as the body)",
             )),
-            (_, p) if p.starts_with("/images/") => Ok(Reply::error(
-                405,
-                "method_not_allowed",
+            (_, p) if p.starts_with("/images/") => Ok(Reply::method_not_allowed(
+                "GET, HEAD",
                 "/images/{id} takes GET",
             )),
             _ => Ok(Reply::error(
