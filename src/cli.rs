@@ -55,6 +55,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_DATA_DIR", default_value = "imglake-data")]
     pub data_dir: PathBuf,
 
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
     /// Processing workers (default: one per core).
     #[arg(long, env = "IMGLAKE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
@@ -147,6 +150,41 @@ pub struct ProcessArgs {
     /// 1024x1024.
     #[arg(long, env = "IMGLAKE_RECIPE")]
     pub recipe: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// What an input image may be: the validation limits, the same for `process` and `serve`.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest image accepted, like 10MB or 512KB (powers of 1024).
+    #[arg(long, env = "IMGLAKE_MAX_IMAGE_SIZE", default_value = "10MB", value_parser = imglake_exporter::compact::parse_size)]
+    pub max_image_size: u64,
+
+    /// Largest width × height accepted, in megapixels, checked from the header before any
+    /// decoding.
+    #[arg(long, env = "IMGLAKE_MAX_MEGAPIXELS", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub max_megapixels: u64,
+
+    /// Accept TIFF input too.
+    #[arg(long, env = "IMGLAKE_ALLOW_TIFF")]
+    pub allow_tiff: bool,
+
+    /// Most scans a JPEG may have (each is one decoding pass over the whole image).
+    #[arg(long, env = "IMGLAKE_MAX_JPEG_SCANS", default_value_t = imglake_pipeline::validate::DEFAULT_MAX_JPEG_SCANS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_jpeg_scans: u32,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> imglake_pipeline::validate::Limits {
+        imglake_pipeline::validate::Limits {
+            max_bytes: self.max_image_size,
+            max_pixels: self.max_megapixels * 1_000_000,
+            allow_tiff: self.allow_tiff,
+            max_jpeg_scans: self.max_jpeg_scans,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

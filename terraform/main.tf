@@ -21,6 +21,9 @@ locals {
     IMGLAKE_KMS_KEY_ID        = module.data_key.key_arn
     IMGLAKE_METADATA_TTL_DAYS = tostring(var.metadata_ttl_days)
     IMGLAKE_MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
+    IMGLAKE_MAX_MEGAPIXELS    = tostring(var.max_megapixels)
+    IMGLAKE_ALLOW_TIFF        = tostring(var.allow_tiff)
+    IMGLAKE_MAX_JPEG_SCANS    = tostring(var.max_jpeg_scans)
   }
 }
 

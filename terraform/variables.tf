@@ -135,6 +135,34 @@ variable "max_upload_bytes" {
   default     = 10485760
 }
 
+variable "max_megapixels" {
+  description = "Largest width x height accepted, in megapixels, checked from the image header before any decoding."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.max_megapixels >= 1 && var.max_megapixels <= 1000 && floor(var.max_megapixels) == var.max_megapixels
+    error_message = "max_megapixels must be a whole number from 1 to 1000."
+  }
+}
+
+variable "allow_tiff" {
+  description = "Accept TIFF images as well as JPEG, PNG, WebP and GIF."
+  type        = bool
+  default     = false
+}
+
+variable "max_jpeg_scans" {
+  description = "Most scans a JPEG may have; each is one decoding pass over the whole image (libjpeg's progressive script writes 10)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.max_jpeg_scans >= 1 && var.max_jpeg_scans <= 10000 && floor(var.max_jpeg_scans) == var.max_jpeg_scans
+    error_message = "max_jpeg_scans must be a whole number from 1 to 10000."
+  }
+}
+
 variable "upload_cors_origins" {
   description = "Browser origins allowed to call the API and POST presigned uploads to the raw bucket."
   type        = list(string)

@@ -198,3 +198,47 @@ fn process_takes_a_recipe_and_fails_only_for_its_own_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("invalid recipe"), "{stderr}");
 }
+
+#[test]
+fn process_limits_are_set_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    write_image(&d.join("photo.png"), 2000, 1000, image::ImageFormat::Png);
+    write_image(&d.join("scan.tiff"), 64, 64, image::ImageFormat::Tiff);
+    let run = |extra: &[&str]| {
+        let out = imglake()
+            .arg("process")
+            .arg(d.join("photo.png"))
+            .arg(d.join("scan.tiff"))
+            .arg("--out")
+            .arg(d.join("out"))
+            .args(extra)
+            .output()
+            .expect("spawn");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lines(&out.stdout)
+            .iter()
+            .map(|l| {
+                l["error_code"]
+                    .as_str()
+                    .unwrap_or(l["status"].as_str().unwrap_or("?"))
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    // Defaults: TIFF is off.
+    assert_eq!(run(&[]), ["processed", "tiff_disabled"]);
+    assert_eq!(run(&["--allow-tiff"]), ["processed", "processed"]);
+    assert_eq!(
+        run(&["--max-megapixels", "1", "--allow-tiff"]),
+        ["pixel_budget_exceeded", "processed"]
+    );
+    assert_eq!(
+        run(&["--max-image-size", "1KB"]),
+        ["too_large", "too_large"]
+    );
+}

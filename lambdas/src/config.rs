@@ -28,6 +28,12 @@ pub const ENV_KMS_KEY_ID: &str = "IMGLAKE_KMS_KEY_ID";
 pub const ENV_METADATA_TTL_DAYS: &str = "IMGLAKE_METADATA_TTL_DAYS";
 /// Largest accepted image in bytes; default 10 MiB.
 pub const ENV_MAX_UPLOAD_BYTES: &str = "IMGLAKE_MAX_UPLOAD_BYTES";
+/// Largest width × height accepted, in megapixels; default 50.
+pub const ENV_MAX_MEGAPIXELS: &str = "IMGLAKE_MAX_MEGAPIXELS";
+/// `true` to accept TIFF input; default `false`.
+pub const ENV_ALLOW_TIFF: &str = "IMGLAKE_ALLOW_TIFF";
+/// Most scans a JPEG may have (one decoding pass each); default 64.
+pub const ENV_MAX_JPEG_SCANS: &str = "IMGLAKE_MAX_JPEG_SCANS";
 /// Processing attempts before FAILED: the process queue's `maxReceiveCount`; default 3.
 pub const ENV_MAX_ATTEMPTS: &str = "IMGLAKE_MAX_ATTEMPTS";
 /// Comma-separated buckets Kafka claim-checks may name (the raw bucket always may).
@@ -69,6 +75,9 @@ pub struct Config {
     pub kms_key_id: Option<String>,
     pub ttl_days: u32,
     pub max_upload_bytes: u64,
+    pub max_megapixels: u64,
+    pub allow_tiff: bool,
+    pub max_jpeg_scans: u32,
     pub max_attempts: u32,
     /// Extra claim-check buckets (besides the raw bucket), without duplicates.
     pub claim_check_buckets: Vec<String>,
@@ -169,6 +178,31 @@ impl Config {
             Limits::default().max_bytes,
             "a size in bytes from 1 to 5 GiB",
         )?;
+        let max_megapixels = number(
+            &var,
+            ENV_MAX_MEGAPIXELS,
+            1..=1_000,
+            Limits::default().max_pixels / 1_000_000,
+            "a number of megapixels from 1 to 1000",
+        )?;
+        let allow_tiff = match non_empty(&var, ENV_ALLOW_TIFF).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: ENV_ALLOW_TIFF,
+                    value: other.to_owned(),
+                    expected: "true or false",
+                })
+            }
+        };
+        let max_jpeg_scans = number(
+            &var,
+            ENV_MAX_JPEG_SCANS,
+            1..=10_000,
+            Limits::default().max_jpeg_scans,
+            "a count from 1 to 10000",
+        )?;
         let max_attempts = number(
             &var,
             ENV_MAX_ATTEMPTS,
@@ -195,6 +229,9 @@ impl Config {
             kms_key_id: non_empty(&var, ENV_KMS_KEY_ID),
             ttl_days,
             max_upload_bytes,
+            max_megapixels,
+            allow_tiff,
+            max_jpeg_scans,
             max_attempts,
             claim_check_buckets,
         })
@@ -204,7 +241,9 @@ impl Config {
     pub fn pipeline_config(&self) -> PipelineConfig {
         let limits = Limits {
             max_bytes: self.max_upload_bytes,
-            ..Limits::default()
+            max_pixels: self.max_megapixels * 1_000_000,
+            allow_tiff: self.allow_tiff,
+            max_jpeg_scans: self.max_jpeg_scans,
         };
         PipelineConfig {
             limits,
@@ -325,6 +364,23 @@ mod tests {
         let pipeline = config.pipeline_config();
         assert_eq!(pipeline.ttl, Duration::from_secs(7 * 86_400));
         assert!(pipeline.direct_max_bytes <= pipeline.limits.max_bytes);
+        assert_eq!(pipeline.limits, Limits::default());
+    }
+
+    #[test]
+    fn image_limits_come_from_the_environment() {
+        let pairs = with(&[
+            (ENV_MAX_MEGAPIXELS, "24"),
+            (ENV_ALLOW_TIFF, "true"),
+            (ENV_MAX_JPEG_SCANS, "20"),
+        ]);
+        let limits = Config::from_lookup(lookup(&pairs))
+            .unwrap()
+            .pipeline_config()
+            .limits;
+        assert_eq!(limits.max_pixels, 24_000_000);
+        assert!(limits.allow_tiff);
+        assert_eq!(limits.max_jpeg_scans, 20);
     }
 
     #[test]
@@ -344,6 +400,9 @@ mod tests {
                 with(&[(ENV_MAX_UPLOAD_BYTES, "10MB")]),
             ),
             (ENV_MAX_ATTEMPTS, with(&[(ENV_MAX_ATTEMPTS, "-1")])),
+            (ENV_MAX_MEGAPIXELS, with(&[(ENV_MAX_MEGAPIXELS, "0")])),
+            (ENV_ALLOW_TIFF, with(&[(ENV_ALLOW_TIFF, "yes")])),
+            (ENV_MAX_JPEG_SCANS, with(&[(ENV_MAX_JPEG_SCANS, "lots")])),
             (
                 ENV_CLAIM_CHECK_BUCKETS,
                 with(&[(ENV_CLAIM_CHECK_BUCKETS, "ok-bucket,Bad_Bucket")]),

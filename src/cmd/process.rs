@@ -19,7 +19,7 @@ pub fn run(args: ProcessArgs) -> anyhow::Result<ExitCode> {
         Some(path) => load_recipe(path)?,
         None => Recipe::default(),
     };
-    let limits = Limits::default();
+    let limits = args.limits.limits();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create --out {}", args.out.display()))?;
     let mut used = HashSet::new();

@@ -71,11 +71,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let clock = Arc::new(move || chrono::Utc::now() + offset);
     let endpoint = format!("http://{}/upload", args.addr);
     let mut local = Local::open(&args.data_dir, clock.clone(), &endpoint)?;
-    if let Some(ttl) = args.ttl {
-        Arc::get_mut(&mut local.pipeline)
+    {
+        let config = &mut Arc::get_mut(&mut local.pipeline)
             .context("the pipeline is shared before start")?
-            .config
-            .ttl = ttl;
+            .config;
+        if let Some(ttl) = args.ttl {
+            config.ttl = ttl;
+        }
+        config.limits = args.limits.limits();
+        // PUT carries the image in the request; larger ones take the presigned route.
+        config.direct_max_bytes = config.direct_max_bytes.min(config.limits.max_bytes);
     }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
