@@ -34,7 +34,18 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
             };
             let after_scan = bytes.get(scan..).unwrap_or_default();
             let has_end = after_scan.windows(2).rev().any(|w| w == [0xFF, 0xD9]);
-            (!has_end).then_some("there is no end-of-image marker after the scan data")
+            if !has_end {
+                return Some("there is no end-of-image marker after the scan data");
+            }
+            // Every 8×8 block of the full-resolution component codes its DC value in at least
+            // one bit, in any mode: less scan data than that cannot be the declared image, and
+            // the decoder would fill the rest in silently (a 600-byte file claiming
+            // 7000×7000 decoded to black).
+            let (width, height) = jpeg(bytes).ok()?;
+            let blocks = u64::from(width.div_ceil(8)) * u64::from(height.div_ceil(8));
+            let scan_bytes = u64::try_from(after_scan.len()).unwrap_or(u64::MAX);
+            (scan_bytes < blocks / 8)
+                .then_some("its scan data is too short for the size its header declares")
         }
         ImageFormat::Webp => {
             let riff_size = u64::from(le32(bytes, 4)?);

@@ -703,3 +703,32 @@ fn a_jpeg_that_repeats_its_scan_is_refused_before_decoding() {
     };
     assert!(validate(&with_scans(1000), &lenient).is_ok());
 }
+
+#[test]
+fn a_jpeg_whose_scan_is_too_short_for_its_size_is_truncated() {
+    // A 16×16 image's few hundred bytes of scan data under a header claiming 7000×7000: the
+    // decoder would fill 765 625 blocks with nothing and report success.
+    let lie = jpeg_declaring(7000, 7000);
+    assert!(
+        validate(&lie, &Limits::default()).is_ok(),
+        "the header alone is fine"
+    );
+    let err = decode_guarded(&lie, &Limits::default()).unwrap_err();
+    assert_eq!(err.code, RejectCode::Truncated);
+    assert!(
+        err.message
+            .contains("its scan data is too short for the size its header declares"),
+        "{}",
+        err.message
+    );
+    // The honest file decodes, and so does a real photo-sized one.
+    assert!(decode_guarded(&encode(ImageFormat::Jpeg, 16, 16), &Limits::default()).is_ok());
+    assert!(decode_guarded(&encode(ImageFormat::Jpeg, 1200, 900), &Limits::default()).is_ok());
+    // The tightest real scan data, a uniform image, still has about 2 bits per block (Pillow
+    // with optimized Huffman tables: 46 887 bytes for 4000×3000 gray, the bound is 23 437).
+    let mut flat = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(2000, 1500, image::Luma([128])))
+        .write_to(&mut Cursor::new(&mut flat), image::ImageFormat::Jpeg)
+        .unwrap();
+    assert!(decode_guarded(&flat, &Limits::default()).is_ok());
+}
