@@ -305,6 +305,32 @@ async fn routes_methods_and_ids_are_checked() {
 }
 
 #[tokio::test]
+async fn an_idempotency_key_reused_for_another_image_is_refused() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let keyed = |body: &[u8]| {
+        let mut req = put_request(body);
+        req.headers.insert(
+            upload::IDEMPOTENCY_HEADER,
+            "order-44/photo-1".parse().unwrap(),
+        );
+        req
+    };
+    let first = p.handle_upload(&keyed(&sample_jpeg()), &mut o).await;
+    assert_eq!(first.status_code, 202);
+    // The same image again: the same answer about the same image.
+    let again = p.handle_upload(&keyed(&sample_jpeg()), &mut o).await;
+    assert_eq!(again.status_code, 200);
+    assert_eq!(body_of(&again)["image_id"], body_of(&first)["image_id"]);
+    // Another image under the key is not silently answered with the first one's status.
+    let other = p
+        .handle_upload(&keyed(b"%PDF-1.7 not the same"), &mut o)
+        .await;
+    assert_eq!(other.status_code, 422);
+    assert_eq!(body_of(&other)["error"]["code"], "idempotency_key_reused");
+}
+
+#[tokio::test]
 async fn a_retried_refused_put_is_refused_again_not_answered_200() {
     let p = pipeline();
     let mut o = Outcomes::default();

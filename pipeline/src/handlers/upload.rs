@@ -3,7 +3,7 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `POST /images` | 201 `{"image_id", "status", "upload": {"url", "fields"}, "expires_at"}`: a presigned S3 POST bounded to the size limit (for images up to 10 MB, which cannot pass through Lambda's 6 MB payload) |
-//! | `PUT /images` | the image as the body (base64, as API Gateway sends binary): 202 RECEIVED, 200 for a known `Idempotency-Key` (the same 4xx again if that upload was refused), 4xx REJECTED |
+//! | `PUT /images` | the image as the body (base64, as API Gateway sends binary): 202 RECEIVED, 200 for a known `Idempotency-Key` (the same 4xx again if that upload was refused; 422 `idempotency_key_reused` for another image under the same key), 4xx REJECTED |
 //! | `GET /images/{id}` | 200 the item: status, features, variants; 404 when unknown |
 //!
 //! Errors are JSON `{"error": {"code", "message"}}` (plus `image_id` and `status` when an image
@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
+use sha2::Digest as _;
 
 use super::metrics::Outcomes;
 use super::{
@@ -310,11 +311,13 @@ impl<M: MetadataStore> Pipeline<M> {
             Err(reply) => return Ok(reply),
         };
         let now = self.clock.now();
-        let image_id = match request
+        let key = request
             .headers
             .get(IDEMPOTENCY_HEADER)
-            .map(|v| v.to_str().unwrap_or(""))
-        {
+            .map(|v| v.to_str().unwrap_or(""));
+        // With a key, a retry must carry the same image: its digest is compared below.
+        let digest = key.map(|_| hex::encode(sha2::Sha256::digest(&bytes)));
+        let image_id = match key {
             Some(key) if (1..=256).contains(&key.len()) => idempotent_id(&tenant, key),
             Some(_) => {
                 return Ok(Reply::error(
@@ -332,6 +335,24 @@ impl<M: MetadataStore> Pipeline<M> {
             tenant,
         };
         let ingested = self.ingest(arrival, bytes).await?;
+        if let (Ingested::Duplicate(existing), Some(digest)) = (&ingested, &digest) {
+            if existing
+                .sha256
+                .as_ref()
+                .is_some_and(|known| known != digest)
+            {
+                return Ok(Reply::error(
+                    422,
+                    "idempotency_key_reused",
+                    format!(
+                        "this Idempotency-Key was first used for another image ({}, sha256 {}); \
+                         send a new key for a new image",
+                        existing.image_id,
+                        existing.sha256.as_deref().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         Ok(ingest_reply(&ingested, outcomes))
     }
 
