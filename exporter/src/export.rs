@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use object_store::path::Path;
@@ -113,6 +114,10 @@ struct QuarantineLine<'a> {
     /// The input line, when it was not JSON at all.
     #[serde(skip_serializing_if = "Option::is_none")]
     record_text: Option<&'a str>,
+    /// That line's exact bytes, base64, when they are not UTF-8 (`record_text` then has
+    /// U+FFFD in their place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_base64: Option<String>,
 }
 
 /// A record's JSON without the line breaks of a pretty-printed input, so that the quarantine
@@ -345,6 +350,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
                 reason: err.to_string(),
                 record: Some(one_line(raw)),
                 record_text: None,
+                record_base64: None,
             },
             map::raw_sequence_number(raw),
         ));
@@ -362,7 +368,11 @@ impl<'e, 'r> Assembler<'e, 'r> {
                 Ok(place) => self.add_row(place, cells),
                 Err(err) => self.add_unmappable(raw.as_ref(), &err),
             },
-            InputRecord::Unparsable { text, error } => {
+            InputRecord::Unparsable {
+                text,
+                original,
+                error,
+            } => {
                 self.received += 1;
                 self.quarantine.push((
                     QuarantineLine {
@@ -370,6 +380,9 @@ impl<'e, 'r> Assembler<'e, 'r> {
                         reason: format!("not JSON: {error}"),
                         record: None,
                         record_text: Some(text),
+                        record_base64: original
+                            .as_ref()
+                            .map(|bytes| base64::engine::general_purpose::STANDARD.encode(bytes)),
                     },
                     None,
                 ));
@@ -1153,5 +1166,27 @@ mod tests {
         let report = exporter(store).export(&records, NOW).await.unwrap();
         assert_eq!(report.quarantined, 2);
         assert_eq!(report.quarantine_reasons.get("record_too_large"), Some(&2));
+    }
+
+    #[tokio::test]
+    async fn a_line_that_is_not_utf8_is_quarantined_with_its_exact_bytes() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut input = records_with_text(1, 3).into_bytes();
+        input.extend_from_slice(b"\nnot json caf\xe9\n");
+        let records = split_input(&input).unwrap();
+        let report = exporter(store.clone()).export(&records, NOW).await.unwrap();
+        assert_eq!((report.rows_written, report.quarantined), (1, 1));
+        let objects = snapshot(store.as_ref()).await;
+        let body = objects
+            .iter()
+            .find(|(k, _)| k.starts_with("lake/_quarantine/"))
+            .map(|(_, body)| body.clone())
+            .unwrap();
+        let line: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(line["record_text"], "not json caf\u{FFFD}");
+        let original = base64::engine::general_purpose::STANDARD
+            .decode(line["record_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(original, b"not json caf\xe9");
     }
 }

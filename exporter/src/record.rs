@@ -119,7 +119,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for ColumnItem<'a> {
 #[derive(Debug)]
 pub enum InputRecord<'a> {
     Json(Cow<'a, RawValue>),
-    Unparsable { text: String, error: String },
+    /// A line that is not JSON: its text (invalid UTF-8 replaced by U+FFFD), and its exact
+    /// bytes when that replacement changed them, so the quarantine loses nothing.
+    Unparsable {
+        text: String,
+        original: Option<Vec<u8>>,
+        error: String,
+    },
 }
 
 /// `{"Records": [...]}` with the records borrowed from the input.
@@ -182,10 +188,14 @@ pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord<'_>>, InputError> {
                 objects += usize::from(is_non_empty_object(raw.get()));
                 out.push(borrowed(raw))
             }
-            Err(e) => out.push(InputRecord::Unparsable {
-                text: String::from_utf8_lossy(line).into_owned(),
-                error: e.to_string(),
-            }),
+            Err(e) => {
+                let text = String::from_utf8_lossy(line);
+                out.push(InputRecord::Unparsable {
+                    original: matches!(text, Cow::Owned(_)).then(|| line.to_vec()),
+                    text: text.into_owned(),
+                    error: e.to_string(),
+                })
+            }
         }
     }
     if objects == 0 {
