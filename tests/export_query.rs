@@ -622,6 +622,23 @@ fn compact_merges_replayed_batches_and_queries_stay_correct() {
         .output()
         .expect("spawn");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use dt=YYYY-MM-DD/hour=HH"));
+    // A damaged file is named by its full path.
+    let zero = dir
+        .path()
+        .join("lake/image_events/dt=2026-11-24/hour=10/zero.parquet");
+    std::fs::write(&zero, b"").expect("write");
+    let stderr = fails(&[
+        "compact",
+        "--lake",
+        &lake,
+        "--partition",
+        "dt=2026-11-24/hour=10",
+    ]);
+    let zero = std::fs::canonicalize(&zero).expect("canonical");
+    assert!(
+        stderr.contains(&format!("{}: ", zero.display())),
+        "{stderr}"
+    );
 }
 
 #[test]

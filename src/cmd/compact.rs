@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use imglake_exporter::compact::{compact_partition, list_partitions, CompactOptions};
+use imglake_exporter::compact::{compact_partition, list_partitions, CompactError, CompactOptions};
 
 use crate::cli::CompactArgs;
 
@@ -18,7 +18,16 @@ pub async fn run(args: CompactArgs) -> anyhow::Result<ExitCode> {
     };
     let total = partitions.len();
     for (i, partition) in partitions.into_iter().enumerate() {
-        let r = compact_partition(&lake.store, &lake.root, partition, options).await?;
+        let r = match compact_partition(&lake.store, &lake.root, partition, options).await {
+            Ok(r) => r,
+            // Name a damaged file where the user can find it (an object key has no leading
+            // slash for a local lake).
+            Err(CompactError::BadFile { key, message }) => anyhow::bail!(
+                "{}: {message} (move the file aside, e.g. to the lake's _quarantine/, and re-run)",
+                lake.location(&key)
+            ),
+            Err(err) => return Err(err.into()),
+        };
         if r.input_files == 0 {
             outln!(
                 "[{}/{total}] {}: no files (no such partition in {})",
