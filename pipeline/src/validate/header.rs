@@ -62,7 +62,7 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
 /// inside a table segment between scans would be counted too, which only errs on the safe
 /// side of [`super::Limits::max_jpeg_scans`].
 pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
-    bytes.windows(2).filter(|w| *w == [0xFF, 0xDA]).count()
+    memchr::memmem::find_iter(bytes, &[0xFF, 0xDA]).count()
 }
 
 /// Walks a GIF's blocks to the end of its first frame's data; the decoder would report a cut
