@@ -51,6 +51,15 @@ data "aws_iam_policy_document" "kafka_ingest" {
     resources = [for arn in concat([var.raw_bucket.arn], var.claim_check_bucket_arns) : "${arn}/*"]
   }
 
+  # Without ListBucket, S3 answers a GetObject of a missing key with 403 instead of 404, and a
+  # claim-check naming a key that does not exist looks like a passing access problem: retried
+  # until the mapping gives up, never recorded as REJECTED claim_check_missing.
+  statement {
+    sid       = "TellMissingClaimChecks"
+    actions   = ["s3:ListBucket"]
+    resources = concat([var.raw_bucket.arn], var.claim_check_bucket_arns)
+  }
+
   statement {
     sid       = "RecordMetadata"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]

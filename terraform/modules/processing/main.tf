@@ -74,6 +74,14 @@ data "aws_iam_policy_document" "process" {
     resources = ["${var.raw_bucket.arn}/*"]
   }
 
+  # Without ListBucket, a raw object removed before its event is handled answers 403, not 404:
+  # retried for every attempt and FAILED as storage_error instead of at once as raw_missing.
+  statement {
+    sid       = "TellMissingRawImages"
+    actions   = ["s3:ListBucket"]
+    resources = [var.raw_bucket.arn]
+  }
+
   statement {
     sid       = "WriteVariants"
     actions   = ["s3:PutObject"]
