@@ -274,6 +274,9 @@ impl<M: MetadataStore> Pipeline<M> {
         message: &str,
     ) -> Result<Ingested, super::HandlerError> {
         if let Some(existing) = self.store.get(&arrival.image_id).await? {
+            if super::is_half_refused(&existing) {
+                return self.finish_refusal(existing, code, message).await;
+            }
             return Ok(Ingested::Duplicate(existing));
         }
         let item = self.received_item(&arrival);

@@ -238,6 +238,13 @@ impl<M: MetadataStore> Pipeline<M> {
     /// overwrites (same key) and the bucket's lifecycle removes.
     pub async fn ingest(&self, arrival: Arrival, bytes: Bytes) -> Result<Ingested, HandlerError> {
         if let Some(existing) = self.store.get(&arrival.image_id).await? {
+            if is_half_refused(&existing) {
+                if let Err(rejection) = validate(&bytes, &self.config.limits) {
+                    return self
+                        .finish_refusal(existing, rejection.code.as_str(), &rejection.message)
+                        .await;
+                }
+            }
             return Ok(Ingested::Duplicate(existing));
         }
         let mut item = self.received_item(&arrival);
@@ -277,6 +284,18 @@ impl<M: MetadataStore> Pipeline<M> {
             Err(StoreError::AlreadyExists { .. }) => return self.duplicate(&item.image_id).await,
             Err(e) => return Err(e.into()),
         }
+        self.finish_refusal(item, code, message).await
+    }
+
+    /// The second write of a refusal: RECEIVED → REJECTED with the reason. Also what a
+    /// redelivery does for an item an interrupted refusal left RECEIVED ([`is_half_refused`]),
+    /// which would otherwise stay RECEIVED, without a reason, until TTL.
+    async fn finish_refusal(
+        &self,
+        item: ImageItem,
+        code: &str,
+        message: &str,
+    ) -> Result<Ingested, HandlerError> {
         let mut rejected = item;
         rejected.status = Status::Rejected;
         rejected.error_code = Some(code.to_owned());
@@ -322,4 +341,10 @@ pub fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// An item a refusal wrote RECEIVED and did not get to REJECTED (throttled, timed out): an
+/// accepted image's item always has its raw object, a refused one never does.
+pub(crate) fn is_half_refused(item: &ImageItem) -> bool {
+    item.status == Status::Received && item.raw_key.is_none()
 }

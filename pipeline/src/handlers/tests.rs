@@ -478,6 +478,40 @@ async fn a_raw_object_replaced_after_processing_is_counted_not_reprocessed() {
 }
 
 #[tokio::test]
+async fn a_refusal_interrupted_between_its_writes_is_finished_by_the_redelivery() {
+    let p = pipeline();
+    let image_id = crate::model::new_image_id(now());
+    let arrival = Arrival {
+        image_id: image_id.clone(),
+        source: Source::Kafka,
+        source_ref: "images/0/7".into(),
+        tenant: "t".into(),
+    };
+    // The first delivery wrote RECEIVED and stopped before REJECTED (throttled, timed out).
+    p.store.put_new(&p.received_item(&arrival)).await.unwrap();
+    let redelivered = p
+        .ingest(
+            arrival.clone(),
+            Bytes::from_static(b"GIF87a but not really"),
+        )
+        .await
+        .unwrap();
+    let Ingested::Rejected(item) = redelivered else {
+        panic!("{redelivered:?}")
+    };
+    assert_eq!(item.status, Status::Rejected);
+    let stored = p.store.get(&image_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Rejected);
+    assert!(stored.error_code.is_some() && stored.error_message.is_some());
+    // A further delivery is the duplicate it now is.
+    let again = p
+        .ingest(arrival, Bytes::from_static(b"GIF87a but not really"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Ingested::Duplicate(_)), "{again:?}");
+}
+
+#[tokio::test]
 async fn bad_bytes_found_at_processing_are_rejected_and_unknown_keys_ignored() {
     let p = pipeline();
     let mut o = Outcomes::default();

@@ -222,9 +222,21 @@ impl<M: MetadataStore> Pipeline<M> {
         let recipe = self.config.recipe.clone();
         let limits = self.config.limits;
         let input = bytes.clone();
-        let result = tokio::task::spawn_blocking(move || process(&input, &recipe, &limits))
-            .await
-            .map_err(|e| HandlerError::Task(e.to_string()))?;
+        let result =
+            match tokio::task::spawn_blocking(move || process(&input, &recipe, &limits)).await {
+                Ok(result) => result,
+                // A panic in a decoder or encoder repeats on every delivery (and on a DLQ
+                // redrive): FAILED with the reason now, not PROCESSING forever after the retries.
+                Err(err) if err.is_panic() => {
+                    tracing::error!(image_id, error = %err, "process: processing panicked");
+                    let message = "processing this image crashed the processor (a bug to report \
+                               with the image); it will not be retried";
+                    return self
+                        .finish(item, Status::Failed, "processing_panicked", message)
+                        .await;
+                }
+                Err(err) => return Err(HandlerError::Task(err.to_string())),
+            };
         let done = match result {
             Ok(done) => done,
             Err(err) => return self.processing_error(item, &bytes, err, last_attempt).await,
