@@ -124,6 +124,15 @@ impl BlobStore {
         }
     }
 
+    /// A store in memory standing for the S3 bucket `bucket`, for tests of bucket rules.
+    #[cfg(test)]
+    pub fn in_memory_bucket(bucket: &str) -> BlobStore {
+        BlobStore {
+            bucket: Some(bucket.to_owned()),
+            ..BlobStore::in_memory()
+        }
+    }
+
     /// Where the store is, as opened (an absolute directory for local stores).
     pub fn location(&self) -> &str {
         &self.location

@@ -242,6 +242,20 @@ impl<M: MetadataStore> Pipeline<M> {
                 ),
             });
         };
+        // The raw bucket holds every tenant's stored images: a claim-check naming one would
+        // ingest another tenant's image under this record's id and tenant.
+        if self.raw.bucket() == Some(claim.bucket.as_str())
+            && claim.key.starts_with(super::RAW_PREFIX)
+        {
+            return Ok(Value::Refused {
+                code: "claim_check_key_not_allowed",
+                message: format!(
+                    "claim-check key `{}` names a stored image of the raw bucket; put \
+                     claim-checked objects under another prefix",
+                    claim.key
+                ),
+            });
+        }
         match store.get(&claim.key, limit).await {
             Ok(bytes) => Ok(Value::Bytes(bytes)),
             Err(BlobError::TooLarge { size, limit, .. }) => Ok(Value::Refused {

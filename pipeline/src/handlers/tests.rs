@@ -592,6 +592,44 @@ fn msk_event(records: Vec<Value>) -> KafkaEvent {
 }
 
 #[tokio::test]
+async fn a_claim_check_may_not_name_a_stored_image_of_the_raw_bucket() {
+    let clock: Arc<dyn Clock> = Arc::new(now);
+    let store = EmbeddedStore::open_in_memory("imglake-images", clock.clone()).unwrap();
+    let raw = BlobStore::in_memory_bucket("imglake-raw");
+    let p = Pipeline::new(store, raw, BlobStore::in_memory(), clock);
+    // Another tenant's stored image, and an object a producer put there to be claimed.
+    let stored = raw_key("01JDQ0000000000000000000AB");
+    for key in [stored.as_str(), "claims/big.jpg"] {
+        p.raw
+            .put(key, Bytes::from(sample_jpeg()), "image/jpeg")
+            .await
+            .unwrap();
+    }
+    let claim = |key: &str| {
+        b64(json!({"bucket": "imglake-raw", "key": key})
+            .to_string()
+            .as_bytes())
+    };
+    let event = msk_event(vec![
+        json!({"value": claim(&stored)}),
+        json!({"value": claim("claims/big.jpg")}),
+    ]);
+    let report = p.handle_kafka(&event, &mut Outcomes::default()).await;
+    let outcomes: Vec<(&str, Option<&str>)> = report
+        .records
+        .iter()
+        .map(|r| (r.outcome, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("REJECTED", Some("claim_check_key_not_allowed")),
+            ("RECEIVED", None)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
     let p = pipeline();
     let claimed = jpeg(&photo(300, 200, 3), 80);
