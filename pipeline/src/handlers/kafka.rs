@@ -85,8 +85,10 @@ fn header(record: &KafkaRecord, name: &str) -> Option<Vec<u8>> {
         })
 }
 
+/// A header's value as text. Bytes that are not UTF-8 become U+FFFD, which no id or tenant
+/// accepts: a present but undecodable header is refused, not read as absent.
 fn header_str(record: &KafkaRecord, name: &str) -> Option<String> {
-    header(record, name).and_then(|v| String::from_utf8(v).ok())
+    header(record, name).map(|v| String::from_utf8_lossy(&v).into_owned())
 }
 
 /// A record's value once read: image bytes, or why it was refused.

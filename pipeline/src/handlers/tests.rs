@@ -649,6 +649,7 @@ async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
         json!({"value": b64(b"{\"bucket\": 1}")}),
         json!({"value": b64(b"GIF89a")}),
         json!({"value": b64(&sample_jpeg()), "headers": [{"image-id": b"producer-id-7".iter().map(|&b| b as i8).collect::<Vec<i8>>()}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": [-1i8]}]}),
     ]);
     let mut o = Outcomes::default();
     let report = p.handle_kafka(&event, &mut o).await;
@@ -669,6 +670,8 @@ async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
             ("REJECTED", Some("invalid_claim_check")),
             ("REJECTED", Some("corrupt_header")),
             ("RECEIVED", None),
+            // A tenant header that is not text is refused, not read as no tenant.
+            ("REJECTED", Some("invalid_record")),
         ]
     );
     assert_eq!(report.retries().count(), 0);
@@ -705,7 +708,7 @@ async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
         before,
         "a redelivery writes nothing"
     );
-    assert_eq!(again.duplicates, 9);
+    assert_eq!(again.duplicates, 10);
 }
 
 #[test]
