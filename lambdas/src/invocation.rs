@@ -20,13 +20,17 @@ pub fn print_metrics(function: &str, outcomes: &Outcomes, started: Instant) {
 /// event source mapping redelivers the batch (records already stored are duplicates then and
 /// change nothing).
 #[derive(Debug, Error)]
-#[error("{} of {total} records need a retry, the batch will be redelivered: {}", .retries.len(), .retries.join("; "))]
+#[error("{} of {total} records need a retry, the batch will be redelivered: {}{}", .retries.len(), .retries.iter().take(RETRIES_NAMED).cloned().collect::<Vec<_>>().join("; "), if .retries.len() > RETRIES_NAMED { format!("; and {} more", .retries.len() - RETRIES_NAMED) } else { String::new() })]
 pub struct KafkaRetry {
     /// Records in the batch.
     pub total: usize,
     /// `topic/partition@offset (image id): error` of each record to retry.
     pub retries: Vec<String>,
 }
+
+/// Records a [`KafkaRetry`] names in its message: in an outage every record of a batch of
+/// thousands fails alike, and the error message is logged and kept by the mapping.
+pub const RETRIES_NAMED: usize = 20;
 
 impl From<KafkaRetry> for lambda_runtime::Diagnostic {
     fn from(err: KafkaRetry) -> Self {
@@ -105,6 +109,22 @@ mod tests {
         assert!(!message.contains("@15"), "{message}");
         let diagnostic = lambda_runtime::Diagnostic::from(err);
         assert_eq!(diagnostic.error_type, "imglake.KafkaRetry");
+    }
+
+    #[test]
+    fn a_batch_that_fails_throughout_names_a_few_records_and_counts_the_rest() {
+        let report = KafkaReport {
+            records: (0..5000)
+                .map(|offset| record(offset, "RETRY", Some("throttled")))
+                .collect(),
+        };
+        let message = kafka_result(report).unwrap_err().to_string();
+        assert!(
+            message.starts_with("5000 of 5000 records need a retry"),
+            "{message}"
+        );
+        assert!(message.ends_with("; and 4980 more"), "{message}");
+        assert!(message.len() < 2000, "{} bytes", message.len());
     }
 
     #[test]
