@@ -393,7 +393,20 @@ mod tests {
         assert_eq!(rows_in(&store, P10).await, (3, 3));
     }
 
-    /// Stream records of one hour: (sequence number, stream ARN, event ID).
+    /// A lake holding these records of one hour, (sequence number, stream ARN, event ID),
+    /// exported as one batch; its partition and that partition's directory.
+    async fn lake_of(rows: &[(u32, &str, &str)]) -> (Arc<dyn ObjectStore>, Partition, String) {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let input = records_of(rows);
+        Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default())
+            .export(&split_input(input.as_bytes()).unwrap(), 1)
+            .await
+            .unwrap();
+        let p = Partition::of_millis(1_795_514_290_000).unwrap();
+        let dir = format!("lake/image_events/{}", p.path());
+        (store, p, dir)
+    }
+
     fn records_of(rows: &[(u32, &str, &str)]) -> String {
         rows.iter()
             .map(|(seq, arn, id)| {
@@ -414,15 +427,8 @@ mod tests {
     #[tokio::test]
     async fn chunks_that_start_and_end_alike_keep_their_own_files() {
         // Two streams' records share sequence number 5 in one partition; one row per file.
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let input = records_of(&[(5, "arnA", "a5"), (5, "arnB", "b5"), (6, "arnA", "a6")]);
-        let exporter = Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default());
-        exporter
-            .export(&split_input(input.as_bytes()).unwrap(), 1)
-            .await
-            .unwrap();
-        let p = Partition::of_millis(1_795_514_290_000).unwrap();
-        let dir = format!("lake/image_events/{}", p.path());
+        let (store, p, dir) =
+            lake_of(&[(5, "arnA", "a5"), (5, "arnB", "b5"), (6, "arnA", "a6")]).await;
         let options = CompactOptions {
             target_bytes: 1,
             ..CompactOptions::default()
@@ -437,15 +443,8 @@ mod tests {
 
     #[tokio::test]
     async fn one_file_with_duplicate_events_is_rewritten_without_them() {
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let input = records_of(&[(1, "arnA", "e1"), (2, "arnA", "e2"), (1, "arnA", "e1")]);
-        let exporter = Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default());
-        exporter
-            .export(&split_input(input.as_bytes()).unwrap(), 1)
-            .await
-            .unwrap();
-        let p = Partition::of_millis(1_795_514_290_000).unwrap();
-        let dir = format!("lake/image_events/{}", p.path());
+        let (store, p, dir) =
+            lake_of(&[(1, "arnA", "e1"), (2, "arnA", "e2"), (1, "arnA", "e1")]).await;
         assert_eq!(rows_in(&store, &dir).await, (3, 2));
         let report = compact_partition(&store, &Path::from("lake"), p, CompactOptions::default())
             .await

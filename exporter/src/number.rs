@@ -36,6 +36,18 @@ struct Decimal {
 /// Longest exponent text we accept; DynamoDB's range is 1E-130 to 1E+126.
 const MAX_EXPONENT_DIGITS: usize = 6;
 
+impl Decimal {
+    /// The digits without leading zeros, which carry no value.
+    fn significant(&self) -> &[u8] {
+        let first = self
+            .digits
+            .iter()
+            .position(|d| *d != b'0')
+            .unwrap_or(self.digits.len());
+        &self.digits[first..]
+    }
+}
+
 fn split_sign(bytes: &[u8]) -> (bool, &[u8]) {
     match bytes.first() {
         Some(b'-') => (true, &bytes[1..]),
@@ -94,13 +106,8 @@ pub fn parse_i64(text: &str) -> Result<i64, NumberError> {
         return text.parse::<i64>().map_err(|_| range());
     }
     let dec = parse_decimal(text)?;
-    // Leading zeros carry no value; trailing zeros move into the exponent.
-    let first = dec
-        .digits
-        .iter()
-        .position(|d| *d != b'0')
-        .unwrap_or(dec.digits.len());
-    let mut digits = &dec.digits[first..];
+    // Trailing zeros move into the exponent.
+    let mut digits = dec.significant();
     let mut exponent = dec.exponent;
     if digits.is_empty() {
         return Ok(0);
@@ -112,26 +119,27 @@ pub fn parse_i64(text: &str) -> Result<i64, NumberError> {
     if exponent < 0 {
         return Err(NumberError::NotIntegral(text.to_owned()));
     }
+    exact_i64(digits, exponent, dec.negative).ok_or_else(range)
+}
+
+/// `±digits × 10^exponent` (`exponent` ≥ 0) as an exact `i64`; `None` when it does not fit.
+fn exact_i64(digits: &[u8], exponent: i64, negative: bool) -> Option<i64> {
     // i64::MAX has 19 digits: anything longer cannot fit.
-    let total_len = i64::try_from(digits.len()).map_err(|_| range())? + exponent;
-    if total_len > 19 {
-        return Err(range());
+    if i64::try_from(digits.len()).ok()? + exponent > 19 {
+        return None;
     }
     // Accumulate as a negative number so that i64::MIN is representable.
     let mut acc: i64 = 0;
     for d in digits {
-        acc = acc
-            .checked_mul(10)
-            .and_then(|a| a.checked_sub(i64::from(d - b'0')))
-            .ok_or_else(range)?;
+        acc = acc.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
     }
     for _ in 0..exponent {
-        acc = acc.checked_mul(10).ok_or_else(range)?;
+        acc = acc.checked_mul(10)?;
     }
-    if dec.negative {
-        Ok(acc)
+    if negative {
+        Some(acc)
     } else {
-        acc.checked_neg().ok_or_else(range)
+        acc.checked_neg()
     }
 }
 
@@ -168,12 +176,7 @@ pub fn floor_scaled_non_negative(text: &str, shift: i64) -> Result<i64, NumberEr
             .ok_or_else(range);
     }
     let dec = parse_decimal(text)?;
-    let first = dec
-        .digits
-        .iter()
-        .position(|d| *d != b'0')
-        .unwrap_or(dec.digits.len());
-    let mut digits = &dec.digits[first..];
+    let mut digits = dec.significant();
     if digits.is_empty() {
         return Ok(0);
     }
@@ -187,21 +190,7 @@ pub fn floor_scaled_non_negative(text: &str, shift: i64) -> Result<i64, NumberEr
         digits = &digits[..digits.len().saturating_sub(dropped)];
         exponent = 0;
     }
-    let total_len = i64::try_from(digits.len()).map_err(|_| range())? + exponent;
-    if total_len > 19 {
-        return Err(range());
-    }
-    let mut acc: i64 = 0;
-    for d in digits {
-        acc = acc
-            .checked_mul(10)
-            .and_then(|a| a.checked_add(i64::from(d - b'0')))
-            .ok_or_else(range)?;
-    }
-    for _ in 0..exponent {
-        acc = acc.checked_mul(10).ok_or_else(range)?;
-    }
-    Ok(acc)
+    exact_i64(digits, exponent, false).ok_or_else(range)
 }
 
 /// Parses a DynamoDB number as the nearest `f64` (doubles are approximate by nature);
