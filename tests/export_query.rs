@@ -400,6 +400,20 @@ fn odd_inputs_are_read_or_named() {
         out.contains("records:     14\nrows:        14\nquarantined: 0"),
         "{out}"
     );
+    // ...also when one of their records cannot be mapped: it is quarantined, the rest written.
+    let mut bad_event = event.clone();
+    bad_event["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = serde_json::json!(-5);
+    std::fs::write(&events, format!("{compact}\n{bad_event}\n")).expect("write");
+    let out = run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&events)
+            .args(["--lake", &lake3]),
+    );
+    assert!(
+        out.contains("records:     14\nrows:        13\nquarantined: 1"),
+        "{out}"
+    );
     // Stream records whose values do not fit are not a wrong file: no such question.
     let mut unfit = event.clone();
     for record in unfit["Records"].as_array_mut().expect("records") {

@@ -75,6 +75,20 @@ impl ExportReport {
     pub fn failed_records(&self) -> usize {
         self.received - self.rows_written - self.quarantined
     }
+
+    /// Adds the report of another batch of the same run.
+    pub fn merge(&mut self, part: ExportReport) {
+        self.received += part.received;
+        self.rows_written += part.rows_written;
+        self.quarantined += part.quarantined;
+        for (code, n) in part.quarantine_reasons {
+            *self.quarantine_reasons.entry(code).or_default() += n;
+        }
+        self.files.extend(part.files);
+        self.failed_sequence_numbers
+            .extend(part.failed_sequence_numbers);
+        self.write_errors.extend(part.write_errors);
+    }
 }
 
 /// Why [`Exporter::export_input`] failed.
@@ -281,8 +295,10 @@ struct Assembler<'e, 'r> {
     /// Expected records, to size builders.
     capacity_hint: usize,
     received: usize,
-    /// Bytes of text in the rows so far: a batch ends at [`ExportOptions::batch_text_bytes`].
+    /// Bytes of text in the rows so far: a batch ends at `text_limit`.
     text_bytes: usize,
+    /// [`ExportOptions::batch_text_bytes`], or no limit for a Lambda payload (at most 6 MB).
+    text_limit: usize,
     /// Stream labels by eventSourceARN; a batch almost always has one.
     labels: Vec<(Option<String>, String)>,
     groups: BTreeMap<(usize, Partition), Group<'r>>,
@@ -297,6 +313,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
             capacity_hint,
             received: 0,
             text_bytes: 0,
+            text_limit: exporter.options.batch_text_bytes,
             labels: Vec::new(),
             groups: BTreeMap::new(),
             quarantine: Vec::new(),
@@ -339,7 +356,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
 
     /// Whether the batch has its records, or as much text as one batch may hold.
     fn is_full(&self, batch_records: usize) -> bool {
-        self.received >= batch_records || self.text_bytes >= self.exporter.options.batch_text_bytes
+        self.received >= batch_records || self.text_bytes >= self.text_limit
     }
 
     fn add_unmappable(&mut self, raw: &'r RawValue, err: &map::MapError) {
@@ -493,18 +510,19 @@ impl Exporter {
         self.write(prepared).await
     }
 
-    /// Exports a whole input document (what [`split_input`] accepts) as one batch: the same
-    /// result as splitting it and calling [`Exporter::export`], in one pass over the input.
+    /// Exports a whole input document (what [`split_input`] accepts): the same result as
+    /// splitting it and calling [`Exporter::export`], in one pass over the input. One batch,
+    /// unless the input holds more text than one batch may ([`ExportOptions::batch_text_bytes`]).
     pub async fn export_input(
         &self,
         input: &[u8],
         exported_at_ms: i64,
     ) -> Result<ExportReport, ExportInputError> {
-        // One batch at most: no record count splits it.
-        match self.prepare_input(input, exported_at_ms, usize::MAX)?.pop() {
-            Some(batch) => Ok(self.write(batch).await?),
-            None => Ok(ExportReport::default()),
+        let mut report = ExportReport::default();
+        for batch in self.prepare_input(input, exported_at_ms, usize::MAX)? {
+            report.merge(self.write(batch).await?);
         }
+        Ok(report)
     }
 
     /// Maps and encodes a whole input document in batches of `batch_records` records, each
@@ -526,7 +544,13 @@ impl Exporter {
                 if *form == Form::Lines && crate::record::is_batch(text) {
                     break;
                 }
-                if let Some(batches) = self.prepare_one_pass(text, *form, ctx, batch_records) {
+                if let Some(batches) = self.prepare_one_pass(
+                    text,
+                    *form,
+                    ctx,
+                    batch_records,
+                    self.options.batch_text_bytes,
+                ) {
                     return Ok(batches);
                 }
             }
@@ -561,7 +585,10 @@ impl Exporter {
         exported_at_ms: i64,
     ) -> Result<PreparedBatch<'r>, InputError> {
         let ctx = MapContext { exported_at_ms };
-        if let Some(mut batches) = self.prepare_one_pass(event, Form::Batch, ctx, usize::MAX) {
+        // A Lambda payload is at most 6 MB: far from any text limit, so one batch.
+        if let Some(mut batches) =
+            self.prepare_one_pass(event, Form::Batch, ctx, usize::MAX, usize::MAX)
+        {
             return Ok(batches
                 .pop()
                 .unwrap_or_else(|| Assembler::new(self, ctx, 0).finish()));
@@ -583,9 +610,15 @@ impl Exporter {
         form: Form,
         ctx: MapContext,
         batch_records: usize,
+        text_limit: usize,
     ) -> Option<Vec<PreparedBatch<'r>>> {
+        let new_batch = || {
+            let mut assembler = Assembler::new(self, ctx, batch_records);
+            assembler.text_limit = text_limit;
+            assembler
+        };
         let mut batches = Vec::new();
-        let mut current = Assembler::new(self, ctx, batch_records);
+        let mut current = new_batch();
         let mut cells = Vec::with_capacity(crate::schema::COLUMNS.len());
         let mut decoded = Decoded::default();
         // The records split apart, only when one must be quarantined with its text.
@@ -603,8 +636,7 @@ impl Exporter {
                 }
             })?;
             if current.is_full(batch_records) {
-                let full =
-                    std::mem::replace(&mut current, Assembler::new(self, ctx, batch_records));
+                let full = std::mem::replace(&mut current, new_batch());
                 batches.push(full.finish());
             }
             Ok(())
@@ -894,7 +926,7 @@ mod tests {
             exported_at_ms: NOW,
         };
         let batches = e
-            .prepare_one_pass(&mixed, Form::Batch, ctx, usize::MAX)
+            .prepare_one_pass(&mixed, Form::Batch, ctx, usize::MAX, usize::MAX)
             .expect("one pass");
         assert_eq!(batches.len(), 1);
         // BAD's nine lines: two good, five that fail in mapping, one structurally malformed
@@ -903,7 +935,7 @@ mod tests {
         assert_eq!(batches[0].report.quarantined, 5);
         let bad = std::str::from_utf8(BAD).unwrap();
         assert!(e
-            .prepare_one_pass(bad, Form::Lines, ctx, usize::MAX)
+            .prepare_one_pass(bad, Form::Lines, ctx, usize::MAX, usize::MAX)
             .is_none());
         // Not UTF-8: the fallback quarantines that line, and only that line.
         let good = match &split_input(LIFECYCLE).unwrap()[0] {
@@ -1156,6 +1188,9 @@ mod tests {
             assert_eq!(received[..2], [3, 3], "{received:?}");
             assert_eq!(received.iter().sum::<usize>(), input.lines().count());
         }
+        // export_input writes every batch, not only the last.
+        let report = exporter.export_input(input.as_bytes(), NOW).await.unwrap();
+        assert_eq!((report.received, report.rows_written), (7, 7));
     }
 
     #[tokio::test]

@@ -179,6 +179,7 @@ pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord<'_>>, InputError> {
         lines += 1;
         if is_event_line(line) {
             if let Ok(batch) = serde_json::from_slice::<BorrowedBatch<'_>>(line) {
+                objects += 1;
                 out.extend(batch.records.into_iter().map(borrowed));
                 continue;
             }
@@ -320,6 +321,10 @@ mod tests {
                 r#"{"eventID":"d"}"#
             ]
         );
+        // Event lines alone are JSON Lines too, with a bad record or a line that is not JSON.
+        let events_only =
+            "{\"Records\":[{\"eventID\":\"a\"}]}\n{\"Records\":[{\"eventID\":1}]}\nnot json\n";
+        assert_eq!(split_input(events_only.as_bytes()).unwrap().len(), 3);
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 report.quarantined
             );
         }
-        merge(&mut total, report);
+        total.merge(report);
     }
     let elapsed = started.elapsed();
     if args.json {
@@ -120,20 +120,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-fn merge(total: &mut ExportReport, part: ExportReport) {
-    total.received += part.received;
-    total.rows_written += part.rows_written;
-    total.quarantined += part.quarantined;
-    for (code, n) in part.quarantine_reasons {
-        *total.quarantine_reasons.entry(code).or_default() += n;
-    }
-    total.files.extend(part.files);
-    total
-        .failed_sequence_numbers
-        .extend(part.failed_sequence_numbers);
-    total.write_errors.extend(part.write_errors);
 }
 
 /// Files listed by name in the summary; quarantine files are always listed.
