@@ -57,12 +57,26 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
     }
 }
 
-/// How many start-of-scan markers a JPEG has. In entropy-coded data a 0xFF byte is always
-/// followed by a stuffed 0x00 or a restart marker, so every `FF DA` there is a marker; one
-/// inside a table segment between scans would be counted too, which only errs on the safe
-/// side of [`super::Limits::max_jpeg_scans`].
+/// How many scans the image has: start-of-scan markers from the first scan to the first
+/// end-of-image marker after it, which is all a decoder reads. Segments before the first scan
+/// (an EXIF thumbnail, an MPF preview) are skipped by length, and data after the image (the
+/// video of a "motion photo") is not counted. In entropy-coded data a 0xFF byte is always
+/// followed by a stuffed 0x00 or a restart marker, so every `FF DA` or `FF D9` there is a
+/// marker; one inside a table segment between scans would be counted too, which only errs
+/// on the safe side of [`super::Limits::max_jpeg_scans`].
 pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
-    memchr::memmem::find_iter(bytes, &[0xFF, 0xDA]).count()
+    let Some(first) = jpeg_segments(bytes).find_map(|segment| match segment {
+        Ok(Segment::StartOfScan(at)) => Some(at),
+        _ => None,
+    }) else {
+        return 0;
+    };
+    let rest = bytes.get(first..).unwrap_or_default();
+    let image = match memchr::memmem::find(rest, &[0xFF, 0xD9]) {
+        Some(end) => &rest[..end],
+        None => rest,
+    };
+    1 + memchr::memmem::find_iter(image, &[0xFF, 0xDA]).count()
 }
 
 /// Walks a GIF's blocks to the end of its first frame's data; the decoder would report a cut

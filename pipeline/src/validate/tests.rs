@@ -702,6 +702,12 @@ fn a_jpeg_that_repeats_its_scan_is_refused_before_decoding() {
         ..Limits::default()
     };
     assert!(validate(&with_scans(1000), &lenient).is_ok());
+    // Data after the image (a motion photo's video) is not scans the decoder reads.
+    let mut motion = jpeg.clone();
+    for _ in 0..1000 {
+        motion.extend_from_slice(&[0x00, 0xFF, 0xDA, 0x17]);
+    }
+    assert!(validate(&motion, &limits).is_ok());
 }
 
 #[test]
