@@ -1,5 +1,5 @@
 output "api_endpoint" {
-  description = "Base URL of the upload API (POST/PUT /images, GET /images/{id})."
+  description = "Base URL of the upload API (POST/PUT /images, GET and HEAD /images/{id})."
   value       = module.ingest_api.api_endpoint
 }
 

@@ -6,6 +6,7 @@ locals {
     create_upload = "POST /images"
     direct_upload = "PUT /images"
     get_image     = "GET /images/{id}"
+    head_image    = "HEAD /images/{id}"
   }
 }
 
