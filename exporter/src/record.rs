@@ -200,6 +200,12 @@ pub fn split_input(bytes: &[u8]) -> Result<Vec<InputRecord<'_>>, InputError> {
         }
     }
     if objects == 0 {
+        // One record, pretty-printed (as a saved test event often is).
+        if let Ok(record) = serde_json::from_slice::<&RawValue>(trimmed) {
+            if is_non_empty_object(record.get()) {
+                return Ok(vec![borrowed(record)]);
+            }
+        }
         // Not one line is a record: one document that does not parse (a pretty-printed
         // event with a syntax error, a stray byte, trailing text) or no records at all.
         // Quarantining each of its lines as a record would count lines as records. A
@@ -299,6 +305,17 @@ mod tests {
         // A damaged JSON Lines file with one good record is read, the rest quarantined.
         let damaged = split_input(b"{\"eventID\":\"a\"}\n{\"eventID\n[]\n{}\n").unwrap();
         assert_eq!(damaged.len(), 4);
+    }
+
+    #[test]
+    fn one_pretty_printed_record_is_one_record() {
+        let record =
+            "{\n  \"eventID\": \"a\",\n  \"dynamodb\": {\n    \"SequenceNumber\": \"1\"\n  }\n}\n";
+        let records = split_input(record.as_bytes()).unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(
+            matches!(&records[0], InputRecord::Json(raw) if raw.get().contains("\"eventID\": \"a\""))
+        );
     }
 
     #[test]
