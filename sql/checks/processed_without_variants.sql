@@ -24,7 +24,7 @@ FROM (
       END,
       CASE
         WHEN variants_json IS NULL THEN 'variants_json is null'
-        WHEN replace(variants_json, ' ', '') IN ('', '[]') THEN 'variants_json is empty'
+        WHEN regexp_like(variants_json, '^\s*(\[\s*\])?\s*$') THEN 'variants_json is empty'
       END,
       CASE
         WHEN processed_bytes IS NULL THEN 'processed_bytes is null'

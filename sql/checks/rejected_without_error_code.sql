@@ -14,5 +14,5 @@ SELECT
   status || ' without an error_code' AS problem
 FROM image_events_dedup
 WHERE status IN ('REJECTED', 'FAILED')
-  AND (error_code IS NULL OR trim(error_code) = '')
+  AND (error_code IS NULL OR regexp_like(error_code, '^\s*$'))
 ORDER BY image_id, sequence_number

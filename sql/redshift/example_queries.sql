@@ -52,15 +52,18 @@ GROUP BY trunc(processed_at), source
 ORDER BY processed_date, source;
 
 -- Operations applied by processing: unnest the array column with Spectrum's extended FROM
--- clause.
-SELECT op AS operation, count(*) AS times
+-- clause. Images, not rows: a change delivered twice, or an operation used by two variants,
+-- counts once per image.
+SELECT op AS operation, count(DISTINCT e.image_id) AS images
 FROM imglake.image_events e, e.operations AS op
 WHERE e.dt >= '2026-11-01' AND e.status = 'PROCESSED' AND e.event_name = 'MODIFY'
+  AND e.previous_status = 'PROCESSING'
 GROUP BY op
-ORDER BY times DESC, operation;
+ORDER BY images DESC, operation;
 
--- A month of deduplicated changes in a local table, for heavy joins.
-CREATE TABLE IF NOT EXISTS public.imglake_events_2026_11 AS
+-- A month of deduplicated changes in a local table, for heavy joins (CREATE TABLE AS has no
+-- IF NOT EXISTS in Redshift: drop the table first to rebuild it).
+CREATE TABLE public.imglake_events_2026_11 AS
 SELECT event_id, event_name, event_time, sequence_number, image_id, status, previous_status,
        source, tenant, format, size_bytes, processed_bytes, error_code, dt, hour
 FROM (

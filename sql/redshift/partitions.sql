@@ -11,7 +11,9 @@ WHERE schemaname = 'imglake' AND tablename = 'image_events'
 ORDER BY "values" DESC
 LIMIT 48;
 
--- Register one partition by hand (idempotent): hour is an int, but its folder has two digits.
+-- Register one partition by hand (idempotent). Give hour with two digits, as its folder and
+-- the exporter's own registrations do: Glue keeps partition values as text, so hour = 9 would
+-- be a second partition over the same folder, and Spectrum would read its files twice.
 ALTER TABLE imglake.image_events
-ADD IF NOT EXISTS PARTITION (dt = '2026-11-24', hour = 9)
+ADD IF NOT EXISTS PARTITION (dt = '2026-11-24', hour = '09')
 LOCATION 's3://${lake_bucket}/${lake_prefix}/image_events/dt=2026-11-24/hour=09/';

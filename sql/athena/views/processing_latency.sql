@@ -5,8 +5,8 @@
 --                               received_at), which adds queueing and retries to processing_ms.
 -- approx_percentile is Trino's; `imglake query` rewrites it to DataFusion's
 -- approx_percentile_cont, and to_unixtime(ts) (seconds, with milliseconds as the fraction) to
--- date_part('epoch', ts) (src/sql.rs). The two engines approximate differently: expect the same
--- values on small groups and close ones on large groups.
+-- date_part('epoch', ts) (src/sql.rs). The two engines approximate differently: DataFusion
+-- returns a value of the group without interpolating, so small groups can differ noticeably.
 CREATE OR REPLACE VIEW processing_latency AS
 SELECT
   processed_date,
