@@ -57,26 +57,48 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
     }
 }
 
-/// How many scans the image has: start-of-scan markers from the first scan to the first
-/// end-of-image marker after it, which is all a decoder reads. Segments before the first scan
-/// (an EXIF thumbnail, an MPF preview) are skipped by length, and data after the image (the
-/// video of a "motion photo") is not counted. In entropy-coded data a 0xFF byte is always
-/// followed by a stuffed 0x00 or a restart marker, so every `FF DA` or `FF D9` there is a
-/// marker; one inside a table segment between scans would be counted too, which only errs
-/// on the safe side of [`super::Limits::max_jpeg_scans`].
+/// How many scans the image has, as a decoder reads them: a marker walk from the first
+/// start-of-scan to the end-of-image marker. Segments before the first scan (an EXIF
+/// thumbnail, an MPF preview) and between scans (tables) are skipped by their length, and data
+/// after the image (the video of a "motion photo") is not read. In entropy-coded data a 0xFF
+/// byte is always followed by a stuffed 0x00, a restart marker or the next marker.
 pub(super) fn jpeg_scans(bytes: &[u8]) -> usize {
-    let Some(first) = jpeg_segments(bytes).find_map(|segment| match segment {
+    let Some(mut at) = jpeg_segments(bytes).find_map(|segment| match segment {
         Ok(Segment::StartOfScan(at)) => Some(at),
         _ => None,
     }) else {
         return 0;
     };
-    let rest = bytes.get(first..).unwrap_or_default();
-    let image = match memchr::memmem::find(rest, &[0xFF, 0xD9]) {
-        Some(end) => &rest[..end],
-        None => rest,
-    };
-    1 + memchr::memmem::find_iter(image, &[0xFF, 0xDA]).count()
+    let mut scans = 1;
+    // `at` is just past a marker that has a length: skip its segment, then look for the next
+    // marker (through the scan's entropy-coded data after a start-of-scan).
+    loop {
+        let Some(length) = be16(bytes, at) else {
+            return scans;
+        };
+        at += usize::from(length);
+        let marker = loop {
+            let Some(ff) = bytes.get(at..).and_then(|rest| memchr::memchr(0xFF, rest)) else {
+                return scans;
+            };
+            let mut m = at + ff + 1;
+            while bytes.get(m) == Some(&0xFF) {
+                m += 1;
+            }
+            let Some(&marker) = bytes.get(m) else {
+                return scans;
+            };
+            at = m + 1;
+            if !matches!(marker, 0x00 | 0x01 | 0xD0..=0xD7) {
+                break marker;
+            }
+        };
+        match marker {
+            0xD9 => return scans,
+            0xDA => scans += 1,
+            _ => {}
+        }
+    }
 }
 
 /// Walks a GIF's blocks to the end of its first frame's data; the decoder would report a cut

@@ -708,6 +708,20 @@ fn a_jpeg_that_repeats_its_scan_is_refused_before_decoding() {
         motion.extend_from_slice(&[0x00, 0xFF, 0xDA, 0x17]);
     }
     assert!(validate(&motion, &limits).is_ok());
+    // An end-of-image pair hidden in a table segment between scans does not hide the scans
+    // after it: segments are skipped by their length, as the decoder skips them.
+    let mut hidden = jpeg[..jpeg.len() - 2].to_vec();
+    hidden.extend_from_slice(&[0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xD9]); // COM "FF D9"
+    for _ in 1..100 {
+        hidden.extend_from_slice(&jpeg[scan..jpeg.len() - 2]);
+    }
+    hidden.extend_from_slice(&[0xFF, 0xD9]);
+    let err = validate(&hidden, &limits).unwrap_err();
+    assert!(
+        err.message.contains("JPEG has 100 scans"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
