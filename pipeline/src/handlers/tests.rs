@@ -511,6 +511,87 @@ async fn a_refusal_interrupted_between_its_writes_is_finished_by_the_redelivery(
     assert!(matches!(again, Ingested::Duplicate(_)), "{again:?}");
 }
 
+/// The embedded store, except that its first `n` writes of a PROCESSED status fail as a
+/// throttled DynamoDB would.
+struct FailingProcessedWrites {
+    inner: EmbeddedStore,
+    failures_left: std::sync::atomic::AtomicU32,
+}
+
+impl crate::store::MetadataStore for FailingProcessedWrites {
+    async fn put_new(&self, item: &crate::model::ImageItem) -> Result<(), StoreError> {
+        self.inner.put_new(item).await
+    }
+    async fn get(&self, image_id: &str) -> Result<Option<crate::model::ImageItem>, StoreError> {
+        self.inner.get(image_id).await
+    }
+    async fn transition(
+        &self,
+        image_id: &str,
+        from: Status,
+        update: &crate::model::ImageItem,
+    ) -> Result<crate::store::Transition, StoreError> {
+        use std::sync::atomic::Ordering;
+        if update.status == Status::Processed
+            && self
+                .failures_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Backend {
+                operation: "transition",
+                source: "ProvisionedThroughputExceededException".into(),
+            });
+        }
+        self.inner.transition(image_id, from, update).await
+    }
+}
+
+#[tokio::test]
+async fn a_result_that_cannot_be_recorded_on_the_last_delivery_is_failed_not_left_processing() {
+    let clock: Arc<dyn Clock> = Arc::new(now);
+    let store = FailingProcessedWrites {
+        inner: EmbeddedStore::open_in_memory("imglake-images", clock.clone()).unwrap(),
+        failures_left: std::sync::atomic::AtomicU32::new(2),
+    };
+    let p = Pipeline::new(store, BlobStore::in_memory(), BlobStore::in_memory(), clock);
+    let image_id = crate::model::new_image_id(now());
+    let arrival = Arrival {
+        image_id: image_id.clone(),
+        source: Source::Api,
+        source_ref: "req".into(),
+        tenant: "t".into(),
+    };
+    let mut item = p.received_item(&arrival);
+    item.raw_key = Some(raw_key(&image_id));
+    p.store.put_new(&item).await.unwrap();
+    p.raw
+        .put(
+            &raw_key(&image_id),
+            Bytes::from(sample_jpeg()),
+            "image/jpeg",
+        )
+        .await
+        .unwrap();
+    // An earlier delivery: the error goes back for a retry, the item stays PROCESSING.
+    assert!(p.process_object(&raw_key(&image_id), 1).await.is_err());
+    let stored = p.store.get(&image_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Processing);
+    // The last delivery: FAILED with the reason.
+    let last = p.config.max_attempts;
+    let worked = p.process_object(&raw_key(&image_id), last).await.unwrap();
+    let Worked::Failed(item) = worked else {
+        panic!("{worked:?}")
+    };
+    assert_eq!(item.error_code.as_deref(), Some("store_error"));
+    assert!(item
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("recording the result failed")));
+    let stored = p.store.get(&image_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Failed);
+}
+
 #[tokio::test]
 async fn bad_bytes_found_at_processing_are_rejected_and_unknown_keys_ignored() {
     let p = pipeline();

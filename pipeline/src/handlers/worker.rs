@@ -268,7 +268,18 @@ impl<M: MetadataStore> Pipeline<M> {
         update.variants_json = Some(serde_json::Value::Array(variants).to_string());
         update.status = Status::Processed;
         update.processed_at = Some(self.clock.now().timestamp_millis());
-        self.settle(item, update, Worked::Processed).await
+        match self.settle(item.clone(), update, Worked::Processed).await {
+            // The variants are stored but the result could not be recorded, and this was the
+            // last delivery: FAILED with the reason, not PROCESSING until the TTL.
+            Err(err) if last_attempt => {
+                let message =
+                    format!("gave up after the last attempt: recording the result failed: {err}");
+                self.finish(item, Status::Failed, "store_error", &message)
+                    .await
+                    .map_err(|_| err)
+            }
+            settled => settled,
+        }
     }
 
     /// Gets the item into PROCESSING for this worker. `None` when there is no item (on the
