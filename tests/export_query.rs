@@ -337,18 +337,21 @@ fn errors_name_the_fix() {
 
 #[test]
 fn odd_inputs_are_read_or_named() {
+    let export_file = |input: &std::path::Path, lake: &str| {
+        run_ok(
+            imglake()
+                .args(["export", "--input"])
+                .arg(input)
+                .args(["--lake", lake]),
+        )
+    };
     let (dir, lake) = lake_dir();
     // A byte order mark before a Lambda event is not part of the JSON.
     let mut bom = b"\xEF\xBB\xBF".to_vec();
     bom.extend(std::fs::read(crate::util::fixture("lambda_lifecycle.json")).expect("fixture"));
     let with_bom = dir.path().join("bom.json");
     std::fs::write(&with_bom, bom).expect("write");
-    let out = run_ok(
-        imglake()
-            .args(["export", "--input"])
-            .arg(&with_bom)
-            .args(["--lake", &lake]),
-    );
+    let out = export_file(&with_bom, &lake);
     assert!(out.contains("rows:        7\nquarantined: 0"), "{out}");
     // An input with no records says so.
     let empty = dir.path().join("empty.json");
@@ -390,12 +393,7 @@ fn odd_inputs_are_read_or_named() {
     let events = dir.path().join("events.jsonl");
     std::fs::write(&events, format!("{compact}\n{compact}\n")).expect("write");
     let lake3 = dir.path().join("lake3").display().to_string();
-    let out = run_ok(
-        imglake()
-            .args(["export", "--input"])
-            .arg(&events)
-            .args(["--lake", &lake3]),
-    );
+    let out = export_file(&events, &lake3);
     assert!(
         out.contains("records:     14\nrows:        14\nquarantined: 0"),
         "{out}"
@@ -404,12 +402,7 @@ fn odd_inputs_are_read_or_named() {
     let mut bad_event = event.clone();
     bad_event["Records"][0]["dynamodb"]["ApproximateCreationDateTime"] = serde_json::json!(-5);
     std::fs::write(&events, format!("{compact}\n{bad_event}\n")).expect("write");
-    let out = run_ok(
-        imglake()
-            .args(["export", "--input"])
-            .arg(&events)
-            .args(["--lake", &lake3]),
-    );
+    let out = export_file(&events, &lake3);
     assert!(
         out.contains("records:     14\nrows:        13\nquarantined: 1"),
         "{out}"

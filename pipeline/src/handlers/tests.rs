@@ -511,6 +511,25 @@ async fn a_refusal_interrupted_between_its_writes_is_finished_by_the_redelivery(
     assert!(matches!(again, Ingested::Duplicate(_)), "{again:?}");
 }
 
+/// A RECEIVED item whose raw object holds `bytes`, as a presigned upload leaves it; its id.
+async fn stored_upload<M: crate::store::MetadataStore>(p: &Pipeline<M>, bytes: Vec<u8>) -> String {
+    let image_id = crate::model::new_image_id(now());
+    let arrival = Arrival {
+        image_id: image_id.clone(),
+        source: Source::Api,
+        source_ref: "req".into(),
+        tenant: "t".into(),
+    };
+    let mut item = p.received_item(&arrival);
+    item.raw_key = Some(raw_key(&image_id));
+    p.store.put_new(&item).await.unwrap();
+    p.raw
+        .put(&raw_key(&image_id), Bytes::from(bytes), "image/jpeg")
+        .await
+        .unwrap();
+    image_id
+}
+
 /// The embedded store, except that its first `n` writes of a PROCESSED status fail as a
 /// throttled DynamoDB would.
 struct FailingProcessedWrites {
@@ -555,24 +574,7 @@ async fn a_result_that_cannot_be_recorded_on_the_last_delivery_is_failed_not_lef
         failures_left: std::sync::atomic::AtomicU32::new(2),
     };
     let p = Pipeline::new(store, BlobStore::in_memory(), BlobStore::in_memory(), clock);
-    let image_id = crate::model::new_image_id(now());
-    let arrival = Arrival {
-        image_id: image_id.clone(),
-        source: Source::Api,
-        source_ref: "req".into(),
-        tenant: "t".into(),
-    };
-    let mut item = p.received_item(&arrival);
-    item.raw_key = Some(raw_key(&image_id));
-    p.store.put_new(&item).await.unwrap();
-    p.raw
-        .put(
-            &raw_key(&image_id),
-            Bytes::from(sample_jpeg()),
-            "image/jpeg",
-        )
-        .await
-        .unwrap();
+    let image_id = stored_upload(&p, sample_jpeg()).await;
     // An earlier delivery: the error goes back for a retry, the item stays PROCESSING.
     assert!(p.process_object(&raw_key(&image_id), 1).await.is_err());
     let stored = p.store.get(&image_id).await.unwrap().unwrap();
@@ -597,25 +599,8 @@ async fn bad_bytes_found_at_processing_are_rejected_and_unknown_keys_ignored() {
     let p = pipeline();
     let mut o = Outcomes::default();
     // A presigned upload delivers bytes nobody validated yet: a truncated JPEG.
-    let image_id = crate::model::new_image_id(now());
-    let arrival = Arrival {
-        image_id: image_id.clone(),
-        source: Source::Api,
-        source_ref: "req".into(),
-        tenant: "t".into(),
-    };
-    let mut item = p.received_item(&arrival);
-    item.raw_key = Some(raw_key(&image_id));
-    p.store.put_new(&item).await.unwrap();
     let full = sample_jpeg();
-    p.raw
-        .put(
-            &raw_key(&image_id),
-            Bytes::from(full[..full.len() / 2].to_vec()),
-            "image/jpeg",
-        )
-        .await
-        .unwrap();
+    let image_id = stored_upload(&p, full[..full.len() / 2].to_vec()).await;
     let worked = p.process_object(&raw_key(&image_id), 1).await.unwrap();
     let Worked::Rejected(item) = worked else {
         panic!("{worked:?}")
