@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::imglake;
+use crate::util::{imglake, run_ok};
 
 fn write_image(path: &Path, width: u32, height: u32, format: image::ImageFormat) {
     let img = image::RgbImage::from_fn(width, height, |x, y| {
@@ -120,21 +120,16 @@ fn process_rejects_a_huge_file_without_reading_it_all() {
         .and_then(|f| f.set_len(1 << 30))
         .expect("sparse file");
     // Under a 1 GiB address-space limit: reading either input whole would run out of it.
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -v 1048576 && exec "$0" process "$1" /dev/zero --out "$2""#)
-        .arg(env!("CARGO_BIN_EXE_imglake"))
-        .arg(&big)
-        .arg(dir.path().join("out"))
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 1048576 && exec "$0" process "$1" /dev/zero --out "$2""#)
+            .arg(env!("CARGO_BIN_EXE_imglake"))
+            .arg(&big)
+            .arg(dir.path().join("out"))
+            .env_remove("RUST_LOG"),
     );
-    let results = lines(&out.stdout);
+    let results = lines(stdout.as_bytes());
     for line in &results {
         assert_eq!(line["error_code"], "too_large", "{line}");
     }
@@ -206,21 +201,16 @@ fn process_limits_are_set_on_the_command_line() {
     write_image(&d.join("photo.png"), 2000, 1000, image::ImageFormat::Png);
     write_image(&d.join("scan.tiff"), 64, 64, image::ImageFormat::Tiff);
     let run = |extra: &[&str]| {
-        let out = imglake()
-            .arg("process")
-            .arg(d.join("photo.png"))
-            .arg(d.join("scan.tiff"))
-            .arg("--out")
-            .arg(d.join("out"))
-            .args(extra)
-            .output()
-            .expect("spawn");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let stdout = run_ok(
+            imglake()
+                .arg("process")
+                .arg(d.join("photo.png"))
+                .arg(d.join("scan.tiff"))
+                .arg("--out")
+                .arg(d.join("out"))
+                .args(extra),
         );
-        lines(&out.stdout)
+        lines(stdout.as_bytes())
             .iter()
             .map(|l| {
                 l["error_code"]

@@ -78,15 +78,11 @@ impl BatchBuilder {
         self.rows == 0
     }
 
-    /// Appends one row (cells in [`COLUMNS`] order); returns the bytes of text it added.
-    pub fn append(&mut self, cells: &[Cell<'_>]) -> usize {
-        let mut text = 0;
+    /// Appends one row (cells in [`COLUMNS`] order).
+    pub fn append(&mut self, cells: &[Cell<'_>]) {
         for (builder, cell) in self.columns.iter_mut().zip(cells) {
             match (builder, cell) {
-                (ColumnBuilder::Str(b), Cell::Str(s)) => {
-                    text += s.len();
-                    b.append_value(s)
-                }
+                (ColumnBuilder::Str(b), Cell::Str(s)) => b.append_value(s),
                 (ColumnBuilder::Str(b), _) => b.append_null(),
                 (ColumnBuilder::Int32(b), Cell::I32(v)) => b.append_value(*v),
                 (ColumnBuilder::Int32(b), _) => b.append_null(),
@@ -100,7 +96,6 @@ impl BatchBuilder {
                 (ColumnBuilder::Timestamp(b), _) => b.append_null(),
                 (ColumnBuilder::StrList(b), Cell::List(items)) => {
                     for item in items {
-                        text += item.len();
                         b.values().append_value(item);
                     }
                     b.append(true);
@@ -109,7 +104,6 @@ impl BatchBuilder {
             }
         }
         self.rows += 1;
-        text
     }
 
     /// The values so far of a string column, as (value bytes, offsets); `None` for other

@@ -350,7 +350,8 @@ impl<'e, 'r> Assembler<'e, 'r> {
             .groups
             .entry((label, place.partition))
             .or_insert_with(|| Group::new(capacity));
-        self.text_bytes += group.builder.append(cells);
+        group.builder.append(cells);
+        self.text_bytes += place.text_bytes;
         group.sequence_numbers.push(place.source_sequence_number);
     }
 

@@ -241,6 +241,8 @@ pub struct RowPlace<'a> {
     pub partition: Partition,
     /// Sequence number exactly as received (what Lambda's batch response must name).
     pub source_sequence_number: Cow<'a, str>,
+    /// Bytes of text in the row's cells (at most [`MAX_ROW_TEXT_BYTES`]).
+    pub text_bytes: usize,
 }
 
 /// Maps one raw stream record into `cells` (in [`COLUMNS`] order, replacing what was there),
@@ -473,7 +475,7 @@ pub(crate) fn map_decoded<'a>(
         }
     }
 
-    let text: usize = cells
+    let text_bytes: usize = cells
         .iter()
         .map(|cell| match cell {
             Cell::Str(s) => s.len(),
@@ -481,14 +483,15 @@ pub(crate) fn map_decoded<'a>(
             _ => 0,
         })
         .sum();
-    if text > MAX_ROW_TEXT_BYTES {
-        return Err(MapError::TooLarge { bytes: text });
+    if text_bytes > MAX_ROW_TEXT_BYTES {
+        return Err(MapError::TooLarge { bytes: text_bytes });
     }
 
     Ok(RowPlace {
         event_source_arn: record.event_source_arn.take(),
         partition,
         source_sequence_number,
+        text_bytes,
     })
 }
 
