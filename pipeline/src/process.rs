@@ -37,7 +37,7 @@ use crate::model::ImageItem;
 use crate::validate::{decode_guarded_shrunk, validate, Limits, Probe, Rejection};
 
 pub use exif_meta::ExifMeta;
-pub use features::{Features, ANALYSIS_SIDE};
+pub use features::{sha256_hex, Features, ANALYSIS_SIDE};
 pub use recipe::{
     Op, OutputFormat, Recipe, RecipeError, Resize, Variant, DEFAULT_QUALITY, MAX_SIDE, MAX_VARIANTS,
 };

@@ -249,7 +249,7 @@ impl<M: MetadataStore> Pipeline<M> {
         }
         let mut item = self.received_item(&arrival);
         item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
-        item.sha256 = Some(hex::encode(Sha256::digest(&bytes)));
+        item.sha256 = Some(crate::process::sha256_hex(&bytes));
         match validate(&bytes, &self.config.limits) {
             Ok(probe) => {
                 let key = raw_key(&arrival.image_id);

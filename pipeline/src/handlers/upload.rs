@@ -21,7 +21,6 @@ use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use http::{HeaderMap, Method};
 use serde_json::{json, Value};
-use sha2::Digest as _;
 
 use super::metrics::Outcomes;
 use super::{
@@ -315,8 +314,9 @@ impl<M: MetadataStore> Pipeline<M> {
             .headers
             .get(IDEMPOTENCY_HEADER)
             .map(|v| v.to_str().unwrap_or(""));
-        // With a key, a retry must carry the same image: its digest is compared below.
-        let digest = key.map(|_| hex::encode(sha2::Sha256::digest(&bytes)));
+        // With a key, a retry must carry the same image: compared below, with the digest
+        // ingest recorded (a clone of `Bytes` shares the buffer).
+        let retried_body = key.map(|_| bytes.clone());
         let image_id = match key {
             Some(key) if (1..=256).contains(&key.len()) => idempotent_id(&tenant, key),
             Some(_) => {
@@ -335,11 +335,11 @@ impl<M: MetadataStore> Pipeline<M> {
             tenant,
         };
         let ingested = self.ingest(arrival, bytes).await?;
-        if let (Ingested::Duplicate(existing), Some(digest)) = (&ingested, &digest) {
+        if let (Ingested::Duplicate(existing), Some(body)) = (&ingested, &retried_body) {
             if existing
                 .sha256
                 .as_ref()
-                .is_some_and(|known| known != digest)
+                .is_some_and(|known| *known != crate::process::sha256_hex(body))
             {
                 return Ok(Reply::error(
                     422,

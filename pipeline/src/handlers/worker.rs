@@ -14,7 +14,6 @@ use aws_lambda_events::s3::S3Event;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::metrics::Outcomes;
 use super::{
@@ -334,7 +333,7 @@ impl<M: MetadataStore> Pipeline<M> {
     ) -> Result<Worked, HandlerError> {
         if item.size_bytes.is_none() {
             item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
-            item.sha256 = Some(hex::encode(Sha256::digest(bytes)));
+            item.sha256 = Some(crate::process::sha256_hex(bytes));
         }
         let message = err.to_string();
         match err {

@@ -87,7 +87,7 @@ pub(super) fn compute(
         height: source.height,
         format,
         size_bytes: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
-        sha256: hex::encode(Sha256::digest(bytes)),
+        sha256: sha256_hex(bytes),
         dominant_color: dominant_color(small.pixels().map(|p| p.0)),
         mean_luma: round3(mean_luma.clamp(0.0, 255.0)),
         sharpness: round3(laplacian_variance(&luma, w as usize, h as usize)),
@@ -149,4 +149,9 @@ fn laplacian_variance(luma: &[f64], w: usize, h: usize) -> f64 {
     }
     let mean = sum / n;
     (sum_sq / n - mean * mean).max(0.0)
+}
+
+/// The SHA-256 of `bytes` as lowercase hex: the item's `sha256` of an image's raw bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }

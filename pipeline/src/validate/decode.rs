@@ -73,7 +73,7 @@ pub fn decode_guarded_shrunk(
 
 /// A file whose data ends before the image does is refused before any decoder runs.
 fn check_complete(bytes: &[u8], probe: &Probe) -> Result<(), Rejection> {
-    match header::missing_end(probe.format, bytes) {
+    match header::missing_end(probe, bytes) {
         Some(detail) => Err(Rejection::new(
             RejectCode::Truncated,
             format!("{} data is truncated: {detail}", probe.format.label()),

@@ -22,8 +22,8 @@ pub(super) fn dimensions(format: ImageFormat, bytes: &[u8]) -> Result<(u32, u32)
 /// Why data that passed [`dimensions`] cannot hold a whole image, for formats whose decoder
 /// would otherwise fill a missing tail in silently: JPEG (no end-of-image marker after the
 /// scan data) and WebP (shorter than its RIFF size).
-pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static str> {
-    match format {
+pub(super) fn missing_end(probe: &super::Probe, bytes: &[u8]) -> Option<&'static str> {
+    match probe.format {
         ImageFormat::Jpeg => {
             let scan = jpeg_segments(bytes).find_map(|segment| match segment {
                 Ok(Segment::StartOfScan(at)) => Some(at),
@@ -41,8 +41,7 @@ pub(super) fn missing_end(format: ImageFormat, bytes: &[u8]) -> Option<&'static 
             // one bit, in any mode: less scan data than that cannot be the declared image, and
             // the decoder would fill the rest in silently (a 600-byte file claiming
             // 7000×7000 decoded to black).
-            let (width, height) = jpeg(bytes).ok()?;
-            let blocks = u64::from(width.div_ceil(8)) * u64::from(height.div_ceil(8));
+            let blocks = u64::from(probe.width.div_ceil(8)) * u64::from(probe.height.div_ceil(8));
             let scan_bytes = u64::try_from(after_scan.len()).unwrap_or(u64::MAX);
             (scan_bytes < blocks / 8)
                 .then_some("its scan data is too short for the size its header declares")
