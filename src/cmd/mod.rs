@@ -55,25 +55,23 @@ pub async fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<
                  (`imglake demo` writes one to imglake-data/lake)"
             );
         }
-        // The table's own directory, or one of its partitions, given for the lake.
-        if let Some(lake) = dir
-            .ancestors()
-            .find(|a| a.file_name().is_some_and(|n| n == "image_events"))
-            .and_then(Path::parent)
-        {
-            if !dir.join("image_events").is_dir() {
+        if !dir.join("image_events").is_dir() {
+            // The table's own directory, or one of its partitions, given for the lake.
+            if let Some(lake) = dir
+                .ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "image_events"))
+                .and_then(Path::parent)
+            {
+                let lake = if lake.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    lake
+                };
                 bail!(
                     "no lake at {location}: that is inside the image_events table; did you mean {}?",
-                    if lake.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        lake
-                    }
-                    .display()
+                    lake.display()
                 );
             }
-        }
-        if !dir.join("image_events").is_dir() {
             let nested = dir.join("lake");
             if nested.join("image_events").is_dir() {
                 bail!(

@@ -333,10 +333,7 @@ async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
         json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            format!(
-                "PUT /images takes at most {limit} bytes (POST /images returns a presigned upload for images up to {} bytes)",
-                app.local.pipeline.config.limits.max_bytes
-            ),
+            app.local.pipeline.config.direct_upload_limit(),
         )
     };
     // A declared length over the limit is refused before the body is read: the client is

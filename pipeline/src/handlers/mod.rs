@@ -110,6 +110,16 @@ pub struct PipelineConfig {
     pub presign: Option<PresignConfig>,
 }
 
+impl PipelineConfig {
+    /// What `PUT /images` takes, and where a larger image goes: the hint of every 413 it answers.
+    pub fn direct_upload_limit(&self) -> String {
+        format!(
+            "PUT /images takes at most {} bytes (POST /images returns a presigned upload for images up to {} bytes)",
+            self.direct_max_bytes, self.limits.max_bytes
+        )
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {

@@ -364,8 +364,8 @@ impl<M: MetadataStore> Pipeline<M> {
                 413,
                 RejectCode::TooLarge.as_str(),
                 format!(
-                    "the body is {size} bytes; PUT /images takes at most {limit} bytes (POST /images returns a presigned upload for images up to {} bytes)",
-                    self.config.limits.max_bytes
+                    "the body is {size} bytes; {}",
+                    self.config.direct_upload_limit()
                 ),
             )
         };
