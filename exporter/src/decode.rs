@@ -51,7 +51,8 @@ pub enum OldForm {
     /// `eventName` came later (as in JSON re-serialized with sorted keys): attributes kept raw.
     #[default]
     Raw,
-    /// A REMOVE: every attribute parsed into [`Decoded::old_slots`].
+    /// Every attribute parsed into [`Decoded::old_slots`]: a REMOVE (or, in the
+    /// [`fast`](crate::fast) reader, any record whose event name was not yet known).
     Slots,
     /// Not a REMOVE: only `status` parsed, into [`Decoded::old_status`].
     Status,
@@ -66,10 +67,19 @@ pub struct ImageSlots<'r> {
 }
 
 impl<'r> ImageSlots<'r> {
-    /// Empties the slots (keeping their memory).
+    /// Empties the slots (keeping their memory). The mapping takes every slot it reads, so
+    /// usually only the `None` checks remain to be done.
     pub fn clear(&mut self) {
-        self.slots.clear();
-        self.slots.resize(COLUMNS.len(), None);
+        if self.slots.len() == COLUMNS.len() {
+            for slot in &mut self.slots {
+                if slot.is_some() {
+                    *slot = None;
+                }
+            }
+        } else {
+            self.slots.clear();
+            self.slots.resize(COLUMNS.len(), None);
+        }
         self.extras.clear();
     }
 
@@ -97,7 +107,7 @@ impl<'r> Decoded<'r> {
         RecordSeed(self).deserialize(d)
     }
 
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.event_id = None;
         self.event_name = None;
         self.event_source_arn = None;

@@ -482,6 +482,15 @@ impl<'e, 'r> Assembler<'e, 'r> {
     }
 }
 
+/// The readers of the one-pass path, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// [`crate::fast`]: made for stream records; refuses what it does not read exactly.
+    Fast,
+    /// [`crate::document`]: serde_json with typed visitors; reads the rest or explains it.
+    Serde,
+}
+
 /// Writes stream records into the lake.
 #[derive(Debug, Clone)]
 pub struct Exporter {
@@ -604,11 +613,27 @@ impl Exporter {
         Ok(self.prepare(&records, ctx).into_owned())
     }
 
-    /// The one-pass path; `None` when the input needs the record-by-record path.
+    /// The one-pass path; `None` when the input needs the record-by-record path. The
+    /// [`fast`](crate::fast) reader goes first; what it refuses, the serde pass reads.
     fn prepare_one_pass<'r>(
         &self,
         text: &'r str,
         form: Form,
+        ctx: MapContext,
+        batch_records: usize,
+        text_limit: usize,
+    ) -> Option<Vec<PreparedBatch<'r>>> {
+        [Pass::Fast, Pass::Serde]
+            .into_iter()
+            .find_map(|pass| self.prepare_pass(text, form, pass, ctx, batch_records, text_limit))
+    }
+
+    /// One pass over `text` with one reader; `None` when that reader does not take it.
+    fn prepare_pass<'r>(
+        &self,
+        text: &'r str,
+        form: Form,
+        pass: Pass,
         ctx: MapContext,
         batch_records: usize,
         text_limit: usize,
@@ -625,7 +650,7 @@ impl Exporter {
         // The records split apart, only when one must be quarantined with its text.
         let mut split: Option<Vec<InputRecord<'r>>> = None;
         let mut index = 0;
-        let result = document::decode_document(text, form, &mut decoded, &mut |decoded| {
+        let mut on_record = |decoded: &mut Decoded<'r>| {
             let at = index;
             index += 1;
             current.add_decoded(decoded, &mut cells, || {
@@ -641,9 +666,15 @@ impl Exporter {
                 batches.push(full.finish());
             }
             Ok(())
-        });
+        };
+        let result = match pass {
+            Pass::Fast => crate::fast::decode_document(text, form, &mut decoded, &mut on_record)
+                .map_err(|e| e.to_string()),
+            Pass::Serde => document::decode_document(text, form, &mut decoded, &mut on_record)
+                .map_err(|e| e.to_string()),
+        };
         if let Err(e) = result {
-            tracing::debug!(error = %e, ?form, "input needs the record-by-record path");
+            tracing::debug!(error = %e, ?form, ?pass, "input needs another reader");
             return None;
         }
         // Quarantined texts were found by index in split_input's records: both must have
@@ -1224,5 +1255,208 @@ mod tests {
             .decode(line["record_base64"].as_str().unwrap())
             .unwrap();
         assert_eq!(original, b"not json caf\xe9");
+    }
+
+    /// The fast reader against the serde pass on generated events: every attribute type,
+    /// escapes, repeated names, both field orders, spacing. The fast reader must take every
+    /// one of them and give the same files and report; a damaged copy must end the same way
+    /// whichever reader goes first.
+    mod fast_reader {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        fn text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z]{0,12}",
+                "\\PC{0,10}",
+                Just("q\"b\\s/\n\t\u{1}\u{7f}é€😀".to_owned()),
+            ]
+        }
+
+        fn attribute() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                text().prop_map(|s| json!({ "S": s })),
+                prop_oneof![
+                    Just("12"),
+                    Just("-1.50"),
+                    Just("1E3"),
+                    Just("123456789012345678901234567890"),
+                    Just("1.5"),
+                    Just("x"),
+                ]
+                .prop_map(|n| json!({ "N": n })),
+                Just(json!({"B": "AAEC/w=="})),
+                any::<bool>().prop_map(|b| json!({ "BOOL": b })),
+                Just(json!({"NULL": true})),
+                prop::collection::vec(text(), 0..3).prop_map(|v| json!({ "SS": v })),
+                Just(json!({"NS": ["1", "2.5"]})),
+            ];
+            leaf.prop_recursive(3, 12, 3, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..3).prop_map(|v| json!({ "L": v })),
+                    prop::collection::btree_map(name(), inner, 0..3)
+                        .prop_map(|m| json!({ "M": m })),
+                ]
+            })
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "status",
+                    "width",
+                    "size_bytes",
+                    "operations",
+                    "mean_luma",
+                    "has_alpha",
+                    "received_at",
+                    "expires_at",
+                    "tags",
+                    "image_id",
+                    "we\"ird",
+                ])
+                .prop_map(str::to_owned),
+                "[a-z_]{1,8}",
+            ]
+        }
+
+        /// An object written in the given order, with the given separators.
+        fn object(fields: &[(String, String)], comma: &str, colon: &str) -> String {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{}{colon}{v}", Value::from(k.as_str())))
+                .collect();
+            format!("{{{}}}", body.join(comma))
+        }
+
+        fn image(attrs: &[(String, Value)], comma: &str, colon: &str) -> String {
+            let fields: Vec<(String, String)> = attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
+            object(&fields, comma, colon)
+        }
+
+        prop_compose! {
+            fn record()(
+                event in prop::sample::select(vec!["INSERT", "MODIFY", "REMOVE"]),
+                name_first in any::<bool>(),
+                ttl in any::<bool>(),
+                id in "[a-z0-9]{1,6}",
+                seconds in 1_700_000_000u32..1_800_000_000,
+                fraction in prop::option::of(0u32..1000),
+                sequence in 1u64..1_000_000_000,
+                new_image in prop::collection::vec((name(), attribute()), 0..6),
+                old_image in prop::collection::vec((name(), attribute()), 0..6),
+                status in prop::option::of(prop::sample::select(vec!["RECEIVED", "PROCESSED"])),
+                comma in prop::sample::select(vec![",", ", ", ",\n  "]),
+                colon in prop::sample::select(vec![":", ": "]),
+            ) -> String {
+                let time = match fraction {
+                    Some(f) => format!("{seconds}.{f:03}"),
+                    None => seconds.to_string(),
+                };
+                let mut new_image = new_image;
+                let mut old_image = old_image;
+                if let Some(status) = status {
+                    old_image.push(("status".to_owned(), json!({ "S": status })));
+                    new_image.insert(0, ("status".to_owned(), json!({ "S": status })));
+                }
+                let mut data = vec![
+                    ("ApproximateCreationDateTime".to_owned(), time),
+                    ("Keys".to_owned(), image(&[("image_id".to_owned(), json!({ "S": id }))], comma, colon)),
+                ];
+                if event != "REMOVE" {
+                    data.push(("NewImage".to_owned(), image(&new_image, comma, colon)));
+                }
+                if event != "INSERT" {
+                    data.push(("OldImage".to_owned(), image(&old_image, comma, colon)));
+                }
+                data.push(("SequenceNumber".to_owned(), Value::from(sequence.to_string()).to_string()));
+                data.push(("StreamViewType".to_owned(), "\"NEW_AND_OLD_IMAGES\"".to_owned()));
+                let mut fields = vec![
+                    ("eventID".to_owned(), Value::from(format!("e{sequence}")).to_string()),
+                    ("eventVersion".to_owned(), "\"1.1\"".to_owned()),
+                ];
+                let name = ("eventName".to_owned(), Value::from(event).to_string());
+                if name_first {
+                    fields.push(name.clone());
+                }
+                fields.push(("dynamodb".to_owned(), object(&data, comma, colon)));
+                if !name_first {
+                    fields.push(name);
+                }
+                fields.push(("eventSourceARN".to_owned(), "\"arn:aws:dynamodb:eu-west-1:1:table/t/stream/x\"".to_owned()));
+                if ttl && event == "REMOVE" {
+                    fields.push(("userIdentity".to_owned(), r#"{"type":"Service","principalId":"dynamodb.amazonaws.com"}"#.to_owned()));
+                }
+                object(&fields, comma, colon)
+            }
+        }
+
+        type Outcome = Option<Vec<(String, Vec<(String, Bytes)>)>>;
+
+        fn outcome(batches: Option<Vec<PreparedBatch<'_>>>) -> Outcome {
+            batches.map(|batches| {
+                batches
+                    .into_iter()
+                    .map(|b| {
+                        let objects = b
+                            .objects
+                            .into_iter()
+                            .map(|o| (o.key.to_string(), o.body))
+                            .collect();
+                        (format!("{:?}", b.report), objects)
+                    })
+                    .collect()
+            })
+        }
+
+        fn pass(text: &str, pass: Pass) -> Outcome {
+            let e = exporter(Arc::new(InMemory::new()));
+            let ctx = MapContext {
+                exported_at_ms: NOW,
+            };
+            outcome(e.prepare_pass(text, Form::Batch, pass, ctx, usize::MAX, usize::MAX))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn takes_what_the_serde_pass_takes_and_gives_the_same_files(
+                records in prop::collection::vec(record(), 1..6),
+            ) {
+                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+                let fast = pass(&doc, Pass::Fast);
+                prop_assert!(fast.is_some(), "the fast reader refused {}", doc);
+                prop_assert_eq!(fast, pass(&doc, Pass::Serde), "{}", doc);
+            }
+
+            #[test]
+            fn damaged_input_ends_as_it_would_without_the_fast_reader(
+                records in prop::collection::vec(record(), 1..4),
+                at in any::<prop::sample::Index>(),
+                byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b',', b':', b'1', b' ', 1u8]),
+                cut in any::<bool>(),
+            ) {
+                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+                let mut bytes = doc.into_bytes();
+                let i = at.index(bytes.len());
+                if cut {
+                    bytes.truncate(i);
+                } else {
+                    bytes[i] = byte;
+                }
+                let Ok(doc) = String::from_utf8(bytes) else {
+                    return Ok(());
+                };
+                let e = exporter(Arc::new(InMemory::new()));
+                let ctx = MapContext { exported_at_ms: NOW };
+                let both = outcome(e.prepare_one_pass(&doc, Form::Batch, ctx, usize::MAX, usize::MAX));
+                prop_assert_eq!(both, pass(&doc, Pass::Serde), "{}", doc);
+            }
+        }
     }
 }

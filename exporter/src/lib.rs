@@ -12,6 +12,7 @@ pub mod decode;
 pub mod document;
 pub mod emf;
 pub mod export;
+pub mod fast;
 pub mod glue;
 pub mod keys;
 pub mod lake;

@@ -407,7 +407,12 @@ pub(crate) fn map_decoded<'a>(
         // Only the status of the OldImage matters (the last one, if repeated).
         let previous = match record.old_form {
             OldForm::Status => record.old_status.take(),
-            _ => match record
+            OldForm::Slots => record
+                .old_slots
+                .slots
+                .get_mut(STATUS)
+                .and_then(Option::take),
+            OldForm::Raw => match record
                 .old_image
                 .iter()
                 .rev()
