@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use imglake_exporter::{Compression, ExportOptions, Lake};
+use imglake_exporter::{Compression, ExportOptions, ExportReport, Lake};
 use serde_json::{json, Value};
 
 #[path = "../../bench/harness.rs"]
@@ -151,16 +151,20 @@ fn child(input: &Path, out: &str, compression: Compression) {
         .build()
         .expect("runtime");
     let start = Instant::now();
-    let bytes = std::fs::read(input).expect("read input");
     let lake = Lake::open(out).expect("lake dir");
     let exporter = lake.exporter(ExportOptions {
         compression,
         ..ExportOptions::default()
     });
-    // What `imglake export` does: one pass over the document, then the writes.
-    let report = runtime
-        .block_on(exporter.export_input(&bytes, 1_795_600_000_000))
-        .expect("export");
+    // What `imglake export --input FILE` does: one pass over the file, read a chunk at a
+    // time, then the writes.
+    let mut report = ExportReport::default();
+    for batch in exporter
+        .prepare_file(input, 1_795_600_000_000, usize::MAX)
+        .expect("read input")
+    {
+        report.merge(runtime.block_on(exporter.write(batch)).expect("export"));
+    }
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "{}",

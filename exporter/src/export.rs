@@ -100,6 +100,30 @@ pub enum ExportInputError {
     Export(#[from] ExportError),
 }
 
+/// Why [`Exporter::prepare_file`] found nothing to export.
+#[derive(Debug, Error)]
+pub enum FileInputError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
+
+/// Bytes read at a time by [`Exporter::prepare_reader`]: large enough that a read costs
+/// little, small enough to stay in the CPU's caches. A longer record grows the buffer.
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Removes a UTF-8 byte order mark (some Windows editors write one): it is not part of the
+/// JSON.
+pub fn strip_byte_order_mark(bytes: &mut Vec<u8>) {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+}
+
 /// Errors that fail a whole batch (so that it is retried whole).
 #[derive(Debug, Error)]
 pub enum ExportError {
@@ -192,7 +216,8 @@ impl PreparedBatch<'_> {
         self.report.received
     }
 
-    fn into_owned(self) -> PreparedBatch<'static> {
+    /// The same batch, owning the sequence numbers it borrowed from the input.
+    pub fn into_owned(self) -> PreparedBatch<'static> {
         PreparedBatch {
             report: self.report,
             objects: self
@@ -341,7 +366,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
         }
     }
 
-    fn add_row(&mut self, place: map::RowPlace<'r>, cells: &[map::Cell<'r>]) {
+    fn add_row(&mut self, place: map::RowPlace<'r>, cells: &[map::Cell<'_>]) {
         self.received += 1;
         let arn = place.event_source_arn.as_deref();
         let label = self.exporter.label_index(&mut self.labels, arn);
@@ -367,6 +392,21 @@ impl<'e, 'r> Assembler<'e, 'r> {
                 code: err.code(),
                 reason: err.to_string(),
                 record: Some(one_line(raw)),
+                record_text: None,
+                record_base64: None,
+            },
+            map::raw_sequence_number(raw),
+        ));
+    }
+
+    /// Quarantines a record whose text does not outlive the call: the line owns a copy.
+    fn add_unmappable_copied(&mut self, raw: &RawValue, err: &map::MapError) {
+        self.received += 1;
+        self.quarantine.push((
+            QuarantineLine {
+                code: err.code(),
+                reason: err.to_string(),
+                record: Some(Cow::Owned(one_line(raw).into_owned())),
                 record_text: None,
                 record_base64: None,
             },
@@ -482,6 +522,26 @@ impl<'e, 'r> Assembler<'e, 'r> {
     }
 }
 
+impl Assembler<'_, 'static> {
+    /// [`Assembler::add_decoded`] for a record whose text (`raw`) lives only for this call,
+    /// as when the input is read a chunk at a time: what the batch keeps is copied.
+    fn add_decoded_copied<'x>(
+        &mut self,
+        decoded: &mut Decoded<'x>,
+        cells: &mut Vec<map::Cell<'x>>,
+        raw: &'x str,
+    ) -> Result<(), String> {
+        match map::map_decoded(decoded, self.ctx, cells) {
+            Ok(place) => self.add_row(place.into_owned(), cells),
+            Err(err) => {
+                let raw: &RawValue = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+                self.add_unmappable_copied(raw, &err);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The readers of the one-pass path, in the order they are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -584,6 +644,92 @@ impl Exporter {
             batches.push(current.finish().into_owned());
         }
         Ok(batches)
+    }
+
+    /// [`Exporter::prepare_input`] for input read from `reader` a chunk at a time, so that it
+    /// is never held whole: a Lambda DynamoDB event or GetRecords response with `Records`
+    /// first, every record of which the [`fast`](crate::fast) reader takes. `None` for any
+    /// other input, once `reader` has been read as far as needed to tell: read the input
+    /// whole and call `prepare_input`, which gives the same result or the reason there is
+    /// none. [`Exporter::prepare_file`] does both.
+    pub fn prepare_reader(
+        &self,
+        reader: &mut dyn std::io::Read,
+        exported_at_ms: i64,
+        batch_records: usize,
+    ) -> std::io::Result<Option<Vec<PreparedBatch<'static>>>> {
+        self.prepare_reader_in_chunks(reader, STREAM_CHUNK_BYTES, exported_at_ms, batch_records)
+    }
+
+    fn prepare_reader_in_chunks(
+        &self,
+        reader: &mut dyn std::io::Read,
+        chunk: usize,
+        exported_at_ms: i64,
+        batch_records: usize,
+    ) -> std::io::Result<Option<Vec<PreparedBatch<'static>>>> {
+        let ctx = MapContext { exported_at_ms };
+        let batch_records = batch_records.max(1);
+        let mut batches = Vec::new();
+        let mut current = Assembler::new(self, ctx, batch_records);
+        // One buffer of cells for every record; `'static` only while it is empty.
+        let mut cells: Vec<map::Cell<'static>> = Vec::with_capacity(crate::schema::COLUMNS.len());
+        let result = crate::fast::stream_batch(reader, chunk, &mut |decoded, raw| {
+            let mut record_cells: Vec<map::Cell<'_>> = std::mem::take(&mut cells);
+            let added = current.add_decoded_copied(decoded, &mut record_cells, raw);
+            record_cells.clear();
+            cells = record_cells.into_iter().map(|_| map::Cell::Null).collect();
+            added?;
+            if current.is_full(batch_records) {
+                let full =
+                    std::mem::replace(&mut current, Assembler::new(self, ctx, batch_records));
+                batches.push(full.finish());
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => {
+                if current.received > 0 {
+                    batches.push(current.finish());
+                }
+                Ok(Some(batches))
+            }
+            Err(crate::fast::StreamStop::Io(e)) => Err(e),
+            Err(stop) => {
+                tracing::debug!(?stop, "input needs to be read whole");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Maps and encodes the input document in the file at `path` in batches of
+    /// `batch_records` records, as [`Exporter::prepare_input`] does, reading it a chunk at a
+    /// time when [`Exporter::prepare_reader`] takes it and whole otherwise. A UTF-8 byte
+    /// order mark at its start is not part of the JSON.
+    pub fn prepare_file(
+        &self,
+        path: &std::path::Path,
+        exported_at_ms: i64,
+        batch_records: usize,
+    ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
+        let read = |source| FileInputError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(read)?;
+        if let Some(batches) = self
+            .prepare_reader(&mut file, exported_at_ms, batch_records)
+            .map_err(read)?
+        {
+            return Ok(batches);
+        }
+        let mut bytes = std::fs::read(path).map_err(read)?;
+        strip_byte_order_mark(&mut bytes);
+        Ok(self
+            .prepare_input(&bytes, exported_at_ms, batch_records)?
+            .into_iter()
+            .map(PreparedBatch::into_owned)
+            .collect())
     }
 
     /// Maps and encodes a Lambda DynamoDB event (`{"Records": [...]}`, nothing else) as one
@@ -1421,8 +1567,155 @@ mod tests {
             outcome(e.prepare_pass(text, Form::Batch, pass, ctx, usize::MAX, usize::MAX))
         }
 
+        /// `prepare_input` on the whole text.
+        fn whole(text: &str) -> Outcome {
+            let e = exporter(Arc::new(InMemory::new()));
+            let batches = e.prepare_input(text.as_bytes(), NOW, 3).ok();
+            outcome(batches)
+        }
+
+        /// `prepare_reader` with `chunk`-byte reads; `None` when it wants the input whole.
+        fn streamed(text: &str, chunk: usize) -> Outcome {
+            let e = exporter(Arc::new(InMemory::new()));
+            let mut reader = text.as_bytes();
+            outcome(
+                e.prepare_reader_in_chunks(&mut reader, chunk, NOW, 3)
+                    .expect("reading memory cannot fail"),
+            )
+        }
+
+        /// A reader that counts what was read from it.
+        struct Counting<'a>(&'a [u8], usize);
+
+        impl std::io::Read for Counting<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1 += n;
+                Ok(n)
+            }
+        }
+
+        #[test]
+        fn a_stream_of_chunks_gives_what_the_whole_input_gives() {
+            let event = std::str::from_utf8(LIFECYCLE).unwrap();
+            for chunk in [1, 2, 7, 64, 100_000] {
+                let got = streamed(event, chunk);
+                assert!(got.is_some(), "chunk {chunk}");
+                assert_eq!(got, whole(event), "chunk {chunk}");
+            }
+            // GetRecords: other fields after Records; a byte order mark; multi-byte text cut
+            // by chunks; a quarantined record.
+            let records: Vec<_> = split_input(LIFECYCLE).unwrap();
+            let texts: Vec<&str> = records
+                .iter()
+                .map(|r| match r {
+                    InputRecord::Json(raw) => raw.get(),
+                    InputRecord::Unparsable { .. } => unreachable!(),
+                })
+                .collect();
+            let bad = texts[0].replacen("\"eventName\"", "\"eventNameX\"", 1);
+            let tail = format!(
+                "\u{feff} {{ \"Records\" : [ {} , {bad} ] , \"NextShardIterator\": \"é€\", \"n\": [1, -2.5e3, true, null] }} \n",
+                texts.join(",\n")
+            );
+            for chunk in [1, 3, 5, 64] {
+                let got = streamed(&tail, chunk);
+                assert!(got.is_some(), "chunk {chunk}");
+                let mut bytes = tail.as_bytes().to_vec();
+                strip_byte_order_mark(&mut bytes);
+                assert_eq!(
+                    got,
+                    whole(std::str::from_utf8(&bytes).unwrap()),
+                    "chunk {chunk}"
+                );
+            }
+            let got = streamed(&tail, 64).unwrap();
+            assert!(
+                got.iter()
+                    .any(|(report, _)| report.contains("missing_field")),
+                "{got:?}"
+            );
+        }
+
+        #[test]
+        fn other_forms_are_left_to_the_whole_input_without_reading_them_all() {
+            let event = std::str::from_utf8(LIFECYCLE).unwrap();
+            let lines = std::str::from_utf8(BAD).unwrap();
+            let array = format!("[{}]", event.repeat(0));
+            let late = event.replacen("{", "{\"NextShardIterator\":\"x\",", 1);
+            let twice = event.trim_end().trim_end_matches('}').to_owned() + ",\"Records\":[]}";
+            for text in [
+                lines,
+                array.as_str(),
+                late.as_str(),
+                twice.as_str(),
+                "",
+                "{}",
+            ] {
+                assert_eq!(streamed(text, 16), None, "{text}");
+            }
+            // A long JSON Lines input is refused at its first line, not read to its end.
+            let long = format!(
+                "{{\"eventID\":\"a\"}}\n{}",
+                "{\"eventID\":\"b\"}\n".repeat(100_000)
+            );
+            let mut reader = Counting(long.as_bytes(), 0);
+            let e = exporter(Arc::new(InMemory::new()));
+            let got = e
+                .prepare_reader_in_chunks(&mut reader, 4096, NOW, 3)
+                .unwrap();
+            assert!(got.is_none());
+            assert!(reader.1 <= 4096, "read {} bytes", reader.1);
+            // So is an event with a malformed record early on.
+            let broken = format!(
+                "{{\"Records\":[{{\"eventID\":\"a\",}}{}]}}",
+                ",{}".repeat(100_000)
+            );
+            let mut reader = Counting(broken.as_bytes(), 0);
+            assert!(e
+                .prepare_reader_in_chunks(&mut reader, 4096, NOW, 3)
+                .unwrap()
+                .is_none());
+            assert!(reader.1 <= 4096, "read {} bytes", reader.1);
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(64))]
+
+            #[test]
+            fn generated_events_read_in_chunks_give_what_the_whole_input_gives(
+                records in prop::collection::vec(record(), 1..8),
+                chunk in 1usize..200,
+            ) {
+                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+                let got = streamed(&doc, chunk);
+                prop_assert!(got.is_some(), "refused {}", doc);
+                prop_assert_eq!(got, whole(&doc), "{}", doc);
+            }
+
+            #[test]
+            fn damaged_events_read_in_chunks_end_as_the_whole_input_does(
+                records in prop::collection::vec(record(), 1..4),
+                at in any::<prop::sample::Index>(),
+                byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b',', b':', b'1', b' ', 1u8]),
+                cut in any::<bool>(),
+                chunk in 1usize..100,
+            ) {
+                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+                let mut bytes = doc.into_bytes();
+                let i = at.index(bytes.len());
+                if cut {
+                    bytes.truncate(i);
+                } else {
+                    bytes[i] = byte;
+                }
+                let Ok(doc) = String::from_utf8(bytes) else {
+                    return Ok(());
+                };
+                if let Some(got) = streamed(&doc, chunk) {
+                    prop_assert_eq!(Some(got), whole(&doc), "{}", doc);
+                }
+            }
 
             #[test]
             fn takes_what_the_serde_pass_takes_and_gives_the_same_files(

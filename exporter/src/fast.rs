@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Read as _;
 
 use serde_json::value::RawValue;
 
@@ -91,6 +92,160 @@ pub fn decode_document<'r>(
                 })?;
             }
             Ok(())
+        }
+    }
+}
+
+/// Why [`stream_batch`] stopped.
+#[derive(Debug)]
+pub enum StreamStop {
+    /// Input this reader does not take: read it whole instead (the same result, or the
+    /// reason there is none).
+    Refused,
+    /// The caller's `on_record` returned this error.
+    Caller(String),
+    /// Reading the input failed.
+    Io(std::io::Error),
+}
+
+/// What [`stream_batch`] hands over for each record: the record, and its text (for the
+/// quarantine). Both live only until the call returns.
+pub type OnStreamRecord<'a> =
+    dyn for<'x> FnMut(&mut Decoded<'x>, &'x str) -> Result<(), String> + 'a;
+
+/// How far before the end of the buffer a refusal may be reported when the buffer only cut
+/// the input there: the longest literal (`false`), an escape (`\uXXXX`) or a byte order mark.
+const CUT_MARGIN: usize = 16;
+
+/// Where [`stream_batch`] is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Before `{"Records": [`.
+    Head,
+    /// After `[`: a record or `]`.
+    First,
+    /// After a record: `,` or `]`.
+    Between,
+    /// After `,`: a record.
+    Next,
+    /// After `]`: the rest of the object, to the end of the input.
+    Tail,
+}
+
+/// Reads a Lambda DynamoDB event or GetRecords response (`{"Records": [...], ...}`, with
+/// `Records` first; a UTF-8 byte order mark is skipped) from `input`, `chunk` bytes at a time,
+/// and hands each record to `on_record` as soon as it is read: the input is never held whole.
+/// A record longer than the buffer grows it. Anything this reader does not take (another
+/// form, or a record [`decode_document`] would refuse) stops it with [`StreamStop::Refused`]
+/// once the input has been read to its end; records already handed over must then be
+/// discarded by the caller.
+pub fn stream_batch(
+    input: &mut dyn std::io::Read,
+    chunk: usize,
+    on_record: &mut OnStreamRecord<'_>,
+) -> Result<(), StreamStop> {
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk.max(16));
+    let mut eof = false;
+    let mut place = Place::Head;
+    loop {
+        fill(input, &mut buf, &mut eof).map_err(StreamStop::Io)?;
+        let consumed = match std::str::from_utf8(&buf) {
+            Ok(text) => stream_text(text, &mut place, eof, on_record)?,
+            // A character cut by the end of the buffer: the rest comes with the next read.
+            Err(e) if e.error_len().is_none() && !eof => {
+                match std::str::from_utf8(&buf[..e.valid_up_to()]) {
+                    Ok(text) => stream_text(text, &mut place, false, on_record)?,
+                    Err(_) => return Err(StreamStop::Refused),
+                }
+            }
+            Err(_) => return Err(StreamStop::Refused),
+        };
+        if place == Place::Tail && eof {
+            return Ok(());
+        }
+        if eof {
+            // The input ended inside a record or the head.
+            return Err(StreamStop::Refused);
+        }
+        buf.drain(..consumed);
+        if buf.len() == buf.capacity() {
+            // One piece fills the buffer: a record longer than a chunk.
+            buf.reserve(buf.capacity());
+        }
+    }
+}
+
+/// Fills the buffer's spare capacity from `input` (no zeroing); sets `eof` at its end.
+fn fill(input: &mut dyn std::io::Read, buf: &mut Vec<u8>, eof: &mut bool) -> std::io::Result<()> {
+    let want = buf.capacity() - buf.len();
+    if *eof || want == 0 {
+        return Ok(());
+    }
+    let got = std::io::Read::take(input, want as u64).read_to_end(buf)?;
+    if got < want {
+        *eof = true;
+    }
+    Ok(())
+}
+
+/// Reads as much of `text` as is complete, from `place`; the bytes consumed. With `eof`,
+/// `text` is the rest of the input and must be complete.
+fn stream_text(
+    text: &str,
+    place: &mut Place,
+    eof: bool,
+    on_record: &mut OnStreamRecord<'_>,
+) -> Result<usize, StreamStop> {
+    let mut r = Reader::new(text);
+    // As deep as the records of a whole document: inside its object and array.
+    r.depth = 2;
+    let mut decoded = Decoded::default();
+    let mut consumed = 0;
+    loop {
+        let step = match *place {
+            Place::Head => r.head().map(|()| Place::First),
+            Place::First if r.peek() == Some(b']') => {
+                r.pos += 1;
+                Ok(Place::Tail)
+            }
+            Place::First | Place::Next => {
+                r.peek();
+                let start = r.pos;
+                r.record(&mut decoded).and_then(|()| {
+                    let raw = text.get(start..r.pos).ok_or(Stop::Refused(start))?;
+                    on_record(&mut decoded, raw).map_err(Stop::Caller)?;
+                    Ok(Place::Between)
+                })
+            }
+            Place::Between => match r.peek() {
+                Some(b',') => {
+                    r.pos += 1;
+                    Ok(Place::Next)
+                }
+                Some(b']') => {
+                    r.pos += 1;
+                    Ok(Place::Tail)
+                }
+                _ => r.refuse(),
+            },
+            // The tail is read once the whole input is in the buffer.
+            Place::Tail if !eof => return Ok(consumed),
+            Place::Tail => r.tail().map(|()| Place::Tail),
+        };
+        match step {
+            Ok(next) => {
+                consumed = r.pos;
+                if *place == Place::Tail {
+                    return Ok(consumed);
+                }
+                *place = next;
+            }
+            Err(Stop::Caller(e)) => return Err(StreamStop::Caller(e)),
+            // Refused near the end of the buffer: perhaps only cut there, more input decides.
+            // (Every refusal is reported at most a literal or an escape before the byte that
+            // caused it.)
+            Err(Stop::Refused(at)) if !eof && at + CUT_MARGIN >= text.len() => return Ok(consumed),
+            Err(Stop::Refused(_)) => return Err(StreamStop::Refused),
         }
     }
 }
@@ -439,6 +594,41 @@ impl<'r> Reader<'r> {
             Ok(None)
         } else {
             self.string().map(Some)
+        }
+    }
+
+    /// `{"Records": [` (after a byte order mark, if any): the head [`stream_batch`] takes.
+    fn head(&mut self) -> R<()> {
+        if self.pos == 0 && self.text.starts_with('\u{feff}') {
+            self.pos = '\u{feff}'.len_utf8();
+        }
+        self.eat(b'{')?;
+        if &*self.string()? != "Records" {
+            return self.refuse();
+        }
+        self.eat(b':')?;
+        self.eat(b'[')
+    }
+
+    /// What follows the records array to the end of the input: other fields (not a second
+    /// `Records`), the closing `}`, whitespace.
+    fn tail(&mut self) -> R<()> {
+        loop {
+            match self.peek() {
+                Some(b'}') => {
+                    self.pos += 1;
+                    return self.end();
+                }
+                Some(b',') => {
+                    self.pos += 1;
+                    if &*self.string()? == "Records" {
+                        return self.refuse();
+                    }
+                    self.eat(b':')?;
+                    self.skip_value()?;
+                }
+                _ => return self.refuse(),
+            }
         }
     }
 

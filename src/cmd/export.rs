@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::export::WrittenFile;
+use imglake_exporter::export::{
+    strip_byte_order_mark, Exporter, FileInputError, PreparedBatch, WrittenFile,
+};
 use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 
@@ -14,7 +16,6 @@ use crate::cli::ExportArgs;
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let bytes = read_input(&args)?;
     let lake = Lake::open(&args.lake)?;
     let exporter = lake.exporter(ExportOptions {
         compression: args.compression,
@@ -23,9 +24,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     });
     let exported_at_ms = now_ms();
     let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
-    let prepared = exporter
-        .prepare_input(&bytes, exported_at_ms, batch_size)
-        .with_context(|| format!("reading {}", args.input.display()))?;
+    let prepared = prepare(&exporter, &args, exported_at_ms, batch_size)?;
     let batches = prepared.len();
     let mut total = ExportReport::default();
     for (i, batch) in prepared.into_iter().enumerate() {
@@ -98,21 +97,38 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_input(args: &ExportArgs) -> anyhow::Result<Vec<u8>> {
+/// Maps and encodes the input: a file a chunk at a time when it is a well-formed event
+/// (`Exporter::prepare_file`), stdin whole.
+fn prepare(
+    exporter: &Exporter,
+    args: &ExportArgs,
+    exported_at_ms: i64,
+    batch_size: usize,
+) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
+    let input = args.input.display();
+    if args.input.as_os_str() != "-" {
+        return exporter
+            .prepare_file(&args.input, exported_at_ms, batch_size)
+            .map_err(|e| match e {
+                FileInputError::Read { source, .. } => {
+                    anyhow::Error::new(source).context(format!("cannot read --input {input}"))
+                }
+                FileInputError::Input(e) => {
+                    anyhow::Error::new(e).context(format!("reading {input}"))
+                }
+            });
+    }
     let mut bytes = Vec::new();
-    if args.input.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading stdin")?;
-    } else {
-        bytes = std::fs::read(&args.input)
-            .with_context(|| format!("cannot read --input {}", args.input.display()))?;
-    }
-    // A UTF-8 byte order mark (some Windows editors write one) is not part of the JSON.
-    if bytes.starts_with(b"\xEF\xBB\xBF") {
-        bytes.drain(..3);
-    }
-    Ok(bytes)
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("reading stdin")?;
+    strip_byte_order_mark(&mut bytes);
+    Ok(exporter
+        .prepare_input(&bytes, exported_at_ms, batch_size)
+        .with_context(|| format!("reading {input}"))?
+        .into_iter()
+        .map(PreparedBatch::into_owned)
+        .collect())
 }
 
 fn now_ms() -> i64 {
