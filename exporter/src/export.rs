@@ -367,6 +367,17 @@ impl<'e, 'r> Assembler<'e, 'r> {
     }
 
     fn add_row(&mut self, place: map::RowPlace<'r>, cells: &[map::Cell<'_>]) {
+        self.add_row_with(place, cells, |s| s);
+    }
+
+    /// [`Assembler::add_row`] for a row whose place borrows for less than `'r`: `keep`
+    /// makes what the batch keeps (the sequence number) live long enough.
+    fn add_row_with<'x>(
+        &mut self,
+        place: map::RowPlace<'x>,
+        cells: &[map::Cell<'_>],
+        keep: impl FnOnce(Cow<'x, str>) -> Cow<'r, str>,
+    ) {
         self.received += 1;
         let arn = place.event_source_arn.as_deref();
         let label = self.exporter.label_index(&mut self.labels, arn);
@@ -377,7 +388,9 @@ impl<'e, 'r> Assembler<'e, 'r> {
             .or_insert_with(|| Group::new(capacity));
         group.builder.append(cells);
         self.text_bytes += place.text_bytes;
-        group.sequence_numbers.push(place.source_sequence_number);
+        group
+            .sequence_numbers
+            .push(keep(place.source_sequence_number));
     }
 
     /// Whether the batch has its records, or as much text as one batch may hold.
@@ -532,7 +545,7 @@ impl Assembler<'_, 'static> {
         raw: &'x str,
     ) -> Result<(), String> {
         match map::map_decoded(decoded, self.ctx, cells) {
-            Ok(place) => self.add_row(place.into_owned(), cells),
+            Ok(place) => self.add_row_with(place, cells, |s| Cow::Owned(s.into_owned())),
             Err(err) => {
                 let raw: &RawValue = serde_json::from_str(raw).map_err(|e| e.to_string())?;
                 self.add_unmappable_copied(raw, &err);

@@ -245,20 +245,6 @@ pub struct RowPlace<'a> {
     pub text_bytes: usize,
 }
 
-impl RowPlace<'_> {
-    /// The same place, owning its text.
-    pub fn into_owned(self) -> RowPlace<'static> {
-        RowPlace {
-            event_source_arn: self
-                .event_source_arn
-                .map(|t| Text(Cow::Owned(t.0.into_owned()))),
-            partition: self.partition,
-            source_sequence_number: Cow::Owned(self.source_sequence_number.into_owned()),
-            text_bytes: self.text_bytes,
-        }
-    }
-}
-
 /// Maps one raw stream record into `cells` (in [`COLUMNS`] order, replacing what was there),
 /// reusing `decoded` as scratch space: the batch path, which allocates little per record.
 pub fn map_into<'a>(
