@@ -564,15 +564,34 @@ print(json.dumps(out))
         "a redelivered batch changed items"
     );
 
-    // --- kafka-ingest: a store failure fails the invocation, naming the offsets.
+    // --- kafka-ingest: a store failure makes its records batch item failures (the partial
+    // batch response of Kafka event source mappings), each with its reason in the report.
     let mut broken = env.clone();
     broken.push(("IMGLAKE_METADATA_TABLE", "imglake-no-such-table".into()));
     let failed = invoke(&moto, "kafka-ingest", &broken, &batch);
-    assert_eq!(failed.kind, "error", "{}", failed.body);
-    let message = failed.body["errorMessage"].as_str().expect("errorMessage");
-    assert!(message.contains("images/0@15"), "{message}");
-    assert!(message.contains("imglake-no-such-table"), "{message}");
-    assert_eq!(failed.body["errorType"], "imglake.KafkaRetry");
+    assert_eq!(failed.kind, "response", "{}", failed.stdout);
+    let failures = failed.body["batchItemFailures"]
+        .as_array()
+        .expect("batchItemFailures");
+    assert!(
+        failures.contains(&json!({"itemIdentifier": {"partition": "images-0", "offset": 15}})),
+        "{}",
+        failed.body
+    );
+    let retried: Vec<&Value> = failed.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["outcome"] == "RETRY")
+        .collect();
+    assert_eq!(retried.len(), failures.len(), "{}", failed.body);
+    assert!(
+        retried.iter().all(|r| r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("imglake-no-such-table"))),
+        "{}",
+        failed.body
+    );
 
     // --- stream-export: the table's stream → the lake; every status change is a row.
     let stream = stream_event(&moto);

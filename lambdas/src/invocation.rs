@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use imglake_pipeline::handlers::kafka::KafkaReport;
 use imglake_pipeline::handlers::metrics::Outcomes;
-use thiserror::Error;
+use serde::Serialize;
 
 /// Prints the invocation's CloudWatch embedded-metric-format lines on stdout, one JSON
 /// object per line (namespace `imglake`, dimension `Function`).
@@ -16,33 +16,67 @@ pub fn print_metrics(function: &str, outcomes: &Outcomes, started: Instant) {
     }
 }
 
-/// Records of a Kafka batch that must be delivered again: the invocation fails, so that the
-/// event source mapping redelivers the batch (records already stored are duplicates then and
-/// change nothing).
-#[derive(Debug, Error)]
-#[error("{} of {total} records need a retry, the batch will be redelivered: {}{}", .retries.len(), .retries.iter().take(RETRIES_NAMED).cloned().collect::<Vec<_>>().join("; "), if .retries.len() > RETRIES_NAMED { format!("; and {} more", .retries.len() - RETRIES_NAMED) } else { String::new() })]
-pub struct KafkaRetry {
-    /// Records in the batch.
-    pub total: usize,
-    /// `topic/partition@offset (image id): error` of each record to retry.
-    pub retries: Vec<String>,
+/// The response to a Kafka batch: the records to deliver again, in the partial batch
+/// response shape of Kafka event source mappings (`aws_lambda_events` has no type for it), and
+/// the outcome of every record. The mapping resumes each topic-partition at its lowest failed
+/// offset when `ReportBatchItemFailures` is on (Terraform turns it on); records already
+/// stored are duplicates on redelivery and change nothing.
+#[derive(Debug, Serialize)]
+pub struct KafkaResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<KafkaItemFailure>,
+    #[serde(flatten)]
+    pub report: KafkaReport,
 }
 
-/// Records a [`KafkaRetry`] names in its message: in an outage every record of a batch of
-/// thousands fails alike, and the error message is logged and kept by the mapping.
+/// One record to deliver again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KafkaItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: KafkaItemIdentifier,
+}
+
+/// A Kafka record's place: `partition` is `<topic>-<partition number>`, as the event's
+/// record groups are keyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KafkaItemIdentifier {
+    pub partition: String,
+    pub offset: i64,
+}
+
+/// Records a retry warning names: in an outage every record of a batch of thousands fails
+/// alike, and the log line should stay readable.
 pub const RETRIES_NAMED: usize = 20;
 
-impl From<KafkaRetry> for lambda_runtime::Diagnostic {
-    fn from(err: KafkaRetry) -> Self {
-        lambda_runtime::Diagnostic {
-            error_type: "imglake.KafkaRetry".to_owned(),
-            error_message: err.to_string(),
-        }
+/// The response to a Kafka batch; a batch with records to retry is also logged as a warning
+/// that names their offsets and errors.
+pub fn kafka_response(report: KafkaReport) -> KafkaResponse {
+    let batch_item_failures: Vec<KafkaItemFailure> = report
+        .retries()
+        .map(|r| KafkaItemFailure {
+            item_identifier: KafkaItemIdentifier {
+                partition: format!("{}-{}", r.topic, r.partition),
+                offset: r.offset,
+            },
+        })
+        .collect();
+    if !batch_item_failures.is_empty() {
+        tracing::warn!(
+            retries = batch_item_failures.len(),
+            records = report.records.len(),
+            first = %retry_summary(&report),
+            "records of the Kafka batch need a retry; the mapping delivers them again"
+        );
+    }
+    KafkaResponse {
+        batch_item_failures,
+        report,
     }
 }
 
-/// The Lambda result of a Kafka batch: the report, or an error naming the offsets to retry.
-pub fn kafka_result(report: KafkaReport) -> Result<KafkaReport, KafkaRetry> {
+/// `topic/partition@offset (image id): error` of the first [`RETRIES_NAMED`] retries, and
+/// how many more there are.
+pub fn retry_summary(report: &KafkaReport) -> String {
     let retries: Vec<String> = report
         .retries()
         .map(|r| {
@@ -56,14 +90,16 @@ pub fn kafka_result(report: KafkaReport) -> Result<KafkaReport, KafkaRetry> {
             )
         })
         .collect();
-    if retries.is_empty() {
-        Ok(report)
-    } else {
-        Err(KafkaRetry {
-            total: report.records.len(),
-            retries,
-        })
+    let mut summary = retries
+        .iter()
+        .take(RETRIES_NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if retries.len() > RETRIES_NAMED {
+        summary.push_str(&format!("; and {} more", retries.len() - RETRIES_NAMED));
     }
+    summary
 }
 
 #[cfg(test)]
@@ -84,31 +120,40 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_with_retries_fails_naming_the_offsets() {
+    fn records_to_retry_are_batch_item_failures_by_topic_partition_and_offset() {
+        let mut retry = record(
+            16,
+            "RETRY",
+            Some("metadata store put_new failed: throttled"),
+        );
+        retry.topic = "images.v2".into();
+        retry.partition = 3;
         let report = KafkaReport {
             records: vec![
                 record(15, "RECEIVED", None),
-                record(
-                    16,
-                    "RETRY",
-                    Some("metadata store put_new failed: throttled"),
-                ),
+                retry,
                 record(17, "REJECTED", Some("unknown_type")),
+                record(18, "RETRY", Some("throttled")),
             ],
         };
-        let err = kafka_result(report).unwrap_err();
-        let message = err.to_string();
+        let summary = retry_summary(&report);
         assert!(
-            message.starts_with("1 of 3 records need a retry"),
-            "{message}"
+            summary.starts_with("images.v2/3@16 (id-16): metadata store"),
+            "{summary}"
         );
         assert!(
-            message.contains("images/0@16 (id-16): metadata store"),
-            "{message}"
+            !summary.contains("@15") && !summary.contains("@17"),
+            "{summary}"
         );
-        assert!(!message.contains("@15"), "{message}");
-        let diagnostic = lambda_runtime::Diagnostic::from(err);
-        assert_eq!(diagnostic.error_type, "imglake.KafkaRetry");
+        let wire = serde_json::to_value(kafka_response(report)).unwrap();
+        assert_eq!(
+            wire["batchItemFailures"],
+            serde_json::json!([
+                {"itemIdentifier": {"partition": "images.v2-3", "offset": 16}},
+                {"itemIdentifier": {"partition": "images-0", "offset": 18}},
+            ])
+        );
+        assert_eq!(wire["records"][2]["outcome"], "REJECTED");
     }
 
     #[test]
@@ -118,22 +163,19 @@ mod tests {
                 .map(|offset| record(offset, "RETRY", Some("throttled")))
                 .collect(),
         };
-        let message = kafka_result(report).unwrap_err().to_string();
-        assert!(
-            message.starts_with("5000 of 5000 records need a retry"),
-            "{message}"
-        );
-        assert!(message.ends_with("; and 4980 more"), "{message}");
-        assert!(message.len() < 2000, "{} bytes", message.len());
+        let summary = retry_summary(&report);
+        assert!(summary.ends_with("; and 4980 more"), "{summary}");
+        assert!(summary.len() < 2000, "{} bytes", summary.len());
+        assert_eq!(kafka_response(report).batch_item_failures.len(), 5000);
     }
 
     #[test]
-    fn a_batch_without_retries_is_the_response() {
+    fn a_batch_without_retries_has_no_failures() {
         let report = KafkaReport {
             records: vec![record(15, "RECEIVED", None), record(16, "DUPLICATE", None)],
         };
-        let ok = kafka_result(report).unwrap();
-        let wire = serde_json::to_value(&ok).unwrap();
+        let wire = serde_json::to_value(kafka_response(report)).unwrap();
+        assert_eq!(wire["batchItemFailures"], serde_json::json!([]));
         assert_eq!(wire["records"][1]["outcome"], "DUPLICATE");
     }
 }
