@@ -661,7 +661,8 @@ impl Exporter {
 
     /// [`Exporter::prepare_input`] for input read from `reader` a chunk at a time, so that it
     /// is never held whole: a Lambda DynamoDB event or GetRecords response with `Records`
-    /// first, every record of which the [`fast`](crate::fast) reader takes. `None` for any
+    /// first, or JSON Lines of stream records, every record of which the
+    /// [`fast`](crate::fast) reader takes. `None` for any
     /// other input, once `reader` has been read as far as needed to tell: read the input
     /// whole and call `prepare_input`, which gives the same result or the reason there is
     /// none. [`Exporter::prepare_file`] does both.
@@ -1657,19 +1658,27 @@ mod tests {
             let array = format!("[{}]", event.repeat(0));
             let late = event.replacen("{", "{\"NextShardIterator\":\"x\",", 1);
             let twice = event.trim_end().trim_end_matches('}').to_owned() + ",\"Records\":[]}";
+            // One line, Records not first: an event, not a line of JSON Lines.
+            let late_line = serde_json::from_str::<serde_json::Value>(&late)
+                .unwrap()
+                .to_string();
+            assert!(!late_line.starts_with("{\"Records\""), "{late_line}");
+            let events = format!("{}\n{}", event.replace('\n', " "), event.replace('\n', " "));
             for text in [
                 lines,
                 array.as_str(),
                 late.as_str(),
+                late_line.as_str(),
                 twice.as_str(),
+                events.as_str(),
                 "",
                 "{}",
             ] {
                 assert_eq!(streamed(text, 16), None, "{text}");
             }
-            // A long JSON Lines input is refused at its first line, not read to its end.
+            // JSON Lines with a malformed line early on is refused there, not read to its end.
             let long = format!(
-                "{{\"eventID\":\"a\"}}\n{}",
+                "{{\"eventID\":\"a\"}}\n{{\"eventID\":\n{}",
                 "{\"eventID\":\"b\"}\n".repeat(100_000)
             );
             let mut reader = Counting(long.as_bytes(), 0);
@@ -1701,6 +1710,21 @@ mod tests {
                 chunk in 1usize..200,
             ) {
                 let doc = format!("{{\"Records\":[{}]}}", records.join(","));
+                let got = streamed(&doc, chunk);
+                prop_assert!(got.is_some(), "refused {}", doc);
+                prop_assert_eq!(got, whole(&doc), "{}", doc);
+            }
+
+            #[test]
+            fn generated_json_lines_read_in_chunks_give_what_the_whole_input_gives(
+                records in prop::collection::vec(record(), 1..8),
+                chunk in 1usize..200,
+                blank in any::<bool>(),
+            ) {
+                // One record per line: the generator's records have no line breaks unless
+                // it spaced them with some.
+                let lines: Vec<String> = records.iter().map(|r| r.replace(",\n  ", ", ")).collect();
+                let doc = lines.join(if blank { "\r\n\n" } else { "\n" });
                 let got = streamed(&doc, chunk);
                 prop_assert!(got.is_some(), "refused {}", doc);
                 prop_assert_eq!(got, whole(&doc), "{}", doc);

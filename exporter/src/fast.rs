@@ -120,7 +120,7 @@ const CUT_MARGIN: usize = 16;
 /// Where [`stream_batch`] is in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
-    /// Before `{"Records": [`.
+    /// Before `{"Records": [`, or the first line of JSON Lines.
     Head,
     /// After `[`: a record or `]`.
     First,
@@ -128,17 +128,22 @@ enum Place {
     Between,
     /// After `,`: a record.
     Next,
-    /// After `]`: the rest of the object, to the end of the input.
+    /// After `]` or another field of the object: `,` and a field, or `}`.
     Tail,
+    /// After the object: only whitespace may follow.
+    End,
+    /// JSON Lines of stream records: at the start of a line.
+    Lines,
 }
 
-/// Reads a Lambda DynamoDB event or GetRecords response (`{"Records": [...], ...}`, with
-/// `Records` first; a UTF-8 byte order mark is skipped) from `input`, `chunk` bytes at a time,
-/// and hands each record to `on_record` as soon as it is read: the input is never held whole.
-/// A record longer than the buffer grows it. Anything this reader does not take (another
-/// form, or a record [`decode_document`] would refuse) stops it with [`StreamStop::Refused`]
-/// once the input has been read to its end; records already handed over must then be
-/// discarded by the caller.
+/// Reads stream records from `input`, `chunk` bytes at a time, and hands each to `on_record`
+/// as soon as it is read: the input is never held whole. It takes a Lambda DynamoDB event or
+/// GetRecords response (`{"Records": [...], ...}`, with `Records` first) and JSON Lines of
+/// stream records (one per line; blank lines skipped); a UTF-8 byte order mark is skipped. A
+/// record longer than the buffer grows it. Anything else (an array, JSON Lines of whole
+/// events, a pretty-printed record, or a record [`decode_document`] would refuse) stops it
+/// with [`StreamStop::Refused`], as soon as that is certain; records already handed over must
+/// then be discarded by the caller.
 pub fn stream_batch(
     input: &mut dyn std::io::Read,
     chunk: usize,
@@ -160,12 +165,12 @@ pub fn stream_batch(
             }
             Err(_) => return Err(StreamStop::Refused),
         };
-        if place == Place::Tail && eof {
-            return Ok(());
-        }
         if eof {
-            // The input ended inside a record or the head.
-            return Err(StreamStop::Refused);
+            return match place {
+                Place::End | Place::Lines => Ok(()),
+                // The input ended inside the event.
+                _ => Err(StreamStop::Refused),
+            };
         }
         buf.drain(..consumed);
         if buf.len() == buf.capacity() {
@@ -189,7 +194,7 @@ fn fill(input: &mut dyn std::io::Read, buf: &mut Vec<u8>, eof: &mut bool) -> std
 }
 
 /// Reads as much of `text` as is complete, from `place`; the bytes consumed. With `eof`,
-/// `text` is the rest of the input and must be complete.
+/// `text` is the rest of the input.
 fn stream_text(
     text: &str,
     place: &mut Place,
@@ -203,7 +208,7 @@ fn stream_text(
     let mut consumed = 0;
     loop {
         let step = match *place {
-            Place::Head => r.head().map(|()| Place::First),
+            Place::Head => r.head(),
             Place::First if r.peek() == Some(b']') => {
                 r.pos += 1;
                 Ok(Place::Tail)
@@ -228,16 +233,29 @@ fn stream_text(
                 }
                 _ => r.refuse(),
             },
-            // The tail is read once the whole input is in the buffer.
-            Place::Tail if !eof => return Ok(consumed),
-            Place::Tail => r.tail().map(|()| Place::Tail),
+            Place::Tail => r.tail_field(),
+            Place::End => match r.peek() {
+                None => return Ok(r.pos),
+                // Whatever follows the object, more input cannot mend.
+                Some(_) => return Err(StreamStop::Refused),
+            },
+            Place::Lines => {
+                let rest = text.get(r.pos..).unwrap_or_default();
+                let line_end = rest.bytes().position(|b| b == b'\n');
+                if line_end.is_none() && (!eof || rest.is_empty()) {
+                    // Wait for the whole line (or the input ended).
+                    return Ok(consumed);
+                }
+                let line = &rest[..line_end.unwrap_or(rest.len())];
+                // A whole line that this reader does not take is final.
+                stream_line(line.trim_ascii(), &mut decoded, on_record)?;
+                r.pos += line_end.map_or(rest.len(), |i| i + 1);
+                Ok(Place::Lines)
+            }
         };
         match step {
             Ok(next) => {
                 consumed = r.pos;
-                if *place == Place::Tail {
-                    return Ok(consumed);
-                }
                 *place = next;
             }
             Err(Stop::Caller(e)) => return Err(StreamStop::Caller(e)),
@@ -247,6 +265,28 @@ fn stream_text(
             Err(Stop::Refused(at)) if !eof && at + CUT_MARGIN >= text.len() => return Ok(consumed),
             Err(Stop::Refused(_)) => return Err(StreamStop::Refused),
         }
+    }
+}
+
+/// One whole line of JSON Lines: a stream record, handed over; blank lines are skipped.
+fn stream_line<'x>(
+    line: &'x str,
+    decoded: &mut Decoded<'x>,
+    on_record: &mut OnStreamRecord<'_>,
+) -> Result<(), StreamStop> {
+    if line.is_empty() {
+        return Ok(());
+    }
+    // A line holding a whole event, or any `Records` key (a one-line input with one is an
+    // event whose other fields come first), is left to the whole-input path.
+    if crate::record::is_event_line(line.as_bytes()) || line.contains("\"Records\"") {
+        return Err(StreamStop::Refused);
+    }
+    let mut r = Reader::new(line);
+    match r.record(decoded).and_then(|()| r.end()) {
+        Ok(()) => on_record(decoded, line).map_err(StreamStop::Caller),
+        Err(Stop::Caller(e)) => Err(StreamStop::Caller(e)),
+        Err(Stop::Refused(_)) => Err(StreamStop::Refused),
     }
 }
 
@@ -597,38 +637,41 @@ impl<'r> Reader<'r> {
         }
     }
 
-    /// `{"Records": [` (after a byte order mark, if any): the head [`stream_batch`] takes.
-    fn head(&mut self) -> R<()> {
+    /// The start of the input (after a byte order mark, if any): `{"Records": [` of an event,
+    /// or a first object with another first field, read as the first line of JSON Lines.
+    fn head(&mut self) -> R<Place> {
         if self.pos == 0 && self.text.starts_with('\u{feff}') {
             self.pos = '\u{feff}'.len_utf8();
         }
+        self.peek();
+        let start = self.pos;
         self.eat(b'{')?;
         if &*self.string()? != "Records" {
-            return self.refuse();
+            self.pos = start;
+            return Ok(Place::Lines);
         }
         self.eat(b':')?;
-        self.eat(b'[')
+        self.eat(b'[')?;
+        Ok(Place::First)
     }
 
-    /// What follows the records array to the end of the input: other fields (not a second
-    /// `Records`), the closing `}`, whitespace.
-    fn tail(&mut self) -> R<()> {
-        loop {
-            match self.peek() {
-                Some(b'}') => {
-                    self.pos += 1;
-                    return self.end();
-                }
-                Some(b',') => {
-                    self.pos += 1;
-                    if &*self.string()? == "Records" {
-                        return self.refuse();
-                    }
-                    self.eat(b':')?;
-                    self.skip_value()?;
-                }
-                _ => return self.refuse(),
+    /// After the records array: another field (not a second `Records`), or the closing `}`.
+    fn tail_field(&mut self) -> R<Place> {
+        match self.peek() {
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(Place::End)
             }
+            Some(b',') => {
+                self.pos += 1;
+                if &*self.string()? == "Records" {
+                    return self.refuse();
+                }
+                self.eat(b':')?;
+                self.skip_value()?;
+                Ok(Place::Tail)
+            }
+            _ => self.refuse(),
         }
     }
 
