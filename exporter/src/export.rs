@@ -1701,6 +1701,24 @@ mod tests {
             assert!(reader.1 <= 4096, "read {} bytes", reader.1);
         }
 
+        /// An event of `records` cut at, or with one byte replaced at, `at`; `None` when that
+        /// leaves it not UTF-8.
+        fn damaged(
+            records: &[String],
+            at: prop::sample::Index,
+            byte: u8,
+            cut: bool,
+        ) -> Option<String> {
+            let mut bytes = format!("{{\"Records\":[{}]}}", records.join(",")).into_bytes();
+            let i = at.index(bytes.len());
+            if cut {
+                bytes.truncate(i);
+            } else {
+                bytes[i] = byte;
+            }
+            String::from_utf8(bytes).ok()
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -1738,15 +1756,7 @@ mod tests {
                 cut in any::<bool>(),
                 chunk in 1usize..100,
             ) {
-                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
-                let mut bytes = doc.into_bytes();
-                let i = at.index(bytes.len());
-                if cut {
-                    bytes.truncate(i);
-                } else {
-                    bytes[i] = byte;
-                }
-                let Ok(doc) = String::from_utf8(bytes) else {
+                let Some(doc) = damaged(&records, at, byte, cut) else {
                     return Ok(());
                 };
                 if let Some(got) = streamed(&doc, chunk) {
@@ -1771,15 +1781,7 @@ mod tests {
                 byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b',', b':', b'1', b' ', 1u8]),
                 cut in any::<bool>(),
             ) {
-                let doc = format!("{{\"Records\":[{}]}}", records.join(","));
-                let mut bytes = doc.into_bytes();
-                let i = at.index(bytes.len());
-                if cut {
-                    bytes.truncate(i);
-                } else {
-                    bytes[i] = byte;
-                }
-                let Ok(doc) = String::from_utf8(bytes) else {
+                let Some(doc) = damaged(&records, at, byte, cut) else {
                     return Ok(());
                 };
                 let e = exporter(Arc::new(InMemory::new()));

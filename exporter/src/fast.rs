@@ -368,41 +368,32 @@ impl<'r> Reader<'r> {
     #[inline]
     fn object(&mut self, mut field: impl FnMut(&mut Self, Text<'r>) -> R<()>) -> R<()> {
         self.eat(b'{')?;
-        self.enter()?;
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-        } else {
-            loop {
-                let key = self.string()?;
-                self.eat(b':')?;
-                field(self, key)?;
-                match self.peek() {
-                    Some(b',') => self.pos += 1,
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return self.refuse(),
-                }
-            }
-        }
-        self.depth -= 1;
-        Ok(())
+        self.items(b'}', |r| {
+            let key = r.string()?;
+            r.eat(b':')?;
+            field(r, key)
+        })
     }
 
     /// `[ value, ... ]`: `element` reads each value.
     #[inline]
-    fn array(&mut self, mut element: impl FnMut(&mut Self) -> R<()>) -> R<()> {
+    fn array(&mut self, element: impl FnMut(&mut Self) -> R<()>) -> R<()> {
         self.eat(b'[')?;
+        self.items(b']', element)
+    }
+
+    /// After an opening bracket: items separated by `,`, up to `close`.
+    #[inline]
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> R<()>) -> R<()> {
         self.enter()?;
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
         } else {
             loop {
-                element(self)?;
+                item(self)?;
                 match self.peek() {
                     Some(b',') => self.pos += 1,
-                    Some(b']') => {
+                    Some(c) if c == close => {
                         self.pos += 1;
                         break;
                     }
