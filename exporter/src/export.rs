@@ -718,8 +718,9 @@ impl Exporter {
 
     /// Maps and encodes the input document in the file at `path` in batches of
     /// `batch_records` records, as [`Exporter::prepare_input`] does, reading it a chunk at a
-    /// time when [`Exporter::prepare_reader`] takes it and whole otherwise. A UTF-8 byte
-    /// order mark at its start is not part of the JSON.
+    /// time when [`Exporter::prepare_reader`] takes it and whole otherwise (a pipe is always
+    /// read whole: it cannot be read twice). A UTF-8 byte order mark at its start is not part
+    /// of the JSON.
     pub fn prepare_file(
         &self,
         path: &std::path::Path,
@@ -730,14 +731,21 @@ impl Exporter {
             path: path.to_owned(),
             source,
         };
+        use std::io::{Read, Seek};
         let mut file = std::fs::File::open(path).map_err(read)?;
-        if let Some(batches) = self
-            .prepare_reader(&mut file, exported_at_ms, batch_records)
-            .map_err(read)?
-        {
-            return Ok(batches);
+        // Only a regular file can be read again from its start after the stream refuses it:
+        // a pipe (`--input <(zcat …)`, /dev/stdin) is read whole, once.
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            if let Some(batches) = self
+                .prepare_reader(&mut file, exported_at_ms, batch_records)
+                .map_err(read)?
+            {
+                return Ok(batches);
+            }
+            file.rewind().map_err(read)?;
         }
-        let mut bytes = std::fs::read(path).map_err(read)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(read)?;
         strip_byte_order_mark(&mut bytes);
         Ok(self
             .prepare_input(&bytes, exported_at_ms, batch_records)?
@@ -1652,6 +1660,69 @@ mod tests {
         }
 
         #[test]
+        fn fields_after_the_records_are_read_whole_whatever_the_chunks() {
+            let records: Vec<_> = split_input(LIFECYCLE).unwrap();
+            let InputRecord::Json(first) = &records[0] else {
+                unreachable!()
+            };
+            let event = format!(
+                "{{\"Records\":[{}],\"x\":123456789,\"y\":-1.5e10,\"z\":[true,null,\"s\"]}}",
+                first.get()
+            );
+            for chunk in 16..400 {
+                let got = streamed(&event, chunk);
+                assert!(got.is_some(), "chunk {chunk}");
+                assert_eq!(got, whole(&event), "chunk {chunk}");
+            }
+        }
+
+        #[test]
+        fn a_pipe_is_read_once_whatever_its_form() {
+            // An array is not streamed: read from a pipe, it must still be read whole once
+            // (a second open of a FIFO would wait for a writer that never comes).
+            let dir = tempfile::tempdir().unwrap();
+            let fifo = dir.path().join("input.fifo");
+            let made = std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap();
+            assert!(made.success());
+            let records: Vec<_> = split_input(LIFECYCLE).unwrap();
+            let texts: Vec<&str> = records
+                .iter()
+                .map(|r| match r {
+                    InputRecord::Json(raw) => raw.get(),
+                    InputRecord::Unparsable { .. } => unreachable!(),
+                })
+                .collect();
+            let array = format!("[{}]", texts.join(","));
+            let writer = {
+                let (fifo, array) = (fifo.clone(), array.clone());
+                std::thread::spawn(move || std::fs::write(fifo, array).unwrap())
+            };
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let e = exporter(Arc::new(InMemory::new()));
+                let got = e
+                    .prepare_file(&fifo, NOW, usize::MAX)
+                    .map(|b| outcome(Some(b)));
+                tx.send(got.map_err(|e| e.to_string())).unwrap();
+            });
+            let got = rx
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("prepare_file on a FIFO did not finish")
+                .unwrap();
+            writer.join().unwrap();
+            let e = exporter(Arc::new(InMemory::new()));
+            let expected = outcome(e.prepare_input(array.as_bytes(), NOW, usize::MAX).ok());
+            assert_eq!(got, expected);
+            let batches = got.unwrap();
+            assert_eq!(batches.len(), 1);
+            let received = format!("received: {},", texts.len());
+            assert!(batches[0].0.contains(&received), "{}", batches[0].0);
+        }
+
+        #[test]
         fn other_forms_are_left_to_the_whole_input_without_reading_them_all() {
             let event = std::str::from_utf8(LIFECYCLE).unwrap();
             let lines = std::str::from_utf8(BAD).unwrap();
@@ -1664,7 +1735,11 @@ mod tests {
                 .to_string();
             assert!(!late_line.starts_with("{\"Records\""), "{late_line}");
             let events = format!("{}\n{}", event.replace('\n', " "), event.replace('\n', " "));
+            // Records not first, its name escaped: still an event.
+            let escaped = late_line.replacen("\"Records\"", "\"R\\u0065cords\"", 1);
+            assert!(!escaped.contains("\"Records\""), "{escaped}");
             for text in [
+                escaped.as_str(),
                 lines,
                 array.as_str(),
                 late.as_str(),

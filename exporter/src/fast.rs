@@ -207,6 +207,11 @@ fn stream_text(
     let mut decoded = Decoded::default();
     let mut consumed = 0;
     loop {
+        if !matches!(*place, Place::Head | Place::Lines) {
+            // Whitespace between tokens need not wait in the buffer.
+            r.peek();
+            consumed = r.pos;
+        }
         let step = match *place {
             Place::Head => r.head(),
             Place::First if r.peek() == Some(b']') => {
@@ -277,13 +282,15 @@ fn stream_line<'x>(
     if line.is_empty() {
         return Ok(());
     }
-    // A line holding a whole event, or any `Records` key (a one-line input with one is an
-    // event whose other fields come first), is left to the whole-input path.
-    if crate::record::is_event_line(line.as_bytes()) || line.contains("\"Records\"") {
+    if crate::record::is_event_line(line.as_bytes()) {
         return Err(StreamStop::Refused);
     }
     let mut r = Reader::new(line);
     match r.record(decoded).and_then(|()| r.end()) {
+        // A line with a `Records` field (however its name is escaped) is left to the
+        // whole-input path: a one-line input with one is an event whose other fields come
+        // first.
+        Ok(()) if r.records_field => Err(StreamStop::Refused),
         Ok(()) => on_record(decoded, line).map_err(StreamStop::Caller),
         Err(Stop::Caller(e)) => Err(StreamStop::Caller(e)),
         Err(Stop::Refused(_)) => Err(StreamStop::Refused),
@@ -296,6 +303,8 @@ struct Reader<'r> {
     bytes: &'r [u8],
     pos: usize,
     depth: usize,
+    /// A record read had a top-level `Records` field (ignored, as the typed record does).
+    records_field: bool,
 }
 
 /// Bytes of `word` (little-endian) that end a string scan: `"`, `\` or a control character
@@ -318,6 +327,7 @@ impl<'r> Reader<'r> {
             bytes: text.as_bytes(),
             pos: 0,
             depth: 0,
+            records_field: false,
         }
     }
 
@@ -660,6 +670,11 @@ impl<'r> Reader<'r> {
                 }
                 self.eat(b':')?;
                 self.skip_value()?;
+                // A number the buffer cut would pass for a shorter one: only a value with
+                // something after it is whole.
+                if self.peek().is_none() {
+                    return self.refuse();
+                }
                 Ok(Place::Tail)
             }
             _ => self.refuse(),
@@ -709,7 +724,10 @@ impl<'r> Reader<'r> {
                 "eventSourceARN" => 2,
                 "userIdentity" => 3,
                 "dynamodb" => 4,
-                _ => return r.skip_value(),
+                other => {
+                    r.records_field |= other == "Records";
+                    return r.skip_value();
+                }
             };
             if std::mem::replace(&mut seen[field], true) {
                 return r.refuse();
