@@ -685,3 +685,66 @@ fn check_passes_a_healthy_lake_and_names_the_problems_of_an_unhealthy_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("6 of 6 checks found problems"), "{stderr}");
 }
+
+#[test]
+fn a_large_input_file_shows_how_far_reading_it_has_come() {
+    // 40 MB: an event whose records are far apart (whitespace costs little to read), and an
+    // array of the same, which is not read in chunks and so is read a second time, whole.
+    let (dir, lake) = lake_dir();
+    let event = std::fs::read_to_string(crate::util::fixture("lambda_lifecycle.json")).unwrap();
+    let records: serde_json::Value = serde_json::from_str(&event).unwrap();
+    let texts: Vec<String> = records["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    let gap = " ".repeat(40 << 20);
+    let spaced = format!("{{\"Records\":[{}{gap}]}}", texts.join(","));
+    let path = dir.path().join("spaced.json");
+    std::fs::write(&path, &spaced).unwrap();
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&path)
+        .args(["--lake", &lake])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("records:     {}", texts.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("reading "))
+        .collect();
+    assert_eq!(lines.len(), 10, "{stderr}");
+    assert!(lines[9].contains(": 100% (40 of 40 MB)"), "{stderr}");
+    assert!(!stderr.contains("not read in chunks"), "{stderr}");
+
+    let array = format!("[{}{gap}]", texts.join(","));
+    std::fs::write(&path, &array).unwrap();
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&path)
+        .args(["--lake", &lake])
+        .output()
+        .expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "is not read in chunks (its form or a record needs the whole input); reading it whole"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains(": 100% (40 of 40 MB)")),
+        "{stderr}"
+    );
+}

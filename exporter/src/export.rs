@@ -116,6 +116,35 @@ pub enum FileInputError {
 /// little, small enough to stay in the CPU's caches. A longer record grows the buffer.
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 
+/// A reader that tells `progress` the bytes read through it so far.
+struct Counted<'a, R> {
+    inner: R,
+    read: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<'a, R: std::io::Read> Counted<'a, R> {
+    fn new(inner: R, progress: &'a mut dyn FnMut(u64)) -> Self {
+        progress(0);
+        Counted {
+            inner,
+            read: 0,
+            progress,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            self.read += n as u64;
+            (self.progress)(self.read);
+        }
+        Ok(n)
+    }
+}
+
 /// Removes a UTF-8 byte order mark (some Windows editors write one): it is not part of the
 /// JSON.
 pub fn strip_byte_order_mark(bytes: &mut Vec<u8>) {
@@ -727,17 +756,30 @@ impl Exporter {
         exported_at_ms: i64,
         batch_records: usize,
     ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
+        self.prepare_file_with_progress(path, exported_at_ms, batch_records, &mut |_| {})
+    }
+
+    /// [`Exporter::prepare_file`], telling `progress` how many bytes of the file have been
+    /// read so far after every read (from 0 again if it must be read a second time, whole).
+    pub fn prepare_file_with_progress(
+        &self,
+        path: &std::path::Path,
+        exported_at_ms: i64,
+        batch_records: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
+        use std::io::{Read, Seek};
         let read = |source| FileInputError::Read {
             path: path.to_owned(),
             source,
         };
-        use std::io::{Read, Seek};
         let mut file = std::fs::File::open(path).map_err(read)?;
         // Only a regular file can be read again from its start after the stream refuses it:
         // a pipe (`--input <(zcat …)`, /dev/stdin) is read whole, once.
         if file.metadata().is_ok_and(|m| m.is_file()) {
+            let mut counted = Counted::new(&mut file, &mut *progress);
             if let Some(batches) = self
-                .prepare_reader(&mut file, exported_at_ms, batch_records)
+                .prepare_reader(&mut counted, exported_at_ms, batch_records)
                 .map_err(read)?
             {
                 return Ok(batches);
@@ -745,7 +787,9 @@ impl Exporter {
             file.rewind().map_err(read)?;
         }
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(read)?;
+        Counted::new(&mut file, progress)
+            .read_to_end(&mut bytes)
+            .map_err(read)?;
         strip_byte_order_mark(&mut bytes);
         Ok(self
             .prepare_input(&bytes, exported_at_ms, batch_records)?
@@ -1673,6 +1717,44 @@ mod tests {
                 let got = streamed(&event, chunk);
                 assert!(got.is_some(), "chunk {chunk}");
                 assert_eq!(got, whole(&event), "chunk {chunk}");
+            }
+        }
+
+        #[test]
+        fn progress_counts_the_bytes_of_the_file_read_so_far() {
+            let dir = tempfile::tempdir().unwrap();
+            let e = exporter(Arc::new(InMemory::new()));
+            // Streamed: read once. An array: refused by the stream, then read whole again.
+            let records: Vec<_> = split_input(LIFECYCLE).unwrap();
+            let texts: Vec<&str> = records
+                .iter()
+                .map(|r| match r {
+                    InputRecord::Json(raw) => raw.get(),
+                    InputRecord::Unparsable { .. } => unreachable!(),
+                })
+                .collect();
+            let array = format!("[{}]", texts.join(","));
+            for (name, text, passes) in [
+                ("event.json", LIFECYCLE, 1),
+                ("array.json", array.as_bytes(), 2),
+            ] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, text).unwrap();
+                let mut seen = Vec::new();
+                let batches = e
+                    .prepare_file_with_progress(&path, NOW, usize::MAX, &mut |n| seen.push(n))
+                    .unwrap();
+                assert_eq!(
+                    batches.iter().map(|b| b.received()).sum::<usize>(),
+                    texts.len()
+                );
+                let restarts = seen.iter().filter(|n| **n == 0).count();
+                assert_eq!(restarts, passes, "{name}: {seen:?}");
+                assert_eq!(seen.last().copied(), Some(text.len() as u64), "{name}");
+                assert!(
+                    seen.windows(2).all(|w| w[1] >= w[0] || w[1] == 0),
+                    "{name}: {seen:?}"
+                );
             }
         }
 

@@ -11,6 +11,7 @@ use imglake_exporter::export::{
 };
 use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ExportArgs;
 
@@ -107,16 +108,20 @@ fn prepare(
 ) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
     let input = args.input.display();
     if args.input.as_os_str() != "-" {
-        return exporter
-            .prepare_file(&args.input, exported_at_ms, batch_size)
-            .map_err(|e| match e {
-                FileInputError::Read { source, .. } => {
-                    anyhow::Error::new(source).context(format!("cannot read --input {input}"))
-                }
-                FileInputError::Input(e) => {
-                    anyhow::Error::new(e).context(format!("reading {input}"))
-                }
-            });
+        let mut progress = ReadProgress::for_file(&args.input);
+        let prepared = exporter.prepare_file_with_progress(
+            &args.input,
+            exported_at_ms,
+            batch_size,
+            &mut |read| progress.update(read),
+        );
+        progress.finish();
+        return prepared.map_err(|e| match e {
+            FileInputError::Read { source, .. } => {
+                anyhow::Error::new(source).context(format!("cannot read --input {input}"))
+            }
+            FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {input}")),
+        });
     }
     let mut bytes = Vec::new();
     std::io::stdin()
@@ -129,6 +134,77 @@ fn prepare(
         .into_iter()
         .map(PreparedBatch::into_owned)
         .collect())
+}
+
+/// Inputs from this size on show how far reading them has come.
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+/// How far reading a large input file has come: a bar on a terminal, otherwise a line on
+/// stderr at every tenth (a log keeps them).
+struct ReadProgress {
+    bar: Option<ProgressBar>,
+    name: String,
+    len: u64,
+}
+
+impl ReadProgress {
+    fn for_file(path: &std::path::Path) -> Self {
+        let len = std::fs::metadata(path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0, |m| m.len());
+        let bar = (len >= PROGRESS_MIN_BYTES).then(|| {
+            let bar = ProgressBar::new(len).with_prefix("reading");
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {elapsed} (eta {eta}) {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        ReadProgress {
+            bar,
+            name: path.display().to_string(),
+            len,
+        }
+    }
+
+    /// `read` bytes of the file read so far (0 again when it is read a second time, whole).
+    fn update(&mut self, read: u64) {
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        let before = bar.position();
+        bar.set_position(read);
+        let tenth = |n: u64| n * 10 / self.len.max(1);
+        if read == 0 && before > 0 {
+            let message = format!(
+                "{} is not read in chunks (its form or a record needs the whole input); reading it whole",
+                self.name
+            );
+            if bar.is_hidden() {
+                eprintln!("{message}");
+            } else {
+                bar.println(message);
+            }
+        } else if bar.is_hidden() && tenth(read) != tenth(before) {
+            eprintln!(
+                "reading {}: {}% ({} of {} MB)",
+                self.name,
+                read * 100 / self.len.max(1),
+                read >> 20,
+                self.len >> 20
+            );
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn now_ms() -> i64 {
