@@ -255,6 +255,10 @@ fn errors_name_the_fix() {
         stderr.contains("cannot read --input /nonexistent/input.json"),
         "{stderr}"
     );
+    assert!(
+        !std::path::Path::new(&lake).exists(),
+        "a missing input must not create the lake"
+    );
 
     let out = imglake()
         .args(["query", "--lake", "gs://bucket/lake", "select 1"])

@@ -786,7 +786,8 @@ impl Exporter {
             }
             file.rewind().map_err(read)?;
         }
-        let mut bytes = Vec::new();
+        let size = file.metadata().map_or(0, |m| m.len());
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         Counted::new(&mut file, progress)
             .read_to_end(&mut bytes)
             .map_err(read)?;
@@ -1650,6 +1651,17 @@ mod tests {
             )
         }
 
+        /// The raw text of every record of `records`.
+        fn texts_of<'a>(records: &'a [InputRecord<'_>]) -> Vec<&'a str> {
+            records
+                .iter()
+                .map(|r| match r {
+                    InputRecord::Json(raw) => raw.get(),
+                    InputRecord::Unparsable { .. } => unreachable!(),
+                })
+                .collect()
+        }
+
         /// A reader that counts what was read from it.
         struct Counting<'a>(&'a [u8], usize);
 
@@ -1672,13 +1684,7 @@ mod tests {
             // GetRecords: other fields after Records; a byte order mark; multi-byte text cut
             // by chunks; a quarantined record.
             let records: Vec<_> = split_input(LIFECYCLE).unwrap();
-            let texts: Vec<&str> = records
-                .iter()
-                .map(|r| match r {
-                    InputRecord::Json(raw) => raw.get(),
-                    InputRecord::Unparsable { .. } => unreachable!(),
-                })
-                .collect();
+            let texts = texts_of(&records);
             let bad = texts[0].replacen("\"eventName\"", "\"eventNameX\"", 1);
             let tail = format!(
                 "\u{feff} {{ \"Records\" : [ {} , {bad} ] , \"NextShardIterator\": \"é€\", \"n\": [1, -2.5e3, true, null] }} \n",
@@ -1726,13 +1732,7 @@ mod tests {
             let e = exporter(Arc::new(InMemory::new()));
             // Streamed: read once. An array: refused by the stream, then read whole again.
             let records: Vec<_> = split_input(LIFECYCLE).unwrap();
-            let texts: Vec<&str> = records
-                .iter()
-                .map(|r| match r {
-                    InputRecord::Json(raw) => raw.get(),
-                    InputRecord::Unparsable { .. } => unreachable!(),
-                })
-                .collect();
+            let texts = texts_of(&records);
             let array = format!("[{}]", texts.join(","));
             for (name, text, passes) in [
                 ("event.json", LIFECYCLE, 1),
@@ -1770,13 +1770,7 @@ mod tests {
                 .unwrap();
             assert!(made.success());
             let records: Vec<_> = split_input(LIFECYCLE).unwrap();
-            let texts: Vec<&str> = records
-                .iter()
-                .map(|r| match r {
-                    InputRecord::Json(raw) => raw.get(),
-                    InputRecord::Unparsable { .. } => unreachable!(),
-                })
-                .collect();
+            let texts = texts_of(&records);
             let array = format!("[{}]", texts.join(","));
             let writer = {
                 let (fifo, array) = (fifo.clone(), array.clone());
@@ -1808,7 +1802,7 @@ mod tests {
         fn other_forms_are_left_to_the_whole_input_without_reading_them_all() {
             let event = std::str::from_utf8(LIFECYCLE).unwrap();
             let lines = std::str::from_utf8(BAD).unwrap();
-            let array = format!("[{}]", event.repeat(0));
+            let array = format!("[{}]", texts_of(&split_input(LIFECYCLE).unwrap()).join(","));
             let late = event.replacen("{", "{\"NextShardIterator\":\"x\",", 1);
             let twice = event.trim_end().trim_end_matches('}').to_owned() + ",\"Records\":[]}";
             // One line, Records not first: an event, not a line of JSON Lines.

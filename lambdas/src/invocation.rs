@@ -5,6 +5,7 @@ use std::time::Instant;
 use imglake_pipeline::handlers::kafka::KafkaReport;
 use imglake_pipeline::handlers::metrics::Outcomes;
 use serde::Serialize;
+use thiserror::Error;
 
 /// Prints the invocation's CloudWatch embedded-metric-format lines on stdout, one JSON
 /// object per line (namespace `imglake`, dimension `Function`).
@@ -47,6 +48,39 @@ pub struct KafkaItemIdentifier {
 /// Records a retry warning names: in an outage every record of a batch of thousands fails
 /// alike, and the log line should stay readable.
 pub const RETRIES_NAMED: usize = 20;
+
+/// Every record of a Kafka batch needs a retry (an outage, most likely): the invocation fails,
+/// so that the function's error alarm fires and the mapping retries (and bisects) the batch,
+/// as Powertools does when a whole batch fails.
+#[derive(Debug, Error)]
+#[error("all {total} records of the batch need a retry: {summary}")]
+pub struct KafkaRetry {
+    pub total: usize,
+    /// [`retry_summary`] of the batch.
+    pub summary: String,
+}
+
+impl From<KafkaRetry> for lambda_runtime::Diagnostic {
+    fn from(err: KafkaRetry) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "imglake.KafkaRetry".to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// The Lambda result of a Kafka batch: the response (with the records to retry, if some
+/// are), or an error when every record needs a retry.
+pub fn kafka_result(report: KafkaReport) -> Result<KafkaResponse, KafkaRetry> {
+    let total = report.records.len();
+    if total > 0 && report.retries().count() == total {
+        return Err(KafkaRetry {
+            total,
+            summary: retry_summary(&report),
+        });
+    }
+    Ok(kafka_response(report))
+}
 
 /// The response to a Kafka batch; a batch with records to retry is also logged as a warning
 /// that names their offsets and errors.
@@ -154,6 +188,35 @@ mod tests {
             ])
         );
         assert_eq!(wire["records"][2]["outcome"], "REJECTED");
+    }
+
+    #[test]
+    fn a_batch_whose_every_record_needs_a_retry_fails_the_invocation() {
+        let all = KafkaReport {
+            records: vec![
+                record(15, "RETRY", Some("throttled")),
+                record(16, "RETRY", None),
+            ],
+        };
+        let err = kafka_result(all).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "all 2 records of the batch need a retry: images/0@15 (id-15): throttled"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "imglake.KafkaRetry"
+        );
+        let some = KafkaReport {
+            records: vec![
+                record(15, "RETRY", Some("throttled")),
+                record(16, "RECEIVED", None),
+            ],
+        };
+        assert_eq!(kafka_result(some).unwrap().batch_item_failures.len(), 1);
+        assert!(kafka_result(KafkaReport::default()).is_ok());
     }
 
     #[test]

@@ -17,6 +17,11 @@ use crate::cli::ExportArgs;
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    // A missing input is named before the lake (which opening may create) is touched.
+    if args.input.as_os_str() != "-" {
+        std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot read --input {}", args.input.display()))?;
+    }
     let lake = Lake::open(&args.lake)?;
     let exporter = lake.exporter(ExportOptions {
         compression: args.compression,

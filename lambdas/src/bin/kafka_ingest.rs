@@ -1,14 +1,15 @@
 //! `kafka-ingest` Lambda: MSK / self-managed Kafka batches (image bytes or S3 claim-checks)
 //! → raw bucket + metadata table. Wiring only; the handler is `Pipeline::handle_kafka`. The
 //! response is the batch report with a partial batch response: records that need a retry are
-//! `batchItemFailures`, which the event source mapping delivers again.
+//! `batchItemFailures`, which the event source mapping delivers again. When every record needs
+//! one, the invocation fails instead (the error alarm fires; the mapping retries the batch).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::kafka::KafkaEvent;
 use imglake_lambdas::config::Config;
-use imglake_lambdas::invocation::{kafka_response, print_metrics};
+use imglake_lambdas::invocation::{kafka_result, print_metrics};
 use imglake_pipeline::handlers::metrics::Outcomes;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -27,7 +28,7 @@ async fn main() -> Result<(), Error> {
             // for the compiler's layout queries when inlined into main's future.
             Box::pin(pipeline.handle_kafka(&event.payload, &mut outcomes)).await;
             print_metrics("kafka-ingest", &outcomes, started);
-            Ok::<_, Error>(kafka_response(report))
+            kafka_result(report)
         },
     ))
     .await

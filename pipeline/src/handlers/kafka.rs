@@ -8,8 +8,8 @@
 //! The image id is derived from topic/partition/offset (or taken from `image-id`), so a
 //! redelivered batch lands on the same items and changes nothing. Every record ends in an
 //! outcome: RECEIVED, REJECTED with a reason (bad records are recorded, never swallowed),
-//! DUPLICATE, or a retryable failure, which the Lambda reports by failing the invocation so
-//! the batch is delivered again.
+//! DUPLICATE, or a retryable failure (RETRY), which the Lambda reports as a batch item failure
+//! so that the record is delivered again (failing the invocation when every record needs one).
 
 use aws_lambda_events::kafka::{KafkaEvent, KafkaRecord};
 use base64::Engine as _;
