@@ -428,27 +428,23 @@ impl<'e, 'r> Assembler<'e, 'r> {
     }
 
     fn add_unmappable(&mut self, raw: &'r RawValue, err: &map::MapError) {
-        self.received += 1;
-        self.quarantine.push((
-            QuarantineLine {
-                code: err.code(),
-                reason: err.to_string(),
-                record: Some(one_line(raw)),
-                record_text: None,
-                record_base64: None,
-            },
-            map::raw_sequence_number(raw),
-        ));
+        self.add_unmappable_with(raw, err, |line| line);
     }
 
-    /// Quarantines a record whose text does not outlive the call: the line owns a copy.
-    fn add_unmappable_copied(&mut self, raw: &RawValue, err: &map::MapError) {
+    /// [`Assembler::add_unmappable`] for a record whose text borrows for less than `'r`:
+    /// `keep` makes the quarantine line live long enough.
+    fn add_unmappable_with<'x>(
+        &mut self,
+        raw: &'x RawValue,
+        err: &map::MapError,
+        keep: impl FnOnce(Cow<'x, RawValue>) -> Cow<'r, RawValue>,
+    ) {
         self.received += 1;
         self.quarantine.push((
             QuarantineLine {
                 code: err.code(),
                 reason: err.to_string(),
-                record: Some(Cow::Owned(one_line(raw).into_owned())),
+                record: Some(keep(one_line(raw))),
                 record_text: None,
                 record_base64: None,
             },
@@ -577,7 +573,7 @@ impl Assembler<'_, 'static> {
             Ok(place) => self.add_row_with(place, cells, |s| Cow::Owned(s.into_owned())),
             Err(err) => {
                 let raw: &RawValue = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-                self.add_unmappable_copied(raw, &err);
+                self.add_unmappable_with(raw, &err, |line| Cow::Owned(line.into_owned()));
             }
         }
         Ok(())
@@ -774,9 +770,10 @@ impl Exporter {
             source,
         };
         let mut file = std::fs::File::open(path).map_err(read)?;
+        let metadata = file.metadata().ok();
         // Only a regular file can be read again from its start after the stream refuses it:
         // a pipe (`--input <(zcat …)`, /dev/stdin) is read whole, once.
-        if file.metadata().is_ok_and(|m| m.is_file()) {
+        if metadata.as_ref().is_some_and(|m| m.is_file()) {
             let mut counted = Counted::new(&mut file, &mut *progress);
             if let Some(batches) = self
                 .prepare_reader(&mut counted, exported_at_ms, batch_records)
@@ -786,7 +783,7 @@ impl Exporter {
             }
             file.rewind().map_err(read)?;
         }
-        let size = file.metadata().map_or(0, |m| m.len());
+        let size = metadata.map_or(0, |m| m.len());
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         Counted::new(&mut file, progress)
             .read_to_end(&mut bytes)
@@ -1662,17 +1659,6 @@ mod tests {
                 .collect()
         }
 
-        /// A reader that counts what was read from it.
-        struct Counting<'a>(&'a [u8], usize);
-
-        impl std::io::Read for Counting<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.read(buf)?;
-                self.1 += n;
-                Ok(n)
-            }
-        }
-
         #[test]
         fn a_stream_of_chunks_gives_what_the_whole_input_gives() {
             let event = std::str::from_utf8(LIFECYCLE).unwrap();
@@ -1832,24 +1818,34 @@ mod tests {
                 "{{\"eventID\":\"a\"}}\n{{\"eventID\":\n{}",
                 "{\"eventID\":\"b\"}\n".repeat(100_000)
             );
-            let mut reader = Counting(long.as_bytes(), 0);
             let e = exporter(Arc::new(InMemory::new()));
+            let mut read = 0;
             let got = e
-                .prepare_reader_in_chunks(&mut reader, 4096, NOW, 3)
+                .prepare_reader_in_chunks(
+                    &mut Counted::new(long.as_bytes(), &mut |n| read = n),
+                    4096,
+                    NOW,
+                    3,
+                )
                 .unwrap();
             assert!(got.is_none());
-            assert!(reader.1 <= 4096, "read {} bytes", reader.1);
+            assert!(read <= 4096, "read {read} bytes");
             // So is an event with a malformed record early on.
             let broken = format!(
                 "{{\"Records\":[{{\"eventID\":\"a\",}}{}]}}",
                 ",{}".repeat(100_000)
             );
-            let mut reader = Counting(broken.as_bytes(), 0);
+            let mut read = 0;
             assert!(e
-                .prepare_reader_in_chunks(&mut reader, 4096, NOW, 3)
+                .prepare_reader_in_chunks(
+                    &mut Counted::new(broken.as_bytes(), &mut |n| read = n),
+                    4096,
+                    NOW,
+                    3,
+                )
                 .unwrap()
                 .is_none());
-            assert!(reader.1 <= 4096, "read {} bytes", reader.1);
+            assert!(read <= 4096, "read {read} bytes");
         }
 
         /// An event of `records` cut at, or with one byte replaced at, `at`; `None` when that
