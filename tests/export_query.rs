@@ -706,13 +706,16 @@ fn a_large_input_file_shows_how_far_reading_it_has_come() {
     let gap = " ".repeat(40 << 20);
     let spaced = format!("{{\"Records\":[{}{gap}]}}", texts.join(","));
     let path = dir.path().join("spaced.json");
-    std::fs::write(&path, &spaced).unwrap();
-    let out = imglake()
-        .args(["export", "--input"])
-        .arg(&path)
-        .args(["--lake", &lake])
-        .output()
-        .expect("spawn");
+    let export_file = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        imglake()
+            .args(["export", "--input"])
+            .arg(&path)
+            .args(["--lake", &lake])
+            .output()
+            .expect("spawn")
+    };
+    let out = export_file(&spaced);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -728,14 +731,7 @@ fn a_large_input_file_shows_how_far_reading_it_has_come() {
     assert!(lines[9].contains(": 100% (40 of 40 MB)"), "{stderr}");
     assert!(!stderr.contains("not read in chunks"), "{stderr}");
 
-    let array = format!("[{}{gap}]", texts.join(","));
-    std::fs::write(&path, &array).unwrap();
-    let out = imglake()
-        .args(["export", "--input"])
-        .arg(&path)
-        .args(["--lake", &lake])
-        .output()
-        .expect("spawn");
+    let out = export_file(&format!("[{}{gap}]", texts.join(",")));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(

@@ -372,14 +372,7 @@ mod tests {
     #[tokio::test]
     async fn small_targets_split_the_output_in_stream_order() {
         let (store, p) = lake_with_duplicates().await;
-        // A target far below one row's size gives one row per file.
-        let options = CompactOptions {
-            target_bytes: 1,
-            ..CompactOptions::default()
-        };
-        let report = compact_partition(&store, &Path::from("lake"), p, options)
-            .await
-            .unwrap();
+        let report = compact_one_row_per_file(&store, p).await;
         assert_eq!(report.output_files, 3);
         let keys = keys_under(store.as_ref(), P10).await;
         assert_eq!(keys.len(), 3);
@@ -391,6 +384,20 @@ mod tests {
             assert_eq!(parts.len(), 4, "compacted-first-last-rows: {name}");
         }
         assert_eq!(rows_in(&store, P10).await, (3, 3));
+    }
+
+    /// Compacts a partition with a target far below one row's size: one row per file.
+    async fn compact_one_row_per_file(
+        store: &Arc<dyn ObjectStore>,
+        p: Partition,
+    ) -> PartitionReport {
+        let options = CompactOptions {
+            target_bytes: 1,
+            ..CompactOptions::default()
+        };
+        compact_partition(store, &Path::from("lake"), p, options)
+            .await
+            .unwrap()
     }
 
     /// A lake holding these records of one hour, (sequence number, stream ARN, event ID),
@@ -429,13 +436,7 @@ mod tests {
         // Two streams' records share sequence number 5 in one partition; one row per file.
         let (store, p, dir) =
             lake_of(&[(5, "arnA", "a5"), (5, "arnB", "b5"), (6, "arnA", "a6")]).await;
-        let options = CompactOptions {
-            target_bytes: 1,
-            ..CompactOptions::default()
-        };
-        let report = compact_partition(&store, &Path::from("lake"), p, options)
-            .await
-            .unwrap();
+        let report = compact_one_row_per_file(&store, p).await;
         assert_eq!(report.output_files, 3);
         assert_eq!(keys_under(store.as_ref(), &dir).await.len(), 3);
         assert_eq!(rows_in(&store, &dir).await, (3, 3));
