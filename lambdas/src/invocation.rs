@@ -111,8 +111,9 @@ pub fn kafka_response(report: KafkaReport) -> KafkaResponse {
 /// `topic/partition@offset (image id): error` of the first [`RETRIES_NAMED`] retries, and
 /// how many more there are.
 pub fn retry_summary(report: &KafkaReport) -> String {
-    let retries: Vec<String> = report
+    let mut summary = report
         .retries()
+        .take(RETRIES_NAMED)
         .map(|r| {
             format!(
                 "{}/{}@{} ({}): {}",
@@ -123,15 +124,11 @@ pub fn retry_summary(report: &KafkaReport) -> String {
                 r.error.as_deref().unwrap_or("unknown error")
             )
         })
-        .collect();
-    let mut summary = retries
-        .iter()
-        .take(RETRIES_NAMED)
-        .cloned()
         .collect::<Vec<_>>()
         .join("; ");
-    if retries.len() > RETRIES_NAMED {
-        summary.push_str(&format!("; and {} more", retries.len() - RETRIES_NAMED));
+    let more = report.retries().count().saturating_sub(RETRIES_NAMED);
+    if more > 0 {
+        summary.push_str(&format!("; and {more} more"));
     }
     summary
 }
