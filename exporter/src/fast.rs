@@ -219,7 +219,6 @@ fn stream_text(
                 Ok(Place::Tail)
             }
             Place::First | Place::Next => {
-                r.peek();
                 let start = r.pos;
                 r.record(&mut decoded).and_then(|()| {
                     let raw = text.get(start..r.pos).ok_or(Stop::Refused(start))?;
@@ -246,7 +245,7 @@ fn stream_text(
             },
             Place::Lines => {
                 let rest = text.get(r.pos..).unwrap_or_default();
-                let line_end = rest.bytes().position(|b| b == b'\n');
+                let line_end = rest.find('\n');
                 if line_end.is_none() && (!eof || rest.is_empty()) {
                     // Wait for the whole line (or the input ended).
                     return Ok(consumed);
