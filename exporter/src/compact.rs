@@ -167,7 +167,7 @@ pub async fn compact_partition(
         let len = rows_per_file.min(unique.num_rows() - offset);
         let chunk = unique.slice(offset, len);
         let key = Path::from(format!("{dir}/{}", chunk_file_name(&chunk)?));
-        let body = parquet_file::encode(&[chunk], options.compression)
+        let body = parquet_file::encode(&chunk, options.compression)
             .map_err(|e| CompactError::Encode(e.to_string()))?;
         outputs.push((key, body));
         offset += len;

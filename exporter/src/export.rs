@@ -510,7 +510,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
                 file.sequence_numbers.iter().map(|s| s.as_ref()),
             );
             let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
-                parquet_file::encode(&[batch], exporter.options.compression)
+                parquet_file::encode(&batch, exporter.options.compression)
                     .map_err(|e| e.to_string())
             });
             match encoded {
