@@ -1,7 +1,7 @@
 //! Arrow → Parquet bytes with the lake's writer settings. Pure, no I/O.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::buffer::Buffer;
@@ -10,7 +10,9 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
-use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::arrow::{
+    add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ARROW_SCHEMA_META_KEY,
+};
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::{get_column_writer, ColumnWriter};
@@ -19,6 +21,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::SchemaDescriptor;
 
 /// Rows per row group. Stream batches are far smaller; compaction writes files of ~128 MB,
 /// whose row groups then stay in the tens of MB that Athena and Spectrum split well on.
@@ -81,11 +84,14 @@ const UNIQUE_COLUMNS: [&str; 16] = [
 ];
 
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
-    let codec = match compression {
+    properties(codec(compression), rows, None)
+}
+
+fn codec(compression: Compression) -> PqCompression {
+    match compression {
         Compression::Zstd => zstd_codec(),
         Compression::Snappy => PqCompression::SNAPPY,
-    };
-    properties(codec, rows)
+    }
 }
 
 /// ZSTD at [`ZSTD_LEVEL`], as the column chunks' metadata records it.
@@ -97,7 +103,13 @@ fn zstd_codec() -> PqCompression {
 /// ZSTD level 1 is pyarrow's default.
 const ZSTD_LEVEL: i32 = 1;
 
-fn properties(codec: PqCompression, rows: usize) -> WriterProperties {
+/// The lake's writer settings with `codec`; `arrow_schema` is the Arrow schema metadata that
+/// `ArrowWriter` adds itself and [`encode`] adds here.
+fn properties(
+    codec: PqCompression,
+    rows: usize,
+    arrow_schema: Option<KeyValue>,
+) -> WriterProperties {
     let mut builder = WriterProperties::builder();
     for column in UNIQUE_COLUMNS {
         builder = builder.set_column_dictionary_enabled(column.into(), false);
@@ -110,11 +122,46 @@ fn properties(codec: PqCompression, rows: usize) -> WriterProperties {
         // Sized for this file: the default (1M distinct values) would make every small stream
         // file carry, and zero, about a megabyte of filter.
         .set_column_bloom_filter_max_ndv("image_id".into(), rows.max(1) as u64)
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            "imglake.table".to_owned(),
-            crate::schema::TABLE_NAME.to_owned(),
-        )]))
+        .set_key_value_metadata(Some(
+            std::iter::once(KeyValue::new(
+                "imglake.table".to_owned(),
+                crate::schema::TABLE_NAME.to_owned(),
+            ))
+            .chain(arrow_schema)
+            .collect(),
+        ))
         .build()
+}
+
+/// The lake schema as parquet writes it, made once.
+struct LakeSchema {
+    descriptor: SchemaDescriptor,
+    /// `ARROW:schema`, as `ArrowWriter` writes it.
+    arrow_schema_metadata: KeyValue,
+}
+
+fn lake_schema() -> Result<&'static LakeSchema, ParquetError> {
+    static LAKE: OnceLock<Result<LakeSchema, String>> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let schema = crate::schema::arrow_schema();
+        let mut props = WriterProperties::builder().build();
+        add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+        let arrow_schema_metadata = props
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == ARROW_SCHEMA_META_KEY))
+            .cloned()
+            .ok_or("parquet added no Arrow schema metadata")?;
+        let descriptor = ArrowSchemaConverter::new()
+            .with_coerce_types(props.coerce_types())
+            .convert(&schema)
+            .map_err(|e| e.to_string())?;
+        Ok(LakeSchema {
+            descriptor,
+            arrow_schema_metadata,
+        })
+    })
+    .as_ref()
+    .map_err(|e| ParquetError::General(e.clone()))
 }
 
 /// Encodes a batch with the lake schema as one Parquet file in memory: the same file
@@ -130,17 +177,25 @@ fn properties(codec: PqCompression, rows: usize) -> WriterProperties {
 /// chunk's metadata then names ZSTD.
 pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, ParquetError> {
     let schema = crate::schema::arrow_schema();
+    if batch.schema().fields() != schema.fields() {
+        return Err(ParquetError::General(format!(
+            "batch schema differs from the image_events schema: {:?}",
+            batch.schema()
+        )));
+    }
+    let lake = lake_schema()?;
     let rows = batch.num_rows();
-    let mut file_props = writer_properties(compression, rows);
-    add_encoded_arrow_schema_to_metadata(&schema, &mut file_props);
-    let parquet_schema = ArrowSchemaConverter::new()
-        .with_coerce_types(file_props.coerce_types())
-        .convert(&schema)?;
+    let file_props = properties(
+        codec(compression),
+        rows,
+        Some(lake.arrow_schema_metadata.clone()),
+    );
+    let parquet_schema = &lake.descriptor;
     // With ZSTD the column writers write plain pages and `ZstdPages` compresses them;
     // Snappy's codec is cheap to set up, so its column writers compress as usual.
     let (column_props, mut zstd) = match compression {
         Compression::Zstd => (
-            Arc::new(properties(PqCompression::UNCOMPRESSED, rows)),
+            Arc::new(properties(PqCompression::UNCOMPRESSED, rows, None)),
             Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
         ),
         Compression::Snappy => (Arc::new(file_props.clone()), None),
@@ -150,12 +205,6 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, Pa
         parquet_schema.root_schema_ptr(),
         Arc::new(file_props),
     )?;
-    if batch.schema().fields() != schema.fields() {
-        return Err(ParquetError::General(format!(
-            "batch schema differs from the image_events schema: {:?}",
-            batch.schema()
-        )));
-    }
     let mut offset = 0;
     while offset < batch.num_rows() {
         let len = ROW_GROUP_ROWS.min(batch.num_rows() - offset);
