@@ -35,6 +35,16 @@ fn main() {
         }
         panic!("usage: export --child INPUT OUT_DIR zstd|snappy");
     }
+    if args.get(1).map(String::as_str) == Some("--encode") {
+        if let [_, _, lake, compression] = args.as_slice() {
+            encode_child(
+                Path::new(lake),
+                compression.parse().expect("zstd or snappy"),
+            );
+            return;
+        }
+        panic!("usage: export --encode LAKE_DIR zstd|snappy");
+    }
     if args.get(1).map(String::as_str) == Some("--generate") {
         // For profiling the child by hand: `export --generate N FILE lambda|sorted`.
         if let [_, _, n, path, order] = args.as_slice() {
@@ -111,6 +121,100 @@ fn main() {
             pm as f64 / 1024.0,
             bound_kb as f64 / 1024.0,
             if rm <= bound_kb { "" } else { " (exceeded)" }
+        ));
+    }
+    println!("{}", table.join("\n"));
+
+    // One file's encoding on its own, in one process pinned to one core: the lake writer
+    // (`parquet_file::encode`) and parquet's `ArrowWriter` with the same settings, on rows
+    // read back from the 1 000-record lake above.
+    let lake = work.path().join("rust-1000-lambda-0");
+    let mut cmd = pin(pinned, &me);
+    cmd.arg("--encode").arg(&lake).arg(compression.to_string());
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!(
+        "\nOne file encoded ({compression}), median of {ENCODE_RUNS} runs each, in µs:\n{}",
+        String::from_utf8_lossy(&out.stdout).trim_end()
+    );
+}
+
+const ENCODE_RUNS: usize = 201;
+
+/// Times encoding files of 10, 100 and 1 000 rows, alternating the lake writer and
+/// `ArrowWriter`, after one unmeasured run of each; prints a Markdown table.
+fn encode_child(lake: &Path, compression: Compression) {
+    use imglake_exporter::parquet_file::{encode, writer_properties};
+    use imglake_exporter::schema::arrow_schema;
+    let mut batches = Vec::new();
+    let mut dirs = vec![lake.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read lake dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                let body = bytes::Bytes::from(std::fs::read(&path).expect("read file"));
+                let reader =
+                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+                        .and_then(|b| b.build())
+                        .expect("a lake file");
+                for batch in reader {
+                    let batch = batch.expect("decode");
+                    batches.push(
+                        arrow::record_batch::RecordBatch::try_new(
+                            arrow_schema(),
+                            batch.columns().to_vec(),
+                        )
+                        .expect("lake schema"),
+                    );
+                }
+            }
+        }
+    }
+    let all = arrow::compute::concat_batches(&arrow_schema(), &batches).expect("concat");
+    let arrow_writer = |batch: &arrow::record_batch::RecordBatch| {
+        let props = writer_properties(compression, batch.num_rows());
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(Vec::new(), arrow_schema(), Some(props))
+                .expect("writer");
+        writer.write(batch).expect("write");
+        writer.into_inner().expect("finish").len()
+    };
+    let mut table = vec![
+        "| rows per file | imglake lake writer | parquet ArrowWriter | speed-up |".to_owned(),
+        "| ---: | ---: | ---: | ---: |".to_owned(),
+    ];
+    for rows in [10, 100, 1_000] {
+        let batch = all.slice(0, rows.min(all.num_rows()));
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for run in 0..=ENCODE_RUNS {
+            let start = Instant::now();
+            let ours_len = encode(&batch, compression).expect("encode").len();
+            let ours_time = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let theirs_len = arrow_writer(&batch);
+            let theirs_time = start.elapsed().as_secs_f64();
+            assert_eq!(
+                ours_len, theirs_len,
+                "the two writers wrote files of other sizes"
+            );
+            if run > 0 {
+                ours.push(ours_time);
+                theirs.push(theirs_time);
+            }
+        }
+        let (ours, theirs) = (median(ours), median(theirs));
+        table.push(format!(
+            "| {} | {:.0} | {:.0} | {:.1}× |",
+            batch.num_rows(),
+            ours * 1e6,
+            theirs * 1e6,
+            theirs / ours
         ));
     }
     println!("{}", table.join("\n"));
