@@ -6,17 +6,18 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{
-    DataType, Field, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType,
+    ArrowPrimitiveType, DataType, Field, Float64Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMillisecondType,
 };
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::{
-    add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ARROW_SCHEMA_META_KEY,
+    add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ArrowWriter, ARROW_SCHEMA_META_KEY,
 };
 use parquet::basic::{Compression as PqCompression, ZstdLevel};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
-use parquet::column::writer::{get_column_writer, ColumnWriter};
-use parquet::data_type::ByteArray;
+use parquet::column::writer::{get_column_writer, ColumnWriter, ColumnWriterImpl};
+use parquet::data_type::{ByteArray, DataType as ParquetType};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -84,14 +85,11 @@ const UNIQUE_COLUMNS: [&str; 16] = [
 ];
 
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
-    properties(codec(compression), rows, None)
-}
-
-fn codec(compression: Compression) -> PqCompression {
-    match compression {
+    let codec = match compression {
         Compression::Zstd => zstd_codec(),
         Compression::Snappy => PqCompression::SNAPPY,
-    }
+    };
+    properties(codec, rows, None)
 }
 
 /// ZSTD at [`ZSTD_LEVEL`], as the column chunks' metadata records it.
@@ -164,17 +162,16 @@ fn lake_schema() -> Result<&'static LakeSchema, ParquetError> {
     .map_err(|e| ParquetError::General(e.clone()))
 }
 
-/// Encodes a batch with the lake schema as one Parquet file in memory: the same file
-/// parquet's `ArrowWriter` writes with [`writer_properties`] (schema, Arrow schema metadata,
-/// encodings, statistics, page index, bloom filter), but every ZSTD page of the file is
-/// compressed with one ZSTD context.
+/// Encodes a batch with the lake schema as one Parquet file in memory: the file parquet's
+/// `ArrowWriter` writes with [`writer_properties`] (schema, Arrow schema metadata, encodings,
+/// statistics, page index, bloom filter).
 ///
-/// parquet creates a ZSTD compressor and decompressor for each column writer, 37 per file
-/// here. zstd probes the CPU (CPUID) for each, which virtual machines trap, so on small
-/// stream files the contexts cost more than the compression (about 0.9 ms per file, measured
-/// in README's benchmark section). The column writers here are parquet's own, told to write
-/// uncompressed pages; [`ZstdPages`] compresses each page as it leaves its writer and the
-/// chunk's metadata then names ZSTD.
+/// With ZSTD, every page is compressed with one ZSTD context per file: `ArrowWriter` creates
+/// a ZSTD compressor and decompressor for each column writer, 37 per file here, and zstd
+/// probes the CPU (CPUID) for each, which virtual machines trap, so on small stream files
+/// the contexts cost more than the compression (README's benchmark section). The file is
+/// then byte for byte `ArrowWriter`'s up to [`ROW_GROUP_ROWS`] rows (tested); a larger batch
+/// may end its pages at other rows.
 pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, ParquetError> {
     let schema = crate::schema::arrow_schema();
     if batch.schema().fields() != schema.fields() {
@@ -183,50 +180,57 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, Pa
             batch.schema()
         )));
     }
+    match compression {
+        Compression::Zstd => encode_zstd(batch),
+        // Snappy's codec is cheap to set up, and ArrowWriter's own encoders are faster than
+        // parquet's typed column writers (README's benchmark section).
+        Compression::Snappy => {
+            let props = writer_properties(compression, batch.num_rows());
+            let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
+            writer.write(batch)?;
+            Ok(Bytes::from(writer.into_inner()?))
+        }
+    }
+}
+
+/// [`encode`] with ZSTD: parquet's column writers write plain pages, [`ZstdPages`]
+/// compresses them with one context, and the chunk metadata then names ZSTD.
+fn encode_zstd(batch: &RecordBatch) -> Result<Bytes, ParquetError> {
     let lake = lake_schema()?;
-    let rows = batch.num_rows();
-    let file_props = properties(
-        codec(compression),
-        rows,
-        Some(lake.arrow_schema_metadata.clone()),
-    );
     let parquet_schema = &lake.descriptor;
-    // With ZSTD the column writers write plain pages and `ZstdPages` compresses them;
-    // Snappy's codec is cheap to set up, so its column writers compress as usual.
-    let (column_props, mut zstd) = match compression {
-        Compression::Zstd => (
-            Arc::new(properties(PqCompression::UNCOMPRESSED, rows, None)),
-            Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
-        ),
-        Compression::Snappy => (Arc::new(file_props.clone()), None),
-    };
+    let rows = batch.num_rows();
+    let file_props = properties(zstd_codec(), rows, Some(lake.arrow_schema_metadata.clone()));
+    let column_props = Arc::new(properties(PqCompression::UNCOMPRESSED, rows, None));
+    let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
     let mut writer = SerializedFileWriter::new(
         Vec::new(),
         parquet_schema.root_schema_ptr(),
         Arc::new(file_props),
     )?;
+    let schema = batch.schema();
     let mut offset = 0;
     while offset < batch.num_rows() {
         let len = ROW_GROUP_ROWS.min(batch.num_rows() - offset);
         let group = batch.slice(offset, len);
         let mut row_group = writer.next_row_group()?;
         for (i, column) in group.columns().iter().enumerate() {
-            let descr = parquet_schema.column(i);
             let mut sink = TrackedWrite::new(Vec::new());
             let pages = ZstdPages {
-                zstd: zstd.as_mut(),
+                zstd: &mut zstd,
                 sink: &mut sink,
             };
-            let mut column_writer = get_column_writer(descr, column_props.clone(), Box::new(pages));
+            let mut column_writer = get_column_writer(
+                parquet_schema.column(i),
+                column_props.clone(),
+                Box::new(pages),
+            );
             write_leaf(&mut column_writer, schema.field(i), column)?;
             let mut close = column_writer.close()?;
-            if zstd.is_some() {
-                close.metadata = close
-                    .metadata
-                    .into_builder()
-                    .set_compression(zstd_codec())
-                    .build()?;
-            }
+            close.metadata = close
+                .metadata
+                .into_builder()
+                .set_compression(zstd_codec())
+                .build()?;
             row_group.append_column(&Bytes::from(sink.into_inner()?), close)?;
         }
         row_group.close()?;
@@ -235,19 +239,16 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, Pa
     Ok(Bytes::from(writer.into_inner()?))
 }
 
-/// Hands pages on to the chunk's bytes, compressing each with the file's one ZSTD context
-/// when there is one (the column writer then wrote it uncompressed).
+/// Hands pages on to the chunk's bytes, each compressed with the file's one ZSTD context
+/// (the column writer wrote it uncompressed).
 struct ZstdPages<'a> {
-    zstd: Option<&'a mut zstd::bulk::Compressor<'static>>,
+    zstd: &'a mut zstd::bulk::Compressor<'static>,
     sink: &'a mut TrackedWrite<Vec<u8>>,
 }
 
 impl PageWriter for ZstdPages<'_> {
     fn write_page(&mut self, page: CompressedPage) -> Result<PageWriteSpec, ParquetError> {
-        let page = match self.zstd.as_deref_mut() {
-            Some(zstd) => compress_page(zstd, page)?,
-            None => page,
-        };
+        let page = compress_page(self.zstd, page)?;
         SerializedPageWriter::new(self.sink).write_page(page)
     }
 
@@ -398,32 +399,16 @@ fn write_leaf(
             )?;
         }
         (ColumnWriter::Int32ColumnWriter(w), DataType::Int32) => {
-            let array = column
-                .as_primitive_opt::<Int32Type>()
-                .ok_or_else(unexpected)?;
-            let values: Vec<i32> = array.iter().flatten().collect();
-            w.write_batch(&values, Some(&def_levels(array)), None)?;
+            write_primitive::<_, Int32Type>(w, column).ok_or_else(unexpected)??
         }
         (ColumnWriter::Int64ColumnWriter(w), DataType::Int64) => {
-            let array = column
-                .as_primitive_opt::<Int64Type>()
-                .ok_or_else(unexpected)?;
-            let values: Vec<i64> = array.iter().flatten().collect();
-            w.write_batch(&values, Some(&def_levels(array)), None)?;
+            write_primitive::<_, Int64Type>(w, column).ok_or_else(unexpected)??
         }
         (ColumnWriter::Int64ColumnWriter(w), DataType::Timestamp(TimeUnit::Millisecond, _)) => {
-            let array = column
-                .as_primitive_opt::<TimestampMillisecondType>()
-                .ok_or_else(unexpected)?;
-            let values: Vec<i64> = array.iter().flatten().collect();
-            w.write_batch(&values, Some(&def_levels(array)), None)?;
+            write_primitive::<_, TimestampMillisecondType>(w, column).ok_or_else(unexpected)??
         }
         (ColumnWriter::DoubleColumnWriter(w), DataType::Float64) => {
-            let array = column
-                .as_primitive_opt::<Float64Type>()
-                .ok_or_else(unexpected)?;
-            let values: Vec<f64> = array.iter().flatten().collect();
-            w.write_batch(&values, Some(&def_levels(array)), None)?;
+            write_primitive::<_, Float64Type>(w, column).ok_or_else(unexpected)??
         }
         (ColumnWriter::BoolColumnWriter(w), DataType::Boolean) => {
             let array = column.as_boolean_opt().ok_or_else(unexpected)?;
@@ -433,6 +418,33 @@ fn write_leaf(
         _ => return Err(unexpected()),
     }
     Ok(())
+}
+
+/// Definition levels of a flat column (all of the lake's are nullable): 1 for a value, 0 for
+/// a null.
+fn def_levels(array: &dyn Array) -> Vec<i16> {
+    (0..array.len())
+        .map(|i| i16::from(array.is_valid(i)))
+        .collect()
+}
+
+/// Writes a primitive column's non-null values with its definition levels; `None` when the
+/// column is not an array of `P`.
+fn write_primitive<T, P>(
+    writer: &mut ColumnWriterImpl<'_, T>,
+    column: &ArrayRef,
+) -> Option<Result<(), ParquetError>>
+where
+    T: ParquetType,
+    P: ArrowPrimitiveType<Native = T::T>,
+{
+    let array = column.as_primitive_opt::<P>()?;
+    let values: Vec<T::T> = array.iter().flatten().collect();
+    Some(
+        writer
+            .write_batch(&values, Some(&def_levels(array)), None)
+            .map(drop),
+    )
 }
 
 /// The non-null values of a string array as parquet byte arrays: slices of the array's own
@@ -463,7 +475,6 @@ mod tests {
         TimestampMillisecondArray,
     };
     use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-    use parquet::arrow::ArrowWriter;
     use parquet::file::metadata::PageIndexPolicy;
     use proptest::prelude::*;
 
@@ -614,21 +625,20 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
-        /// The file is byte for byte the one `ArrowWriter` writes: same pages, same ZSTD
-        /// frames, same metadata, statistics, page index and bloom filter. Also for a batch
-        /// sliced out of a larger one (compaction writes slices).
+        /// The ZSTD file is byte for byte the one `ArrowWriter` writes: same pages, same
+        /// ZSTD frames, same metadata, statistics, page index and bloom filter. Also for a
+        /// batch sliced out of a larger one (compaction writes slices). (Snappy files are
+        /// `ArrowWriter`'s own.)
         #[test]
         fn same_file_as_arrow_writer(batch in batches(), cut in 0usize..8) {
             let cut = cut.min(batch.num_rows());
             let sliced = batch.slice(cut, batch.num_rows() - cut);
-            for compression in [Compression::Zstd, Compression::Snappy] {
-                for batch in [&batch, &sliced] {
-                    let ours = encode(batch, compression).unwrap();
-                    let theirs = arrow_writer(batch, compression);
-                    prop_assert!(ours == theirs, "{compression}: files differ");
-                    let back = arrow::compute::concat_batches(&arrow_schema(), &read(ours)).unwrap();
-                    prop_assert_eq!(&back, batch);
-                }
+            for batch in [&batch, &sliced] {
+                let ours = encode(batch, Compression::Zstd).unwrap();
+                let theirs = arrow_writer(batch, Compression::Zstd);
+                prop_assert!(ours == theirs, "files differ");
+                let back = arrow::compute::concat_batches(&arrow_schema(), &read(ours)).unwrap();
+                prop_assert_eq!(&back, batch);
             }
         }
     }
