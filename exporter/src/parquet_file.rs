@@ -84,6 +84,7 @@ const UNIQUE_COLUMNS: [&str; 16] = [
     "sharpness",
 ];
 
+/// The lake's settings for a file of about `rows` rows, as `ArrowWriter` takes them.
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
     let codec = match compression {
         Compression::Zstd => zstd_codec(),
@@ -259,7 +260,7 @@ impl PageWriter for ZstdPages<'_> {
 }
 
 /// The page with its buffer ZSTD-compressed, as parquet's own codec would have written it:
-/// the whole buffer of a v1 data page or dictionary page, only the values of a v2 page.
+/// the whole buffer of a (version 1) data page or dictionary page.
 fn compress_page(
     zstd: &mut zstd::bulk::Compressor<'static>,
     page: CompressedPage,
@@ -297,34 +298,12 @@ fn compress_page(
             encoding,
             is_sorted,
         },
-        Page::DataPageV2 {
-            buf,
-            num_values,
-            encoding,
-            num_nulls,
-            num_rows,
-            def_levels_byte_len,
-            rep_levels_byte_len,
-            is_compressed: _,
-            statistics,
-        } => {
-            let levels =
-                (def_levels_byte_len as usize).saturating_add(rep_levels_byte_len as usize);
-            let levels = levels.min(buf.len());
-            let mut out = Vec::with_capacity(levels + buf.len());
-            out.extend_from_slice(&buf[..levels]);
-            out.extend_from_slice(&compress(&buf[levels..])?);
-            Page::DataPageV2 {
-                buf: Bytes::from(out),
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
-                def_levels_byte_len,
-                rep_levels_byte_len,
-                is_compressed: true,
-                statistics,
-            }
+        // The lake's settings write version 1 data pages; a version 2 page would keep its
+        // levels uncompressed, which this writer does not do.
+        Page::DataPageV2 { .. } => {
+            return Err(ParquetError::General(
+                "the lake writer compresses version 1 data pages only".to_owned(),
+            ))
         }
     };
     Ok(CompressedPage::new(compressed, uncompressed_size))
