@@ -148,7 +148,7 @@ const ENCODE_RUNS: usize = 201;
 /// Times encoding files of 10, 100 and 1 000 rows, alternating the lake writer and
 /// `ArrowWriter`, after one unmeasured run of each; prints a Markdown table.
 fn encode_child(lake: &Path, compression: Compression) {
-    use imglake_exporter::parquet_file::{encode, writer_properties};
+    use imglake_exporter::parquet_file::{encode, encode_with_arrow_writer};
     use imglake_exporter::schema::arrow_schema;
     let mut batches = Vec::new();
     let mut dirs = vec![lake.to_path_buf()];
@@ -178,12 +178,9 @@ fn encode_child(lake: &Path, compression: Compression) {
     }
     let all = arrow::compute::concat_batches(&arrow_schema(), &batches).expect("concat");
     let arrow_writer = |batch: &arrow::record_batch::RecordBatch| {
-        let props = writer_properties(compression, batch.num_rows());
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(Vec::new(), arrow_schema(), Some(props))
-                .expect("writer");
-        writer.write(batch).expect("write");
-        writer.into_inner().expect("finish").len()
+        encode_with_arrow_writer(batch, compression)
+            .expect("ArrowWriter")
+            .len()
     };
     let mut table = vec![
         "| rows per file | imglake lake writer | parquet ArrowWriter | speed-up |".to_owned(),

@@ -171,27 +171,48 @@ fn lake_schema() -> Result<&'static LakeSchema, ParquetError> {
 /// a ZSTD compressor and decompressor for each column writer, 37 per file here, and zstd
 /// probes the CPU (CPUID) for each, which virtual machines trap, so on small stream files
 /// the contexts cost more than the compression (README's benchmark section). The file is
-/// then byte for byte `ArrowWriter`'s up to [`ROW_GROUP_ROWS`] rows (tested); a larger batch
-/// may end its pages at other rows.
+/// still byte for byte `ArrowWriter`'s (tested from a few rows to past a row group), except
+/// that in a list column whose levels `ArrowWriter` compacts (see [`uniform_levels`]) pages
+/// past 1 024 rows may end at other rows.
 pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, ParquetError> {
     let schema = crate::schema::arrow_schema();
-    if batch.schema().fields() != schema.fields() {
+    if let Some((i, field)) = batch
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .find(|(i, field)| schema.fields().get(*i) != Some(*field))
+    {
         return Err(ParquetError::General(format!(
-            "batch schema differs from the image_events schema: {:?}",
-            batch.schema()
+            "column {i} of the batch is {field:?}; the image_events schema has {:?} there",
+            schema.fields().get(i)
+        )));
+    }
+    if batch.num_columns() != schema.fields().len() {
+        return Err(ParquetError::General(format!(
+            "the batch has {} columns; the image_events schema has {}",
+            batch.num_columns(),
+            schema.fields().len()
         )));
     }
     match compression {
         Compression::Zstd => encode_zstd(batch),
         // Snappy's codec is cheap to set up, and ArrowWriter's own encoders are faster than
         // parquet's typed column writers (README's benchmark section).
-        Compression::Snappy => {
-            let props = writer_properties(compression, batch.num_rows());
-            let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props))?;
-            writer.write(batch)?;
-            Ok(Bytes::from(writer.into_inner()?))
-        }
+        Compression::Snappy => encode_with_arrow_writer(batch, compression),
     }
+}
+
+/// The file parquet's `ArrowWriter` writes with [`writer_properties`]: what [`encode`] writes
+/// for Snappy, and the peer its ZSTD path is tested and measured against.
+pub fn encode_with_arrow_writer(
+    batch: &RecordBatch,
+    compression: Compression,
+) -> Result<Bytes, ParquetError> {
+    let props = writer_properties(compression, batch.num_rows());
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    Ok(Bytes::from(writer.into_inner()?))
 }
 
 /// [`encode`] with ZSTD: parquet's column writers write plain pages, [`ZstdPages`]
@@ -202,6 +223,16 @@ fn encode_zstd(batch: &RecordBatch) -> Result<Bytes, ParquetError> {
     let rows = batch.num_rows();
     let file_props = properties(zstd_codec(), rows, Some(lake.arrow_schema_metadata.clone()));
     let column_props = Arc::new(properties(PqCompression::UNCOMPRESSED, rows, None));
+    // ArrowWriter hands a column whose levels are all alike (no nulls, or only nulls) to its
+    // column writer in runs of up to a page's row limit, and others in runs of
+    // `write_batch_size`; a page can only end between runs. The typed writers always take
+    // levels one by one, so such a column gets the larger runs through its properties.
+    let uniform_props = Arc::new(
+        properties(PqCompression::UNCOMPRESSED, rows, None)
+            .into_builder()
+            .set_write_batch_size(column_props.data_page_row_count_limit())
+            .build(),
+    );
     let mut zstd = zstd::bulk::Compressor::new(ZSTD_LEVEL)?;
     let mut writer = SerializedFileWriter::new(
         Vec::new(),
@@ -220,13 +251,18 @@ fn encode_zstd(batch: &RecordBatch) -> Result<Bytes, ParquetError> {
                 zstd: &mut zstd,
                 sink: &mut sink,
             };
-            let mut column_writer = get_column_writer(
-                parquet_schema.column(i),
-                column_props.clone(),
-                Box::new(pages),
-            );
-            write_leaf(&mut column_writer, schema.field(i), column)?;
-            let mut close = column_writer.close()?;
+            let props = if uniform_levels(column) {
+                &uniform_props
+            } else {
+                &column_props
+            };
+            let mut column_writer =
+                get_column_writer(parquet_schema.column(i), props.clone(), Box::new(pages));
+            let in_column = |e: ParquetError| {
+                ParquetError::General(format!("column {}: {e}", schema.field(i).name()))
+            };
+            write_leaf(&mut column_writer, schema.field(i), column).map_err(in_column)?;
+            let mut close = column_writer.close().map_err(in_column)?;
             close.metadata = close
                 .metadata
                 .into_builder()
@@ -324,12 +360,6 @@ fn write_leaf(
             field.data_type()
         ))
     };
-    // Every flat column of the lake is nullable: definition level 1 is a value, 0 a null.
-    let def_levels = |array: &dyn Array| -> Vec<i16> {
-        (0..array.len())
-            .map(|i| i16::from(array.is_valid(i)))
-            .collect()
-    };
     match (writer, column.data_type()) {
         (ColumnWriter::ByteArrayColumnWriter(w), DataType::Utf8) => {
             let array = column.as_string_opt::<i32>().ok_or_else(unexpected)?;
@@ -344,13 +374,17 @@ fn write_leaf(
                 .values()
                 .as_string_opt::<i32>()
                 .ok_or_else(unexpected)?;
-            let values = byte_arrays(items);
             // Levels of an optional list of optional strings (max definition 3): a null list
             // is 0, an empty list 1, a null item 2, an item 3; the first item of a row has
-            // repetition level 0, the others 1.
-            let mut def = Vec::with_capacity(items.len() + list.len());
-            let mut rep = Vec::with_capacity(def.capacity());
+            // repetition level 0, the others 1. Only the items of the rows' own ranges count:
+            // a null list may still cover items, and a sliced list's child is not sliced.
             let offsets = list.value_offsets();
+            let covered = offsets.last().map_or(0, |&last| last - offsets[0]) as usize;
+            let mut def = Vec::with_capacity(covered + list.len());
+            let mut rep = Vec::with_capacity(def.capacity());
+            let mut values = Vec::with_capacity(covered);
+            let data = Bytes::from_owner(ValueBytes(items.values().clone()));
+            let item_offsets = items.value_offsets();
             for row in 0..list.len() {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                 if list.is_null(row) {
@@ -361,21 +395,19 @@ fn write_leaf(
                     rep.push(0);
                 } else {
                     for item in start..end {
-                        def.push(if items.is_valid(item) { 3 } else { 2 });
                         rep.push(i16::from(item != start));
+                        if items.is_valid(item) {
+                            def.push(3);
+                            let range =
+                                item_offsets[item] as usize..item_offsets[item + 1] as usize;
+                            values.push(ByteArray::from(data.slice(range)));
+                        } else {
+                            def.push(2);
+                        }
                     }
                 }
             }
-            // Only the items of this (possibly sliced) list are values of the page.
-            let first = offsets.first().copied().unwrap_or(0) as usize;
-            let last = offsets.last().copied().unwrap_or(0) as usize;
-            let valid_before = (0..first).filter(|&i| items.is_valid(i)).count();
-            let valid_in = (first..last).filter(|&i| items.is_valid(i)).count();
-            w.write_batch(
-                &values[valid_before..valid_before + valid_in],
-                Some(&def),
-                Some(&rep),
-            )?;
+            w.write_batch(&values, Some(&def), Some(&rep))?;
         }
         (ColumnWriter::Int32ColumnWriter(w), DataType::Int32) => {
             write_primitive::<_, Int32Type>(w, column).ok_or_else(unexpected)??
@@ -397,6 +429,17 @@ fn write_leaf(
         _ => return Err(unexpected()),
     }
     Ok(())
+}
+
+/// Whether `ArrowWriter` would hand this column's levels over as one run of one value: a
+/// column of nulls only, or a flat column without a null buffer. (It does for a few more
+/// list columns, such as one of empty lists only; there this writer's pages may end at
+/// other rows past 1 024 rows.)
+fn uniform_levels(column: &ArrayRef) -> bool {
+    match column.logical_nulls() {
+        Some(nulls) => nulls.null_count() == nulls.len(),
+        None => !matches!(column.data_type(), DataType::List(_)),
+    }
 }
 
 /// Definition levels of a flat column (all of the lake's are nullable): 1 for a value, 0 for
@@ -453,8 +496,7 @@ mod tests {
         BooleanArray, Float64Array, Int32Array, Int64Array, ListBuilder, StringBuilder,
         TimestampMillisecondArray,
     };
-    use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-    use parquet::file::metadata::PageIndexPolicy;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use proptest::prelude::*;
 
     use crate::schema::{arrow_schema, Kind, COLUMNS, TIMESTAMP_TZ};
@@ -525,12 +567,8 @@ mod tests {
         })
     }
 
-    /// What parquet's `ArrowWriter` writes with the lake's settings.
-    fn arrow_writer(batch: &RecordBatch, compression: Compression) -> Bytes {
-        let props = writer_properties(compression, batch.num_rows());
-        let mut writer = ArrowWriter::try_new(Vec::new(), arrow_schema(), Some(props)).unwrap();
-        writer.write(batch).unwrap();
-        Bytes::from(writer.into_inner().unwrap())
+    fn arrow_writer(batch: &RecordBatch) -> Bytes {
+        encode_with_arrow_writer(batch, Compression::Zstd).unwrap()
     }
 
     fn read(file: Bytes) -> Vec<RecordBatch> {
@@ -542,63 +580,107 @@ mod tests {
             .unwrap()
     }
 
-    /// Past [`ROW_GROUP_ROWS`] the file has a second row group, where `ArrowWriter` starts
-    /// one too. Pages of a chunk this large may end at other rows than `ArrowWriter`'s (its
-    /// Arrow encoders check the page and dictionary limits at other points), so the files are
-    /// compared by content, statistics and page index instead of bytes.
-    #[test]
-    fn splits_row_groups_where_arrow_writer_does() {
-        let rows = ROW_GROUP_ROWS + 3;
+    /// A batch of `rows` rows: string columns from `text` (None: null), int32 columns
+    /// counting, every other column null.
+    fn large_batch(rows: usize, text: impl Fn(usize) -> Option<String>) -> RecordBatch {
         let columns = COLUMNS
             .iter()
             .map(|c| -> ArrayRef {
                 match c.kind {
-                    Kind::Str => Arc::new(StringArray::from_iter(
-                        (0..rows).map(|i| (i % 7 != 0).then(|| format!("v{}", i % 1000))),
-                    )),
+                    Kind::Str => Arc::new(StringArray::from_iter((0..rows).map(&text))),
                     Kind::Int32 => Arc::new(Int32Array::from_iter_values(0..rows as i32)),
                     _ => arrow::array::new_null_array(&c.kind.arrow_type(), rows),
                 }
             })
             .collect();
-        let batch = RecordBatch::try_new(arrow_schema(), columns).unwrap();
+        RecordBatch::try_new(arrow_schema(), columns).unwrap()
+    }
+
+    /// Past [`ROW_GROUP_ROWS`] the file has a second row group, where `ArrowWriter` starts
+    /// one too, and pages end where its pages end: past 20 000 rows (a page's row limit)
+    /// for columns without nulls and columns of nulls, every 1 024 rows checked for others.
+    #[test]
+    fn large_files_are_arrow_writers_too() {
+        let rows = ROW_GROUP_ROWS + 3;
+        let batch = large_batch(rows, |i| (i % 7 != 0).then(|| format!("v{}", i % 1000)));
         let ours = encode(&batch, Compression::Zstd).unwrap();
-        let theirs = arrow_writer(&batch, Compression::Zstd);
-        let metadata = |file: &Bytes| {
-            ParquetRecordBatchReaderBuilder::try_new_with_options(
-                file.clone(),
-                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
-            )
+        let metadata = ParquetRecordBatchReaderBuilder::try_new(ours.clone())
             .unwrap()
             .metadata()
-            .clone()
-        };
-        let (ours_meta, theirs_meta) = (metadata(&ours), metadata(&theirs));
-        assert_eq!(ours_meta.num_row_groups(), 2);
-        assert_eq!(ours_meta.row_group(1).num_rows(), 3);
-        for g in 0..2 {
-            for c in 0..COLUMNS.len() {
-                let (a, b) = (
-                    ours_meta.row_group(g).column(c),
-                    theirs_meta.row_group(g).column(c),
-                );
-                assert_eq!(a.compression(), b.compression());
-                assert_eq!(a.num_values(), b.num_values());
-                assert_eq!(a.statistics(), b.statistics(), "{}", a.column_path());
-                assert_eq!(
-                    a.bloom_filter_offset().is_some(),
-                    b.bloom_filter_offset().is_some()
-                );
-            }
-        }
-        let (ours_index, theirs_index) = (
-            ours_meta.offset_index().unwrap(),
-            theirs_meta.offset_index().unwrap(),
-        );
-        assert_eq!(ours_index.len(), theirs_index.len());
-        assert!(ours_meta.column_index().is_some());
+            .clone();
+        assert_eq!(metadata.num_row_groups(), 2);
+        assert_eq!(metadata.row_group(1).num_rows(), 3);
+        assert!(ours == arrow_writer(&batch), "files differ");
         let back = arrow::compute::concat_batches(&arrow_schema(), &read(ours)).unwrap();
         assert_eq!(back, batch);
+
+        // Strings without nulls, just past a page's row limit; large strings, whose pages
+        // end at the byte limit; and lists of them over several pages.
+        let mut lists = ListBuilder::new(StringBuilder::new());
+        for i in 0..3_000 {
+            for j in 0..3 {
+                lists.values().append_value(format!("{:0400}", i * 3 + j));
+            }
+            lists.append(i % 5 != 0);
+        }
+        let with_lists = large_batch(3_000, |_| None);
+        let mut columns = with_lists.columns().to_vec();
+        columns[crate::schema::column_index("operations").unwrap()] = Arc::new(lists.finish());
+        for batch in [
+            large_batch(20_001, |i| Some(format!("v{}", i % 1000))),
+            large_batch(3_000, |i| Some(format!("{i:0600}"))),
+            RecordBatch::try_new(arrow_schema(), columns).unwrap(),
+        ] {
+            let ours = encode(&batch, Compression::Zstd).unwrap();
+            assert!(
+                ours == arrow_writer(&batch),
+                "files of {} rows differ",
+                batch.num_rows()
+            );
+        }
+    }
+
+    /// A null list may still cover items of its child array (arrow allows it; `nullif` and
+    /// IPC input make such lists): they are not values of the file.
+    #[test]
+    fn a_null_list_covering_items_writes_only_the_items_of_lists() {
+        let items = Arc::new(StringArray::from(vec!["a", "b", "c"]));
+        let list = arrow::array::ListArray::try_new(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            arrow::buffer::OffsetBuffer::new(vec![0, 2, 3].into()),
+            items,
+            Some(arrow::buffer::NullBuffer::from(vec![false, true])),
+        )
+        .unwrap();
+        let operations = crate::schema::column_index("operations").unwrap();
+        let columns = COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| -> ArrayRef {
+                if i == operations {
+                    Arc::new(list.clone())
+                } else {
+                    arrow::array::new_null_array(&c.kind.arrow_type(), 2)
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(arrow_schema(), columns).unwrap();
+        let back = read(encode(&batch, Compression::Zstd).unwrap());
+        let back = back[0].column(operations).as_list::<i32>();
+        assert!(back.is_null(0));
+        let row = back.value(1);
+        assert_eq!(
+            row.as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("c")]
+        );
+    }
+
+    #[test]
+    fn a_batch_of_another_schema_is_refused_with_the_column_named() {
+        let batch = large_batch(1, |_| None);
+        let fewer = batch.project(&[0, 1]).unwrap();
+        let err = encode(&fewer, Compression::Zstd).unwrap_err().to_string();
+        assert!(err.contains("has 2 columns"), "{err}");
     }
 
     proptest! {
@@ -614,7 +696,7 @@ mod tests {
             let sliced = batch.slice(cut, batch.num_rows() - cut);
             for batch in [&batch, &sliced] {
                 let ours = encode(batch, Compression::Zstd).unwrap();
-                let theirs = arrow_writer(batch, Compression::Zstd);
+                let theirs = arrow_writer(batch);
                 prop_assert!(ours == theirs, "files differ");
                 let back = arrow::compute::concat_batches(&arrow_schema(), &read(ours)).unwrap();
                 prop_assert_eq!(&back, batch);
