@@ -228,7 +228,7 @@ fn encode_zstd(batch: &RecordBatch) -> Result<Bytes, ParquetError> {
     // `write_batch_size`; a page can only end between runs. The typed writers always take
     // levels one by one, so such a column gets the larger runs through its properties.
     let uniform_props = Arc::new(
-        properties(PqCompression::UNCOMPRESSED, rows, None)
+        WriterProperties::clone(&column_props)
             .into_builder()
             .set_write_batch_size(column_props.data_page_row_count_limit())
             .build(),
@@ -302,38 +302,13 @@ fn compress_page(
     page: CompressedPage,
 ) -> Result<CompressedPage, ParquetError> {
     let uncompressed_size = page.uncompressed_size();
-    let mut compress = |buf: &[u8]| -> Result<Bytes, ParquetError> {
-        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(buf.len()));
-        zstd.compress_to_buffer(buf, &mut out)?;
-        Ok(Bytes::from(out))
-    };
-    let compressed = match page.compressed_page().clone() {
-        Page::DataPage {
-            buf,
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
-            statistics,
-        } => Page::DataPage {
-            buf: compress(&buf)?,
-            num_values,
-            encoding,
-            def_level_encoding,
-            rep_level_encoding,
-            statistics,
-        },
-        Page::DictionaryPage {
-            buf,
-            num_values,
-            encoding,
-            is_sorted,
-        } => Page::DictionaryPage {
-            buf: compress(&buf)?,
-            num_values,
-            encoding,
-            is_sorted,
-        },
+    let mut compressed = page.compressed_page().clone();
+    match &mut compressed {
+        Page::DataPage { buf, .. } | Page::DictionaryPage { buf, .. } => {
+            let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(buf.len()));
+            zstd.compress_to_buffer(&buf[..], &mut out)?;
+            *buf = Bytes::from(out);
+        }
         // The lake's settings write version 1 data pages; a version 2 page would keep its
         // levels uncompressed, which this writer does not do.
         Page::DataPageV2 { .. } => {
@@ -341,7 +316,7 @@ fn compress_page(
                 "the lake writer compresses version 1 data pages only".to_owned(),
             ))
         }
-    };
+    }
     Ok(CompressedPage::new(compressed, uncompressed_size))
 }
 
@@ -383,8 +358,7 @@ fn write_leaf(
             let mut def = Vec::with_capacity(covered + list.len());
             let mut rep = Vec::with_capacity(def.capacity());
             let mut values = Vec::with_capacity(covered);
-            let data = Bytes::from_owner(ValueBytes(items.values().clone()));
-            let item_offsets = items.value_offsets();
+            let item = string_values(items);
             for row in 0..list.len() {
                 let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
                 if list.is_null(row) {
@@ -394,13 +368,11 @@ fn write_leaf(
                     def.push(1);
                     rep.push(0);
                 } else {
-                    for item in start..end {
-                        rep.push(i16::from(item != start));
-                        if items.is_valid(item) {
+                    for i in start..end {
+                        rep.push(i16::from(i != start));
+                        if items.is_valid(i) {
                             def.push(3);
-                            let range =
-                                item_offsets[item] as usize..item_offsets[item + 1] as usize;
-                            values.push(ByteArray::from(data.slice(range)));
+                            values.push(item(i));
                         } else {
                             def.push(2);
                         }
@@ -469,15 +441,21 @@ where
     )
 }
 
-/// The non-null values of a string array as parquet byte arrays: slices of the array's own
-/// value buffer, not copies.
+/// The non-null values of a string array as parquet byte arrays.
 fn byte_arrays(array: &StringArray) -> Vec<ByteArray> {
-    let offsets = array.value_offsets();
-    let data = Bytes::from_owner(ValueBytes(array.values().clone()));
+    let value = string_values(array);
     (0..array.len())
         .filter(|&i| array.is_valid(i))
-        .map(|i| ByteArray::from(data.slice(offsets[i] as usize..offsets[i + 1] as usize)))
+        .map(value)
         .collect()
+}
+
+/// The value at an index of a string array as a parquet byte array: a slice of the array's
+/// own value buffer, not a copy.
+fn string_values(array: &StringArray) -> impl Fn(usize) -> ByteArray + '_ {
+    let offsets = array.value_offsets();
+    let data = Bytes::from_owner(ValueBytes(array.values().clone()));
+    move |i| ByteArray::from(data.slice(offsets[i] as usize..offsets[i + 1] as usize))
 }
 
 /// An Arrow buffer as the owner of a `Bytes`.
