@@ -92,7 +92,7 @@ fn main() {
         let input_bytes = std::fs::metadata(&input).expect("stat").len();
         let (mut rust, mut py) = (Vec::new(), Vec::new());
         for rep in 0..repeats {
-            let out = work.path().join(format!("rust-{n}-{}-{rep}", order.arg()));
+            let out = rust_out(work.path(), n, order, rep);
             let mut cmd = pin(pinned, &me);
             cmd.arg("--child")
                 .arg(&input)
@@ -128,7 +128,7 @@ fn main() {
     // One file's encoding on its own, in one process pinned to one core: the lake writer
     // (`parquet_file::encode`) and parquet's `ArrowWriter` with the same settings, on rows
     // read back from the 1 000-record lake above.
-    let lake = work.path().join("rust-1000-lambda-0");
+    let lake = rust_out(work.path(), 1_000, Order::Lambda, 0);
     let mut cmd = pin(pinned, &me);
     cmd.arg("--encode").arg(&lake).arg(compression.to_string());
     let out = cmd.output().expect("spawn");
@@ -141,6 +141,11 @@ fn main() {
         "\nOne file encoded ({compression}), median of {ENCODE_RUNS} runs each, in µs:\n{}",
         String::from_utf8_lossy(&out.stdout).trim_end()
     );
+}
+
+/// The lake of one imglake run.
+fn rust_out(work: &Path, n: usize, order: Order, rep: usize) -> std::path::PathBuf {
+    work.join(format!("rust-{n}-{}-{rep}", order.arg()))
 }
 
 const ENCODE_RUNS: usize = 201;
@@ -159,20 +164,10 @@ fn encode_child(lake: &Path, compression: Compression) {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "parquet") {
                 let body = bytes::Bytes::from(std::fs::read(&path).expect("read file"));
-                let reader =
-                    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
-                        .and_then(|b| b.build())
-                        .expect("a lake file");
-                for batch in reader {
-                    let batch = batch.expect("decode");
-                    batches.push(
-                        arrow::record_batch::RecordBatch::try_new(
-                            arrow_schema(),
-                            batch.columns().to_vec(),
-                        )
-                        .expect("lake schema"),
-                    );
-                }
+                batches.extend(
+                    imglake_exporter::compact::read_file(&path.display().to_string(), body)
+                        .expect("a lake file"),
+                );
             }
         }
     }

@@ -188,7 +188,8 @@ pub async fn compact_partition(
     Ok(report)
 }
 
-fn read_file(key: &str, body: Bytes) -> Result<Vec<RecordBatch>, CompactError> {
+/// A lake file's rows as batches with the image_events schema; `key` names it in errors.
+pub fn read_file(key: &str, body: Bytes) -> Result<Vec<RecordBatch>, CompactError> {
     let bad = |message: String| CompactError::BadFile {
         key: key.to_owned(),
         message,
