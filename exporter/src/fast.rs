@@ -14,7 +14,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Read as _;
 
 use serde_json::value::RawValue;
 
@@ -117,6 +116,9 @@ pub type OnStreamRecord<'a> =
 /// the input there: the longest literal (`false`), an escape (`\uXXXX`) or a byte order mark.
 const CUT_MARGIN: usize = 16;
 
+/// Bytes beyond the first escape that a string with escapes is given room for at first.
+const ESCAPED_ROOM: usize = 512;
+
 /// Where [`stream_batch`] is in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -149,16 +151,20 @@ pub fn stream_batch(
     chunk: usize,
     on_record: &mut OnStreamRecord<'_>,
 ) -> Result<(), StreamStop> {
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk.max(16));
+    // Zeroed once (a large zeroed allocation is fresh pages, not a memset), then only ever
+    // overwritten by reads: `buf[..filled]` is input not yet consumed.
+    let mut buf: Vec<u8> = vec![0; chunk.max(16)];
+    let mut filled = 0;
     let mut eof = false;
     let mut place = Place::Head;
     loop {
-        fill(input, &mut buf, &mut eof).map_err(StreamStop::Io)?;
-        let consumed = match std::str::from_utf8(&buf) {
+        filled += fill(input, &mut buf[filled..], &mut eof).map_err(StreamStop::Io)?;
+        let data = &buf[..filled];
+        let consumed = match std::str::from_utf8(data) {
             Ok(text) => stream_text(text, &mut place, eof, on_record)?,
             // A character cut by the end of the buffer: the rest comes with the next read.
             Err(e) if e.error_len().is_none() && !eof => {
-                match std::str::from_utf8(&buf[..e.valid_up_to()]) {
+                match std::str::from_utf8(&data[..e.valid_up_to()]) {
                     Ok(text) => stream_text(text, &mut place, false, on_record)?,
                     Err(_) => return Err(StreamStop::Refused),
                 }
@@ -172,25 +178,29 @@ pub fn stream_batch(
                 _ => Err(StreamStop::Refused),
             };
         }
-        buf.drain(..consumed);
-        if buf.len() == buf.capacity() {
+        buf.copy_within(consumed..filled, 0);
+        filled -= consumed;
+        if filled == buf.len() {
             // One piece fills the buffer: a record longer than a chunk.
-            buf.reserve(buf.capacity());
+            buf.resize(buf.len() * 2, 0);
         }
     }
 }
 
-/// Fills the buffer's spare capacity from `input` (no zeroing); sets `eof` at its end.
-fn fill(input: &mut dyn std::io::Read, buf: &mut Vec<u8>, eof: &mut bool) -> std::io::Result<()> {
-    let want = buf.capacity() - buf.len();
-    if *eof || want == 0 {
-        return Ok(());
+/// Reads from `input` into `space` until it is full or the input ends (then sets `eof`);
+/// the bytes read. Each read asks for all the space left, so a file takes one read per
+/// chunk, and nothing is zeroed first.
+fn fill(input: &mut dyn std::io::Read, space: &mut [u8], eof: &mut bool) -> std::io::Result<usize> {
+    let mut got = 0;
+    while !*eof && got < space.len() {
+        match input.read(&mut space[got..]) {
+            Ok(0) => *eof = true,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let got = std::io::Read::take(input, want as u64).read_to_end(buf)?;
-    if got < want {
-        *eof = true;
-    }
-    Ok(())
+    Ok(got)
 }
 
 /// Reads as much of `text` as is complete, from `place`; the bytes consumed. With `eof`,
@@ -304,6 +314,9 @@ struct Reader<'r> {
     depth: usize,
     /// A record read had a top-level `Records` field (ignored, as the typed record does).
     records_field: bool,
+    /// Where (position, depth) the current record's `OldImage` starts, when only its status
+    /// was read before the event name was known: a REMOVE reads it again, whole.
+    old_image_at: Option<(usize, usize)>,
 }
 
 /// Bytes of `word` (little-endian) that end a string scan: `"`, `\` or a control character
@@ -327,6 +340,7 @@ impl<'r> Reader<'r> {
             pos: 0,
             depth: 0,
             records_field: false,
+            old_image_at: None,
         }
     }
 
@@ -415,7 +429,7 @@ impl<'r> Reader<'r> {
     }
 
     /// A string, borrowed from the text unless it has escapes.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> R<Text<'r>> {
         if self.peek() != Some(b'"') {
             return self.refuse();
@@ -468,7 +482,9 @@ impl<'r> Reader<'r> {
     /// surrogate (which the serde pass judges) are decoded.
     #[cold]
     fn escaped(&mut self, start: usize, mut at: usize) -> R<String> {
-        let mut out = String::with_capacity(at - start + 16);
+        // Room for the usual escaped value (a JSON document in a string, such as
+        // `variants_json`) without growing several times; it is dropped with its record.
+        let mut out = String::with_capacity(at - start + ESCAPED_ROOM);
         let mut from = start;
         loop {
             match self.text.get(from..at) {
@@ -514,6 +530,31 @@ impl<'r> Reader<'r> {
             from = at + 2;
             at = self.scan(from)?;
         }
+    }
+
+    /// An attribute value to be ignored, checked as [`Reader::skip_value`] checks it. The
+    /// common `{"S":"…"}` and `{"N":"…"}` skip the general object walk.
+    fn skip_attribute(&mut self) -> R<()> {
+        let (pos, depth) = (self.pos, self.depth);
+        if self.peek() == Some(b'{') {
+            let rest = self.bytes.get(self.pos + 1..).unwrap_or_default();
+            if rest.starts_with(b"\"S\":") || rest.starts_with(b"\"N\":") {
+                self.pos += 1;
+                self.enter()?;
+                self.pos += 4;
+                self.skip_string()?;
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+            }
+        }
+        // Anything else (another type, or more than one key): the general walk, from the
+        // start, which accepts and refuses exactly what it always did.
+        self.pos = pos;
+        self.depth = depth;
+        self.skip_value()
     }
 
     /// A string to be ignored: checked as [`Reader::string`] checks it, not kept.
@@ -715,6 +756,23 @@ impl<'r> Reader<'r> {
     /// One stream record into `out` (replacing what an earlier record left).
     fn record(&mut self, out: &mut Decoded<'r>) -> R<()> {
         out.clear();
+        self.old_image_at = None;
+        self.record_fields(out)?;
+        if let Some((pos, depth)) = self.old_image_at.take() {
+            if out.event_name.as_deref() == Some("REMOVE") {
+                // Only the status was read, on the guess that a record with a NewImage is no
+                // REMOVE; a REMOVE maps its whole OldImage, so read it again into its slots.
+                let (end, end_depth) = (self.pos, self.depth);
+                (self.pos, self.depth) = (pos, depth);
+                self.old_image_slots(out)?;
+                (self.pos, self.depth) = (end, end_depth);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields of a stream record.
+    fn record_fields(&mut self, out: &mut Decoded<'r>) -> R<()> {
         let mut seen = [false; 5];
         self.object(|r, key| {
             let field = match &*key {
@@ -806,35 +864,49 @@ impl<'r> Reader<'r> {
         })
     }
 
-    /// `OldImage`: only its `status` when the event name is known and is not REMOVE;
-    /// otherwise every attribute, in its slot ([`OldForm::Slots`]), which is what a REMOVE
-    /// maps and where the mapping finds the status of any other event.
+    /// `OldImage`: only its `status` when the event name is known and is not REMOVE, or is
+    /// not known yet but a NewImage came first (a REMOVE has none; should it be one all the
+    /// same, [`Reader::record`] reads the OldImage again); otherwise every attribute, in its
+    /// slot ([`OldForm::Slots`]), which is what a REMOVE maps and where the mapping finds the
+    /// status of any other event.
     fn old_image(&mut self, out: &mut Decoded<'r>) -> R<()> {
         out.has_old_image = true;
         match out.event_name.as_deref() {
-            Some(name) if name != "REMOVE" => {
-                out.old_form = OldForm::Status;
-                self.object(|r, name| {
-                    if &*name == "status" {
-                        out.old_status = Some(r.attribute()?);
-                        Ok(())
-                    } else {
-                        r.skip_value()
-                    }
-                })
+            Some(name) if name != "REMOVE" => self.old_image_status(out),
+            None if out.has_new_image => {
+                self.peek();
+                self.old_image_at = Some((self.pos, self.depth));
+                self.old_image_status(out)
             }
-            _ => {
-                if out.old_slots.slots.len() != COLUMNS.len() {
-                    out.old_slots.clear();
-                }
-                out.old_form = OldForm::Slots;
-                self.object(|r, name| {
-                    let value = r.attribute()?;
-                    out.old_slots.insert(name, value);
-                    Ok(())
-                })
-            }
+            _ => self.old_image_slots(out),
         }
+    }
+
+    /// `OldImage` as [`OldForm::Status`]: its last `status`; the rest is checked, not kept.
+    fn old_image_status(&mut self, out: &mut Decoded<'r>) -> R<()> {
+        out.old_form = OldForm::Status;
+        self.object(|r, name| {
+            if &*name == "status" {
+                out.old_status = Some(r.attribute()?);
+                Ok(())
+            } else {
+                r.skip_attribute()
+            }
+        })
+    }
+
+    /// `OldImage` as [`OldForm::Slots`]: every attribute in its slot.
+    fn old_image_slots(&mut self, out: &mut Decoded<'r>) -> R<()> {
+        if out.old_slots.slots.len() != COLUMNS.len() {
+            out.old_slots.clear();
+        }
+        out.old_status = None;
+        out.old_form = OldForm::Slots;
+        self.object(|r, name| {
+            let value = r.attribute()?;
+            out.old_slots.insert(name, value);
+            Ok(())
+        })
     }
 
     /// One attribute value: an object with exactly one type key.
@@ -905,6 +977,7 @@ impl<'r> Reader<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::column_index;
 
     fn ids(text: &str, form: Form) -> R<Vec<String>> {
         let mut out = Vec::new();
@@ -1021,14 +1094,44 @@ mod tests {
         let text = r#"[
             {"eventName":"MODIFY","dynamodb":{"OldImage":{"status":{"S":"A"},"width":{"N":"1"}}}},
             {"dynamodb":{"OldImage":{"status":{"S":"B"}}},"eventName":"MODIFY"},
-            {"eventName":"REMOVE","dynamodb":{"OldImage":{"status":{"S":"C"}}}}
+            {"eventName":"REMOVE","dynamodb":{"OldImage":{"status":{"S":"C"}}}},
+            {"dynamodb":{"NewImage":{"status":{"S":"D"}},"OldImage":{"status":{"S":"E"},"tags":{"SS":["x"]}}},"eventName":"MODIFY"},
+            {"dynamodb":{"NewImage":{"status":{"S":"F"}},"OldImage":{"width":{"N":"2"},"status":{"S":"G"},"tags":{"SS":["y"]}}},"eventName":"REMOVE"}
         ]"#;
+        let mut old = Vec::new();
         decode_document(text, Form::Array, &mut decoded, &mut |d| {
             forms.push(d.old_form);
+            let status = match d.old_form {
+                OldForm::Status => d.old_status.clone(),
+                _ => d.old_slots.slots[column_index("status").unwrap()].clone(),
+            };
+            let width = d
+                .old_slots
+                .slots
+                .get(column_index("width").unwrap())
+                .cloned()
+                .flatten();
+            old.push((status, width, d.old_slots.extras.len()));
             Ok(())
         })
         .unwrap();
-        assert_eq!(forms, [OldForm::Status, OldForm::Slots, OldForm::Slots]);
+        assert_eq!(
+            forms,
+            [
+                OldForm::Status,
+                OldForm::Slots,
+                OldForm::Slots,
+                // NewImage first, event name last: only the status, unless it is a REMOVE.
+                OldForm::Status,
+                OldForm::Slots,
+            ]
+        );
+        let s = |v: &str| Some(AttributeValue::S(Text(Cow::Owned(v.to_owned()))));
+        let n = |v: &str| Some(AttributeValue::N(Text(Cow::Owned(v.to_owned()))));
+        assert_eq!(old[0].0, s("A"));
+        assert_eq!(old[3], (s("E"), None, 0));
+        // The REMOVE's OldImage read again, whole: its status, its width, its extra attribute.
+        assert_eq!(old[4], (s("G"), n("2"), 1));
     }
 
     #[test]
