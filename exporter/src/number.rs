@@ -57,6 +57,26 @@ fn split_sign(bytes: &[u8]) -> (bool, &[u8]) {
 }
 
 fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
+    let parts = decimal_parts(text)?;
+    let frac_len =
+        i64::try_from(parts.frac_part.len()).map_err(|_| NumberError::Syntax(text.to_owned()))?;
+    Ok(Decimal {
+        negative: parts.negative,
+        digits: [parts.int_part, parts.frac_part].concat(),
+        exponent: parts.exponent - frac_len,
+    })
+}
+
+/// The pieces of a decimal number's text, checked: `int_part.frac_part × 10^exponent`.
+struct DecimalParts<'a> {
+    negative: bool,
+    int_part: &'a [u8],
+    frac_part: &'a [u8],
+    exponent: i64,
+}
+
+/// Checks the syntax of a DynamoDB number and splits it, without copying anything.
+fn decimal_parts(text: &str) -> Result<DecimalParts<'_>, NumberError> {
     let syntax = || NumberError::Syntax(text.to_owned());
     let (negative, rest) = split_sign(text.as_bytes());
     let (mantissa, exp_text) = match rest.iter().position(|b| *b == b'e' || *b == b'E') {
@@ -86,11 +106,11 @@ fn parse_decimal(text: &str) -> Result<Decimal, NumberError> {
             .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
         exponent = if neg { -value } else { value };
     }
-    let frac_len = i64::try_from(frac_part.len()).map_err(|_| syntax())?;
-    Ok(Decimal {
+    Ok(DecimalParts {
         negative,
-        digits: [int_part, frac_part].concat(),
-        exponent: exponent - frac_len,
+        int_part,
+        frac_part,
+        exponent,
     })
 }
 
@@ -196,7 +216,8 @@ pub fn floor_scaled_non_negative(text: &str, shift: i64) -> Result<i64, NumberEr
 /// Parses a DynamoDB number as the nearest `f64` (doubles are approximate by nature);
 /// values beyond the `f64` range are errors rather than infinities.
 pub fn parse_f64(text: &str) -> Result<f64, NumberError> {
-    parse_decimal(text)?;
+    // Checked first: Rust's float syntax also takes `inf`, `NaN` and other non-numbers.
+    decimal_parts(text)?;
     let value: f64 = text
         .parse()
         .map_err(|_| NumberError::Syntax(text.to_owned()))?;
