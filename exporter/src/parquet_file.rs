@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::buffer::Buffer;
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Field, Float64Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMillisecondType,
+    ArrowNativeType, ArrowPrimitiveType, DataType, Field, Float64Type, Int32Type, Int64Type,
+    TimeUnit, TimestampMillisecondType,
 };
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -395,7 +395,8 @@ fn write_leaf(
         }
         (ColumnWriter::BoolColumnWriter(w), DataType::Boolean) => {
             let array = column.as_boolean_opt().ok_or_else(unexpected)?;
-            let values: Vec<bool> = array.iter().flatten().collect();
+            let mut values = Vec::with_capacity(array.len() - array.null_count());
+            values.extend(array.iter().flatten());
             w.write_batch(&values, Some(&def_levels(array)), None)?;
         }
         _ => return Err(unexpected()),
@@ -417,9 +418,10 @@ fn uniform_levels(column: &ArrayRef) -> bool {
 /// Definition levels of a flat column (all of the lake's are nullable): 1 for a value, 0 for
 /// a null.
 fn def_levels(array: &dyn Array) -> Vec<i16> {
-    (0..array.len())
-        .map(|i| i16::from(array.is_valid(i)))
-        .collect()
+    match array.logical_nulls() {
+        Some(nulls) => nulls.iter().map(i16::from).collect(),
+        None => vec![1; array.len()],
+    }
 }
 
 /// Writes a primitive column's non-null values with its definition levels; `None` when the
@@ -430,24 +432,29 @@ fn write_primitive<T, P>(
 ) -> Option<Result<(), ParquetError>>
 where
     T: ParquetType,
+    T::T: ArrowNativeType,
     P: ArrowPrimitiveType<Native = T::T>,
 {
     let array = column.as_primitive_opt::<P>()?;
-    let values: Vec<T::T> = array.iter().flatten().collect();
-    Some(
-        writer
-            .write_batch(&values, Some(&def_levels(array)), None)
-            .map(drop),
-    )
+    let levels = def_levels(array);
+    let written = if array.null_count() == 0 {
+        // Every value, straight from the array.
+        let all: &[T::T] = array.values();
+        writer.write_batch(all, Some(&levels), None)
+    } else {
+        let mut values = Vec::with_capacity(array.len() - array.null_count());
+        values.extend(array.iter().flatten());
+        writer.write_batch(&values, Some(&levels), None)
+    };
+    Some(written.map(drop))
 }
 
 /// The non-null values of a string array as parquet byte arrays.
 fn byte_arrays(array: &StringArray) -> Vec<ByteArray> {
     let value = string_values(array);
-    (0..array.len())
-        .filter(|&i| array.is_valid(i))
-        .map(value)
-        .collect()
+    let mut values = Vec::with_capacity(array.len() - array.null_count());
+    values.extend((0..array.len()).filter(|&i| array.is_valid(i)).map(value));
+    values
 }
 
 /// The value at an index of a string array as a parquet byte array: a slice of the array's
