@@ -909,7 +909,10 @@ impl<'r> Reader<'r> {
         })
     }
 
-    /// One attribute value: an object with exactly one type key.
+    /// One attribute value: an object with exactly one type key. Always inlined, like
+    /// [`Reader::string`], so that the value is built where it is kept; the other types take
+    /// [`Reader::tagged`].
+    #[inline(always)]
     fn attribute(&mut self) -> R<AttributeValue<'r>> {
         self.eat(b'{')?;
         self.enter()?;
@@ -931,6 +934,7 @@ impl<'r> Reader<'r> {
     }
 
     /// An attribute value after its `{`: the type key and its value.
+    #[inline(never)]
     fn tagged(&mut self) -> R<AttributeValue<'r>> {
         let tag = self.string()?;
         self.eat(b':')?;
