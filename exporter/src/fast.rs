@@ -1059,6 +1059,24 @@ mod tests {
             (r#"[{"x":tru}]"#, Form::Array),
             // Lone surrogates: the serde pass judges them.
             (r#"[{"eventID":"\ud800"}]"#, Form::Array),
+            // Strings that are skipped are checked all the same.
+            (r#"[{"zz":"\x"}]"#, Form::Array),
+            (
+                r#"[{"eventName":"MODIFY","dynamodb":{"OldImage":{"a":{"S":"b\x"}}}}]"#,
+                Form::Array,
+            ),
+            (
+                r#"[{"eventName":"MODIFY","dynamodb":{"OldImage":{"a":{"S":"b\ud800"}}}}]"#,
+                Form::Array,
+            ),
+            (
+                r#"[{"eventName":"MODIFY","dynamodb":{"OldImage":{"a":{"S":"\u12"}}}}]"#,
+                Form::Array,
+            ),
+            (
+                "[{\"eventName\":\"MODIFY\",\"dynamodb\":{\"OldImage\":{\"a\":{\"N\":\"\\n\u{1}\"}}}}]",
+                Form::Array,
+            ),
             // Structure the typed record does not take.
             (r#"[{"eventID":1}]"#, Form::Array),
             (r#"[{"eventID":"a","eventID":"b"}]"#, Form::Array),
@@ -1089,6 +1107,19 @@ mod tests {
             "]".repeat(MAX_DEPTH)
         );
         assert!(refused(&deep, Form::Array));
+    }
+
+    #[test]
+    fn skipped_strings_take_every_escape_json_has() {
+        let text = r#"[{"eventName":"MODIFY","zz":"\u0041\"","dynamodb":{"OldImage":{"a":{"S":"q\"\\\/\b\f\n\r\t\u00e9"},"status":{"S":"OK"}}}}]"#;
+        let mut decoded = Decoded::default();
+        let mut status = None;
+        decode_document(text, Form::Array, &mut decoded, &mut |d| {
+            status = d.old_status.clone();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(status, Some(AttributeValue::S(Text(Cow::Borrowed("OK")))));
     }
 
     #[test]
