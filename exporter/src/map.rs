@@ -453,12 +453,15 @@ pub(crate) fn map_decoded<'a>(
             other => return Err(MapError::HashKey(wire_form(&other))),
         }
     }
+    // Built in column order, each cell once: the image columns from their slots, the others
+    // null until they are set below.
     cells.clear();
-    cells.resize(COLUMNS.len(), Cell::Null);
     for (i, column) in COLUMNS.iter().enumerate() {
-        if column.origin == Origin::Image && i != IMAGE_ID {
-            cells[i] = image_cell(column, image.slots[i].take())?;
-        }
+        cells.push(if column.origin == Origin::Image && i != IMAGE_ID {
+            image_cell(column, image.slots[i].take())?
+        } else {
+            Cell::Null
+        });
     }
     cells[EVENT_ID] = Cell::Str(event_id);
     cells[EVENT_NAME] = Cell::Str(event_name);
