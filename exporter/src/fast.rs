@@ -119,6 +119,15 @@ const CUT_MARGIN: usize = 16;
 /// Bytes beyond the first escape that a string with escapes is given room for at first.
 const ESCAPED_ROOM: usize = 512;
 
+/// A decoded string that keeps at most about twice its length (and [`ESCAPED_ROOM`] only
+/// while it is decoded): a record of many short escaped strings holds about its own text.
+fn fitted(mut s: String) -> String {
+    if s.capacity() > 2 * s.len() + 64 {
+        s.shrink_to_fit();
+    }
+    s
+}
+
 /// Where [`stream_batch`] is in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -151,8 +160,8 @@ pub fn stream_batch(
     chunk: usize,
     on_record: &mut OnStreamRecord<'_>,
 ) -> Result<(), StreamStop> {
-    // Zeroed once (a large zeroed allocation is fresh pages, not a memset), then only ever
-    // overwritten by reads: `buf[..filled]` is input not yet consumed.
+    // Zeroed when it is made or grows (a large zeroed allocation is fresh pages, not a
+    // memset), not before every read: `buf[..filled]` is input not yet consumed.
     let mut buf: Vec<u8> = vec![0; chunk.max(16)];
     let mut filled = 0;
     let mut eof = false;
@@ -189,7 +198,7 @@ pub fn stream_batch(
 
 /// Reads from `input` into `space` until it is full or the input ends (then sets `eof`);
 /// the bytes read. Each read asks for all the space left, so a file takes one read per
-/// chunk, and nothing is zeroed first.
+/// chunk (and one more that finds its end), and nothing is zeroed first.
 fn fill(input: &mut dyn std::io::Read, space: &mut [u8], eof: &mut bool) -> std::io::Result<usize> {
     let mut got = 0;
     while !*eof && got < space.len() {
@@ -482,8 +491,9 @@ impl<'r> Reader<'r> {
     /// surrogate (which the serde pass judges) are decoded.
     #[cold]
     fn escaped(&mut self, start: usize, mut at: usize) -> R<String> {
-        // Room for the usual escaped value (a JSON document in a string, such as
-        // `variants_json`) without growing several times; it is dropped with its record.
+        // Room for the usual escaped value at once (a JSON document in a string, such as
+        // `variants_json`, has dozens of escapes); a short string gives back what it did not
+        // use (see [`fitted`]), so many small ones cannot hold much more than their text.
         let mut out = String::with_capacity(at - start + ESCAPED_ROOM);
         let mut from = start;
         loop {
@@ -493,7 +503,7 @@ impl<'r> Reader<'r> {
             }
             if self.bytes[at] == b'"' {
                 self.pos = at + 1;
-                return Ok(out);
+                return Ok(fitted(out));
             }
             // A backslash.
             self.pos = at;
@@ -1107,6 +1117,25 @@ mod tests {
             "]".repeat(MAX_DEPTH)
         );
         assert!(refused(&deep, Form::Array));
+    }
+
+    #[test]
+    fn a_short_escaped_string_keeps_little_room() {
+        let text = "\"a\\nb\"";
+        let mut r = Reader::new(text);
+        let Text(Cow::Owned(s)) = r.string().unwrap() else {
+            panic!("an escaped string is decoded into its own String")
+        };
+        assert_eq!(s, "a\nb");
+        assert!(s.capacity() <= 2 * s.len() + 64, "{}", s.capacity());
+        // So does a longer one.
+        let long = format!("\"{}\"", "x\\\"".repeat(100));
+        let mut r = Reader::new(&long);
+        let Text(Cow::Owned(s)) = r.string().unwrap() else {
+            panic!("an escaped string is decoded into its own String")
+        };
+        assert_eq!(s, "x\"".repeat(100));
+        assert!(s.capacity() <= 2 * s.len() + 64, "{}", s.capacity());
     }
 
     #[test]
