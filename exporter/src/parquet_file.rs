@@ -395,8 +395,7 @@ fn write_leaf(
         }
         (ColumnWriter::BoolColumnWriter(w), DataType::Boolean) => {
             let array = column.as_boolean_opt().ok_or_else(unexpected)?;
-            let mut values = Vec::with_capacity(array.len() - array.null_count());
-            values.extend(array.iter().flatten());
+            let values = non_null(array, array.iter().flatten());
             w.write_batch(&values, Some(&def_levels(array)), None)?;
         }
         _ => return Err(unexpected()),
@@ -442,8 +441,7 @@ where
         let all: &[T::T] = array.values();
         writer.write_batch(all, Some(&levels), None)
     } else {
-        let mut values = Vec::with_capacity(array.len() - array.null_count());
-        values.extend(array.iter().flatten());
+        let values = non_null(array, array.iter().flatten());
         writer.write_batch(&values, Some(&levels), None)
     };
     Some(written.map(drop))
@@ -452,9 +450,18 @@ where
 /// The non-null values of a string array as parquet byte arrays.
 fn byte_arrays(array: &StringArray) -> Vec<ByteArray> {
     let value = string_values(array);
-    let mut values = Vec::with_capacity(array.len() - array.null_count());
-    values.extend((0..array.len()).filter(|&i| array.is_valid(i)).map(value));
-    values
+    non_null(
+        array,
+        (0..array.len()).filter(|&i| array.is_valid(i)).map(value),
+    )
+}
+
+/// An array's non-null `values` in one vector, sized once (the filtering iterators that
+/// yield them do not know their length).
+fn non_null<T>(array: &dyn Array, values: impl Iterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(array.len() - array.null_count());
+    out.extend(values);
+    out
 }
 
 /// The value at an index of a string array as a parquet byte array: a slice of the array's
