@@ -276,8 +276,9 @@ pub struct ExportArgs {
     pub stream_label: Option<String>,
 
     /// Records per export batch (each batch writes its own files, and bounds the Arrow
-    /// working memory; the input itself is held in memory whole, and the encoded files of all
-    /// batches are written once it is read). Keep it fixed between a run and its replay so
+    /// working memory). A regular file (also on stdin) holding a well-formed event or JSON
+    /// Lines is read a chunk at a time, any other input whole; the encoded files of all
+    /// batches are written once it is read. Keep it fixed between a run and its replay so
     /// that the replay rewrites the same objects.
     #[arg(long, env = "IMGLAKE_BATCH_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub batch_records: u64,

@@ -237,6 +237,63 @@ fn export_reads_stdin_and_reports_json() {
 }
 
 #[test]
+fn stdin_redirected_from_a_file_exports_what_the_file_does() {
+    // `< file` hands stdin a regular file, which is read a chunk at a time like --input;
+    // the lake gets the same files either way.
+    let fixture = crate::util::fixture("lambda_lifecycle.json");
+    let keys = |report: &serde_json::Value| -> Vec<String> {
+        let files = report["files"].as_array().expect("files");
+        files
+            .iter()
+            .map(|f| f["key"].as_str().expect("key").to_owned())
+            .collect()
+    };
+    let (_a, lake_a) = lake_dir();
+    let out = imglake()
+        .args(["export", "--input", "-", "--lake", &lake_a, "--json"])
+        .stdin(std::fs::File::open(&fixture).expect("fixture"))
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (_b, lake_b) = lake_dir();
+    let out = imglake()
+        .args(["export", "--input"])
+        .arg(&fixture)
+        .args(["--lake", &lake_b, "--json"])
+        .output()
+        .expect("spawn");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_file: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(from_stdin["received"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(from_stdin["received"], from_file["received"]);
+    assert_eq!(from_stdin["rows_written"], from_file["rows_written"]);
+    let relative = |keys: Vec<String>, lake: &str| -> Vec<String> {
+        let root = std::fs::canonicalize(lake).expect("lake");
+        let root = root.to_string_lossy().trim_start_matches('/').to_owned();
+        keys.into_iter()
+            .map(|k| {
+                k.strip_prefix(&root)
+                    .expect("key under the lake")
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        relative(keys(&from_stdin), &lake_a),
+        relative(keys(&from_file), &lake_b)
+    );
+}
+
+#[test]
 fn errors_name_the_fix() {
     let (_dir, lake) = lake_dir();
     let out = imglake()

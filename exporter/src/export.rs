@@ -764,16 +764,37 @@ impl Exporter {
         batch_records: usize,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
-        use std::io::{Read, Seek};
+        let file = std::fs::File::open(path).map_err(|source| FileInputError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.prepare_open_file(file, path, exported_at_ms, batch_records, progress)
+    }
+
+    /// [`Exporter::prepare_file_with_progress`] for a file already open (from its current
+    /// position): a regular file, or a pipe such as stdin. `path` names it in errors.
+    pub fn prepare_open_file(
+        &self,
+        mut file: std::fs::File,
+        path: &std::path::Path,
+        exported_at_ms: i64,
+        batch_records: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
+        use std::io::{Read, Seek, SeekFrom};
         let read = |source| FileInputError::Read {
             path: path.to_owned(),
             source,
         };
-        let mut file = std::fs::File::open(path).map_err(read)?;
         let metadata = file.metadata().ok();
-        // Only a regular file can be read again from its start after the stream refuses it:
-        // a pipe (`--input <(zcat …)`, /dev/stdin) is read whole, once.
-        if metadata.as_ref().is_some_and(|m| m.is_file()) {
+        // Only a regular file can be read again after the stream refuses it: a pipe
+        // (`--input <(zcat …)`, stdin from a pipe) is read whole, once.
+        let start = if metadata.as_ref().is_some_and(|m| m.is_file()) {
+            Some(file.stream_position().map_err(read)?)
+        } else {
+            None
+        };
+        if let Some(start) = start {
             let mut counted = Counted::new(&mut file, &mut *progress);
             if let Some(batches) = self
                 .prepare_reader(&mut counted, exported_at_ms, batch_records)
@@ -781,9 +802,9 @@ impl Exporter {
             {
                 return Ok(batches);
             }
-            file.rewind().map_err(read)?;
+            file.seek(SeekFrom::Start(start)).map_err(read)?;
         }
-        let size = metadata.map_or(0, |m| m.len());
+        let size = metadata.map_or(0, |m| m.len().saturating_sub(start.unwrap_or(0)));
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         Counted::new(&mut file, progress)
             .read_to_end(&mut bytes)
@@ -1785,6 +1806,34 @@ mod tests {
                     seen.windows(2).all(|w| w[1] >= w[0] || w[1] == 0),
                     "{name}: {seen:?}"
                 );
+            }
+        }
+
+        #[test]
+        fn an_open_file_is_read_from_where_it_stands_both_times() {
+            // Stdin redirected from a file (`< input`) may stand past a header another
+            // program read: the stream starts there, and so does the second, whole reading
+            // of an input the stream refuses.
+            use std::io::{Seek, SeekFrom};
+            let dir = tempfile::tempdir().unwrap();
+            let e = exporter(Arc::new(InMemory::new()));
+            let records: Vec<_> = split_input(LIFECYCLE).unwrap();
+            let texts = texts_of(&records);
+            let array = format!("[{}]", texts.join(","));
+            let header = "not JSON: read by someone else\n";
+            for (name, text) in [("event.json", LIFECYCLE), ("array.json", array.as_bytes())] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, [header.as_bytes(), text].concat()).unwrap();
+                let mut file = std::fs::File::open(&path).unwrap();
+                file.seek(SeekFrom::Start(header.len() as u64)).unwrap();
+                let mut seen = Vec::new();
+                let got = e
+                    .prepare_open_file(file, &path, NOW, usize::MAX, &mut |n| seen.push(n))
+                    .map(|b| outcome(Some(b)))
+                    .map_err(|e| e.to_string());
+                let expected = outcome(e.prepare_input(text, NOW, usize::MAX).ok());
+                assert_eq!(got, Ok(expected), "{name}");
+                assert_eq!(seen.last().copied(), Some(text.len() as u64), "{name}");
             }
         }
 

@@ -1,14 +1,11 @@
 //! `imglake export`: stream records from a file or stdin into the lake.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::export::{
-    strip_byte_order_mark, Exporter, FileInputError, PreparedBatch, WrittenFile,
-};
+use imglake_exporter::export::{Exporter, FileInputError, PreparedBatch, WrittenFile};
 use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,10 +15,7 @@ use crate::cli::ExportArgs;
 pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     // A missing input is named before the lake (which opening may create) is touched.
-    if args.input.as_os_str() != "-" {
-        std::fs::File::open(&args.input)
-            .with_context(|| format!("cannot read --input {}", args.input.display()))?;
-    }
+    let input = open_input(&args.input)?;
     let lake = Lake::open(&args.lake)?;
     let exporter = lake.exporter(ExportOptions {
         compression: args.compression,
@@ -30,7 +24,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     });
     let exported_at_ms = now_ms();
     let batch_size = usize::try_from(args.batch_records).unwrap_or(usize::MAX);
-    let prepared = prepare(&exporter, &args, exported_at_ms, batch_size)?;
+    let prepared = prepare(&exporter, input, &args, exported_at_ms, batch_size)?;
     let batches = prepared.len();
     let mut total = ExportReport::default();
     for (i, batch) in prepared.into_iter().enumerate() {
@@ -103,42 +97,49 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Maps and encodes the input: a file a chunk at a time when it is a well-formed event
-/// (`Exporter::prepare_file`), stdin whole.
+/// The input file, or stdin for `-`, opened once.
+fn open_input(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    if path.as_os_str() == "-" {
+        // A file of its own on stdin's descriptor: when stdin is a regular file
+        // (`< events.json`) it is read a chunk at a time, as `--input FILE` is.
+        let stdin = std::io::stdin();
+        #[cfg(unix)]
+        let owned = std::os::fd::AsFd::as_fd(&stdin).try_clone_to_owned();
+        #[cfg(windows)]
+        let owned = std::os::windows::io::AsHandle::as_handle(&stdin).try_clone_to_owned();
+        return Ok(std::fs::File::from(owned.context("reading stdin")?));
+    }
+    std::fs::File::open(path).with_context(|| format!("cannot read --input {}", path.display()))
+}
+
+/// Maps and encodes the input: a chunk at a time when it is a regular file (also on stdin)
+/// holding a well-formed event or JSON Lines, otherwise whole
+/// (`Exporter::prepare_open_file`).
 fn prepare(
     exporter: &Exporter,
+    file: std::fs::File,
     args: &ExportArgs,
     exported_at_ms: i64,
     batch_size: usize,
 ) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
     let input = args.input.display();
-    if args.input.as_os_str() != "-" {
-        let mut progress = ReadProgress::for_file(&args.input);
-        let prepared = exporter.prepare_file_with_progress(
-            &args.input,
-            exported_at_ms,
-            batch_size,
-            &mut |read| progress.update(read),
-        );
-        progress.finish();
-        return prepared.map_err(|e| match e {
-            FileInputError::Read { source, .. } => {
-                anyhow::Error::new(source).context(format!("cannot read --input {input}"))
-            }
-            FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {input}")),
+    let name = if args.input.as_os_str() == "-" {
+        "stdin".to_owned()
+    } else {
+        input.to_string()
+    };
+    let mut progress = ReadProgress::for_file(&file, &name);
+    let prepared =
+        exporter.prepare_open_file(file, &args.input, exported_at_ms, batch_size, &mut |read| {
+            progress.update(read)
         });
-    }
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .context("reading stdin")?;
-    strip_byte_order_mark(&mut bytes);
-    Ok(exporter
-        .prepare_input(&bytes, exported_at_ms, batch_size)
-        .with_context(|| format!("reading {input}"))?
-        .into_iter()
-        .map(PreparedBatch::into_owned)
-        .collect())
+    progress.finish();
+    prepared.map_err(|e| match e {
+        FileInputError::Read { source, .. } => {
+            anyhow::Error::new(source).context(format!("cannot read --input {input}"))
+        }
+        FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {input}")),
+    })
 }
 
 /// Inputs from this size on show how far reading them has come.
@@ -153,8 +154,9 @@ struct ReadProgress {
 }
 
 impl ReadProgress {
-    fn for_file(path: &std::path::Path) -> Self {
-        let len = std::fs::metadata(path)
+    fn for_file(file: &std::fs::File, name: &str) -> Self {
+        let len = file
+            .metadata()
             .ok()
             .filter(|m| m.is_file())
             .map_or(0, |m| m.len());
@@ -171,7 +173,7 @@ impl ReadProgress {
         });
         ReadProgress {
             bar,
-            name: path.display().to_string(),
+            name: name.to_owned(),
             len,
         }
     }
