@@ -276,10 +276,11 @@ pub struct ExportArgs {
     pub stream_label: Option<String>,
 
     /// Records per export batch (each batch writes its own files, and bounds the Arrow
-    /// working memory). A regular file (also on stdin) holding a well-formed event or JSON
-    /// Lines is read a chunk at a time, any other input whole; the encoded files of all
-    /// batches are written once it is read. Keep it fixed between a run and its replay so
-    /// that the replay rewrites the same objects.
+    /// working memory). A regular file (also on stdin) holding a Lambda event or GetRecords
+    /// response with `Records` first, or JSON Lines of stream records, is read a chunk at a
+    /// time; any other input, and a pipe, whole. The encoded files of all batches are
+    /// written once the input is read. Keep it fixed between a run and its replay so that
+    /// the replay rewrites the same objects.
     #[arg(long, env = "IMGLAKE_BATCH_RECORDS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub batch_records: u64,
 

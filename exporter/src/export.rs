@@ -805,7 +805,18 @@ impl Exporter {
             file.seek(SeekFrom::Start(start)).map_err(read)?;
         }
         let size = metadata.map_or(0, |m| m.len().saturating_sub(start.unwrap_or(0)));
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+            .map_err(|_| {
+                read(std::io::Error::new(
+                    std::io::ErrorKind::OutOfMemory,
+                    format!(
+                        "its form is read whole, and its {size} bytes do not fit in memory: \
+                         split it into files of a few hundred MB"
+                    ),
+                ))
+            })?;
         Counted::new(&mut file, progress)
             .read_to_end(&mut bytes)
             .map_err(read)?;
@@ -1821,7 +1832,11 @@ mod tests {
             let texts = texts_of(&records);
             let array = format!("[{}]", texts.join(","));
             let header = "not JSON: read by someone else\n";
-            for (name, text) in [("event.json", LIFECYCLE), ("array.json", array.as_bytes())] {
+            // Streamed: read once. An array: refused by the stream, then read whole again.
+            for (name, text, passes) in [
+                ("event.json", LIFECYCLE, 1),
+                ("array.json", array.as_bytes(), 2),
+            ] {
                 let path = dir.path().join(name);
                 std::fs::write(&path, [header.as_bytes(), text].concat()).unwrap();
                 let mut file = std::fs::File::open(&path).unwrap();
@@ -1833,6 +1848,8 @@ mod tests {
                     .map_err(|e| e.to_string());
                 let expected = outcome(e.prepare_input(text, NOW, usize::MAX).ok());
                 assert_eq!(got, Ok(expected), "{name}");
+                let restarts = seen.iter().filter(|n| **n == 0).count();
+                assert_eq!(restarts, passes, "{name}: {seen:?}");
                 assert_eq!(seen.last().copied(), Some(text.len() as u64), "{name}");
             }
         }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::export::{Exporter, FileInputError, PreparedBatch, WrittenFile};
+use imglake_exporter::export::{
+    strip_byte_order_mark, Exporter, FileInputError, PreparedBatch, WrittenFile,
+};
 use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -62,7 +64,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     if total.received == 0 {
         eprintln!(
             "warning: {} holds no stream records; nothing was exported",
-            args.input.display()
+            input_name(&args.input)
         );
     }
     if total.received > 0 && total.rows_written == 0 && total.quarantined == total.received {
@@ -76,7 +78,7 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             format!(
                 " Is {} a DynamoDB stream event ({{\"Records\": [...]}}) or JSON Lines of \
                  stream records?",
-                args.input.display()
+                input_name(&args.input)
             )
         } else {
             String::new()
@@ -97,36 +99,78 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The input file, or stdin for `-`, opened once.
-fn open_input(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+/// The input as messages name it: its path, or `stdin` for `-`.
+fn input_name(path: &std::path::Path) -> String {
     if path.as_os_str() == "-" {
-        // A file of its own on stdin's descriptor: when stdin is a regular file
-        // (`< events.json`) it is read a chunk at a time, as `--input FILE` is.
-        let stdin = std::io::stdin();
-        #[cfg(unix)]
-        let owned = std::os::fd::AsFd::as_fd(&stdin).try_clone_to_owned();
-        #[cfg(windows)]
-        let owned = std::os::windows::io::AsHandle::as_handle(&stdin).try_clone_to_owned();
-        return Ok(std::fs::File::from(owned.context("reading stdin")?));
+        "stdin".to_owned()
+    } else {
+        path.display().to_string()
     }
-    std::fs::File::open(path).with_context(|| format!("cannot read --input {}", path.display()))
 }
 
-/// Maps and encodes the input: a chunk at a time when it is a regular file (also on stdin)
-/// holding a well-formed event or JSON Lines, otherwise whole
-/// (`Exporter::prepare_open_file`).
+/// Where the records come from, opened once.
+enum Input {
+    /// `--input FILE`, or stdin when it is a regular file (`< events.json`): read a chunk
+    /// at a time when its form allows.
+    File(std::fs::File),
+    /// stdin from a pipe or a terminal: read whole.
+    Stdin,
+}
+
+/// Opens `--input` (a missing file is an error here, before anything else happens).
+fn open_input(path: &std::path::Path) -> anyhow::Result<Input> {
+    if path.as_os_str() != "-" {
+        return std::fs::File::open(path)
+            .map(Input::File)
+            .with_context(|| format!("cannot read --input {}", path.display()));
+    }
+    Ok(stdin_file().map_or(Input::Stdin, Input::File))
+}
+
+/// stdin as a file of its own (a duplicate of its descriptor) when it is a regular file.
+/// Anything else (a pipe, a terminal, a closed stdin) is read through `std::io::stdin`,
+/// which decodes a Windows console and reads a closed stdin as empty.
+fn stdin_file() -> Option<std::fs::File> {
+    let stdin = std::io::stdin();
+    #[cfg(unix)]
+    let owned = std::os::fd::AsFd::as_fd(&stdin).try_clone_to_owned();
+    #[cfg(windows)]
+    let owned = std::os::windows::io::AsHandle::as_handle(&stdin).try_clone_to_owned();
+    #[cfg(not(any(unix, windows)))]
+    let owned: std::io::Result<std::fs::File> = {
+        drop(stdin);
+        Err(std::io::ErrorKind::Unsupported.into())
+    };
+    let file = std::fs::File::from(owned.ok()?);
+    file.metadata().ok()?.is_file().then_some(file)
+}
+
+/// Maps and encodes the input: a chunk at a time when it is a regular file holding a Lambda
+/// event or GetRecords response with `Records` first or JSON Lines of stream records,
+/// otherwise whole (`Exporter::prepare_open_file`, `Exporter::prepare_input`).
 fn prepare(
     exporter: &Exporter,
-    file: std::fs::File,
+    input: Input,
     args: &ExportArgs,
     exported_at_ms: i64,
     batch_size: usize,
 ) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
-    let input = args.input.display();
-    let name = if args.input.as_os_str() == "-" {
-        "stdin".to_owned()
-    } else {
-        input.to_string()
+    let stdin = args.input.as_os_str() == "-";
+    let name = input_name(&args.input);
+    let file = match input {
+        Input::File(file) => file,
+        Input::Stdin => {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .context("cannot read stdin")?;
+            strip_byte_order_mark(&mut bytes);
+            return Ok(exporter
+                .prepare_input(&bytes, exported_at_ms, batch_size)
+                .context("reading stdin")?
+                .into_iter()
+                .map(PreparedBatch::into_owned)
+                .collect());
+        }
     };
     let mut progress = ReadProgress::for_file(&file, &name);
     let prepared =
@@ -135,10 +179,12 @@ fn prepare(
         });
     progress.finish();
     prepared.map_err(|e| match e {
-        FileInputError::Read { source, .. } => {
-            anyhow::Error::new(source).context(format!("cannot read --input {input}"))
-        }
-        FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {input}")),
+        FileInputError::Read { source, .. } => anyhow::Error::new(source).context(if stdin {
+            "cannot read stdin".to_owned()
+        } else {
+            format!("cannot read --input {name}")
+        }),
+        FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {name}")),
     })
 }
 
@@ -154,12 +200,13 @@ struct ReadProgress {
 }
 
 impl ReadProgress {
+    /// For `file` read from where it stands (stdin may stand past what another program read).
     fn for_file(file: &std::fs::File, name: &str) -> Self {
-        let len = file
-            .metadata()
-            .ok()
-            .filter(|m| m.is_file())
-            .map_or(0, |m| m.len());
+        use std::io::Seek;
+        let len = match (file.metadata(), (&*file).stream_position()) {
+            (Ok(m), Ok(at)) if m.is_file() => m.len().saturating_sub(at),
+            _ => 0,
+        };
         let bar = (len >= PROGRESS_MIN_BYTES).then(|| {
             let bar = ProgressBar::new(len).with_prefix("reading");
             bar.set_style(
