@@ -781,7 +781,7 @@ impl Exporter {
         batch_records: usize,
         progress: &mut dyn FnMut(u64),
     ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
-        use std::io::{Read, Seek, SeekFrom};
+        use std::io::{Seek, SeekFrom};
         let read = |source| FileInputError::Read {
             path: path.to_owned(),
             source,
@@ -805,6 +805,33 @@ impl Exporter {
             file.seek(SeekFrom::Start(start)).map_err(read)?;
         }
         let size = metadata.map_or(0, |m| m.len().saturating_sub(start.unwrap_or(0)));
+        self.prepare_read_whole(
+            &mut file,
+            size,
+            path,
+            exported_at_ms,
+            batch_records,
+            progress,
+        )
+    }
+
+    /// Reads `reader` to its end (`size` bytes are expected, 0 if unknown) and prepares it
+    /// as [`Exporter::prepare_input`] does: the path for input that cannot be streamed, such
+    /// as a pipe. `path` names it in errors.
+    pub fn prepare_read_whole(
+        &self,
+        reader: &mut dyn std::io::Read,
+        size: u64,
+        path: &std::path::Path,
+        exported_at_ms: i64,
+        batch_records: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Vec<PreparedBatch<'static>>, FileInputError> {
+        use std::io::Read;
+        let read = |source| FileInputError::Read {
+            path: path.to_owned(),
+            source,
+        };
         let mut bytes = Vec::new();
         bytes
             .try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
@@ -817,7 +844,7 @@ impl Exporter {
                     ),
                 ))
             })?;
-        Counted::new(&mut file, progress)
+        Counted::new(reader, progress)
             .read_to_end(&mut bytes)
             .map_err(read)?;
         strip_byte_order_mark(&mut bytes);
@@ -1810,14 +1837,20 @@ mod tests {
                     batches.iter().map(|b| b.received()).sum::<usize>(),
                     texts.len()
                 );
-                let restarts = seen.iter().filter(|n| **n == 0).count();
-                assert_eq!(restarts, passes, "{name}: {seen:?}");
-                assert_eq!(seen.last().copied(), Some(text.len() as u64), "{name}");
-                assert!(
-                    seen.windows(2).all(|w| w[1] >= w[0] || w[1] == 0),
-                    "{name}: {seen:?}"
-                );
+                assert_read_in_passes(&seen, passes, text.len(), name);
             }
+        }
+
+        /// `seen` (what a progress callback was told) shows `passes` readings of an input of
+        /// `len` bytes, each from 0 and never going back.
+        fn assert_read_in_passes(seen: &[u64], passes: usize, len: usize, name: &str) {
+            let restarts = seen.iter().filter(|n| **n == 0).count();
+            assert_eq!(restarts, passes, "{name}: {seen:?}");
+            assert_eq!(seen.last().copied(), Some(len as u64), "{name}");
+            assert!(
+                seen.windows(2).all(|w| w[1] >= w[0] || w[1] == 0),
+                "{name}: {seen:?}"
+            );
         }
 
         #[test]
@@ -1848,9 +1881,7 @@ mod tests {
                     .map_err(|e| e.to_string());
                 let expected = outcome(e.prepare_input(text, NOW, usize::MAX).ok());
                 assert_eq!(got, Ok(expected), "{name}");
-                let restarts = seen.iter().filter(|n| **n == 0).count();
-                assert_eq!(restarts, passes, "{name}: {seen:?}");
-                assert_eq!(seen.last().copied(), Some(text.len() as u64), "{name}");
+                assert_read_in_passes(&seen, passes, text.len(), name);
             }
         }
 

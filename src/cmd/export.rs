@@ -5,9 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::export::{
-    strip_byte_order_mark, Exporter, FileInputError, PreparedBatch, WrittenFile,
-};
+use imglake_exporter::export::{Exporter, FileInputError, PreparedBatch, WrittenFile};
 use imglake_exporter::keys;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -147,7 +145,7 @@ fn stdin_file() -> Option<std::fs::File> {
 
 /// Maps and encodes the input: a chunk at a time when it is a regular file holding a Lambda
 /// event or GetRecords response with `Records` first or JSON Lines of stream records,
-/// otherwise whole (`Exporter::prepare_open_file`, `Exporter::prepare_input`).
+/// otherwise whole (`Exporter::prepare_open_file`, `Exporter::prepare_read_whole`).
 fn prepare(
     exporter: &Exporter,
     input: Input,
@@ -155,35 +153,38 @@ fn prepare(
     exported_at_ms: i64,
     batch_size: usize,
 ) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
-    let stdin = args.input.as_os_str() == "-";
     let name = input_name(&args.input);
-    let file = match input {
-        Input::File(file) => file,
-        Input::Stdin => {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .context("cannot read stdin")?;
-            strip_byte_order_mark(&mut bytes);
-            return Ok(exporter
-                .prepare_input(&bytes, exported_at_ms, batch_size)
-                .context("reading stdin")?
-                .into_iter()
-                .map(PreparedBatch::into_owned)
-                .collect());
+    let prepared = match input {
+        Input::File(file) => {
+            let mut progress = ReadProgress::for_file(&file, &name);
+            let prepared = exporter.prepare_open_file(
+                file,
+                &args.input,
+                exported_at_ms,
+                batch_size,
+                &mut |read| progress.update(read),
+            );
+            progress.finish();
+            prepared
         }
+        Input::Stdin => exporter.prepare_read_whole(
+            &mut std::io::stdin(),
+            0,
+            &args.input,
+            exported_at_ms,
+            batch_size,
+            &mut |_| {},
+        ),
     };
-    let mut progress = ReadProgress::for_file(&file, &name);
-    let prepared =
-        exporter.prepare_open_file(file, &args.input, exported_at_ms, batch_size, &mut |read| {
-            progress.update(read)
-        });
-    progress.finish();
     prepared.map_err(|e| match e {
-        FileInputError::Read { source, .. } => anyhow::Error::new(source).context(if stdin {
-            "cannot read stdin".to_owned()
-        } else {
-            format!("cannot read --input {name}")
-        }),
+        FileInputError::Read { source, .. } => {
+            let what = if args.input.as_os_str() == "-" {
+                ""
+            } else {
+                "--input "
+            };
+            anyhow::Error::new(source).context(format!("cannot read {what}{name}"))
+        }
         FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {name}")),
     })
 }
