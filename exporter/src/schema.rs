@@ -168,8 +168,18 @@ pub const COLUMNS: &[Column] = &[
     col("format", Str, Image, "jpeg | png | webp | gif | tiff"),
     col("size_bytes", Int64, Image, "raw object size"),
     col("sha256", Str, Image, "hex SHA-256 of the raw bytes"),
-    col("width", Int32, Image, "pixels, after EXIF orientation"),
-    col("height", Int32, Image, "pixels, after EXIF orientation"),
+    col(
+        "width",
+        Int32,
+        Image,
+        "displayed pixels (after EXIF orientation), the same on every row",
+    ),
+    col(
+        "height",
+        Int32,
+        Image,
+        "displayed pixels (after EXIF orientation), the same on every row",
+    ),
     col("raw_key", Str, Image, "object key of the raw upload"),
     col(
         "variant_count",
@@ -181,7 +191,7 @@ pub const COLUMNS: &[Column] = &[
         "variants_json",
         Str,
         Image,
-        "JSON array of variants: name, key, width, height, bytes",
+        "JSON array of {name, key, format, width, height, bytes}: recipe name, processed-store key, jpeg|png|webp, pixels, file bytes",
     ),
     col(
         "processed_bytes",

@@ -85,7 +85,7 @@ mod tests {
         let store = EmbeddedStore::open_in_memory("images", clock()).unwrap();
         let now = clock().now();
         for i in 0..n {
-            let item = ImageItem::new_received(
+            let item = ImageItem::received(
                 format!("img-{i}"),
                 Source::Api,
                 format!("req-{i}"),

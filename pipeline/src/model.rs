@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use ulid::Ulid;
 
+mod lifecycle;
+
+pub use lifecycle::{truncate, Header, Outcome, Variant, MAX_ERROR_MESSAGE};
+
 /// How long a metadata item lives before DynamoDB TTL removes it (the raw and processed
 /// images have the same 7-day S3 lifecycle).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -134,9 +138,11 @@ pub struct ImageItem {
     /// Hex SHA-256 of the raw bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Pixels, after EXIF orientation.
+    /// Displayed width in pixels: after EXIF orientation, on every row that has it (RECEIVED
+    /// from the header, PROCESSED from the decoded image: the same value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<i32>,
+    /// Displayed height in pixels, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<i32>,
     /// Object key of the raw upload.
@@ -144,7 +150,7 @@ pub struct ImageItem {
     pub raw_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant_count: Option<i32>,
-    /// JSON array of variants: name, key, width, height, bytes.
+    /// JSON array of [`Variant`]s: name, key, format, width, height, bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants_json: Option<String>,
     /// Total bytes of all variants.
@@ -212,9 +218,10 @@ pub enum ModelError {
 }
 
 impl ImageItem {
-    /// A new item in status RECEIVED: `received_at = now` (milliseconds) and
-    /// `expires_at = received_at + ttl` in epoch seconds (whole seconds, floored).
-    pub fn new_received(
+    /// A new arrival, RECEIVED: `received_at = now` (milliseconds) and
+    /// `expires_at = received_at + ttl` in epoch seconds (whole seconds, floored). The other
+    /// steps of the lifecycle are in [`lifecycle`].
+    pub fn received(
         image_id: impl Into<String>,
         source: Source,
         source_ref: impl Into<String>,
@@ -366,7 +373,7 @@ mod tests {
             has_alpha: Some(false),
             camera_make: Some("FUJIFILM".into()),
             camera_model: Some("X-T5".into()),
-            ..ImageItem::new_received(
+            ..ImageItem::received(
                 "01JDFY2Q4W8Z8H6V3M5N7K9P1A",
                 Source::Api,
                 "req-7f3a",
@@ -428,7 +435,7 @@ mod tests {
 
     #[test]
     fn absent_attributes_stay_absent_and_round_trip() {
-        let item = ImageItem::new_received(
+        let item = ImageItem::received(
             "id1",
             Source::Kafka,
             "images/3/1042",
@@ -473,12 +480,11 @@ mod tests {
 
     #[test]
     fn received_item_expires_after_the_ttl_in_epoch_seconds() {
-        let item =
-            ImageItem::new_received("id", Source::Api, "r", "t", at(RECEIVED_MS), DEFAULT_TTL);
+        let item = ImageItem::received("id", Source::Api, "r", "t", at(RECEIVED_MS), DEFAULT_TTL);
         assert_eq!(item.status, Status::Received);
         assert_eq!(item.received_at, RECEIVED_MS);
         assert_eq!(item.expires_at, 1_795_514_290 + 7 * 86_400);
-        let short = ImageItem::new_received(
+        let short = ImageItem::received(
             "id",
             Source::Api,
             "r",

@@ -6,7 +6,6 @@
 //! (`BEGIN IMMEDIATE`), so conditional updates from several connections or processes are
 //! serialized: no lost update, one record per change.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,16 +17,13 @@ use serde_json::value::RawValue;
 
 use super::stream::{self, Change, EventName};
 use super::{
-    check_new, check_transition, settled_transition, Clock, MetadataStore, StoreError, Transition,
+    check_new, check_transition, decode_item, encode_item, settled_transition, Clock,
+    MetadataStore, StoreError, Transition,
 };
 use crate::model::{ImageItem, Status};
 
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
-
-/// DynamoDB's item size limit. The embedded store measures the item's DynamoDB JSON, a
-/// slight over-estimate of DynamoDB's own accounting.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// How long a writer waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,13 +351,13 @@ fn stored_item(tx: &Transaction<'_>, image_id: &str) -> Result<Option<String>, S
 }
 
 fn decode(image_id: &str, stored: &str) -> Result<ImageItem, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        what: format!("image {image_id}"),
-        reason,
-    };
+    let what = format!("image {image_id}");
     let item: serde_dynamo::Item =
-        serde_json::from_str(stored).map_err(|e| corrupt(e.to_string()))?;
-    ImageItem::from_item(item).map_err(|e| corrupt(e.to_string()))
+        serde_json::from_str(stored).map_err(|e| StoreError::Corrupt {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+    decode_item(&what, item)
 }
 
 fn raw<'s>(image_id: &str, stored: &'s str) -> Result<&'s RawValue, StoreError> {
@@ -373,28 +369,7 @@ fn raw<'s>(image_id: &str, stored: &'s str) -> Result<&'s RawValue, StoreError> 
 
 /// The item as stored: its DynamoDB JSON with attributes in name order (stable records).
 fn encode(item: &ImageItem) -> Result<String, StoreError> {
-    let invalid = |source| StoreError::Invalid {
-        image_id: item.image_id.clone(),
-        source,
-    };
-    let attributes: BTreeMap<String, serde_dynamo::AttributeValue> = item
-        .to_item()
-        .map_err(invalid)?
-        .into_inner()
-        .into_iter()
-        .collect();
-    let json = serde_json::to_string(&attributes).map_err(|e| StoreError::Corrupt {
-        what: format!("image {}", item.image_id),
-        reason: e.to_string(),
-    })?;
-    if json.len() > MAX_ITEM_BYTES {
-        return Err(StoreError::TooLarge {
-            image_id: item.image_id.clone(),
-            bytes: json.len(),
-            limit: MAX_ITEM_BYTES,
-        });
-    }
-    Ok(json)
+    Ok(encode_item(item)?.json)
 }
 
 /// Appends the stream record of `change` with the next sequence number.

@@ -45,7 +45,7 @@ fn memory_store(clock: &TestClock) -> EmbeddedStore {
 }
 
 fn received(id: &str, clock: &TestClock) -> ImageItem {
-    ImageItem::new_received(
+    ImageItem::received(
         id,
         Source::Api,
         "req-7f3a",
