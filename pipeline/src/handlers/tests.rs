@@ -785,3 +785,83 @@ fn s3_keys_are_url_decoded_and_only_raw_keys_map_to_images() {
     assert_eq!(image_id_of_raw_key("other/01ABC"), None);
     assert_eq!(variant_key("01ABC", "thumb", "jpg"), "01ABC/thumb.jpg");
 }
+
+#[tokio::test]
+async fn a_tenant_header_that_is_not_ascii_or_is_repeated_is_refused_not_read_as_default() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    let mut non_ascii = put_request(&sample_jpeg());
+    non_ascii.request_context.authorizer = None;
+    non_ascii.headers.insert(
+        upload::TENANT_HEADER,
+        http::HeaderValue::from_bytes("acmé".as_bytes()).unwrap(),
+    );
+    let resp = p.handle_upload(&non_ascii, &mut o).await;
+    assert_eq!(resp.status_code, 400, "{:?}", resp.body);
+    assert_eq!(body_of(&resp)["error"]["code"], "invalid_tenant");
+
+    let mut twice = put_request(&sample_jpeg());
+    twice.request_context.authorizer = None;
+    twice
+        .headers
+        .append(upload::TENANT_HEADER, "acme".parse().unwrap());
+    twice
+        .headers
+        .append(upload::TENANT_HEADER, "globex".parse().unwrap());
+    let resp = p.handle_upload(&twice, &mut o).await;
+    assert_eq!(resp.status_code, 400, "{:?}", resp.body);
+    assert_eq!(body_of(&resp)["error"]["code"], "repeated_header");
+    let message = body_of(&resp)["error"]["message"].clone();
+    assert!(
+        message.to_string().contains("X-Imglake-Tenant"),
+        "{message}"
+    );
+
+    // Neither wrote anything: no image was filed under `default`.
+    assert!(changes(&p).await.is_empty());
+    // The same refusals for POST /images, which records the image before any upload.
+    let mut post: ApiGatewayV2httpRequest = serde_json::from_str(POST).unwrap();
+    post.request_context.authorizer = None;
+    post.headers.insert(
+        upload::TENANT_HEADER,
+        http::HeaderValue::from_bytes(b"\xffbad").unwrap(),
+    );
+    let resp = p.handle_upload(&post, &mut o).await;
+    assert_eq!(resp.status_code, 400, "{:?}", resp.body);
+    assert_eq!(body_of(&resp)["error"]["code"], "invalid_tenant");
+}
+
+#[tokio::test]
+async fn an_idempotency_key_must_be_visible_ascii_and_single() {
+    let p = pipeline();
+    let mut o = Outcomes::default();
+    for key in ["a b", "tab\there", "x".repeat(257).as_str(), ""] {
+        let mut req = put_request(&sample_jpeg());
+        req.headers
+            .insert(upload::IDEMPOTENCY_HEADER, key.parse().unwrap());
+        let resp = p.handle_upload(&req, &mut o).await;
+        assert_eq!(resp.status_code, 400, "{key:?}: {:?}", resp.body);
+        assert_eq!(
+            body_of(&resp)["error"]["code"],
+            "invalid_idempotency_key",
+            "{key:?}"
+        );
+    }
+    let mut twice = put_request(&sample_jpeg());
+    twice
+        .headers
+        .append(upload::IDEMPOTENCY_HEADER, "k1".parse().unwrap());
+    twice
+        .headers
+        .append(upload::IDEMPOTENCY_HEADER, "k2".parse().unwrap());
+    let resp = p.handle_upload(&twice, &mut o).await;
+    assert_eq!(resp.status_code, 400);
+    assert_eq!(body_of(&resp)["error"]["code"], "repeated_header");
+    assert!(changes(&p).await.is_empty());
+    // The widest legal key is taken.
+    let mut ok = put_request(&sample_jpeg());
+    let widest: String = (b'!'..=b'~').map(char::from).collect();
+    ok.headers
+        .insert(upload::IDEMPOTENCY_HEADER, widest.parse().unwrap());
+    assert_eq!(p.handle_upload(&ok, &mut o).await.status_code, 202);
+}

@@ -190,6 +190,13 @@ impl<M: MetadataStore> Pipeline<M> {
     }
 
     fn tenant(&self, request: &ApiGatewayV2httpRequest) -> Result<String, Reply> {
+        let invalid = || {
+            Reply::error(
+                400,
+                "invalid_tenant",
+                "the tenant must be 1 to 64 of a-z A-Z 0-9 _ - .",
+            )
+        };
         let from_claim = request
             .request_context
             .authorizer
@@ -197,24 +204,19 @@ impl<M: MetadataStore> Pipeline<M> {
             .and_then(|a| a.jwt.as_ref())
             .and_then(|jwt| jwt.claims.get("tenant"))
             .cloned();
-        let from_header = || {
-            request
-                .headers
-                .get(TENANT_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+        let tenant = match from_claim {
+            Some(claim) => claim,
+            // A header that is there but unreadable (not ASCII) or repeated is refused: read
+            // as "no tenant" it would file the image under `default`.
+            None => match single_header(request, TENANT_HEADER, "X-Imglake-Tenant")? {
+                Some(value) => value.to_str().map_err(|_| invalid())?.to_owned(),
+                None => DEFAULT_TENANT.to_owned(),
+            },
         };
-        let tenant = from_claim
-            .or_else(from_header)
-            .unwrap_or_else(|| DEFAULT_TENANT.to_owned());
         if is_valid_tenant(&tenant) {
             Ok(tenant)
         } else {
-            Err(Reply::error(
-                400,
-                "invalid_tenant",
-                "the tenant must be 1 to 64 of a-z A-Z 0-9 _ - .",
-            ))
+            Err(invalid())
         }
     }
 
@@ -309,15 +311,15 @@ impl<M: MetadataStore> Pipeline<M> {
             Err(reply) => return Ok(reply),
         };
         let now = self.clock.now();
-        let key = request
-            .headers
-            .get(IDEMPOTENCY_HEADER)
-            .map(|v| v.to_str().unwrap_or(""));
+        let key = match single_header(request, IDEMPOTENCY_HEADER, "Idempotency-Key") {
+            Ok(value) => value.map(|v| v.to_str().unwrap_or("")),
+            Err(reply) => return Ok(reply),
+        };
         // With a key, a retry must carry the same image: compared below, with the digest
         // ingest recorded (a clone of `Bytes` shares the buffer).
         let retried_body = key.map(|_| bytes.clone());
         let image_id = match key {
-            Some(key) if (1..=256).contains(&key.len()) => idempotent_id(&tenant, key),
+            Some(key) if is_valid_idempotency_key(key) => idempotent_id(&tenant, key),
             Some(_) => {
                 return Ok(Reply::error(
                     400,
@@ -470,6 +472,30 @@ pub fn item_view(item: &ImageItem) -> Value {
         }
     }
     view
+}
+
+/// The one value of header `name`, if any; a repeated header is refused (which of two
+/// tenants or keys was meant cannot be told). `label` is how the error names it.
+fn single_header<'r>(
+    request: &'r ApiGatewayV2httpRequest,
+    name: &str,
+    label: &str,
+) -> Result<Option<&'r HeaderValue>, Reply> {
+    let mut values = request.headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(Reply::error(
+            400,
+            "repeated_header",
+            format!("the request has more than one {label} header; send exactly one"),
+        ));
+    }
+    Ok(first)
+}
+
+/// Idempotency keys: 1 to 256 visible ASCII characters (`!` to `~`; no spaces or controls).
+fn is_valid_idempotency_key(key: &str) -> bool {
+    (1..=256).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// A ULID-shaped id fixed by (tenant, idempotency key): a retried `PUT` lands on the same
