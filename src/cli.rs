@@ -174,6 +174,23 @@ pub struct LimitArgs {
     /// Most scans a JPEG may have (each is one decoding pass over the whole image).
     #[arg(long, env = "IMGLAKE_MAX_JPEG_SCANS", default_value_t = imglake_pipeline::validate::DEFAULT_MAX_JPEG_SCANS, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_jpeg_scans: u32,
+
+    /// Memory for decoding and processing images, like 1GB or 512MB, judged from each image's
+    /// header (size, bit depth, channels) before decoding; an image that needs more is
+    /// refused (memory_budget_exceeded). serve's workers share it.
+    #[arg(long, env = "IMGLAKE_MEMORY_BUDGET", default_value = "1GB", value_parser = parse_memory_budget)]
+    pub memory_budget: u64,
+}
+
+/// A memory budget of at least 16 MiB, like 1GB or 512MB.
+fn parse_memory_budget(s: &str) -> Result<u64, String> {
+    let bytes = imglake_exporter::compact::parse_size(s)?;
+    if bytes < 16 * 1024 * 1024 {
+        return Err(format!(
+            "`{s}` is below 16MB: no image could be processed within it"
+        ));
+    }
+    Ok(bytes)
 }
 
 impl LimitArgs {
@@ -183,6 +200,7 @@ impl LimitArgs {
             max_pixels: self.max_megapixels * 1_000_000,
             allow_tiff: self.allow_tiff,
             max_jpeg_scans: self.max_jpeg_scans,
+            max_memory_bytes: self.memory_budget,
         }
     }
 }

@@ -34,6 +34,10 @@ pub const ENV_MAX_MEGAPIXELS: &str = "IMGLAKE_MAX_MEGAPIXELS";
 pub const ENV_ALLOW_TIFF: &str = "IMGLAKE_ALLOW_TIFF";
 /// Most scans a JPEG may have (one decoding pass each); default 64.
 pub const ENV_MAX_JPEG_SCANS: &str = "IMGLAKE_MAX_JPEG_SCANS";
+/// Memory for decoding and processing one image, a size like `1GB` or `768MB` (powers of
+/// 1024, as the CLI's `--memory-budget`); default 1GB, which fits a 1 769 MB function
+/// working on one image at a time.
+pub const ENV_MEMORY_BUDGET: &str = "IMGLAKE_MEMORY_BUDGET";
 /// Processing attempts before FAILED: the process queue's `maxReceiveCount`; default 3.
 pub const ENV_MAX_ATTEMPTS: &str = "IMGLAKE_MAX_ATTEMPTS";
 /// Comma-separated buckets Kafka claim-checks may name (the raw bucket always may).
@@ -78,6 +82,7 @@ pub struct Config {
     pub max_megapixels: u64,
     pub allow_tiff: bool,
     pub max_jpeg_scans: u32,
+    pub memory_budget: u64,
     pub max_attempts: u32,
     /// Extra claim-check buckets (besides the raw bucket), without duplicates.
     pub claim_check_buckets: Vec<String>,
@@ -203,6 +208,18 @@ impl Config {
             Limits::default().max_jpeg_scans,
             "a count from 1 to 10000",
         )?;
+        let memory_budget = match non_empty(&var, ENV_MEMORY_BUDGET) {
+            None => Limits::default().max_memory_bytes,
+            Some(text) => imglake_exporter::compact::parse_size(&text)
+                .ok()
+                .filter(|bytes| (16 << 20..=10 << 30).contains(bytes))
+                .ok_or(ConfigError::Invalid {
+                    var: ENV_MEMORY_BUDGET,
+                    value: text,
+                    expected:
+                        "a size from 16MB to 10GB, like 1GB (below the function's memory size)",
+                })?,
+        };
         let max_attempts = number(
             &var,
             ENV_MAX_ATTEMPTS,
@@ -232,6 +249,7 @@ impl Config {
             max_megapixels,
             allow_tiff,
             max_jpeg_scans,
+            memory_budget,
             max_attempts,
             claim_check_buckets,
         })
@@ -244,14 +262,15 @@ impl Config {
             max_pixels: self.max_megapixels * 1_000_000,
             allow_tiff: self.allow_tiff,
             max_jpeg_scans: self.max_jpeg_scans,
+            max_memory_bytes: self.memory_budget,
         };
         PipelineConfig {
-            limits,
             ttl: Duration::from_secs(u64::from(self.ttl_days) * 86_400),
             max_attempts: self.max_attempts,
             direct_max_bytes: DEFAULT_DIRECT_MAX_BYTES.min(self.max_upload_bytes),
             ..PipelineConfig::default()
         }
+        .with_limits(limits)
     }
 
     /// How `POST /images` signs forms: the function's own credentials and region
@@ -384,6 +403,20 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_budget_defaults_to_1_gib_and_sizes_the_shared_budget() {
+        let config = Config::from_lookup(lookup(&with(&[])))
+            .unwrap()
+            .pipeline_config();
+        assert_eq!(config.limits.max_memory_bytes, 1024 * 1024 * 1024);
+        assert_eq!(config.memory.total_bytes(), 1024 * 1024 * 1024);
+        let config = Config::from_lookup(lookup(&with(&[(ENV_MEMORY_BUDGET, "768MB")])))
+            .unwrap()
+            .pipeline_config();
+        assert_eq!(config.limits.max_memory_bytes, 768 * 1024 * 1024);
+        assert_eq!(config.memory.total_bytes(), 768 * 1024 * 1024);
+    }
+
+    #[test]
     fn every_error_names_its_variable() {
         for (var, pairs) in [
             (ENV_RAW_BUCKET, vec![]),
@@ -403,6 +436,7 @@ mod tests {
             (ENV_MAX_MEGAPIXELS, with(&[(ENV_MAX_MEGAPIXELS, "0")])),
             (ENV_ALLOW_TIFF, with(&[(ENV_ALLOW_TIFF, "yes")])),
             (ENV_MAX_JPEG_SCANS, with(&[(ENV_MAX_JPEG_SCANS, "lots")])),
+            (ENV_MEMORY_BUDGET, with(&[(ENV_MEMORY_BUDGET, "1MB")])),
             (
                 ENV_CLAIM_CHECK_BUCKETS,
                 with(&[(ENV_CLAIM_CHECK_BUCKETS, "ok-bucket,Bad_Bucket")]),

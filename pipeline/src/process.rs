@@ -18,6 +18,7 @@
 //! Errors are classified by [`ProcessError::is_permanent`]: a permanent error fails the same
 //! way on every retry (the image goes to REJECTED or FAILED); a retryable one may not.
 
+mod budget;
 mod encode;
 mod exif_meta;
 mod features;
@@ -34,8 +35,9 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::model::{self, Header, Outcome};
-use crate::validate::{decode_guarded_shrunk, validate, Limits, Probe, Rejection};
+use crate::validate::{decode_guarded_shrunk, layout, validate, Limits, Probe, Rejection};
 
+pub use budget::{processing_cost, MemoryBudget, Reservation};
 pub use exif_meta::ExifMeta;
 pub use features::{sha256_hex, Features, ANALYSIS_SIDE};
 pub use recipe::{
@@ -184,7 +186,22 @@ pub fn process(bytes: &[u8], recipe: &Recipe, limits: &Limits) -> Result<Process
     let exif = ExifMeta::read(bytes);
     let orientation = exif.image_orientation();
     let (width, height) = probe.displayed_size(exif.orientation);
-    let decoded = decode_guarded_shrunk(bytes, limits, max_shrink(recipe, width, height))?;
+    let allowed_shrink = max_shrink(recipe, width, height);
+    // The memory this takes, judged before a pixel is decoded.
+    let layout = layout(&probe, bytes);
+    let cost = budget::cost_of(
+        &probe,
+        &layout,
+        recipe,
+        exif.orientation.unwrap_or(1),
+        allowed_shrink,
+    );
+    if cost > limits.max_memory_bytes {
+        return Err(
+            Rejection::over_memory_budget(&probe, &layout, cost, limits, "processing").into(),
+        );
+    }
+    let decoded = decode_guarded_shrunk(bytes, limits, allowed_shrink)?;
     let mut operations = Vec::with_capacity(2 + 3 * recipe.variants.len());
 
     let mut image = normalize(decoded.image);
@@ -254,15 +271,32 @@ pub fn max_shrink(recipe: &Recipe, width: u32, height: u32) -> u32 {
 }
 
 /// RGBA8 when some pixel is transparent, RGB8 otherwise (16-bit and float inputs reduced to
-/// 8 bits): the two layouts every later step handles.
+/// 8 bits): the two layouts every later step handles. An opaque RGBA8 image is turned into
+/// RGB8 in its own buffer, so no second image exists.
 fn normalize(image: DynamicImage) -> DynamicImage {
-    if matches!(image, DynamicImage::ImageRgb8(_)) {
-        image
-    } else if encode::has_transparency(&image) {
-        DynamicImage::ImageRgba8(image.into_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(image.into_rgb8())
+    match image {
+        DynamicImage::ImageRgb8(_) => image,
+        image if encode::has_transparency(&image) => DynamicImage::ImageRgba8(image.into_rgba8()),
+        DynamicImage::ImageRgba8(rgba) => DynamicImage::ImageRgb8(drop_alpha_in_place(rgba)),
+        image => DynamicImage::ImageRgb8(image.into_rgb8()),
     }
+}
+
+/// An RGBA8 image as RGB8 in the same allocation: each pixel moves to a lower or equal
+/// offset, so the copy never overwrites a pixel not yet read.
+fn drop_alpha_in_place(rgba: image::RgbaImage) -> image::RgbImage {
+    let (width, height) = rgba.dimensions();
+    let mut bytes = rgba.into_raw();
+    let pixels = bytes.len() / 4;
+    for i in 0..pixels {
+        bytes.copy_within(i * 4..i * 4 + 3, i * 3);
+    }
+    bytes.truncate(pixels * 3);
+    bytes.shrink_to_fit();
+    image::RgbImage::from_raw(width, height, bytes).unwrap_or_else(|| {
+        // from_raw only refuses a buffer too short for the size, which this is not.
+        image::RgbImage::new(width, height)
+    })
 }
 
 /// One variant: geometric ops, resize, tonal ops, encode. The oriented image is only

@@ -10,6 +10,7 @@
 //! Every refusal carries a [`RejectCode`] whose [`RejectCode::as_str`] lands in the lake's
 //! `error_code` column, and a message that is safe to show the client.
 
+mod budget;
 mod decode;
 mod header;
 mod sniff;
@@ -18,8 +19,13 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use budget::shrunk_side;
+pub use budget::{
+    decode_cost, describe, mib, DecodeCost, DECODER_HEADROOM_BYTES, DEFAULT_MAX_MEMORY_BYTES, MIB,
+};
 pub use decode::{decode_guarded, decode_guarded_shrunk, Decoded};
 pub(crate) use header::crc32;
+pub use header::Layout;
 pub use sniff::{sniff, Executable, Refused, Sniffed};
 
 /// Default [`Limits::max_bytes`]: 10 MiB, the presigned POST's bound.
@@ -40,6 +46,10 @@ pub struct Limits {
     /// scan, so a small file that repeats a scan thousands of times takes minutes or hours
     /// within every other limit; libjpeg's standard progressive script writes 10 scans.
     pub max_jpeg_scans: u32,
+    /// Memory one image may take to decode and process, in bytes, judged from its header
+    /// (dimensions, bit depth, channels, coding) before decoding. A process that works on
+    /// several images at once shares one budget among them (`imglake serve`).
+    pub max_memory_bytes: u64,
 }
 
 /// Default [`Limits::max_jpeg_scans`].
@@ -52,6 +62,7 @@ impl Default for Limits {
             max_pixels: DEFAULT_MAX_PIXELS,
             allow_tiff: false,
             max_jpeg_scans: DEFAULT_MAX_JPEG_SCANS,
+            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
         }
     }
 }
@@ -191,11 +202,13 @@ pub enum RejectCode {
     Truncated,
     /// A JPEG with more scans than [`Limits::max_jpeg_scans`].
     TooManyScans,
+    /// Decoding and processing would take more memory than [`Limits::max_memory_bytes`].
+    MemoryBudgetExceeded,
 }
 
 impl RejectCode {
     /// Every code, in a stable order.
-    pub const ALL: [RejectCode; 11] = [
+    pub const ALL: [RejectCode; 12] = [
         Self::EmptyInput,
         Self::TooLarge,
         Self::UnsupportedType,
@@ -207,6 +220,7 @@ impl RejectCode {
         Self::DecodeFailed,
         Self::Truncated,
         Self::TooManyScans,
+        Self::MemoryBudgetExceeded,
     ];
 
     /// The stable snake_case code written to the lake's `error_code` column.
@@ -223,6 +237,7 @@ impl RejectCode {
             Self::DecodeFailed => "decode_failed",
             Self::Truncated => "truncated",
             Self::TooManyScans => "too_many_scans",
+            Self::MemoryBudgetExceeded => "memory_budget_exceeded",
         }
     }
 }
@@ -260,6 +275,30 @@ impl Rejection {
                 Some(size) => format!("the image is {size} bytes, above the {limit} limit"),
                 None => format!("the image is over the {limit} limit"),
             },
+        )
+    }
+
+    /// An image whose `what` ("decoding", "processing") needs `needed` bytes, above the
+    /// memory budget of `limits`.
+    pub fn over_memory_budget(
+        probe: &Probe,
+        layout: &Layout,
+        needed: u64,
+        limits: &Limits,
+        what: &str,
+    ) -> Self {
+        Self::new(
+            RejectCode::MemoryBudgetExceeded,
+            format!(
+                "{what} this {}×{} {} {} needs about {} MiB, above the {} MiB memory budget \
+                 (raise it with --memory-budget or IMGLAKE_MEMORY_BUDGET, or send a smaller image)",
+                probe.width,
+                probe.height,
+                describe(probe.format, layout),
+                probe.format.label(),
+                mib(needed),
+                mib(limits.max_memory_bytes),
+            ),
         )
     }
 
@@ -331,6 +370,22 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Probe, Rejection> {
             format!("image declares {width}×{height} = {declared}, above the {budget} budget"),
         ));
     }
+    if format == ImageFormat::Gif {
+        // The decoder allocates the first frame whole before clipping it to the screen.
+        if let Some((fw, fh)) = header::gif_first_frame(bytes) {
+            let frame = u64::from(fw) * u64::from(fh);
+            if frame > limits.max_pixels {
+                let (declared, budget) = format_pixel_pair(frame, limits.max_pixels);
+                return Err(Rejection::new(
+                    RejectCode::PixelBudgetExceeded,
+                    format!(
+                        "GIF's first frame declares {fw}×{fh} = {declared}, above the {budget} \
+                         budget (its canvas is {width}×{height})"
+                    ),
+                ));
+            }
+        }
+    }
     if format == ImageFormat::Jpeg {
         // A progressive decoder passes over the whole image once per scan: a small file that
         // repeats a scan thousands of times is within every other limit and decodes for hours.
@@ -346,13 +401,29 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Probe, Rejection> {
             ));
         }
     }
-    Ok(Probe {
+    let probe = Probe {
         format,
         content_type: format.content_type(),
         width,
         height,
         size_bytes,
-    })
+    };
+    // The decode alone must fit the memory budget (processing adds to it; see
+    // `process::processing_cost`). JPEG is judged at full size, the most it can take.
+    let layout = header::layout(format, bytes);
+    let cost = decode_cost(&probe, &layout, 1);
+    let needed = cost.peak().saturating_add(size_bytes);
+    if needed > limits.max_memory_bytes {
+        return Err(Rejection::over_memory_budget(
+            &probe, &layout, needed, limits, "decoding",
+        ));
+    }
+    Ok(probe)
+}
+
+/// The pixel layout `bytes` declare (bit depth, channels, coding); `probe` is theirs.
+pub fn layout(probe: &Probe, bytes: &[u8]) -> Layout {
+    header::layout(probe.format, bytes)
 }
 
 /// "JPEG, PNG, WebP or GIF" (plus TIFF when allowed).

@@ -78,7 +78,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(ttl) = args.ttl {
             config.ttl = ttl;
         }
-        config.limits = args.limits.limits();
+        // One memory budget for every worker.
+        *config = config.clone().with_limits(args.limits.limits());
         // PUT carries the image in the request; larger ones take the presigned route.
         config.direct_max_bytes = config.direct_max_bytes.min(config.limits.max_bytes);
     }

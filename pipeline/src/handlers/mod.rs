@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::blob::{BlobError, BlobStore};
 use crate::model::{Header, ImageItem, Source, Status};
 use crate::presign::{Credentials, ServerSideEncryption};
-use crate::process::{ExifMeta, Recipe};
+use crate::process::{ExifMeta, MemoryBudget, Recipe};
 use crate::store::{Clock, MetadataStore, StoreError};
 use crate::validate::{validate, Limits, Probe};
 
@@ -108,9 +108,20 @@ pub struct PipelineConfig {
     pub direct_max_bytes: u64,
     /// Signing of presigned uploads; `None` makes `POST /images` answer 501.
     pub presign: Option<PresignConfig>,
+    /// The memory budget workers reserve an image's processing from before decoding it: one
+    /// for every worker of this process ([`PipelineConfig::with_limits`] sizes it).
+    pub memory: MemoryBudget,
 }
 
 impl PipelineConfig {
+    /// These limits, and a memory budget of their `max_memory_bytes` shared by every worker
+    /// of this pipeline.
+    pub fn with_limits(mut self, limits: Limits) -> PipelineConfig {
+        self.memory = MemoryBudget::new(limits.max_memory_bytes);
+        self.limits = limits;
+        self
+    }
+
     /// What `PUT /images` takes, and where a larger image goes: the hint of every 413 it answers.
     pub fn direct_upload_limit(&self) -> String {
         format!(
@@ -129,6 +140,7 @@ impl Default for PipelineConfig {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             direct_max_bytes: DEFAULT_DIRECT_MAX_BYTES,
             presign: None,
+            memory: MemoryBudget::default(),
         }
     }
 }

@@ -18,7 +18,7 @@ use super::metrics::Outcomes;
 use super::{image_id_of_raw_key, variant_key, HandlerError, Pipeline};
 use crate::blob::BlobError;
 use crate::model::{ImageItem, Status, Variant};
-use crate::process::{process, ProcessError};
+use crate::process::{process, processing_cost, ProcessError};
 use crate::store::{MetadataStore, StoreError, Transition};
 use crate::validate::Rejection;
 
@@ -214,9 +214,16 @@ impl<M: MetadataStore> Pipeline<M> {
                     .await
             }
         };
-        let started = Instant::now();
         let recipe = self.config.recipe.clone();
         let limits = self.config.limits;
+        // Memory for this image, from its header, before it is decoded: workers sharing the
+        // budget wait here. An image that cannot be judged (or is over budget) is refused by
+        // `process` from the same header without decoding, so it reserves nothing.
+        let _reserved = match processing_cost(&bytes, &recipe, &limits) {
+            Ok(cost) => Some(self.config.memory.reserve(cost).await),
+            Err(_) => None,
+        };
+        let started = Instant::now();
         let input = bytes.clone();
         let result =
             match tokio::task::spawn_blocking(move || process(&input, &recipe, &limits)).await {

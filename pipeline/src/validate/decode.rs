@@ -13,10 +13,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use image::{DynamicImage, GrayImage, RgbImage};
 use jpeg_decoder::{CodingProcess, PixelFormat};
 
+use super::budget::{shrunk_side, DECODER_HEADROOM_BYTES};
 use super::{header, validate, ImageFormat, Limits, Probe, RejectCode, Rejection};
 
-/// Extra bytes a decoder may allocate beyond the decoded image (tables, row buffers, ICC).
-const DECODER_HEADROOM_BYTES: u64 = 32 * 1024 * 1024;
+mod png8;
+
 /// Longest decoder detail quoted in a rejection message.
 const MAX_DETAIL_CHARS: usize = 200;
 /// Bytes per source pixel a reduced JPEG decode may hold: a progressive JPEG keeps every DCT
@@ -85,6 +86,11 @@ fn check_complete(bytes: &[u8], probe: &Probe) -> Result<(), Rejection> {
 /// The full decode of validated bytes, with the `image` crate's decoder limits.
 fn decode_full(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, Rejection> {
     let format = probe.format;
+    if format == ImageFormat::Png {
+        // 8 bits per sample as the rows are decoded: a 16-bit RGBA PNG never exists at
+        // 8 bytes a pixel.
+        return png8::decode(bytes, probe);
+    }
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(probe.width);
     decoder_limits.max_image_height = Some(probe.height);
@@ -123,11 +129,6 @@ fn decode_full(bytes: &[u8], probe: &Probe) -> Result<DynamicImage, Rejection> {
             ),
         )),
     }
-}
-
-/// `ceil(side / shrink)`: a side after a DCT-domain reduction.
-fn shrunk_side(side: u32, shrink: u32) -> u32 {
-    side.div_ceil(shrink)
 }
 
 /// The JPEG decoded at `1/shrink` of its size by jpeg-decoder, or `None` when this decoder

@@ -145,6 +145,215 @@ fn gif_first_frame_cut(b: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// How a validated image's pixels are laid out, as far as its header says: what the memory
+/// budget needs besides width and height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Channels the decoder puts out before processing turns them into RGB8 or RGBA8 (PNG:
+    /// after palette and transparency expansion; JPEG: frame components; GIF: 4).
+    pub channels: u8,
+    /// Bits per sample as stored (PNG 1..16, TIFF 1..64, 8 for the others).
+    pub bits: u8,
+    /// A progressive JPEG (every DCT coefficient is kept until the last scan).
+    pub progressive: bool,
+    /// An interlaced PNG (decoded whole, then converted).
+    pub interlaced: bool,
+    /// A lossless or alpha WebP (decoded through a 32-bit ARGB buffer).
+    pub webp_argb: bool,
+    /// Pixels of a GIF's first frame (allocated whole before it is clipped to the canvas).
+    pub frame_pixels: u64,
+}
+
+/// The layout `bytes` declare; `format` and the dimensions were validated. Where a header
+/// does not say (a field past a cut, an odd TIFF), the most expensive layout is assumed.
+pub(super) fn layout(format: ImageFormat, bytes: &[u8]) -> Layout {
+    let mut layout = Layout {
+        channels: 4,
+        bits: 8,
+        progressive: false,
+        interlaced: false,
+        webp_argb: true,
+        frame_pixels: 0,
+    };
+    match format {
+        ImageFormat::Png => {
+            if let Some(&[depth, color, _, _, interlace]) = bytes.get(24..29) {
+                let trns = png_has_trns(bytes);
+                layout.channels = match color {
+                    0 => 1 + u8::from(trns),
+                    4 => 2,
+                    2 | 3 => 3 + u8::from(trns),
+                    _ => 4,
+                };
+                layout.bits = depth;
+                layout.interlaced = interlace == 1;
+            }
+        }
+        ImageFormat::Jpeg => {
+            let frame = jpeg_segments(bytes).find_map(|segment| match segment {
+                Ok(Segment::Frame(marker, payload)) => Some((marker, payload)),
+                _ => None,
+            });
+            if let Some((marker, payload)) = frame {
+                layout.progressive = marker == 0xC2;
+                layout.channels = bytes.get(payload + 5).copied().unwrap_or(4).clamp(1, 4);
+            }
+        }
+        ImageFormat::Gif => {
+            layout.frame_pixels = gif_first_frame(bytes)
+                .map(|(w, h)| u64::from(w) * u64::from(h))
+                .unwrap_or(0);
+        }
+        ImageFormat::Webp => {
+            layout.webp_argb = match bytes.get(12..16) {
+                Some(b"VP8 ") => false,
+                // VP8X: the alpha flag; lossless data inside it is decoded as ARGB too, so
+                // only a VP8X without alpha whose image is lossy is cheaper: not told here.
+                _ => true,
+            };
+            layout.channels = if layout.webp_argb { 4 } else { 3 };
+        }
+        ImageFormat::Tiff => {
+            let (channels, bits) = tiff_samples(bytes).unwrap_or((4, 32));
+            layout.channels = channels;
+            layout.bits = bits;
+        }
+    }
+    layout
+}
+
+/// Whether a PNG has a tRNS chunk before its image data (it adds an alpha channel).
+fn png_has_trns(b: &[u8]) -> bool {
+    let mut at = 8;
+    while let (Some(length), Some(kind)) = (be32(b, at), b.get(at + 4..at + 8)) {
+        match kind {
+            b"tRNS" => return true,
+            b"IDAT" | b"IEND" => return false,
+            _ => {}
+        }
+        let Some(next) = usize::try_from(length)
+            .ok()
+            .and_then(|l| at.checked_add(12)?.checked_add(l))
+        else {
+            return false;
+        };
+        at = next;
+    }
+    false
+}
+
+/// SamplesPerPixel (277, default 1) and the first BitsPerSample (258, default 1) of a TIFF's
+/// first directory; `None` when the directory cannot be read.
+fn tiff_samples(b: &[u8]) -> Option<(u8, u8)> {
+    let little = b.starts_with(b"II");
+    let u16_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u16::from_le_bytes(a)
+            } else {
+                u16::from_be_bytes(a)
+            }
+        })
+    };
+    let u32_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let u64_at = |at: usize| {
+        array(b, at).map(|a| {
+            if little {
+                u64::from_le_bytes(a)
+            } else {
+                u64::from_be_bytes(a)
+            }
+        })
+    };
+    let big = u16_at(2)? == 43;
+    let (ifd, count_width, entry_size, inline) = if big {
+        (usize::try_from(u64_at(8)?).ok()?, 8, 20, 8)
+    } else {
+        (usize::try_from(u32_at(4)?).ok()?, 2, 12, 4)
+    };
+    let count = if big {
+        u64_at(ifd)?
+    } else {
+        u64::from(u16_at(ifd)?)
+    };
+    let entries = ifd + count_width;
+    let (mut samples, mut bits) = (1u16, 1u16);
+    for index in 0..usize::try_from(count).ok()?.min(4096) {
+        let entry = entries + index * entry_size;
+        let tag = u16_at(entry)?;
+        if tag != 258 && tag != 277 {
+            continue;
+        }
+        let values = if big {
+            u64_at(entry + 4)?
+        } else {
+            u64::from(u32_at(entry + 4)?)
+        };
+        let value_at = entry + if big { 12 } else { 8 };
+        // SHORTs: inline when they fit in the value field, else at the offset it holds.
+        let first = if values.saturating_mul(2) <= inline {
+            value_at
+        } else if big {
+            usize::try_from(u64_at(value_at)?).ok()?
+        } else {
+            usize::try_from(u32_at(value_at)?).ok()?
+        };
+        let value = u16_at(first)?;
+        if tag == 258 {
+            bits = value;
+        } else {
+            samples = value;
+        }
+    }
+    Some((
+        u8::try_from(samples.clamp(1, 8)).ok()?,
+        u8::try_from(bits.clamp(1, 64)).ok()?,
+    ))
+}
+
+/// Width and height of a GIF's first frame (its image descriptor), when the blocks before it
+/// are whole. The decoder allocates a buffer of the frame's size before clipping it to the
+/// logical screen, so a 1×1 screen with a 65535×65535 frame costs the frame's pixels.
+pub(super) fn gif_first_frame(b: &[u8]) -> Option<(u32, u32)> {
+    let color_table = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3usize << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
+    let mut at = 13 + color_table(*b.get(10)?);
+    loop {
+        match *b.get(at)? {
+            0x21 => {
+                // Extension: introducer, label, then data sub-blocks up to a zero size.
+                at += 2;
+                loop {
+                    let size = usize::from(*b.get(at)?);
+                    at += 1 + size;
+                    if size == 0 {
+                        break;
+                    }
+                }
+            }
+            0x2C => {
+                let width = le16(b, at + 5)?;
+                let height = le16(b, at + 7)?;
+                return Some((u32::from(width), u32::from(height)));
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// The CRC-32 of PNG chunks (ISO 3309, reflected polynomial 0xEDB88320).
 pub(crate) fn crc32(data: &[u8]) -> u32 {
     let mut crc = !0u32;

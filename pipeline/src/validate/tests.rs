@@ -372,23 +372,33 @@ fn jpeg_bomb_is_rejected_from_its_header_quickly() {
 }
 
 #[test]
-fn gif_frame_larger_than_its_screen_is_bounded() {
-    // A 4×4 logical screen whose first frame declares 65535×65535: the header passes, the
-    // decoder's limits stop the frame buffer.
-    let mut gif = b"GIF89a\x04\x00\x04\x00\x80\x00\x00".to_vec();
+fn gif_frame_larger_than_its_screen_is_refused_for_the_frame() {
+    // A 1×1 logical screen whose first frame declares 65535×65535: the decoder would allocate
+    // the frame before clipping it, so the frame is what the budget judges, and what the
+    // message names.
+    let mut gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00".to_vec();
     gif.extend_from_slice(&[0, 0, 0, 255, 255, 255]); // two-color global table
+    gif.extend_from_slice(&[0x21, 0xF9, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00]); // GCE first
     gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
     gif.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
-    assert!(validate(&gif, &Limits::default()).is_ok());
     let started = Instant::now();
-    let rejection = decode_guarded(&gif, &Limits::default()).expect_err("frame bomb");
+    let rejection = validate(&gif, &Limits::default()).expect_err("frame bomb");
+    assert_eq!(rejection.code, RejectCode::PixelBudgetExceeded);
     assert_eq!(
-        rejection.code,
-        RejectCode::PixelBudgetExceeded,
-        "{}",
-        rejection.message
+        rejection.message,
+        "GIF's first frame declares 65535×65535 = 4.3 GP, above the 50 MP budget (its canvas is 1×1)"
+    );
+    assert_eq!(
+        code(decode_guarded(&gif, &Limits::default())),
+        RejectCode::PixelBudgetExceeded
     );
     assert!(started.elapsed() < QUICK, "took {:?}", started.elapsed());
+    // A frame within the budget but larger than its screen still decodes to the screen.
+    let mut small = b"GIF89a\x04\x00\x04\x00\x80\x00\x00".to_vec();
+    small.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+    small.extend_from_slice(&[0x2C, 0, 0, 0, 0, 0x08, 0x00, 0x08, 0x00, 0x00]);
+    small.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
+    assert!(validate(&small, &Limits::default()).is_ok());
 }
 
 #[test]
