@@ -7,6 +7,11 @@
 //!   on a failed condition one consistent re-read decides: an item equal to the update is a
 //!   duplicate ([`Transition::Unchanged`]), no item is [`StoreError::NotFound`], anything else
 //!   is [`StoreError::Conflict`].
+//! - `amend`: the same conditional PutItem, for an update that keeps a final status.
+//! - `awaiting_upload`: a Scan filtered to RECEIVED items without a size (presigned forms not
+//!   used yet), received before the cutoff. It reads the whole table (7 days of items) each
+//!   time, so the sweep that calls it runs every few minutes, not per request; at more than a
+//!   few million items, give the table a sparse index for it instead.
 //!
 //! Throttling, 5xx and transient network errors are retried by the SDK (standard retry mode,
 //! [`MAX_ATTEMPTS`] attempts); what is left after that is [`StoreError::Backend`], which
@@ -22,8 +27,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use imglake_pipeline::model::{ImageItem, Status};
 use imglake_pipeline::store::{
-    check_new, check_transition, decode_item, encode_item, settled_transition, MetadataStore,
-    StoreError, Transition,
+    check_amend, check_new, check_transition, decode_item, encode_item, is_awaiting_upload,
+    settled_transition, MetadataStore, StoreError, Transition,
 };
 
 /// Attempts per DynamoDB call (the first try and its retries) in the SDK's standard mode.
@@ -149,6 +154,77 @@ impl MetadataStore for DynamoStore {
         update: &ImageItem,
     ) -> Result<Transition, StoreError> {
         check_transition(image_id, from, update)?;
+        self.put_if_status("transition", image_id, from, update)
+            .await
+    }
+
+    async fn amend(
+        &self,
+        image_id: &str,
+        status: Status,
+        update: &ImageItem,
+    ) -> Result<Transition, StoreError> {
+        check_amend(image_id, status, update)?;
+        self.put_if_status("amend", image_id, status, update).await
+    }
+
+    async fn awaiting_upload(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ImageItem>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "#status = :received AND attribute_not_exists(size_bytes) \
+                     AND attribute_exists(raw_key) AND received_at <= :cutoff",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(
+                    ":received",
+                    AttributeValue::S(Status::Received.as_str().to_owned()),
+                )
+                .expression_attribute_values(":cutoff", AttributeValue::N(cutoff_ms.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.backend("awaiting_upload", e))?;
+            for attributes in page.items.unwrap_or_default() {
+                let id = match attributes.get(KEY) {
+                    Some(AttributeValue::S(id)) => id.clone(),
+                    _ => String::new(),
+                };
+                let item = decode(&id, attributes)?;
+                if is_awaiting_upload(&item, cutoff_ms) {
+                    out.push(item);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// PutItem of `update` conditional on `#status = :from` (checked by the caller); on a
+    /// failed condition one consistent re-read decides.
+    async fn put_if_status(
+        &self,
+        operation: &'static str,
+        image_id: &str,
+        from: Status,
+        update: &ImageItem,
+    ) -> Result<Transition, StoreError> {
         let attributes = encode(update)?;
         let result = self
             .client
@@ -163,7 +239,7 @@ impl MetadataStore for DynamoStore {
         match result {
             Ok(_) => Ok(Transition::Applied),
             Err(err) if is_condition_failed(&err) => {
-                let stored = self.read("transition", image_id).await?;
+                let stored = self.read(operation, image_id).await?;
                 // The condition failed, so the item was not in `from` when written; if a
                 // consistent re-read finds it back in `from`, another writer is mid-race.
                 settled_transition(image_id, from, update, stored.as_ref()).unwrap_or(Err(
@@ -174,7 +250,7 @@ impl MetadataStore for DynamoStore {
                     },
                 ))
             }
-            Err(err) => Err(self.backend("transition", err)),
+            Err(err) => Err(self.backend(operation, err)),
         }
     }
 }

@@ -17,7 +17,10 @@ use ulid::Ulid;
 
 mod lifecycle;
 
-pub use lifecycle::{truncate, Header, Outcome, Variant, MAX_ERROR_MESSAGE};
+pub use lifecycle::{
+    truncate, Header, Outcome, StrayUpload, Variant, MAX_ERROR_MESSAGE, UPLOAD_EXPIRED,
+    UPLOAD_REPLACED,
+};
 
 /// How long a metadata item lives before DynamoDB TTL removes it (the raw and processed
 /// images have the same 7-day S3 lifecycle).
@@ -28,7 +31,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// ```text
 /// RECEIVED ──► PROCESSING ──► PROCESSED
 ///     │             ├──────► FAILED    (processing error after retries; terminal)
-///     └─────────────┴──────► REJECTED  (bad input, with error_code / error_message)
+///     ├─────────────┴──────► REJECTED  (bad input, with error_code / error_message)
+///     └────────────────────► ABANDONED (its upload form expired unused: upload_expired)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -38,16 +42,19 @@ pub enum Status {
     Processed,
     Rejected,
     Failed,
+    /// A presigned form was issued and expired without an upload; nothing was stored.
+    Abandoned,
 }
 
 impl Status {
     /// Every status, in lifecycle order.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Received,
         Status::Processing,
         Status::Processed,
         Status::Rejected,
         Status::Failed,
+        Status::Abandoned,
     ];
 
     /// Whether an item in this status may move to `next`. Staying in the same status is not a
@@ -56,13 +63,17 @@ impl Status {
         use Status::*;
         matches!(
             (self, next),
-            (Received, Processing | Rejected) | (Processing, Processed | Failed | Rejected)
+            (Received, Processing | Rejected | Abandoned)
+                | (Processing, Processed | Failed | Rejected)
         )
     }
 
     /// No transition leaves this status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Processed | Status::Rejected | Status::Failed)
+        matches!(
+            self,
+            Status::Processed | Status::Rejected | Status::Failed | Status::Abandoned
+        )
     }
 
     /// The attribute value, as stored and as the lake shows it.
@@ -73,6 +84,7 @@ impl Status {
             Status::Processed => "PROCESSED",
             Status::Rejected => "REJECTED",
             Status::Failed => "FAILED",
+            Status::Abandoned => "ABANDONED",
         }
     }
 }
@@ -159,10 +171,12 @@ pub struct ImageItem {
     /// Operations applied, in order (DynamoDB `L` of `S`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operations: Option<Vec<String>>,
-    /// Machine-readable reason; required for REJECTED and FAILED.
+    /// Machine-readable reason; required for REJECTED, FAILED and ABANDONED
+    /// (`upload_expired`). On any final status, `upload_replaced` says that a later upload to
+    /// the image's key was set aside (the message keeps the earlier reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
-    /// Human-readable reason; required for REJECTED and FAILED.
+    /// Human-readable reason; required with `error_code`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// When the image was accepted, epoch milliseconds.
@@ -206,7 +220,7 @@ pub enum ModelError {
     /// A number DynamoDB cannot store: NaN, infinite, or outside 1e-130..1e126 in magnitude.
     #[error("attribute `{attribute}` is {value}, which DynamoDB cannot store (finite, magnitude 1e-130..1e126, or 0)")]
     NumberOutOfRange { attribute: &'static str, value: f64 },
-    /// REJECTED and FAILED items must say why.
+    /// REJECTED, FAILED and ABANDONED items must say why.
     #[error("a {status} item needs error_code and error_message (say why the image was refused)")]
     MissingReason { status: Status },
     /// serde_dynamo could not turn the item into attribute values.
@@ -291,8 +305,10 @@ impl ImageItem {
                 }
             }
         }
-        if matches!(self.status, Status::Rejected | Status::Failed)
-            && (self.error_code.is_none() || self.error_message.is_none())
+        if matches!(
+            self.status,
+            Status::Rejected | Status::Failed | Status::Abandoned
+        ) && (self.error_code.is_none() || self.error_message.is_none())
         {
             return Err(ModelError::MissingReason {
                 status: self.status,
@@ -507,6 +523,7 @@ mod tests {
         let expected: BTreeSet<(&str, &str)> = [
             (Received, Processing),
             (Received, Rejected),
+            (Received, Abandoned),
             (Processing, Processed),
             (Processing, Failed),
             (Processing, Rejected),

@@ -80,6 +80,37 @@ pub fn check_transition(
     Ok(())
 }
 
+/// Checks a requested amendment of a final item before any store is touched: the update keeps
+/// the stored status, which must be final, and is for this item. Every [`MetadataStore`]
+/// calls this first.
+pub fn check_amend(image_id: &str, status: Status, update: &ImageItem) -> Result<(), StoreError> {
+    if !status.is_terminal() || update.status != status {
+        return Err(StoreError::IllegalTransition {
+            image_id: image_id.to_owned(),
+            from: status,
+            to: update.status,
+        });
+    }
+    if update.image_id != image_id {
+        return Err(StoreError::KeyMismatch {
+            image_id: image_id.to_owned(),
+            update_id: update.image_id.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether `item` is what [`MetadataStore::awaiting_upload`] lists with this `cutoff_ms`: RECEIVED
+/// from the upload API with no bytes yet (a presigned form's item), received at or before the
+/// cutoff. Both stores filter through this (DynamoDB's scan filter says the same).
+pub fn is_awaiting_upload(item: &ImageItem, cutoff_ms: i64) -> bool {
+    item.status == Status::Received
+        && item.size_bytes.is_none()
+        && item.raw_key.is_some()
+        && item.source == Some(crate::model::Source::Api)
+        && item.received_at <= cutoff_ms
+}
+
 /// What a transition from `from` to `update` makes of the stored item, when it must not be
 /// written: absent (`NotFound`), already equal to the update (a duplicate, `Unchanged`), or
 /// in another status (`Conflict`). `None` when the stored item is in `from` and differs: the
@@ -242,4 +273,22 @@ pub trait MetadataStore: Send + Sync {
         from: Status,
         update: &ImageItem,
     ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
+
+    /// Replaces a final item by `update` in the same `status` (a note about it, such as a
+    /// replaced upload), if its stored status is still `status`: equal → `Unchanged`, another
+    /// status → `Conflict`, none → `NotFound`, as for [`transition`](Self::transition).
+    fn amend(
+        &self,
+        image_id: &str,
+        status: Status,
+        update: &ImageItem,
+    ) -> impl Future<Output = Result<Transition, StoreError>> + Send;
+
+    /// Up to `limit` items whose presigned upload never arrived and that were received at or
+    /// before `cutoff_ms` (epoch milliseconds): [`is_awaiting_upload`].
+    fn awaiting_upload(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ImageItem>, StoreError>> + Send;
 }

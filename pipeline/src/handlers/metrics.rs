@@ -26,8 +26,11 @@ pub struct Outcomes {
     pub retries: u64,
     /// Events that are not ours (unknown keys, S3 test events).
     pub ignored: u64,
-    /// Duplicates whose raw object no longer matches its item (see `Worked::Replaced`).
+    /// Uploads to a settled image's key that were set aside (see `Worked::Replaced`), or
+    /// refused by the local upload route.
     pub replaced: u64,
+    /// Images whose upload form expired unused, moved to ABANDONED.
+    pub abandoned: u64,
 }
 
 impl Outcomes {
@@ -60,6 +63,7 @@ impl Outcomes {
         self.retries += other.retries;
         self.ignored += other.ignored;
         self.replaced += other.replaced;
+        self.abandoned += other.abandoned;
         for (code, n) in &other.rejected {
             *self.rejected.entry(code.clone()).or_default() += n;
         }
@@ -83,6 +87,7 @@ impl Outcomes {
                 ("Duplicates", "Count", json!(self.duplicates)),
                 ("Retries", "Count", json!(self.retries)),
                 ("RawReplaced", "Count", json!(self.replaced)),
+                ("Abandoned", "Count", json!(self.abandoned)),
                 ("Latency", "Milliseconds", json!(latency_ms)),
             ],
         )];

@@ -28,6 +28,7 @@ use crate::validate::{validate, Limits, Probe};
 
 pub mod kafka;
 pub mod metrics;
+pub mod sweep;
 pub mod upload;
 pub mod worker;
 

@@ -564,6 +564,21 @@ impl crate::store::MetadataStore for FailingProcessedWrites {
         }
         self.inner.transition(image_id, from, update).await
     }
+    async fn amend(
+        &self,
+        image_id: &str,
+        status: Status,
+        update: &crate::model::ImageItem,
+    ) -> Result<crate::store::Transition, StoreError> {
+        self.inner.amend(image_id, status, update).await
+    }
+    async fn awaiting_upload(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::model::ImageItem>, StoreError> {
+        self.inner.awaiting_upload(cutoff_ms, limit).await
+    }
 }
 
 #[tokio::test]
@@ -864,4 +879,99 @@ async fn an_idempotency_key_must_be_visible_ascii_and_single() {
     ok.headers
         .insert(upload::IDEMPOTENCY_HEADER, widest.parse().unwrap());
     assert_eq!(p.handle_upload(&ok, &mut o).await.status_code, 202);
+}
+
+/// A pipeline whose clock reads `clock` (milliseconds), with local presigning.
+fn pipeline_at(clock: Arc<std::sync::atomic::AtomicI64>) -> Pipeline<EmbeddedStore> {
+    let clock: Arc<dyn Clock> = Arc::new(move || {
+        Utc.timestamp_millis_opt(clock.load(std::sync::atomic::Ordering::SeqCst))
+            .single()
+            .unwrap_or_else(now)
+    });
+    let store = EmbeddedStore::open_in_memory("imglake-images", clock.clone()).unwrap();
+    let mut p = Pipeline::new(store, BlobStore::in_memory(), BlobStore::in_memory(), clock);
+    p.config.presign = Some(PresignConfig {
+        bucket: "raw".into(),
+        region: "us-east-1".into(),
+        credentials: Credentials::new("local", "secret"),
+        endpoint: Some("http://127.0.0.1:1/upload".into()),
+        expires_in: Duration::from_secs(900),
+        server_side_encryption: None,
+    });
+    p
+}
+
+#[tokio::test]
+async fn forms_that_expire_unused_become_abandoned_and_used_ones_do_not() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = Arc::new(AtomicI64::new(now().timestamp_millis()));
+    let p = pipeline_at(clock.clone());
+    let mut o = Outcomes::default();
+    let post = || serde_json::from_str::<ApiGatewayV2httpRequest>(POST).unwrap();
+    let form = |resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse| {
+        body_of(resp)["image_id"].as_str().unwrap().to_owned()
+    };
+    let unused = form(&p.handle_upload(&post(), &mut o).await);
+    let used = form(&p.handle_upload(&post(), &mut o).await);
+    // The used form's upload arrived (stored); its processing has not run yet.
+    p.raw
+        .put(&raw_key(&used), Bytes::from(sample_jpeg()), "image/jpeg")
+        .await
+        .unwrap();
+    // A direct upload is RECEIVED too, but has its bytes: never abandoned.
+    let direct = form(&p.handle_upload(&put_request(&sample_jpeg()), &mut o).await);
+
+    let (lifetime, grace) = (Duration::from_secs(900), Duration::from_secs(60));
+    let mut swept = Outcomes::default();
+    // Before the form expired, and within the grace after: nothing moves.
+    for at in [899, 959] {
+        clock.store(now().timestamp_millis() + at * 1000, Ordering::SeqCst);
+        let moved = p
+            .abandon_expired_uploads(lifetime, grace, 100, &mut swept)
+            .await
+            .unwrap();
+        assert_eq!(moved, 0, "{at}s after the form was issued");
+    }
+    clock.store(now().timestamp_millis() + 961 * 1000, Ordering::SeqCst);
+    let moved = p
+        .abandon_expired_uploads(lifetime, grace, 100, &mut swept)
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(swept.abandoned, 1);
+    let item = p.store.get(&unused).await.unwrap().unwrap();
+    assert_eq!(item.status, Status::Abandoned);
+    assert_eq!(item.error_code.as_deref(), Some("upload_expired"));
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("expired at 2026-11-25T10:15:00Z"),
+        "{item:?}"
+    );
+    assert_eq!(
+        p.store.get(&used).await.unwrap().unwrap().status,
+        Status::Received
+    );
+    assert_eq!(
+        p.store.get(&direct).await.unwrap().unwrap().status,
+        Status::Received
+    );
+    // Again: nothing left to move; the feed has one MODIFY for the abandoned image.
+    let moved = p
+        .abandon_expired_uploads(lifetime, grace, 100, &mut swept)
+        .await
+        .unwrap();
+    assert_eq!(moved, 0);
+    let modifies: Vec<Value> = changes(&p)
+        .await
+        .into_iter()
+        .filter(|c| c["eventName"] == "MODIFY")
+        .collect();
+    assert_eq!(modifies.len(), 1, "{modifies:#?}");
+    assert_eq!(
+        modifies[0]["dynamodb"]["NewImage"]["status"]["S"],
+        "ABANDONED"
+    );
+    assert_eq!(swept.emf_lines("sweep", 0, 1)[0]["Abandoned"], 1);
 }

@@ -6,7 +6,10 @@
 //! ```text
 //! received ─► accepted (raw bytes stored) ─► processing ─► processed
 //!     │                                          ├──────► failed
-//!     └──────────────► rejected ◄────────────────┘
+//!     ├──────────────► rejected ◄────────────────┘
+//!     └─ awaiting_upload ─► abandoned (the form expired unused)
+//!
+//! any final status ─► upload_replaced (same status: a later upload was set aside)
 //! ```
 
 use chrono::{DateTime, Utc};
@@ -16,6 +19,22 @@ use super::{ImageItem, Status};
 
 /// Longest `error_message` recorded (the item stays far below DynamoDB's 400 KB).
 pub const MAX_ERROR_MESSAGE: usize = 1000;
+
+/// `error_code` of an image whose upload form expired unused (ABANDONED).
+pub const UPLOAD_EXPIRED: &str = "upload_expired";
+/// `error_code` of a final image whose raw key received a later upload, set aside.
+pub const UPLOAD_REPLACED: &str = "upload_replaced";
+
+/// A second upload to a settled image's raw key, as the item records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrayUpload<'a> {
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+    /// The object version S3 gave it, when the bucket is versioned.
+    pub version: Option<&'a str>,
+    /// What was done with it: "removed", "refused", ….
+    pub handling: &'a str,
+}
 
 /// One processed variant as the item's `variants_json` lists it (a JSON array of these).
 /// The fields are declared in name order, so the stored JSON keeps its keys sorted.
@@ -145,6 +164,46 @@ impl ImageItem {
             error_code: Some(code.to_owned()),
             error_message: Some(truncate(message, MAX_ERROR_MESSAGE)),
             processed_at: Some(now.timestamp_millis()),
+            ..self.clone()
+        }
+    }
+
+    /// RECEIVED → ABANDONED: the upload form issued for this image expired at `expired_at`
+    /// and no upload arrived; nothing is stored, nothing will be processed.
+    pub fn abandoned(&self, expired_at: DateTime<Utc>, now: DateTime<Utc>) -> ImageItem {
+        let message = format!(
+            "no upload arrived before the upload form expired at {}; request a new form with \
+             POST /images",
+            expired_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        self.refused(Status::Abandoned, UPLOAD_EXPIRED, &message, now)
+    }
+
+    /// A final item whose raw key received another upload after it settled (a presigned form
+    /// posted again): the item keeps its status and what it describes, and says what became
+    /// of the stray upload. An earlier reason is kept in the message.
+    pub fn upload_replaced(&self, stray: &StrayUpload<'_>) -> ImageItem {
+        let mut message = format!(
+            "a later upload to this image's key ({} bytes, sha256 {}{}) was {}; the image is \
+             the upload this item describes",
+            stray.size_bytes,
+            stray.sha256,
+            stray
+                .version
+                .map(|v| format!(", version {v}"))
+                .unwrap_or_default(),
+            stray.handling,
+        );
+        if let (Some(code), Some(earlier)) = (&self.error_code, &self.error_message) {
+            if code != UPLOAD_REPLACED {
+                message.push_str(&format!("; before: {code}: {earlier}"));
+            } else {
+                message.push_str(&format!("; {earlier}"));
+            }
+        }
+        ImageItem {
+            error_code: Some(UPLOAD_REPLACED.to_owned()),
+            error_message: Some(truncate(&message, MAX_ERROR_MESSAGE)),
             ..self.clone()
         }
     }

@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 
 use super::stream::{self, Change, EventName};
 use super::{
-    check_new, check_transition, decode_item, encode_item, settled_transition, Clock,
-    MetadataStore, StoreError, Transition,
+    check_amend, check_new, check_transition, decode_item, encode_item, is_awaiting_upload,
+    settled_transition, Clock, MetadataStore, StoreError, Transition,
 };
 use crate::model::{ImageItem, Status};
 
@@ -471,9 +471,70 @@ impl MetadataStore for EmbeddedStore {
         update: &ImageItem,
     ) -> Result<Transition, StoreError> {
         check_transition(image_id, from, update)?;
+        self.replace_in("transition", from, update).await
+    }
+
+    async fn amend(
+        &self,
+        image_id: &str,
+        status: Status,
+        update: &ImageItem,
+    ) -> Result<Transition, StoreError> {
+        check_amend(image_id, status, update)?;
+        self.replace_in("amend", status, update).await
+    }
+
+    async fn awaiting_upload(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ImageItem>, StoreError> {
+        self.run("awaiting_upload", move |conn, _| {
+            let op = backend("awaiting_upload");
+            // RECEIVED items without a size: the JSON is filtered here, the rest by the one
+            // rule both stores share.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT image_id, item FROM items
+                     WHERE json_extract(item, '$.status.S') = 'RECEIVED'
+                       AND json_extract(item, '$.size_bytes') IS NULL
+                     ORDER BY image_id",
+                )
+                .map_err(&op)?;
+            let rows = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })
+                .map_err(&op)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (image_id, json) = row.map_err(&op)?;
+                let item = decode(&image_id, &json)?;
+                if is_awaiting_upload(&item, cutoff_ms) {
+                    out.push(item);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+impl EmbeddedStore {
+    /// Replaces the item by `update` if its stored status is `from` (checked by the caller):
+    /// one MODIFY record.
+    async fn replace_in(
+        &self,
+        operation: &'static str,
+        from: Status,
+        update: &ImageItem,
+    ) -> Result<Transition, StoreError> {
         let json = encode(update)?;
         let update = update.clone();
-        self.run("transition", move |conn, ctx| {
+        self.run(operation, move |conn, ctx| {
             let op = backend("transition");
             let image_id = update.image_id.as_str();
             let tx = write_tx(conn, "transition")?;
