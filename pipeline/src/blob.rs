@@ -7,10 +7,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use imglake_exporter::lake::s3_builder;
+use object_store::aws::{AmazonS3, AmazonS3ConfigKey, AwsAuthorizer};
+use object_store::client::{ClientOptions, HttpClient, HttpConnector, ReqwestConnector};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{
+    Attribute, Attributes, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+};
 use thiserror::Error;
 
 /// Why a blob operation failed.
@@ -56,6 +60,19 @@ pub struct BlobStore {
     bucket: Option<String>,
     /// Whether the backend stores object attributes (content type); the file system does not.
     attributes: bool,
+    /// For an S3 bucket: what deleting one object version needs (object_store has no call
+    /// for it).
+    versions: Option<Arc<S3Versions>>,
+}
+
+/// Deletes single object versions of an S3 bucket: a signed `DELETE ?versionId=`, with the
+/// store's own credentials and an HTTP client of the same options.
+struct S3Versions {
+    store: Arc<AmazonS3>,
+    client: HttpClient,
+    /// `<endpoint>/<bucket>`, path-style (as object_store addresses the bucket).
+    base: String,
+    region: String,
 }
 
 impl fmt::Debug for BlobStore {
@@ -84,17 +101,33 @@ impl BlobStore {
             if let Some(key) = kms_key_id.filter(|k| !k.is_empty()) {
                 builder = builder.with_sse_kms_encryption(key);
             }
-            let store = builder.build().map_err(|e| {
+            let region = builder
+                .get_config_value(&AmazonS3ConfigKey::Region)
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let endpoint = builder
+                .get_config_value(&AmazonS3ConfigKey::Endpoint)
+                .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+            let store = Arc::new(builder.build().map_err(|e| {
                 fail(format!(
                     "{e} (check AWS_REGION, credentials and AWS_ENDPOINT_URL)"
                 ))
-            })?;
+            })?);
+            let client = ReqwestConnector::default()
+                .connect(&ClientOptions::new().with_allow_http(endpoint.starts_with("http://")))
+                .map_err(|e| fail(e.to_string()))?;
+            let versions = S3Versions {
+                store: store.clone(),
+                client,
+                base: format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+                region,
+            };
             return Ok(BlobStore {
-                store: Arc::new(store),
+                store,
                 root: Path::from(prefix.trim_matches('/')),
                 location: location.to_owned(),
                 bucket: Some(bucket.to_owned()),
                 attributes: true,
+                versions: Some(Arc::new(versions)),
             });
         }
         if location.contains("://") {
@@ -110,6 +143,7 @@ impl BlobStore {
             location: abs.display().to_string(),
             bucket: None,
             attributes: false,
+            versions: None,
         })
     }
 
@@ -121,6 +155,7 @@ impl BlobStore {
             location: "memory://".into(),
             bucket: None,
             attributes: true,
+            versions: None,
         }
     }
 
@@ -196,13 +231,60 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Writes `bytes` under `key` unless an object is there already: `Ok(false)`, and
+    /// nothing written. The check and the write are one step (the file system links the
+    /// new file in place only if the name is free), so of two racing writers one wins.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        content_type: &str,
+    ) -> Result<bool, BlobError> {
+        let path = self.path(key)?;
+        let mut attributes = Attributes::new();
+        if self.attributes {
+            attributes.insert(Attribute::ContentType, content_type.to_owned().into());
+        }
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            attributes,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from_bytes(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(self.backend("put", key, e)),
+        }
+    }
+
     /// Reads the object under `key` if it is at most `limit` bytes; a larger object is
     /// refused from its metadata without reading the body.
     pub async fn get(&self, key: &str, limit: u64) -> Result<Bytes, BlobError> {
+        self.get_version(key, None, limit)
+            .await
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// [`get`](Self::get) of one version of the object (the current one when `version` is
+    /// `None`), with the version read when the store keeps versions (a versioned bucket).
+    pub async fn get_version(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        limit: u64,
+    ) -> Result<(Bytes, Option<String>), BlobError> {
         let path = self.path(key)?;
+        let opts = GetOptions {
+            version: version.map(str::to_owned),
+            ..GetOptions::default()
+        };
         let result = self
             .store
-            .get(&path)
+            .get_opts(&path, opts)
             .await
             .map_err(|e| self.backend("get", key, e))?;
         if result.meta.size > limit {
@@ -212,10 +294,68 @@ impl BlobStore {
                 limit,
             });
         }
-        result
+        let read = result.meta.version.clone();
+        let bytes = result
             .bytes()
             .await
-            .map_err(|e| self.backend("get", key, e))
+            .map_err(|e| self.backend("get", key, e))?;
+        Ok((bytes, read))
+    }
+
+    /// Deletes one version of the object under `key` (S3 with versioning: the previous
+    /// version becomes current again when this one was). `Ok(false)` when this store keeps no
+    /// versions; an absent version is not an error.
+    pub async fn delete_version(&self, key: &str, version: &str) -> Result<bool, BlobError> {
+        let Some(s3) = &self.versions else {
+            return Ok(false);
+        };
+        let path = self.path(key)?;
+        let encode = |part: &str| {
+            percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        };
+        let object: Vec<String> = path.parts().map(|p| encode(p.as_ref())).collect();
+        let url = format!(
+            "{}/{}?versionId={}",
+            s3.base,
+            object.join("/"),
+            encode(version)
+        );
+        let failed = |reason: String| BlobError::Backend {
+            operation: "delete version",
+            location: self.location.clone(),
+            key: key.to_owned(),
+            source: Box::new(object_store::Error::Generic {
+                store: "S3",
+                source: reason.into(),
+            }),
+        };
+        let credential = s3
+            .store
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let mut request = http::Request::builder()
+            .method(http::Method::DELETE)
+            .uri(&url)
+            .body(object_store::client::HttpRequestBody::empty())
+            .map_err(|e| failed(e.to_string()))?;
+        AwsAuthorizer::new(&credential, "s3", &s3.region).authorize(&mut request, None);
+        let response = s3
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() || status == http::StatusCode::NOT_FOUND {
+            return Ok(true);
+        }
+        let body = response.into_body().bytes().await.unwrap_or_default();
+        Err(failed(format!(
+            "S3 answered {status}: {}",
+            String::from_utf8_lossy(&body.slice(..body.len().min(300)))
+        )))
     }
 
     /// Size of the object under `key`, or `None` when there is none.

@@ -9,7 +9,8 @@
 //!   SQS, with an SQS partial batch response).
 //!
 //! Object layout: the raw upload of image `id` is `images/<id>` in the raw store; its
-//! variants are `<id>/<variant>.<ext>` in the processed store.
+//! variants are `<id>/<content>/<variant>.<ext>` in the processed store, `<content>` being the
+//! first 16 hex digits of the raw bytes' SHA-256.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,9 +57,13 @@ pub fn image_id_of_raw_key(key: &str) -> Option<&str> {
         .filter(|id| is_valid_image_id(id))
 }
 
-/// The processed object key of one variant.
-pub fn variant_key(image_id: &str, variant: &str, extension: &str) -> String {
-    format!("{image_id}/{variant}.{extension}")
+/// The processed object key of one variant of the raw bytes whose SHA-256 is `sha256`
+/// (hex): `<image_id>/<first 16 hex digits>/<variant>.<ext>`. Variants of different uploads
+/// to one key never share a key, so a worker that processed a later upload cannot overwrite
+/// the variants the item lists (and each key's content never changes: safe to cache).
+pub fn variant_key(image_id: &str, sha256: &str, variant: &str, extension: &str) -> String {
+    let content = sha256.get(..16).unwrap_or(sha256);
+    format!("{image_id}/{content}/{variant}.{extension}")
 }
 
 /// Image ids: 1 to 64 of `A-Z a-z 0-9 _ -` (ULIDs and derived ids; safe in keys and URLs).

@@ -450,17 +450,20 @@ async fn duplicate_and_racing_process_events_leave_one_consistent_item() {
 }
 
 #[tokio::test]
-async fn a_raw_object_replaced_after_processing_is_counted_not_reprocessed() {
+async fn a_raw_object_replaced_after_processing_is_recorded_counted_and_not_reprocessed() {
     let p = pipeline();
     let mut o = Outcomes::default();
     let body = body_of(&p.handle_upload(&put_request(&sample_jpeg()), &mut o).await);
     let key = raw_key(body["image_id"].as_str().unwrap());
     let first = p.process_object(&key, 1).await.unwrap();
-    assert!(matches!(first, Worked::Processed(_)), "{first:?}");
+    let Worked::Processed(processed) = first else {
+        panic!("{first:?}")
+    };
     // The same event again: a plain duplicate.
     let again = p.process_object(&key, 2).await.unwrap();
     assert!(matches!(again, Worked::Duplicate(_)), "{again:?}");
-    // A presigned form posted again with other bytes replaces the object under the key.
+    // A presigned form posted again with other bytes replaces the object under the key (a
+    // store without versions: the later upload stays, and the item says so).
     p.raw
         .put(&key, Bytes::from_static(b"other content"), "image/jpeg")
         .await
@@ -469,12 +472,156 @@ async fn a_raw_object_replaced_after_processing_is_counted_not_reprocessed() {
     let Worked::Replaced(item) = &replaced else {
         panic!("{replaced:?}")
     };
-    assert_eq!(item.status, Status::Processed, "the item is left as it was");
+    assert_eq!(item.status, Status::Processed, "the status stays");
+    assert_eq!(
+        item.sha256, processed.sha256,
+        "it describes the first upload"
+    );
+    assert_eq!(item.variants_json, processed.variants_json);
+    assert_eq!(item.error_code.as_deref(), Some("upload_replaced"));
+    let message = item.error_message.clone().unwrap_or_default();
+    assert!(
+        message.contains("13 bytes") && message.contains("left in place"),
+        "{message}"
+    );
+    assert_eq!(
+        p.store.get(&item.image_id).await.unwrap().as_ref(),
+        Some(item)
+    );
     let mut counted = Outcomes::default();
     replaced.count(&mut counted);
-    assert_eq!((counted.duplicates, counted.replaced), (1, 1));
+    assert_eq!((counted.duplicates, counted.replaced), (0, 1));
     let line = &counted.emf_lines("process", 0, 1)[0];
     assert_eq!(line["RawReplaced"], 1);
+    // Delivered again: the record is not written twice.
+    let before = changes(&p).await.len();
+    let again = p.process_object(&key, 1).await.unwrap();
+    assert!(matches!(again, Worked::Replaced(_)), "{again:?}");
+    assert_eq!(
+        changes(&p).await.len(),
+        before,
+        "the same note again writes nothing"
+    );
+}
+
+/// The embedded store, except that the first PROCESSING → PROCESSED write finds another
+/// worker's result already there: `competing` (the same image processed from other bytes).
+struct LosesTheRace {
+    inner: EmbeddedStore,
+    competing: std::sync::Mutex<Option<crate::model::ImageItem>>,
+}
+
+impl crate::store::MetadataStore for LosesTheRace {
+    async fn put_new(&self, item: &crate::model::ImageItem) -> Result<(), StoreError> {
+        self.inner.put_new(item).await
+    }
+    async fn get(&self, image_id: &str) -> Result<Option<crate::model::ImageItem>, StoreError> {
+        self.inner.get(image_id).await
+    }
+    async fn transition(
+        &self,
+        image_id: &str,
+        from: Status,
+        update: &crate::model::ImageItem,
+    ) -> Result<crate::store::Transition, StoreError> {
+        let competing = if update.status == Status::Processed {
+            self.competing.lock().unwrap().take()
+        } else {
+            None
+        };
+        if let Some(other) = competing {
+            self.inner.transition(image_id, from, &other).await?;
+        }
+        self.inner.transition(image_id, from, update).await
+    }
+    async fn amend(
+        &self,
+        image_id: &str,
+        status: Status,
+        update: &crate::model::ImageItem,
+    ) -> Result<crate::store::Transition, StoreError> {
+        self.inner.amend(image_id, status, update).await
+    }
+    async fn awaiting_upload(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::model::ImageItem>, StoreError> {
+        self.inner.awaiting_upload(cutoff_ms, limit).await
+    }
+}
+
+#[tokio::test]
+async fn a_worker_that_loses_the_race_to_another_upload_removes_its_variants_and_sets_its_upload_aside(
+) {
+    let clock: Arc<dyn Clock> = Arc::new(now);
+    // The other worker's result: the same image, processed from the first upload.
+    let helper = pipeline();
+    let first_upload = sample_jpeg();
+    let helper_id = stored_upload(&helper, first_upload.clone()).await;
+    let Worked::Processed(mut winner) = helper
+        .process_object(&raw_key(&helper_id), 1)
+        .await
+        .unwrap()
+    else {
+        panic!("helper did not process")
+    };
+    let store = LosesTheRace {
+        inner: EmbeddedStore::open_in_memory("imglake-images", clock.clone()).unwrap(),
+        competing: std::sync::Mutex::new(None),
+    };
+    let p = Pipeline::new(store, BlobStore::in_memory(), BlobStore::in_memory(), clock);
+    // This worker reads a later upload to the same key: another photo.
+    let later = jpeg(&photo(300, 200, 9), 80);
+    let image_id = stored_upload(&p, later.clone()).await;
+    winner.image_id = image_id.clone();
+    let listed: Vec<String> = winner
+        .variants()
+        .into_iter()
+        .map(|v| v.key.replace(&helper_id, &image_id))
+        .collect();
+    winner.variants_json = Some(
+        serde_json::to_string(
+            &winner
+                .variants()
+                .into_iter()
+                .zip(&listed)
+                .map(|(mut v, k)| {
+                    v.key = k.clone();
+                    v
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap(),
+    );
+    winner.raw_key = Some(raw_key(&image_id));
+    *p.store.competing.lock().unwrap() = Some(winner.clone());
+    let worked = p.process_object(&raw_key(&image_id), 1).await.unwrap();
+    let Worked::Replaced(item) = &worked else {
+        panic!("{worked:?}")
+    };
+    assert_eq!(
+        item.sha256, winner.sha256,
+        "the winner's upload is the image"
+    );
+    assert_eq!(item.error_code.as_deref(), Some("upload_replaced"));
+    assert!(item
+        .error_message
+        .as_deref()
+        .unwrap_or("")
+        .contains(&crate::process::sha256_hex(&later)));
+    // The loser's variants, under its own content's keys, are gone: nothing under the image
+    // but what the item lists (the winner's, written by the other worker).
+    for v in ["thumb", "display"] {
+        let mine = variant_key(&image_id, &crate::process::sha256_hex(&later), v, "jpg");
+        assert!(
+            matches!(p.processed.size(&mine).await, Ok(None)),
+            "{mine} was left behind"
+        );
+    }
+    assert!(!listed
+        .iter()
+        .any(|k| k.contains(&crate::process::sha256_hex(&later)[..16])));
 }
 
 #[tokio::test]
@@ -798,7 +945,10 @@ fn s3_keys_are_url_decoded_and_only_raw_keys_map_to_images() {
     assert_eq!(image_id_of_raw_key("images/01ABC"), Some("01ABC"));
     assert_eq!(image_id_of_raw_key("images/a/b"), None);
     assert_eq!(image_id_of_raw_key("other/01ABC"), None);
-    assert_eq!(variant_key("01ABC", "thumb", "jpg"), "01ABC/thumb.jpg");
+    assert_eq!(
+        variant_key("01ABC", &"ab".repeat(32), "thumb", "jpg"),
+        "01ABC/abababababababab/thumb.jpg"
+    );
 }
 
 #[tokio::test]
@@ -974,4 +1124,23 @@ async fn forms_that_expire_unused_become_abandoned_and_used_ones_do_not() {
         "ABANDONED"
     );
     assert_eq!(swept.emf_lines("sweep", 0, 1)[0]["Abandoned"], 1);
+    // An upload that still lands (a clock skewed at S3) is not processed: the item records
+    // it, keeping why it was abandoned.
+    p.raw
+        .put(&raw_key(&unused), Bytes::from(sample_jpeg()), "image/jpeg")
+        .await
+        .unwrap();
+    let late = p.process_object(&raw_key(&unused), 1).await.unwrap();
+    let Worked::Replaced(item) = late else {
+        panic!("{late:?}")
+    };
+    assert_eq!(item.status, Status::Abandoned);
+    assert_eq!(item.error_code.as_deref(), Some("upload_replaced"));
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("before: upload_expired: no upload arrived"),
+        "{item:?}"
+    );
 }

@@ -7,6 +7,19 @@
 //! permanent processing error, or a retryable one on the last attempt). Events for items in
 //! a terminal status are duplicates and change nothing; a retry finds the item in PROCESSING
 //! and finishes the work (the outputs are the same bytes under the same keys).
+//!
+//! Replaced uploads. S3 cannot refuse a second POST of a presigned form before it expires, so
+//! a raw key may receive another upload after (or while) its image is handled; the raw
+//! bucket is versioned and every upload is its own version with its own event. Each event's
+//! version is read exactly (`versionId` of the notification), so the item always describes
+//! one version. An event whose version differs in content from what the settled item
+//! records (its SHA-256), or any upload to an ABANDONED image, is a stray: the item records
+//! it (`error_code` `upload_replaced`, same status), then that version is deleted, which makes
+//! the described version current again, and `RawReplaced` counts it. Raw bytes, item,
+//! variants and lake rows thus never disagree; `sql/checks/replaced_uploads.sql` lists the
+//! images it happened to. A store without versions (a directory) cannot give the described
+//! upload back: there the stray stays, the item says so, and `imglake serve`'s upload route
+//! refuses a second upload to a used key in the first place.
 
 use std::time::Instant;
 
@@ -17,7 +30,7 @@ use bytes::Bytes;
 use super::metrics::Outcomes;
 use super::{image_id_of_raw_key, variant_key, HandlerError, Pipeline};
 use crate::blob::BlobError;
-use crate::model::{ImageItem, Status, Variant};
+use crate::model::{ImageItem, Status, StrayUpload, Variant};
 use crate::process::{process, processing_cost, ProcessError};
 use crate::store::{MetadataStore, StoreError, Transition};
 use crate::validate::Rejection;
@@ -33,9 +46,9 @@ pub enum Worked {
     Failed(ImageItem),
     /// The item was already in a terminal status (a duplicate event).
     Duplicate(ImageItem),
-    /// The item was already in a terminal status, but the raw object is no longer the one it
-    /// describes (its size differs): a presigned form posted again with other content, which
-    /// S3 allows until the form expires. Nothing is reprocessed; it is logged and counted.
+    /// The event's upload is not the one the final item describes (a presigned form posted
+    /// again with other content, which S3 allows until the form expires): the item records
+    /// it as `upload_replaced` and that version is removed. Nothing is reprocessed.
     Replaced(ImageItem),
     /// Not an object of ours, or an object whose item no longer exists.
     Ignored(String),
@@ -50,10 +63,7 @@ impl Worked {
             Worked::Rejected(item) => outcomes.reject(item.error_code.as_deref().unwrap_or("")),
             Worked::Failed(item) => outcomes.fail(item.error_code.as_deref().unwrap_or("")),
             Worked::Duplicate(_) => outcomes.duplicates += 1,
-            Worked::Replaced(_) => {
-                outcomes.duplicates += 1;
-                outcomes.replaced += 1;
-            }
+            Worked::Replaced(_) => outcomes.replaced += 1,
             Worked::Ignored(_) => outcomes.ignored += 1,
         }
     }
@@ -119,6 +129,7 @@ impl<M: MetadataStore> Pipeline<M> {
                 event_name: r.event_name.clone().unwrap_or_default(),
                 bucket: r.s3.bucket.name.clone().unwrap_or_default(),
                 key: r.s3.object.key.clone().unwrap_or_default(),
+                version_id: r.s3.object.version_id.clone().filter(|v| !v.is_empty()),
             })
             .collect();
         self.s3_records(&objects, attempt, outcomes).await
@@ -145,7 +156,10 @@ impl<M: MetadataStore> Pipeline<M> {
                 }
             }
             let key = decode_s3_key(&record.key);
-            match self.process_object(&key, attempt).await {
+            match self
+                .process_upload(&key, record.version_id.as_deref(), attempt)
+                .await
+            {
                 Ok(worked) => worked.count(outcomes),
                 Err(err) => {
                     first_error.get_or_insert(err);
@@ -155,28 +169,121 @@ impl<M: MetadataStore> Pipeline<M> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// An event for an image already done: a duplicate, unless the raw object now has
-    /// another size than the one the item recorded.
-    async fn done_already(&self, key: &str, item: ImageItem) -> Result<Worked, HandlerError> {
-        let (Some(recorded), Ok(Some(stored))) = (item.size_bytes, self.raw.size(key).await) else {
-            return Ok(Worked::Duplicate(item));
+    /// An event for an image already final: a duplicate when its upload is the one the item
+    /// describes, else a stray upload to set aside.
+    async fn settled_already(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        item: ImageItem,
+    ) -> Result<Worked, HandlerError> {
+        let (bytes, read) = match self
+            .raw
+            .get_version(key, version, self.config.limits.max_bytes)
+            .await
+        {
+            Ok(read) => read,
+            // Removed already (an earlier delivery of this event), or never there.
+            Err(BlobError::NotFound { .. }) => return Ok(Worked::Duplicate(item)),
+            // The item's own refusal for its size, delivered again.
+            Err(BlobError::TooLarge { size, .. })
+                if item.size_bytes.and_then(|n| u64::try_from(n).ok()) == Some(size) =>
+            {
+                return Ok(Worked::Duplicate(item))
+            }
+            Err(BlobError::TooLarge { size, .. }) => {
+                let over = format!("not read: {size} bytes, over the size limit");
+                return self.set_aside(key, version, size, &over, item).await;
+            }
+            Err(err) => return Err(err.into()),
         };
-        if u64::try_from(recorded).ok() == Some(stored) {
+        let version = read.as_deref().or(version);
+        self.judge_upload(key, version, &bytes, item).await
+    }
+
+    /// Whether `bytes` (of `version` of `key`) are the upload the final `item` describes; a
+    /// stray is set aside.
+    async fn judge_upload(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        bytes: &[u8],
+        item: ImageItem,
+    ) -> Result<Worked, HandlerError> {
+        let stray = match (&item.sha256, item.status) {
+            // Nothing was uploaded for an abandoned image: whatever arrives is late.
+            (_, Status::Abandoned) => true,
+            (Some(described), _) => *described != crate::process::sha256_hex(bytes),
+            // A final item that never read its bytes (FAILED before reading them): they may
+            // well be its own upload, so nothing is removed.
+            (None, _) => false,
+        };
+        if !stray {
             return Ok(Worked::Duplicate(item));
         }
+        let sha = crate::process::sha256_hex(bytes);
+        self.set_aside(key, version, bytes.len() as u64, &sha, item)
+            .await
+    }
+
+    /// Records a stray upload on the final `item`, then deletes its version (S3 makes the
+    /// described version current again). The record comes first: a failed delete is retried
+    /// by the event's redelivery, and the record is then unchanged.
+    async fn set_aside(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        size_bytes: u64,
+        sha256: &str,
+        item: ImageItem,
+    ) -> Result<Worked, HandlerError> {
+        let handling = if version.is_some() {
+            "removed (its version was deleted; the described upload is current again)"
+        } else {
+            "left in place: this store keeps no earlier version, so the raw object is now \
+             the later upload"
+        };
+        let stray = StrayUpload {
+            size_bytes,
+            sha256,
+            version,
+            handling,
+        };
+        let update = item.upload_replaced(&stray);
         tracing::warn!(
             image_id = %item.image_id,
             key,
-            recorded_bytes = recorded,
-            stored_bytes = stored,
-            status = ?item.status,
-            "the raw object was replaced after its image was handled; the item describes the earlier upload"
+            version,
+            stray_bytes = size_bytes,
+            stray_sha256 = sha256,
+            status = %item.status,
+            "a later upload to a settled image's key was set aside (a presigned form posted again?)"
         );
-        Ok(Worked::Replaced(item))
+        let recorded = match self.store.amend(&item.image_id, item.status, &update).await {
+            Ok(_) => update,
+            // Expired by TTL in between: nothing left to describe.
+            Err(StoreError::NotFound { .. }) => item,
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(version) = version {
+            self.raw.delete_version(key, version).await?;
+        }
+        Ok(Worked::Replaced(recorded))
     }
 
-    /// Processes the raw object `key` on delivery `attempt` (1-based).
+    /// Processes the raw object `key` (its current version) on delivery `attempt` (1-based).
     pub async fn process_object(&self, key: &str, attempt: u32) -> Result<Worked, HandlerError> {
+        self.process_upload(key, None, attempt).await
+    }
+
+    /// Processes `version` of the raw object `key` (the current one when `None`: a store
+    /// without versions) on delivery `attempt` (1-based).
+    pub async fn process_upload(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        attempt: u32,
+    ) -> Result<Worked, HandlerError> {
         let Some(image_id) = image_id_of_raw_key(key) else {
             tracing::info!(key, "process: not a raw image key; ignored");
             return Ok(Worked::Ignored(format!("`{key}` is not a raw image key")));
@@ -186,11 +293,15 @@ impl<M: MetadataStore> Pipeline<M> {
             return Ok(Worked::Ignored(format!("no item for image {image_id}")));
         };
         let item = match item {
-            Claimed::Done(item) => return self.done_already(key, item).await,
+            Claimed::Done(item) => return self.settled_already(key, version, item).await,
             Claimed::Processing(item) => item,
         };
-        let bytes = match self.raw.get(key, self.config.limits.max_bytes).await {
-            Ok(bytes) => bytes,
+        let (bytes, read_version) = match self
+            .raw
+            .get_version(key, version, self.config.limits.max_bytes)
+            .await
+        {
+            Ok(read) => read,
             Err(BlobError::TooLarge { size, .. }) => {
                 let rejection = Rejection::too_large(Some(size), &self.config.limits);
                 return self
@@ -214,12 +325,41 @@ impl<M: MetadataStore> Pipeline<M> {
                     .await
             }
         };
+        let read_version = read_version.or_else(|| version.map(str::to_owned));
+        let mut written = Vec::new();
+        let worked = self
+            .render_and_settle(image_id, item, &bytes, last_attempt, &mut written)
+            .await?;
+        let Worked::Duplicate(current) = worked else {
+            return Ok(worked);
+        };
+        // Another worker settled the image first, perhaps from another upload to the key:
+        // variants this one wrote that the item does not list go, and a stray upload is set
+        // aside.
+        let listed: Vec<String> = current.variants().into_iter().map(|v| v.key).collect();
+        for key in written.iter().filter(|k| !listed.contains(k)) {
+            self.processed.delete(key).await?;
+        }
+        self.judge_upload(key, read_version.as_deref(), &bytes, current)
+            .await
+    }
+
+    /// Processes the claimed `item`'s `bytes`, stores the variants (their keys go to
+    /// `written`) and settles the item.
+    async fn render_and_settle(
+        &self,
+        image_id: &str,
+        item: ImageItem,
+        bytes: &Bytes,
+        last_attempt: bool,
+        written: &mut Vec<String>,
+    ) -> Result<Worked, HandlerError> {
         let recipe = self.config.recipe.clone();
         let limits = self.config.limits;
         // Memory for this image, from its header, before it is decoded: workers sharing the
         // budget wait here. An image that cannot be judged (or is over budget) is refused by
         // `process` from the same header without decoding, so it reserves nothing.
-        let _reserved = match processing_cost(&bytes, &recipe, &limits) {
+        let _reserved = match processing_cost(bytes, &recipe, &limits) {
             Ok(cost) => Some(self.config.memory.reserve(cost).await),
             Err(_) => None,
         };
@@ -242,19 +382,25 @@ impl<M: MetadataStore> Pipeline<M> {
             };
         let mut done = match result {
             Ok(done) => done,
-            Err(err) => return self.processing_error(item, &bytes, err, last_attempt).await,
+            Err(err) => return self.processing_error(item, bytes, err, last_attempt).await,
         };
         let processing_ms = started.elapsed().as_millis();
         // The variants' bytes move into the store: no copy of the encoded files.
         let mut stored = Vec::with_capacity(done.variants.len());
         let outputs = std::mem::take(&mut done.variants);
         for v in outputs {
-            let key = variant_key(image_id, &v.name, v.format.extension());
+            let key = variant_key(
+                image_id,
+                &done.features.sha256,
+                &v.name,
+                v.format.extension(),
+            );
             let bytes = v.bytes.len() as u64;
             let put = self
                 .processed
                 .put(&key, Bytes::from(v.bytes), v.format.content_type())
                 .await;
+            written.push(key.clone());
             if let Err(err) = put {
                 return self
                     .retry_or_fail(item, last_attempt, "storage_error", err.into())
@@ -425,6 +571,8 @@ struct ObjectEvent {
     event_name: String,
     bucket: String,
     key: String,
+    /// The object version the event is about (a versioned bucket).
+    version_id: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -459,21 +607,31 @@ struct Named {
 struct Keyed {
     #[serde(default)]
     key: Option<String>,
+    #[serde(rename = "versionId", default)]
+    version_id: Option<String>,
 }
 
 impl From<NotificationRecord> for ObjectEvent {
     fn from(r: NotificationRecord) -> Self {
-        let (bucket, key) = match r.s3 {
-            Some(e) => (
-                e.bucket.and_then(|b| b.name).unwrap_or_default(),
-                e.object.and_then(|o| o.key).unwrap_or_default(),
-            ),
-            None => (String::new(), String::new()),
+        let (bucket, key, version_id) = match r.s3 {
+            Some(e) => {
+                let (key, version) = e
+                    .object
+                    .map(|o| (o.key.unwrap_or_default(), o.version_id))
+                    .unwrap_or_default();
+                (
+                    e.bucket.and_then(|b| b.name).unwrap_or_default(),
+                    key,
+                    version,
+                )
+            }
+            None => (String::new(), String::new(), None),
         };
         ObjectEvent {
             event_name: r.event_name.unwrap_or_default(),
             bucket,
             key,
+            version_id: version_id.filter(|v| !v.is_empty()),
         }
     }
 }

@@ -183,6 +183,15 @@ impl ImageItem {
     /// posted again): the item keeps its status and what it describes, and says what became
     /// of the stray upload. An earlier reason is kept in the message.
     pub fn upload_replaced(&self, stray: &StrayUpload<'_>) -> ImageItem {
+        let recorded = self.error_code.as_deref() == Some(UPLOAD_REPLACED)
+            && self
+                .error_message
+                .as_deref()
+                .is_some_and(|m| m.contains(stray.sha256));
+        if recorded {
+            // The same stray again (a redelivered event): nothing new to say.
+            return self.clone();
+        }
         let mut message = format!(
             "a later upload to this image's key ({} bytes, sha256 {}{}) was {}; the image is \
              the upload this item describes",
