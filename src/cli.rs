@@ -70,10 +70,39 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
 
-    /// Requests handled at once (each may hold a body of up to the upload limit in memory);
-    /// more wait their turn.
+    /// Reads (GET) handled at once, and as many other requests (upload forms, deletes); more
+    /// wait their turn. Uploads never take these, and /healthz takes nothing.
     #[arg(long, env = "IMGLAKE_MAX_REQUESTS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_requests: usize,
+
+    /// Uploads (PUT /images, POST /upload/…) received at once; an upload that finds none
+    /// free within 10 s is answered 503 with Retry-After.
+    #[arg(long, env = "IMGLAKE_MAX_UPLOADS", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
+    pub max_uploads: usize,
+
+    /// Memory the bodies of uploads being received may hold at once, like 256MB: each
+    /// reserves its declared length (the route's limit when it declares none).
+    #[arg(long, env = "IMGLAKE_UPLOAD_MEMORY", default_value = "256MB", value_parser = imglake_exporter::compact::parse_size)]
+    pub upload_memory: u64,
+
+    /// Slowest a request body may arrive, in bytes per second on average once the grace
+    /// below is over (e.g. 8KB); a slower or stalled body is cut with 408.
+    #[arg(long, env = "IMGLAKE_MIN_BODY_RATE", default_value = "8KB", value_parser = imglake_exporter::compact::parse_size)]
+    pub min_body_rate: u64,
+
+    /// Time a request body has before the minimum rate counts (e.g. 2s).
+    #[arg(long, env = "IMGLAKE_BODY_GRACE", default_value = "2s", value_parser = parse_duration)]
+    pub body_grace: std::time::Duration,
+
+    /// Upload forms (POST /images) each client address, and each tenant, may be issued per
+    /// minute; more are answered 429 with Retry-After.
+    #[arg(long, env = "IMGLAKE_FORMS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub forms_per_minute: u32,
+
+    /// How long an upload form stays valid (e.g. 15m). An image whose form expires without
+    /// an upload becomes ABANDONED (upload_expired) shortly after.
+    #[arg(long, env = "IMGLAKE_FORM_EXPIRY", default_value = "15m", value_parser = parse_duration)]
+    pub form_expiry: std::time::Duration,
 
     /// Seconds a client may take to send a request's headers, or its body, and may stay
     /// silent on a connection.

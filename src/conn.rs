@@ -2,7 +2,11 @@
 //! in the kernel's accept backlog), a connection that sends nothing for the idle timeout is
 //! closed, and a request's headers must arrive whole within the same time (hyper's header
 //! read timeout), so slow or stalled clients (slowloris, one header byte at a time) cannot
-//! hold the server's slots forever.
+//! hold the server's slots forever. What each request may hold once its headers are in is
+//! [`guard`]'s.
+
+pub mod framing;
+pub mod guard;
 
 use std::future::Future;
 use std::io;
@@ -55,8 +59,11 @@ impl Listener for LimitedListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
+                    let heads = framing::Heads::default();
                     let io = LimitedStream {
                         stream,
+                        scanner: framing::Scanner::new(heads.clone()),
+                        heads,
                         _permit: permit,
                         idle: self.idle,
                         deadline: Box::pin(sleep(self.idle)),
@@ -95,10 +102,24 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
+        // Each request knows its client (the form rate limit is per address) and whether its
+        // head declared both lengths (hyper drops one of them).
+        let heads = io.heads.clone();
+        let service = tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut r: hyper::Request<hyper::body::Incoming>| {
+                r.extensions_mut().insert(guard::ClientAddr(addr));
+                let ambiguous = heads.lock().ok().and_then(|mut h| h.pop_front());
+                if ambiguous == Some(true) {
+                    r.extensions_mut().insert(guard::AmbiguousLength);
+                }
+                r
+            },
+        );
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(timeout)
-            .serve_connection(TokioIo::new(io), TowerToHyperService::new(router.clone()));
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -114,6 +135,9 @@ pub async fn serve(
 /// nothing for the idle timeout.
 pub struct LimitedStream {
     stream: TcpStream,
+    /// Follows the requests' framing as their bytes are read.
+    scanner: framing::Scanner,
+    heads: framing::Heads,
     _permit: OwnedSemaphorePermit,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
@@ -130,6 +154,7 @@ impl AsyncRead for LimitedStream {
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 if buf.filled().len() > before {
+                    this.scanner.feed(&buf.filled()[before..]);
                     let next = Instant::now() + this.idle;
                     this.deadline.as_mut().reset(next);
                 }

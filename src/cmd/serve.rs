@@ -7,6 +7,9 @@
 //!   the object is stored and its processing queued, as the S3 notification would.
 //! - `GET /healthz`: queue and feed state.
 //!
+//! What requests may hold (permits, body memory, a minimum body rate, the form rate limit) is
+//! `crate::conn::guard`'s; a second upload to a used key is refused here (`409`).
+//!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
 //! queue), an exporter that tails the change feed and flushes by size or age, and an optional
 //! TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
@@ -37,10 +40,15 @@ use serde_json::json;
 use tokio::sync::{mpsc, Mutex};
 
 use crate::cli::ServeArgs;
+use crate::conn::guard::{body_failure, BodyFailure, BodyRate, Guard, GuardConfig};
 use crate::local::{process_with_retries, sweep, Local, REGION};
 
 /// Room for the form fields of a presigned upload besides the file.
 const FORM_OVERHEAD: usize = 64 * 1024;
+/// Largest body taken by the API's routes other than `PUT /images` (none needs one).
+const SMALL_BODY: usize = 64 * 1024;
+/// Time after a form's expiry before its image is abandoned.
+const ABANDON_GRACE: Duration = Duration::from_secs(2);
 
 struct App {
     local: Local,
@@ -80,6 +88,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         // One memory budget for every worker.
         *config = config.clone().with_limits(args.limits.limits());
+        if let Some(presign) = config.presign.as_mut() {
+            presign.expires_in = args.form_expiry.max(Duration::from_secs(1));
+        }
         // PUT carries the image in the request; larger ones take the presigned route.
         config.direct_max_bytes = config.direct_max_bytes.min(config.limits.max_bytes);
     }
@@ -173,6 +184,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
     });
 
+    // Forms that expired unused: their images become ABANDONED (a form's upload is stored
+    // before its answer, so a short grace is enough here).
+    let abandoner = {
+        let app = app.clone();
+        let lifetime = args.form_expiry.max(Duration::from_secs(1));
+        let every = (lifetime / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let mut outcomes = Outcomes::default();
+                let swept = app
+                    .local
+                    .pipeline
+                    .abandon_expired_uploads(
+                        lifetime,
+                        ABANDON_GRACE,
+                        imglake_pipeline::handlers::sweep::SWEEP_LIMIT,
+                        &mut outcomes,
+                    )
+                    .await;
+                match swept {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(abandoned = n, "upload forms expired unused"),
+                    Err(err) => tracing::error!(error = %err, "abandoned-upload sweep failed"),
+                }
+                if let Ok(mut total) = app.outcomes.lock() {
+                    total.abandoned += outcomes.abandoned;
+                }
+            }
+        })
+    };
+
     let direct_limit =
         usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
     let upload_limit = usize::try_from(app.local.pipeline.config.limits.max_bytes)
@@ -190,12 +233,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .route("/healthz", get(health))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
-        // One semaphore for the whole server: `Router::layer` wraps every route on its own,
-        // and a per-route limit would let each route hold its own N bodies.
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            args.max_requests,
-        ))
-        .with_state(app.clone());
+        .with_state(app.clone())
+        // Permits by kind of request, body memory and rate, the form rate limit: one guard
+        // for the whole server (`Router::layer` wraps every route on its own).
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(Guard::new(GuardConfig {
+                max_uploads: args.max_uploads,
+                upload_memory: args.upload_memory,
+                max_requests: args.max_requests,
+                rate: BodyRate {
+                    min_bytes_per_sec: args.min_body_rate.max(1),
+                    grace: args.body_grace,
+                },
+                forms_per_minute: args.forms_per_minute,
+                put_limit: direct_limit as u64,
+                form_upload_limit: upload_limit as u64,
+            })),
+            crate::conn::guard::guard,
+        ));
 
     eprintln!(
         "imglake serve: http://{} (data {}, {} workers{}); Ctrl-C stops after flushing",
@@ -236,17 +291,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(sweeper) = sweeper {
         sweeper.abort();
     }
+    abandoner.abort();
     let flushed = app.local.flush(crate::local::FLUSH_BATCH).await?;
     let mut total = app.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
     eprintln!(
-        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}; last flush {} rows in {} files; lake {}",
+        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}; last flush {} rows in {} files; lake {}",
         total.records_in,
         total.received,
         total.processed,
         total.rejected_total(),
         total.failed_total(),
         total.duplicates,
+        total.abandoned,
+        total.replaced,
         flushed.rows,
         flushed.files,
         app.local.lake.display
@@ -321,6 +379,29 @@ fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Res
         .into_response()
 }
 
+/// The answer to a body that could not be read: too slow or stalled (408), malformed framing
+/// or a client that went away (400).
+fn body_error_reply(err: &(dyn std::error::Error + 'static)) -> Response {
+    match body_failure(err) {
+        BodyFailure::TooSlow(message) => {
+            json_error(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+        }
+        BodyFailure::Malformed(message) => {
+            json_error(StatusCode::BAD_REQUEST, "malformed_body", message)
+        }
+        BodyFailure::Incomplete => json_error(
+            StatusCode::BAD_REQUEST,
+            "incomplete_body",
+            "the connection closed before the whole request body arrived",
+        ),
+        BodyFailure::Other(message) => json_error(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("the request body could not be read: {message}"),
+        ),
+    }
+}
+
 /// Whether reading a body failed because it was over the route's limit.
 fn is_length_limit(err: &axum::Error) -> bool {
     std::error::Error::source(err).is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
@@ -329,7 +410,11 @@ fn is_length_limit(err: &axum::Error) -> bool {
 /// Every upload API route: the request becomes an API Gateway event for the same handler.
 async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let limit = usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX);
+    let limit = if parts.method == Method::PUT {
+        usize::try_from(app.local.pipeline.config.direct_max_bytes).unwrap_or(usize::MAX)
+    } else {
+        SMALL_BODY
+    };
     let too_large = || {
         json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -350,14 +435,7 @@ async fn api(State(app): State<Arc<App>>, request: Request) -> Response {
     let bytes =
         match tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit)).await {
             Ok(Ok(bytes)) => bytes,
-            Ok(Err(err)) if !is_length_limit(&err) => {
-                // The connection broke or went silent (its idle cut-off) before the body was in.
-                return json_error(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
-                    "the request body did not arrive completely in time",
-                );
-            }
+            Ok(Err(err)) if !is_length_limit(&err) => return body_error_reply(&err),
             Ok(Err(_)) => return too_large(),
             Err(_) => {
                 return json_error(
@@ -441,13 +519,18 @@ async fn upload(
     };
     let mut fields = BTreeMap::new();
     let mut file: Option<Bytes> = None;
+    // S3 ignores the fields after the file; their names make a clearer refusal.
+    let mut after_file = Vec::new();
     let read = async {
         while let Some(field) = form.next_field().await? {
             let name = field.name().unwrap_or("").to_owned();
+            if file.is_some() {
+                after_file.push(name);
+                continue;
+            }
             if name.eq_ignore_ascii_case("file") {
                 file = Some(field.bytes().await?);
-                // S3 ignores everything after the file.
-                break;
+                continue;
             }
             fields.insert(
                 name.to_ascii_lowercase()
@@ -472,11 +555,16 @@ async fn upload(
             )
         }
         Ok(Err(err)) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "MalformedPOSTRequest",
-                format!("the body is not a multipart form: {err}"),
-            )
+            return match body_failure(&err) {
+                BodyFailure::TooSlow(message) => {
+                    json_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", message)
+                }
+                _ => json_error(
+                    StatusCode::BAD_REQUEST,
+                    "MalformedPOSTRequest",
+                    format!("the body is not a multipart form: {err}"),
+                ),
+            }
         }
         Err(_) => {
             return json_error(
@@ -501,7 +589,9 @@ async fn upload(
         &app.local.upload_secret,
         REGION,
         now,
-    ) {
+    )
+    .map_err(|refused| refused.with_fields_after_file(&after_file))
+    {
         Ok(key) => key,
         Err(refused) => {
             let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
@@ -515,27 +605,50 @@ async fn upload(
             format!("no bucket {bucket}"),
         );
     }
-    // A form posted again (a client retry) stores the object again; the worker then counts
-    // the duplicate, so it is not counted here.
-    let again = matches!(app.local.pipeline.raw.size(&key).await, Ok(Some(_)));
-    if let Err(err) = app
-        .local
-        .pipeline
-        .raw
-        .put(&key, file, "application/octet-stream")
+    // A key takes one upload: a form posted again is a retry when it carries the same file
+    // (answered as the first time), and refused when it carries another, which would replace
+    // an image that may already be processed. The check and the write are one step.
+    let raw = &app.local.pipeline.raw;
+    let stored = match raw
+        .put_new(&key, file.clone(), "application/octet-stream")
         .await
     {
-        tracing::error!(error = %err, "storing an upload failed");
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SlowDown",
-            "storing the upload failed; retry",
-        );
-    }
-    // The image is stored now (its item became RECEIVED when the form was issued).
-    if !again {
+        Ok(stored) => stored,
+        Err(err) => {
+            tracing::error!(error = %err, "storing an upload failed");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "storing the upload failed; retry",
+            );
+        }
+    };
+    if stored {
+        // The image is stored now (its item became RECEIVED when the form was issued).
         if let Ok(mut total) = app.outcomes.lock() {
             total.received += 1;
+        }
+    } else {
+        let limit = app.local.pipeline.config.limits.max_bytes;
+        let same = matches!(raw.get(&key, limit).await, Ok(first) if first == file);
+        if !same {
+            if let Ok(mut total) = app.outcomes.lock() {
+                total.replaced += 1;
+            }
+            tracing::warn!(
+                key,
+                bytes = file.len(),
+                "a second upload to a used key was refused"
+            );
+            let image = image_id_of_raw_key(&key).unwrap_or("?");
+            return json_error(
+                StatusCode::CONFLICT,
+                "KeyAlreadyUploaded",
+                format!(
+                    "this upload form was already used for image {image}, with another file; \
+                     request a new form with POST /images for a new image"
+                ),
+            );
         }
     }
     if let Some(id) = image_id_of_raw_key(&key) {

@@ -22,6 +22,32 @@ pub struct PostRefused {
     pub status: u16,
 }
 
+impl PostRefused {
+    /// This refusal as the client should read it when some form fields came after the file
+    /// (`after_file`, their names): S3 ignores those, so a refusal for a missing or failed
+    /// field most likely means one of them belonged before the file.
+    pub fn with_fields_after_file(self, after_file: &[String]) -> PostRefused {
+        if after_file.is_empty() || self.code == "EntityTooLarge" || self.code == "EntityTooSmall" {
+            return self;
+        }
+        let names: Vec<String> = after_file
+            .iter()
+            .take(8)
+            .map(|n| format!("`{n}`"))
+            .collect();
+        refuse(
+            "InvalidArgument",
+            400,
+            format!(
+                "the file must be the last field of the form: {} came after it, and fields after \
+                 the file are ignored ({}); put the file field last",
+                names.join(", "),
+                self.message
+            ),
+        )
+    }
+}
+
 fn refuse(code: &'static str, status: u16, message: impl Into<String>) -> PostRefused {
     PostRefused {
         code,
@@ -230,5 +256,29 @@ mod tests {
         let mut extra = fields.clone();
         extra.insert("acl".into(), "public-read".into());
         assert_eq!(check(&extra, 10, "secret", "raw", now), "AccessDenied");
+    }
+
+    #[test]
+    fn a_refusal_caused_by_fields_after_the_file_names_them() {
+        let (mut fields, now) = form(100);
+        let policy = fields.remove("policy").unwrap();
+        let _ = policy;
+        let refused = verify_post("raw", &fields, 10, "secret", "us-east-1", now).unwrap_err();
+        assert_eq!(refused.message, "the form has no policy field");
+        let explained = refused.with_fields_after_file(&["policy".to_owned()]);
+        assert_eq!(explained.code, "InvalidArgument");
+        assert_eq!(explained.status, 400);
+        assert_eq!(
+            explained.message,
+            "the file must be the last field of the form: `policy` came after it, and fields \
+             after the file are ignored (the form has no policy field); put the file field last"
+        );
+        // A size refusal stays what it is.
+        let (fields, now) = form(100);
+        let too_big = verify_post("raw", &fields, 101, "secret", "us-east-1", now).unwrap_err();
+        assert_eq!(
+            too_big.with_fields_after_file(&["x".into()]).code,
+            "EntityTooLarge"
+        );
     }
 }

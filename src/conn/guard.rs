@@ -1,0 +1,469 @@
+//! What `imglake serve` lets each request hold, by kind, so that hostile or slow clients
+//! cannot make it unavailable:
+//!
+//! - `GET /healthz` takes nothing: no permit, no body.
+//! - Uploads (`PUT /images`, `POST /upload/{bucket}`) take an upload slot (`--max-uploads`)
+//!   and reserve their body's size (declared, or the route's limit when chunked) from the
+//!   memory uploads may hold at once (`--upload-memory`); when neither frees up within
+//!   [`UPLOAD_WAIT`] they get 503 with `Retry-After`. Their bodies must keep arriving at
+//!   `--min-body-rate` after a short grace (`--body-grace`), or they are cut (408).
+//! - Reads (`GET`, `HEAD`) take one of `--max-requests` read permits; other requests (forms,
+//!   deletes) one of as many permits of their own. Neither kind ever waits for an upload's, nor
+//!   reads for writes, and every body is held to the same minimum rate.
+//! - `POST /images` (a presigned form, and an item) is limited per client address and per
+//!   tenant (`--forms-per-minute`, a token bucket): 429 with `Retry-After` beyond it.
+//! - A request with both `Content-Length` and `Transfer-Encoding` is refused (400): behind a
+//!   proxy that reads the other header, it smuggles a second request.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CONTENT_LENGTH, RETRY_AFTER, TRANSFER_ENCODING};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt as _;
+use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// How long an upload waits for a slot and for room in the upload memory before 503.
+pub const UPLOAD_WAIT: Duration = Duration::from_secs(10);
+/// Client addresses and tenants whose form buckets are remembered at most; full buckets are
+/// forgotten first.
+const MAX_BUCKETS: usize = 100_000;
+
+/// The client's address, put on each request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Put on a request whose head had both `Content-Length` and `Transfer-Encoding` (hyper
+/// keeps only the latter), by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct AmbiguousLength;
+
+/// The slowest a body may arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyRate {
+    /// Bytes per second, on average since the body started, once the grace is over.
+    pub min_bytes_per_sec: u64,
+    /// Time a body has before the rate counts (a slow start, a first round trip).
+    pub grace: Duration,
+}
+
+impl BodyRate {
+    /// When `received` bytes must have arrived by, for a body that started at `started`.
+    fn deadline(&self, started: Instant, received: u64) -> Instant {
+        let secs = received as f64 / self.min_bytes_per_sec.max(1) as f64;
+        started + self.grace + Duration::from_secs_f64(secs.min(1e9))
+    }
+}
+
+/// A body that fell below the minimum rate (or stalled): the request is cut with 408.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTooSlow {
+    pub received: u64,
+    pub elapsed: Duration,
+    pub rate: BodyRate,
+}
+
+impl fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the request body arrived too slowly: {} bytes in {:.1} s, below the minimum of {} \
+             bytes per second after {} s",
+            self.received,
+            self.elapsed.as_secs_f64(),
+            self.rate.min_bytes_per_sec,
+            self.rate.grace.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+/// `body`, cut with [`BodyTooSlow`] as soon as it falls behind `rate`.
+pub fn rate_guarded(body: Body, rate: BodyRate) -> Body {
+    let started = Instant::now();
+    let stream = body.into_data_stream();
+    let guarded = futures::stream::unfold(Some((stream, 0u64)), move |state| async move {
+        let (mut stream, received) = state?;
+        let deadline = rate.deadline(started, received);
+        match tokio::time::timeout_at(deadline.into(), stream.next()).await {
+            Ok(Some(Ok(chunk))) => {
+                let received = received + chunk.len() as u64;
+                Some((Ok(chunk), Some((stream, received))))
+            }
+            Ok(Some(Err(err))) => Some((Err(axum::BoxError::from(err)), None)),
+            Ok(None) => None,
+            Err(_) => {
+                let slow = BodyTooSlow {
+                    received,
+                    elapsed: started.elapsed(),
+                    rate,
+                };
+                Some((Err(axum::BoxError::from(slow)), None))
+            }
+        }
+    });
+    Body::from_stream(guarded)
+}
+
+/// Why reading a request body failed, for the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyFailure {
+    /// Below the minimum rate, stalled, or past the idle timeout: 408.
+    TooSlow(String),
+    /// Not valid HTTP framing (a malformed chunk size): 400.
+    Malformed(String),
+    /// The client closed the connection before the whole body: 400.
+    Incomplete,
+    /// Something else (the route's size limit is told apart by the caller).
+    Other(String),
+}
+
+/// Classifies a body error by walking its causes.
+pub fn body_failure(err: &(dyn std::error::Error + 'static)) -> BodyFailure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if let Some(slow) = e.downcast_ref::<BodyTooSlow>() {
+            return BodyFailure::TooSlow(slow.to_string());
+        }
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() {
+                return BodyFailure::Incomplete;
+            }
+            if hyper.is_timeout() {
+                return BodyFailure::TooSlow("the request body stopped arriving".into());
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            match io.kind() {
+                TimedOut => {
+                    return BodyFailure::TooSlow(
+                        "the client sent nothing within the idle timeout".into(),
+                    )
+                }
+                InvalidInput | InvalidData => {
+                    return BodyFailure::Malformed(format!(
+                        "the request body is not valid HTTP framing: {io}"
+                    ))
+                }
+                UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
+                    return BodyFailure::Incomplete
+                }
+                _ => {}
+            }
+        }
+        cause = e.source();
+    }
+    BodyFailure::Other(err.to_string())
+}
+
+/// A token bucket per key: `per_minute` tokens a minute, at most `per_minute` saved.
+pub struct FormLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl FormLimiter {
+    pub fn new(per_minute: u32) -> FormLimiter {
+        FormLimiter {
+            per_minute: per_minute.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token from every key's bucket, or none: `Err(wait)` is how long until each
+    /// has one again.
+    pub fn take(&self, keys: &[String], now: Instant) -> Result<(), Duration> {
+        let capacity = f64::from(self.per_minute);
+        let per_sec = capacity / 60.0;
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > MAX_BUCKETS {
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec < capacity
+            });
+        }
+        let mut wait = Duration::ZERO;
+        for key in keys {
+            let (tokens, at) = buckets.entry(key.clone()).or_insert((capacity, now));
+            *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec)
+                .min(capacity);
+            *at = now;
+            if *tokens < 1.0 {
+                wait = wait.max(Duration::from_secs_f64((1.0 - *tokens) / per_sec));
+            }
+        }
+        if wait > Duration::ZERO {
+            return Err(wait);
+        }
+        for key in keys {
+            if let Some((tokens, _)) = buckets.get_mut(key) {
+                *tokens -= 1.0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The limits every request passes.
+pub struct Guard {
+    /// Upload slots.
+    uploads: Arc<Semaphore>,
+    /// Upload memory, in KiB.
+    upload_kib: Arc<Semaphore>,
+    upload_kib_total: u32,
+    /// Permits of reads (`GET`, `HEAD`), health checks aside.
+    reads: Arc<Semaphore>,
+    /// Permits of requests that are neither reads nor uploads.
+    others: Arc<Semaphore>,
+    rate: BodyRate,
+    forms: FormLimiter,
+    /// Largest body of each upload route: `PUT /images`, `POST /upload/…`.
+    put_limit: u64,
+    form_upload_limit: u64,
+}
+
+/// How [`Guard`] is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardConfig {
+    pub max_uploads: usize,
+    pub upload_memory: u64,
+    pub max_requests: usize,
+    pub rate: BodyRate,
+    pub forms_per_minute: u32,
+    pub put_limit: u64,
+    pub form_upload_limit: u64,
+}
+
+impl Guard {
+    pub fn new(c: GuardConfig) -> Guard {
+        let kib = u32::try_from(c.upload_memory / 1024)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        Guard {
+            uploads: Arc::new(Semaphore::new(c.max_uploads.max(1))),
+            upload_kib: Arc::new(Semaphore::new(kib as usize)),
+            upload_kib_total: kib,
+            reads: Arc::new(Semaphore::new(c.max_requests.max(1))),
+            others: Arc::new(Semaphore::new(c.max_requests.max(1))),
+            rate: c.rate,
+            forms: FormLimiter::new(c.forms_per_minute),
+            put_limit: c.put_limit,
+            form_upload_limit: c.form_upload_limit,
+        }
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: String, retry_after: Option<u64>) -> Response {
+    let mut response = (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    response
+}
+
+/// What a request is, for its limits.
+enum Kind {
+    Health,
+    /// `PUT /images`.
+    Put,
+    /// `POST /upload/{bucket}`.
+    FormUpload,
+    Form,
+    Read,
+    Other,
+}
+
+fn kind(method: &Method, path: &str) -> Kind {
+    let path = path.trim_end_matches('/');
+    match (method, path) {
+        (&Method::GET | &Method::HEAD, "/healthz") => Kind::Health,
+        (&Method::PUT, "/images") => Kind::Put,
+        (&Method::POST, p) if p.starts_with("/upload/") => Kind::FormUpload,
+        (&Method::POST, "/images") => Kind::Form,
+        (&Method::GET | &Method::HEAD, _) => Kind::Read,
+        _ => Kind::Other,
+    }
+}
+
+/// The middleware: refuses ambiguous framing, applies the form rate, takes the request's
+/// permits (held until its answer is made) and holds its body to the minimum rate.
+pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if request.extensions().get::<AmbiguousLength>().is_some()
+        || (headers.contains_key(CONTENT_LENGTH) && headers.contains_key(TRANSFER_ENCODING))
+    {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "ambiguous_length",
+            "the request has both Content-Length and Transfer-Encoding; send one (a proxy that \
+             reads the other one would see another request)"
+                .into(),
+            None,
+        );
+    }
+    let kind = kind(request.method(), request.uri().path());
+    let _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>) = match kind {
+        Kind::Health => return next.run(request).await,
+        Kind::Put | Kind::FormUpload => {
+            let limit = if matches!(kind, Kind::Put) {
+                guard.put_limit
+            } else {
+                guard.form_upload_limit
+            };
+            let declared = request
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            // A body over the route's limit is refused by the route, before it is read.
+            let size = declared.unwrap_or(limit).min(limit);
+            let kib = u32::try_from(size.div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .clamp(1, guard.upload_kib_total);
+            let acquire = async {
+                let slot = guard.uploads.clone().acquire_owned().await.ok()?;
+                let memory = guard
+                    .upload_kib
+                    .clone()
+                    .acquire_many_owned(kib)
+                    .await
+                    .ok()?;
+                Some((Some(slot), Some(memory)))
+            };
+            match tokio::time::timeout(UPLOAD_WAIT, acquire).await {
+                Ok(Some(permits)) => permits,
+                _ => {
+                    return refuse(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "busy",
+                        "too many uploads are arriving at once; retry shortly".into(),
+                        Some(1),
+                    )
+                }
+            }
+        }
+        Kind::Form => {
+            let client = request
+                .extensions()
+                .get::<ClientAddr>()
+                .map(|a| a.0.ip().to_string())
+                .unwrap_or_default();
+            let tenant = request
+                .headers()
+                .get(imglake_pipeline::handlers::upload::TENANT_HEADER)
+                .map(|v| {
+                    String::from_utf8_lossy(v.as_bytes())
+                        .chars()
+                        .take(64)
+                        .collect()
+                })
+                .unwrap_or_else(|| imglake_pipeline::handlers::DEFAULT_TENANT.to_owned());
+            let keys = [format!("client {client}"), format!("tenant {tenant}")];
+            if let Err(wait) = guard.forms.take(&keys, Instant::now()) {
+                let secs = wait.as_secs().saturating_add(1);
+                tracing::warn!(client, tenant, "upload forms refused: rate limit");
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_forms",
+                    format!(
+                        "more than {} upload forms a minute for this client or tenant; retry in \
+                         {secs} s",
+                        guard.forms.per_minute
+                    ),
+                    Some(secs),
+                );
+            }
+            (guard.others.clone().acquire_owned().await.ok(), None)
+        }
+        Kind::Read => (guard.reads.clone().acquire_owned().await.ok(), None),
+        Kind::Other => (guard.others.clone().acquire_owned().await.ok(), None),
+    };
+    let (parts, body) = request.into_parts();
+    let request = Request::from_parts(parts, rate_guarded(body, guard.rate));
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_bucket_refills_at_its_rate_and_both_keys_must_have_room() {
+        let limiter = FormLimiter::new(60);
+        let t0 = Instant::now();
+        let a = ["client a".to_owned(), "tenant x".to_owned()];
+        for _ in 0..60 {
+            assert!(limiter.take(&a, t0).is_ok());
+        }
+        let wait = limiter
+            .take(&a, t0)
+            .expect_err("the 61st in the same instant");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // Another client of the same tenant is refused too, and takes nothing from its own.
+        let b = ["client b".to_owned(), "tenant x".to_owned()];
+        assert!(limiter.take(&b, t0).is_err());
+        let c = ["client b".to_owned(), "tenant y".to_owned()];
+        for _ in 0..60 {
+            assert!(limiter.take(&c, t0).is_ok());
+        }
+        // One second later, one more each.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(limiter.take(&a, t1).is_ok());
+        assert!(limiter.take(&a, t1).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_trickling_body_is_cut_after_the_grace_and_a_fast_one_passes() {
+        let rate = BodyRate {
+            min_bytes_per_sec: 1000,
+            grace: Duration::from_millis(300),
+        };
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<bytes::Bytes, std::io::Error>>();
+        let body = rate_guarded(Body::from_stream(rx), rate);
+        let trickle = tokio::spawn(async move {
+            for _ in 0..20 {
+                if tx
+                    .unbounded_send(Ok(bytes::Bytes::from_static(b"x")))
+                    .is_err()
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let started = Instant::now();
+        let err = axum::body::to_bytes(body, 1 << 20).await.unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let failure = body_failure(&err);
+        assert!(
+            matches!(&failure, BodyFailure::TooSlow(m) if m.contains("below the minimum of 1000")),
+            "{failure:?}"
+        );
+        trickle.abort();
+        let fast = rate_guarded(Body::from(vec![7u8; 100_000]), rate);
+        assert_eq!(
+            axum::body::to_bytes(fast, 1 << 20).await.unwrap().len(),
+            100_000
+        );
+    }
+}
