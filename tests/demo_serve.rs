@@ -234,20 +234,20 @@ fn demo_takes_a_users_folder_and_records_what_is_not_an_image() {
 }
 
 /// A free port on 127.0.0.1.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Server {
-    fn start(data: &Path, extra: &[&str]) -> Server {
+    pub(crate) fn start(data: &Path, extra: &[&str]) -> Server {
         let addr = format!("127.0.0.1:{}", free_port());
         let child = imglake()
             .args([
@@ -276,7 +276,7 @@ impl Server {
     }
 
     /// SIGINT, as Ctrl-C sends; returns stderr after a successful exit.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
         run_ok(Command::new("kill").args(["-INT", &pid]));
         let out = std::mem::replace(&mut self.child, Command::new("true").spawn().expect("true"))
@@ -300,7 +300,7 @@ impl Drop for Server {
 }
 
 /// One HTTP/1.1 request; `(status, body)`, or `None` when nothing answers.
-fn http(
+pub(crate) fn http(
     addr: &str,
     method: &str,
     path: &str,
@@ -335,7 +335,7 @@ fn http(
     Some((status, response[split + 4..].to_vec()))
 }
 
-fn json_of(body: &[u8]) -> Value {
+pub(crate) fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }

@@ -1,0 +1,391 @@
+//! Hostile clients against the real `imglake serve` on 127.0.0.1: slow bodies that reconnect,
+//! ambiguous or malformed framing, replayed and misordered forms, bad headers, form floods
+//! and decompression bombs. Each test is bounded in time; `.config/nextest.toml` runs the
+//! latency test alone so that other tests do not steal its CPU.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use imglake_pipeline::samples::{jpeg, photo};
+use serde_json::Value;
+
+use crate::demo_serve::{http, json_of, Server};
+
+/// What every latency probe must stay under.
+const PROBE_BUDGET: Duration = Duration::from_millis(100);
+
+/// Writes `raw` as is and reads the whole answer (the server closes after it).
+fn raw_exchange(addr: &str, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = stream.write_all(raw);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// An image's item, polled until `done` holds (or 30 s pass).
+fn item_until(addr: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = http(addr, "GET", &format!("/images/{id}"), &[], b"").expect("GET");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let item = json_of(&body);
+        if done(&item) {
+            return item;
+        }
+        assert!(Instant::now() < deadline, "{item}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A presigned form from `POST /images`: (image id, upload path on this server, fields).
+fn form(addr: &str) -> (String, String, Vec<(String, String)>) {
+    let (status, body) = http(addr, "POST", "/images", &[], b"").expect("POST answered");
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let created = json_of(&body);
+    let url = created["upload"]["url"].as_str().expect("url");
+    let path = url.split_once(addr).expect("form points here").1.to_owned();
+    let fields = created["upload"]["fields"]
+        .as_object()
+        .expect("fields")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_owned()))
+        .collect();
+    (
+        created["image_id"].as_str().expect("id").to_owned(),
+        path,
+        fields,
+    )
+}
+
+const BOUNDARY: &str = "imglake-hostile";
+
+/// A multipart body: the fields, with the file first or last.
+fn multipart(fields: &[(String, String)], file: &[u8], file_first: bool) -> Vec<u8> {
+    let mut fields_part = Vec::new();
+    for (name, value) in fields {
+        fields_part.extend(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let mut file_part = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+    )
+    .into_bytes();
+    file_part.extend_from_slice(file);
+    file_part.extend_from_slice(b"\r\n");
+    let mut body = if file_first {
+        [file_part, fields_part].concat()
+    } else {
+        [fields_part, file_part].concat()
+    };
+    body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn post_form(addr: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let (status, answer) = http(addr, "POST", path, &[("Content-Type", &content_type)], body)
+        .expect("upload answered");
+    let value = if answer.is_empty() {
+        Value::Null
+    } else {
+        json_of(&answer)
+    };
+    (status, value)
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    Server::start(data, extra)
+}
+
+/// One slow client: `PUT /images` declaring 1000 bytes, then one byte a second; when cut,
+/// it reconnects. Returns the answers it got, by status.
+fn slow_client(addr: String, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>, other: Arc<AtomicU64>) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut stream) = TcpStream::connect(&addr) else {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+        if stream
+            .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            .is_err()
+        {
+            continue;
+        }
+        let mut answer = Vec::new();
+        loop {
+            // Waits a second for an answer, then sends one more byte.
+            let mut buf = [0u8; 1024];
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if stop.load(Ordering::Relaxed) || stream.write_all(b"x").is_err() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        if answer.starts_with(b"HTTP/1.1 408") {
+            cut.fetch_add(1, Ordering::Relaxed);
+        } else if !answer.is_empty() {
+            other.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Times one request on a fresh connection.
+fn timed(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Duration) {
+    let started = Instant::now();
+    let (status, _) = http(addr, method, path, &[], body).expect("answered");
+    (status, started.elapsed())
+}
+
+#[test]
+fn slow_uploads_that_reconnect_never_delay_health_or_reads_and_uploads_still_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The defaults: 8 KB/s after a 2 s grace, 32 read permits, 128 upload slots.
+    let server = start(&dir.path().join("data"), &[]);
+    let addr = server.addr.clone();
+    let image = jpeg(&photo(320, 240, 1), 85);
+    let (status, body) = http(&addr, "PUT", "/images", &[], &image).expect("PUT");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = json_of(&body)["image_id"].as_str().expect("id").to_owned();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let cut = Arc::new(AtomicU64::new(0));
+    let other = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..64)
+        .map(|_| {
+            let (addr, stop, cut, other) = (addr.clone(), stop.clone(), cut.clone(), other.clone());
+            std::thread::spawn(move || slow_client(addr, stop, cut, other))
+        })
+        .collect();
+    // Let every slow client hold its upload before probing.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let attack = Duration::from_secs(8);
+    let started = Instant::now();
+    let (mut worst_health, mut worst_read, mut probes, mut uploads) =
+        (Duration::ZERO, Duration::ZERO, 0, 0);
+    let mut next_upload = Instant::now();
+    while started.elapsed() < attack {
+        let (status, took) = timed(&addr, "GET", "/healthz", b"");
+        assert_eq!(status, 200);
+        worst_health = worst_health.max(took);
+        let (status, took) = timed(&addr, "GET", &format!("/images/{id}"), b"");
+        assert_eq!(status, 200);
+        worst_read = worst_read.max(took);
+        probes += 1;
+        if Instant::now() >= next_upload {
+            // A normal client uploading in the middle of the attack is accepted.
+            let image = jpeg(&photo(200, 150, 10 + uploads), 85);
+            let (status, body) = http(&addr, "PUT", "/images", &[], &image).expect("PUT");
+            assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+            uploads += 1;
+            next_upload = Instant::now() + Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("slow client");
+    }
+    let (cut, other) = (cut.load(Ordering::Relaxed), other.load(Ordering::Relaxed));
+    eprintln!(
+        "64 slow clients: {probes} probes, worst /healthz {worst_health:?}, worst GET \
+         /images/{{id}} {worst_read:?}; {cut} slow uploads cut with 408, {other} other answers; \
+         {uploads} normal uploads accepted"
+    );
+    assert!(worst_health < PROBE_BUDGET, "{worst_health:?}");
+    assert!(worst_read < PROBE_BUDGET, "{worst_read:?}");
+    // Every slow client was cut at least once (2 s grace in an 8 s attack) and came back.
+    assert!(cut >= 64, "{cut} cut, {other} other");
+    assert!(uploads >= 5, "{uploads}");
+    server.stop();
+}
+
+#[test]
+fn framing_attacks_are_refused_as_bad_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &[]);
+    let addr = server.addr.as_str();
+    // A malformed chunk size is a bad request, not a timeout.
+    let answer = raw_exchange(
+        addr,
+        b"PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("malformed_body"), "{answer}");
+    // Both lengths, in either order, are refused, and what would be smuggled after the
+    // declared length is never answered as a request of its own.
+    for head in [
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "Transfer-Encoding: chunked\r\nContent-Length: 4",
+    ] {
+        let smuggle = format!(
+            "PUT /images HTTP/1.1\r\nHost: x\r\n{head}\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        );
+        let answer = raw_exchange(addr, smuggle.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 400"), "{head}: {answer}");
+        assert!(answer.contains("ambiguous_length"), "{answer}");
+        assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    }
+    // A well-framed chunked upload still works, and so does a keep-alive request after it.
+    let image = jpeg(&photo(64, 48, 3), 85);
+    let mut chunked = format!(
+        "PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        image.len()
+    )
+    .into_bytes();
+    chunked.extend_from_slice(&image);
+    chunked.extend_from_slice(
+        b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let answer = raw_exchange(addr, &chunked);
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 1, "{answer}");
+    server.stop();
+}
+
+#[test]
+fn forms_are_refused_when_replayed_with_another_file_misordered_or_flooded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = start(&data, &["--forms-per-minute", "6"]);
+    let addr = server.addr.as_str();
+    let first = jpeg(&photo(320, 240, 4), 85);
+    let (id, path, fields) = form(addr);
+
+    // The file before the policy: S3 ignores fields after the file, and the message says so.
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &first, true));
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("the file must be the last field"),
+        "{message}"
+    );
+    assert!(message.contains("`policy`"), "{message}");
+
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &first, false));
+    assert_eq!(status, 204, "{answer}");
+    let processed = item_until(addr, &id, |item| item["status"] != "RECEIVED");
+    assert_eq!(processed["status"], "PROCESSED", "{processed}");
+    // The same form and file again is a retry, answered as the first time.
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &first, false));
+    assert_eq!(status, 204, "{answer}");
+    // The same form with another file would replace a processed image: refused.
+    let other = jpeg(&photo(321, 241, 5), 85);
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &other, false));
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "KeyAlreadyUploaded");
+    let after = item_until(addr, &id, |_| true);
+    assert_eq!(after["status"], "PROCESSED");
+    assert_eq!(after["width"], processed["width"], "{after}");
+
+    // The form rate: 6 a minute per client; the one above and 5 more, then 429.
+    for _ in 0..5 {
+        let (status, _) = http(addr, "POST", "/images", &[], b"").expect("POST");
+        assert_eq!(status, 201);
+    }
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(
+            b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+        .expect("write");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after:"),
+        "{answer}"
+    );
+    assert!(answer.contains("too_many_forms"), "{answer}");
+    // Reads are not rate limited.
+    let (status, _) = http(addr, "GET", &format!("/images/{id}"), &[], b"").expect("GET");
+    assert_eq!(status, 200);
+    server.stop();
+}
+
+#[test]
+fn bad_tenant_and_idempotency_headers_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &[]);
+    let addr = server.addr.as_str();
+    let image = jpeg(&photo(64, 48, 6), 85);
+    let bad: [&[u8]; 3] = [
+        b"X-Imglake-Tenant: caf\xc3\xa9\r\n",
+        b"X-Imglake-Tenant: a\r\nX-Imglake-Tenant: b\r\n",
+        b"Idempotency-Key: a b\r\n",
+    ];
+    for headers in bad {
+        let mut request = format!(
+            "PUT /images HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            image.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(headers);
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(&image);
+        let answer = raw_exchange(addr, &request);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{}: {answer}",
+            String::from_utf8_lossy(headers)
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn an_unused_form_expires_into_abandoned_and_bombs_are_refused_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &["--form-expiry", "1s"]);
+    let addr = server.addr.as_str();
+    let (id, _, _) = form(addr);
+    let abandoned = item_until(addr, &id, |item| item["status"] != "RECEIVED");
+    assert_eq!(abandoned["status"], "ABANDONED", "{abandoned}");
+    // A 1×1 GIF whose frame declares 65535×65535: refused for the frame, before decoding.
+    let mut gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00".to_vec();
+    gif.extend_from_slice(&[0, 0, 0, 255, 255, 255]);
+    gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x00]);
+    gif.extend_from_slice(&[0x02, 0x02, 0x4C, 0x01, 0x00, 0x3B]);
+    let started = Instant::now();
+    let (status, body) = http(addr, "PUT", "/images", &[], &gif).expect("PUT");
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let refused = json_of(&body);
+    assert_eq!(refused["status"], "REJECTED", "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "pixel_budget_exceeded",
+        "{refused}"
+    );
+    assert_eq!(
+        refused["error"]["message"],
+        "GIF's first frame declares 65535×65535 = 4.3 GP, above the 50 MP budget (its canvas is 1×1)"
+    );
+    server.stop();
+}
