@@ -12,7 +12,7 @@ rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup ta
 # (upload, kafka-ingest, process); the imglake CLI is not a Lambda and links DataFusion, so it
 # is not built here.
 lambdas=(stream-export compact upload kafka-ingest process)
-cargo lambda build --release --arm64 --output-format zip -p imglake-exporter -p imglake-lambdas
+cargo lambda build --release --arm64 --output-format zip -p imglake-lambdas
 mkdir -p target/lambda
 # Exactly the functions terraform/ deploys (modules/lambda_function: <dir>/<binary>/bootstrap.zip);
 # a missing one fails here rather than at `terraform plan`.

@@ -3,20 +3,17 @@
 //! The lake contract lives in [`schema`]. The pipeline is pure up to [`export::Exporter::flush`]:
 //! [`record`] splits input into raw records, [`map`] turns each into a row or a quarantine
 //! reason, [`arrow_rows`] and [`parquet_file`] encode, [`keys`] names the objects.
-//! [`lambda`] is the `stream-export` Lambda handler over the same core.
+//! The Lambda functions over this core live in crate imglake-lambdas.
 
 pub mod arrow_rows;
 pub mod attr;
 pub mod compact;
 pub mod decode;
 pub mod document;
-pub mod emf;
 pub mod export;
 pub mod fast;
-pub mod glue;
 pub mod keys;
 pub mod lake;
-pub mod lambda;
 pub mod map;
 pub mod number;
 pub mod parquet_file;

@@ -1,14 +1,15 @@
 //! `stream-export` Lambda: DynamoDB Streams → Parquet lake (and Glue partitions, when
-//! configured). Wiring only; the handler lives in `imglake_exporter::lambda`.
+//! configured). Wiring only; the handler lives in `imglake_lambdas::stream_export`.
 
-use imglake_exporter::glue::GlueCatalog;
-use imglake_exporter::lambda::{handle, Config};
+use imglake_lambdas::glue::GlueCatalog;
+use imglake_lambdas::logging::init_json_tracing;
+use imglake_lambdas::stream_export::{handle, Config};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    imglake_exporter::lambda::init_json_tracing();
+    init_json_tracing();
     let config = Config::from_lookup(|k| std::env::var(k).ok())?;
     let exporter = config.exporter()?;
     let catalog = match config.glue.clone() {
