@@ -206,7 +206,7 @@ pub struct CompactArgs {
 
     /// Only this partition, as dt=YYYY-MM-DD/hour=HH; default: every partition.
     #[arg(long, env = "IMGLAKE_PARTITION", value_parser = parse_partition)]
-    pub partition: Option<imglake_exporter::map::Partition>,
+    pub partition: Option<imglake_exporter::layout::Partition>,
 
     /// Target size of the compacted files, e.g. 128MB.
     #[arg(long, env = "IMGLAKE_TARGET_SIZE", default_value = "128MB", value_parser = imglake_exporter::compact::parse_size)]
@@ -217,8 +217,8 @@ pub struct CompactArgs {
     pub compression: Compression,
 }
 
-fn parse_partition(s: &str) -> Result<imglake_exporter::map::Partition, String> {
-    imglake_exporter::compact::partition_of(s.trim_matches('/'))
+fn parse_partition(s: &str) -> Result<imglake_exporter::layout::Partition, String> {
+    imglake_exporter::layout::Partition::of_key(s.trim_matches('/'))
         .ok_or_else(|| format!("`{s}` is not a partition: use dt=YYYY-MM-DD/hour=HH"))
 }
 

@@ -17,8 +17,8 @@ use thiserror::Error;
 use crate::arrow_rows::BatchBuilder;
 use crate::decode::Decoded;
 use crate::document::{self, Form};
-use crate::keys;
-use crate::map::{self, MapContext, Partition};
+use crate::layout::{self, Partition, StreamLabels};
+use crate::map::{self, MapContext};
 use crate::parquet_file::{self, Compression};
 use crate::record::{split_input, InputError, InputRecord};
 
@@ -353,8 +353,8 @@ struct Assembler<'e, 'r> {
     text_bytes: usize,
     /// [`ExportOptions::batch_text_bytes`], or no limit for a Lambda payload (at most 6 MB).
     text_limit: usize,
-    /// Stream labels by eventSourceARN; a batch almost always has one.
-    labels: Vec<(Option<String>, String)>,
+    /// Stream labels by eventSourceARN.
+    labels: StreamLabels,
     groups: BTreeMap<(usize, Partition), Group<'r>>,
     quarantine: Vec<(QuarantineLine<'r>, Option<String>)>,
 }
@@ -368,7 +368,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
             received: 0,
             text_bytes: 0,
             text_limit: exporter.options.batch_text_bytes,
-            labels: Vec::new(),
+            labels: StreamLabels::default(),
             groups: BTreeMap::new(),
             quarantine: Vec::new(),
         }
@@ -409,7 +409,9 @@ impl<'e, 'r> Assembler<'e, 'r> {
     ) {
         self.received += 1;
         let arn = place.event_source_arn.as_deref();
-        let label = self.exporter.label_index(&mut self.labels, arn);
+        let label = self
+            .labels
+            .index(arn, self.exporter.options.stream_override.as_deref());
         let capacity = self.capacity_hint;
         let group = self
             .groups
@@ -496,12 +498,12 @@ impl<'e, 'r> Assembler<'e, 'r> {
         };
         let mut objects = Vec::with_capacity(self.groups.len() + 1);
         for ((label, partition), group) in self.groups {
-            let stream = &self.labels[label].1;
+            let stream = self.labels.label(label);
             let rows = group.builder.len();
             let Some(file) = group.into_file() else {
                 continue;
             };
-            let key = keys::data_key(
+            let key = layout::data_key(
                 &exporter.root,
                 stream,
                 &partition,
@@ -548,7 +550,7 @@ impl<'e, 'r> Assembler<'e, 'r> {
                 }
             }
             objects.push(PendingObject {
-                key: keys::quarantine_key(&exporter.root, &body),
+                key: layout::quarantine_key(&exporter.root, &body),
                 body: Bytes::from(body),
                 rows: self.quarantine.len(),
                 sequence_numbers,
@@ -986,22 +988,6 @@ impl Exporter {
             report.received
         );
         Ok(report)
-    }
-
-    /// Index in `labels` of the stream label for a record's `eventSourceARN`: the configured
-    /// override, a short hash of the ARN, or a default when the record names no stream.
-    fn label_index(&self, labels: &mut Vec<(Option<String>, String)>, arn: Option<&str>) -> usize {
-        let arn = arn.filter(|a| !a.is_empty());
-        if let Some(i) = labels.iter().position(|(a, _)| a.as_deref() == arn) {
-            return i;
-        }
-        let label = match (&self.options.stream_override, arn) {
-            (Some(label), _) => label.clone(),
-            (None, Some(arn)) => map::stream_label(arn),
-            (None, None) => map::DEFAULT_STREAM_LABEL.to_owned(),
-        };
-        labels.push((arn.map(str::to_owned), label));
-        labels.len() - 1
     }
 
     /// Writes all objects, a few at a time. Each object is one PUT: readers never see a

@@ -2,13 +2,13 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Datelike, NaiveDate};
+use chrono::DateTime;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::attr::{AttributeValue, Item, Text};
 use crate::decode::{Decoded, OldForm};
+use crate::layout::Partition;
 use crate::number::{self, NumberError};
 use crate::record::StreamRecord;
 use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
@@ -30,50 +30,6 @@ pub enum Cell<'a> {
     /// Epoch milliseconds, UTC.
     Timestamp(i64),
     List(Vec<Cow<'a, str>>),
-}
-
-/// The Hive partition a row belongs to: the UTC hour of its event time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Partition {
-    /// Hours since the Unix epoch.
-    epoch_hour: i64,
-}
-
-impl Partition {
-    /// The partition of `YYYY-MM-DD` at `hour`, if valid.
-    pub fn of_date_hour(dt: &str, hour: u32) -> Option<Self> {
-        let date = NaiveDate::parse_from_str(dt, "%Y-%m-%d").ok()?;
-        let ms = date.and_hms_opt(hour, 0, 0)?.and_utc().timestamp_millis();
-        Self::of_millis(ms)
-    }
-
-    /// The partition of an event time in epoch milliseconds (never before the epoch).
-    pub fn of_millis(ms: i64) -> Option<Self> {
-        (ms >= 0).then_some(Partition {
-            epoch_hour: ms / 3_600_000,
-        })
-    }
-
-    /// `YYYY-MM-DD`.
-    pub fn dt(&self) -> String {
-        let days = self.epoch_hour / 24;
-        let date = NaiveDate::from_ymd_opt(1970, 1, 1)
-            .and_then(|epoch| epoch.checked_add_signed(chrono::TimeDelta::days(days)));
-        match date {
-            Some(d) => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
-            None => "invalid".to_owned(),
-        }
-    }
-
-    /// 0..=23.
-    pub fn hour(&self) -> u32 {
-        u32::try_from(self.epoch_hour % 24).unwrap_or(0)
-    }
-
-    /// `dt=YYYY-MM-DD/hour=HH`, the object key segment.
-    pub fn path(&self) -> String {
-        format!("dt={}/hour={:02}", self.dt(), self.hour())
-    }
 }
 
 /// A record mapped to a row, with what the writer needs to place it.
@@ -173,15 +129,6 @@ impl MapError {
 pub struct MapContext {
     /// Value of `exported_at`, epoch milliseconds.
     pub exported_at_ms: i64,
-}
-
-/// Label used when neither an override nor an `eventSourceARN` names the stream.
-pub const DEFAULT_STREAM_LABEL: &str = "stream";
-
-/// A short stable label for a stream ARN: 12 hex digits of its SHA-256.
-pub fn stream_label(arn: &str) -> String {
-    let digest = Sha256::digest(arn.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Position of a column in [`COLUMNS`], checked when compiling.

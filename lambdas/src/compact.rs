@@ -7,7 +7,7 @@ use imglake_exporter::compact::{
     DEFAULT_TARGET_BYTES,
 };
 use imglake_exporter::lake::Lake;
-use imglake_exporter::map::Partition;
+use imglake_exporter::layout::Partition;
 
 use crate::stream_export::{Config, ConfigError};
 

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use aws_sdk_glue::types::{PartitionInput, StorageDescriptor};
 use thiserror::Error;
 
-use imglake_exporter::map::Partition;
+use imglake_exporter::layout::Partition;
 
 /// Glue allows at most this many partitions per BatchCreatePartition call.
 const BATCH_LIMIT: usize = 100;

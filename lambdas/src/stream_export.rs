@@ -2,10 +2,9 @@
 //! binary's `main` only wires these to `lambda_runtime`.
 
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use imglake_exporter::compact::partition_of;
 use imglake_exporter::export::{ExportError, ExportOptions, Exporter};
 use imglake_exporter::lake::{Lake, LakeError};
-use imglake_exporter::map::Partition;
+use imglake_exporter::layout::Partition;
 use imglake_exporter::record::InputError;
 use imglake_exporter::Compression;
 use serde_json::value::RawValue;
@@ -126,7 +125,7 @@ pub async fn handle(
         let partitions: Vec<Partition> = report
             .files
             .iter()
-            .filter_map(|f| partition_of(&f.key))
+            .filter_map(|f| Partition::of_key(&f.key))
             .collect();
         catalog.register(&partitions).await?;
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use imglake_exporter::export::{Exporter, FileInputError, PreparedBatch, WrittenFile};
-use imglake_exporter::keys;
+use imglake_exporter::layout;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -296,7 +296,7 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
     let bytes: usize = files.iter().map(|f| f.bytes).sum();
     let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) = files
         .iter()
-        .partition(|f| keys::is_quarantine_key(&lake.root, &f.key));
+        .partition(|f| layout::is_quarantine_key(&lake.root, &f.key));
     outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
     if rewrites > 0 {

@@ -33,7 +33,7 @@ pub async fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<
         if needs == Needs::Table {
             // A bucket has no directories: the table exists when an object is under it.
             use futures::StreamExt;
-            let table = imglake_exporter::keys::table_prefix(&lake.root);
+            let table = imglake_exporter::layout::table_prefix(&lake.root);
             let first = lake.store.list(Some(&table)).next().await.transpose()?;
             if first.is_none() {
                 bail!(
