@@ -23,6 +23,9 @@ use support::sample::{generate, Order};
 const LIFECYCLE: &[u8] = include_bytes!("fixtures/lambda_lifecycle.json");
 const GET_RECORDS: &[u8] = include_bytes!("fixtures/get_records.json");
 const BAD: &[u8] = include_bytes!("fixtures/bad_records.jsonl");
+/// Records malformed in every way a reader can meet (and a few it must still take): their
+/// quarantine reasons are pinned too.
+const MALFORMED: &[u8] = include_bytes!("fixtures/malformed_records.jsonl");
 const NOW: i64 = 1_795_600_000_000;
 
 /// How the input enters the exporter.
@@ -94,12 +97,32 @@ async fn listing(store: &dyn ObjectStore) -> String {
             .await
             .expect("read the in-memory store");
         let digest = hex(&Sha256::digest(&body));
-        objects.insert(meta.location.to_string(), (body.len(), digest));
+        objects.insert(meta.location.to_string(), (body.len(), digest, body));
     }
-    objects
-        .into_iter()
-        .map(|(key, (len, digest))| format!("{key} {len} {}\n", &digest[..16]))
-        .collect()
+    let mut out = String::new();
+    for (key, (len, digest, body)) in objects {
+        out.push_str(&format!("{key} {len} {}\n", &digest[..16]));
+        // A quarantine file's reasons, readable in the snapshot.
+        if key.ends_with(".jsonl") {
+            let text = std::str::from_utf8(&body).expect("quarantine files are UTF-8");
+            for line in text.lines() {
+                out.push_str(&format!("  {} {}\n", field(line, "code"), field(line, "reason")));
+            }
+        }
+    }
+    out
+}
+
+/// The string field `name` of a quarantine line, read where it stands: the record after it
+/// may nest deeper than a JSON parser's recursion limit.
+fn field(line: &str, name: &str) -> String {
+    let key = format!("\"{name}\":");
+    let at = line.find(&key).expect("the field is there") + key.len();
+    serde_json::Deserializer::from_str(&line[at..])
+        .into_iter::<String>()
+        .next()
+        .expect("a value")
+        .expect("a string")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,6 +185,31 @@ async fn the_fixtures_make_these_objects_through_every_door() {
         all_doors(
             BAD,
             &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX)],
+            Compression::Zstd
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn malformed_records_are_quarantined_with_these_reasons_through_every_door() {
+    insta::assert_snapshot!(
+        "malformed_lines",
+        all_doors(
+            MALFORMED,
+            &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX)],
+            Compression::Zstd
+        )
+        .await
+    );
+    // The same records as one Lambda event.
+    let text = std::str::from_utf8(MALFORMED).expect("UTF-8 fixture");
+    let event = format!("{{\"Records\": [{}]}}", text.trim_end().replace('\n', ",\n"));
+    insta::assert_snapshot!(
+        "malformed_event",
+        all_doors(
+            event.as_bytes(),
+            &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX), Door::Event],
             Compression::Zstd
         )
         .await
