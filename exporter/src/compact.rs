@@ -265,7 +265,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
     use crate::export::{ExportOptions, Exporter};
-    use crate::record::split_input;
+    use crate::reader::framing::{self, Framed};
+    use crate::reader::Source;
     use object_store::memory::InMemory;
 
     const LIFECYCLE: &[u8] = include_bytes!("../tests/fixtures/lambda_lifecycle.json");
@@ -307,7 +308,15 @@ mod tests {
     /// and retried Lambda batches leave it.
     async fn lake_with_duplicates() -> (Arc<dyn ObjectStore>, Partition) {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let records = split_input(LIFECYCLE).unwrap();
+        let records: Vec<&str> = framing::split(LIFECYCLE)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r {
+                Framed::Json(raw) => raw,
+                Framed::NotJson { .. } => unreachable!(),
+            })
+            .collect();
+        let array = |records: &[&str]| format!("[{}]", records.join(","));
         let exporter = |label: &str| {
             Exporter::new(
                 store.clone(),
@@ -318,9 +327,17 @@ mod tests {
                 },
             )
         };
-        exporter("a").export(&records, 1).await.unwrap();
-        exporter("b").export(&records[2..4], 2).await.unwrap();
-        exporter("c").export(&records[3..5], 3).await.unwrap();
+        for (label, part, at) in [
+            ("a", &records[..], 1),
+            ("b", &records[2..4], 2),
+            ("c", &records[3..5], 3),
+        ] {
+            let part = array(part);
+            exporter(label)
+                .export(Source::Document(part.as_bytes()), at)
+                .await
+                .unwrap();
+        }
         (store, Partition::of_date_hour("2026-11-24", 10).unwrap())
     }
 
@@ -395,7 +412,7 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let input = records_of(rows);
         Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default())
-            .export(&split_input(input.as_bytes()).unwrap(), 1)
+            .export(Source::Document(input.as_bytes()), 1)
             .await
             .unwrap();
         let p = Partition::of_millis(1_795_514_290_000).unwrap();

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use imglake_exporter::{split_input, Compression, ExportOptions, ExportReport, Exporter};
+use imglake_exporter::reader::framing::{self, Framed};
+use imglake_exporter::{Compression, ExportOptions, ExportReport, Exporter, Source};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -31,7 +32,7 @@ const NOW: i64 = 1_795_600_000_000;
 /// How the input enters the exporter.
 #[derive(Debug, Clone, Copy)]
 enum Door {
-    /// Split into records first, then exported as one batch.
+    /// Split into records first, each handed over apart (as the embedded feed does).
     Split,
     /// A whole document in memory, cut into batches of this many records.
     Whole(usize),
@@ -58,11 +59,26 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
     let mut report = ExportReport::default();
     match door {
         Door::Split => {
-            let records = split_input(input).expect("export");
-            report.merge(e.export(&records, NOW).await.expect("export"));
+            // Each record apart, as the embedded change feed hands them over.
+            let records: Vec<String> = framing::split(input)
+                .expect("export")
+                .into_iter()
+                .map(|r| match r {
+                    Framed::Json(raw) => raw.to_owned(),
+                    Framed::NotJson { line, .. } => String::from_utf8_lossy(line).into_owned(),
+                })
+                .collect();
+            report.merge(
+                e.export(Source::Records(&records), NOW)
+                    .await
+                    .expect("export"),
+            );
         }
         Door::Whole(batch) => {
-            for prepared in e.prepare_input(input, NOW, batch).expect("export") {
+            for prepared in e
+                .prepare(Source::Document(input), NOW, batch)
+                .expect("export")
+            {
                 report.merge(e.write(prepared).await.expect("export"));
             }
         }
@@ -70,14 +86,19 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
             let dir = tempfile::tempdir().expect("temporary input file");
             let path = dir.path().join("input.json");
             std::fs::write(&path, input).expect("temporary input file");
-            for prepared in e.prepare_file(&path, NOW, batch).expect("export") {
+            let file = std::fs::File::open(&path).expect("temporary input file");
+            let source = Source::File {
+                file,
+                name: &path,
+                progress: &mut |_| {},
+            };
+            for prepared in e.prepare(source, NOW, batch).expect("export") {
                 report.merge(e.write(prepared).await.expect("export"));
             }
         }
         Door::Event => {
             let text = std::str::from_utf8(input).expect("UTF-8 event");
-            let prepared = e.prepare_event(text, NOW).expect("export");
-            report.merge(e.write(prepared).await.expect("export"));
+            report.merge(e.export(Source::Event(text), NOW).await.expect("export"));
         }
     }
     (report, listing(store.as_ref()).await)
@@ -106,7 +127,11 @@ async fn listing(store: &dyn ObjectStore) -> String {
         if key.ends_with(".jsonl") {
             let text = std::str::from_utf8(&body).expect("quarantine files are UTF-8");
             for line in text.lines() {
-                out.push_str(&format!("  {} {}\n", field(line, "code"), field(line, "reason")));
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    field(line, "code"),
+                    field(line, "reason")
+                ));
             }
         }
     }
@@ -204,12 +229,20 @@ async fn malformed_records_are_quarantined_with_these_reasons_through_every_door
     );
     // The same records as one Lambda event.
     let text = std::str::from_utf8(MALFORMED).expect("UTF-8 fixture");
-    let event = format!("{{\"Records\": [{}]}}", text.trim_end().replace('\n', ",\n"));
+    let event = format!(
+        "{{\"Records\": [{}]}}",
+        text.trim_end().replace('\n', ",\n")
+    );
     insta::assert_snapshot!(
         "malformed_event",
         all_doors(
             event.as_bytes(),
-            &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX), Door::Event],
+            &[
+                Door::Split,
+                Door::Whole(usize::MAX),
+                Door::File(usize::MAX),
+                Door::Event
+            ],
             Compression::Zstd
         )
         .await

@@ -132,13 +132,15 @@ mod tests {
         // Two exports of the 10h records under different stream labels: duplicates in 2 files.
         let event: Box<RawValue> = serde_json::from_slice(LIFECYCLE).unwrap();
         handle(&exporter, None, &event, 1).await.unwrap();
-        let records = imglake_exporter::split_input(LIFECYCLE).unwrap();
         let lake = Lake::open(&lake_url).unwrap();
         let relabelled = lake.exporter(ExportOptions {
             stream_override: Some("replay".into()),
             ..ExportOptions::default()
         });
-        relabelled.export(&records, 2).await.unwrap();
+        relabelled
+            .export(imglake_exporter::Source::Document(LIFECYCLE), 2)
+            .await
+            .unwrap();
         let config = CompactConfig::from_lookup(lookup(&[
             (ENV_LAKE_URL, &lake_url),
             (ENV_COMPACT_HOURS, "1"),

@@ -5,8 +5,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use imglake_exporter::export::{ExportError, ExportOptions, Exporter};
 use imglake_exporter::lake::{Lake, LakeError};
 use imglake_exporter::layout::Partition;
-use imglake_exporter::record::InputError;
-use imglake_exporter::Compression;
+use imglake_exporter::{Compression, ExportInputError, ReadError, Source};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
@@ -87,7 +86,7 @@ impl Config {
 pub enum HandlerError {
     /// The payload is not a DynamoDB Streams event.
     #[error("the invocation payload is not a DynamoDB Streams event: {0}")]
-    Event(#[from] InputError),
+    Event(ReadError),
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]
@@ -119,8 +118,13 @@ pub async fn handle(
     now_ms: i64,
 ) -> Result<DynamoDbEventResponse, HandlerError> {
     let started = std::time::Instant::now();
-    let prepared = exporter.prepare_event(event.get(), now_ms)?;
-    let report = exporter.write(prepared).await?;
+    let report = exporter
+        .export(Source::Event(event.get()), now_ms)
+        .await
+        .map_err(|e| match e {
+            ExportInputError::Read(e) => HandlerError::Event(e),
+            ExportInputError::Export(e) => HandlerError::Export(e),
+        })?;
     if let Some(catalog) = catalog {
         let partitions: Vec<Partition> = report
             .files

@@ -27,4 +27,6 @@ pub mod samples;
 pub mod store;
 #[cfg(test)]
 mod test_images;
+#[cfg(test)]
+mod test_lake;
 pub mod validate;

@@ -84,7 +84,7 @@ async fn changes(p: &Pipeline<EmbeddedStore>) -> Vec<Value> {
         .await
         .unwrap()
         .into_iter()
-        .map(|(_, v)| v)
+        .map(|(_, text)| serde_json::from_str(&text).unwrap())
         .collect()
 }
 

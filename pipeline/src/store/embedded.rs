@@ -288,12 +288,13 @@ impl EmbeddedStore {
     }
 
     /// Up to `limit` change records after `cursor` (0 = from the beginning), oldest first,
-    /// each with its own cursor: pass the last one back to continue.
+    /// each with its own cursor (pass the last one back to continue) and its stream record's
+    /// JSON text, as stored.
     pub async fn changes_after(
         &self,
         cursor: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, serde_json::Value)>, StoreError> {
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         self.run("changes_after", move |conn, _| {
             let op = backend("changes_after");
             let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
@@ -311,13 +312,11 @@ impl EmbeddedStore {
             let mut out = Vec::new();
             for row in rows {
                 let (seq, text) = row.map_err(&op)?;
-                let corrupt = |reason: String| StoreError::Corrupt {
+                let seq = u64::try_from(seq).map_err(|e| StoreError::Corrupt {
                     what: format!("change {seq}"),
-                    reason,
-                };
-                let seq = u64::try_from(seq).map_err(|e| corrupt(e.to_string()))?;
-                let record = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-                out.push((seq, record));
+                    reason: e.to_string(),
+                })?;
+                out.push((seq, text));
             }
             Ok(out)
         })

@@ -1,179 +1,32 @@
-//! One pass over a stream record's JSON into reusable buffers: the fields the lake needs,
-//! NewImage attributes in their column slot, OldImage attributes kept raw until the event
-//! name says how much of it is needed (only `status`, or all of it for REMOVE).
+//! The exact reader: one stream record read with serde_json, into a [`StreamRecord`].
 //!
-//! It accepts exactly what [`StreamRecord`](crate::record::StreamRecord) accepts, so that a
-//! failure can be explained by parsing again with that type and path tracking. A [`Decoded`]
-//! is reused across the records of a batch: no per-record maps, vectors or trees.
+//! It is the reference the scanner ([`super::scan`]) must agree with, the reader of every
+//! record the scanner leaves to it, and, with path tracking, how a malformed record is
+//! explained ([`super::explain`]): one definition of the record's shape, read three ways.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::attr::{AttributeValue, Text};
-use crate::record::UserIdentity;
-use crate::schema::{Origin, COLUMNS};
+use crate::record::{OldForm, StreamRecord};
+use crate::schema::COLUMNS;
 
-/// The parts of one stream record, borrowed from its JSON (`'r`).
-#[derive(Debug, Default)]
-pub struct Decoded<'r> {
-    pub event_id: Option<Text<'r>>,
-    pub event_name: Option<Text<'r>>,
-    pub event_source_arn: Option<Text<'r>>,
-    pub user_identity: Option<UserIdentity>,
-    /// The record has a (non-null) `dynamodb` object.
-    pub has_dynamodb: bool,
-    /// `ApproximateCreationDateTime` as written: read exactly by [`crate::map::event_time_millis`].
-    pub creation_time: Option<&'r RawValue>,
-    /// `Keys`, in input order; `None` when absent or null.
-    pub has_keys: bool,
-    pub keys: Vec<(Text<'r>, AttributeValue<'r>)>,
-    pub has_new_image: bool,
-    pub new_image: ImageSlots<'r>,
-    pub has_old_image: bool,
-    /// How `OldImage` was read: it depends on whether `eventName` came first.
-    pub old_form: OldForm,
-    /// `OldImage` attributes, in input order, values unparsed ([`OldForm::Raw`]).
-    pub old_image: Vec<(Text<'r>, &'r RawValue)>,
-    /// `OldImage` of a REMOVE, in its column slots ([`OldForm::Slots`]).
-    pub old_slots: ImageSlots<'r>,
-    /// The last `status` of `OldImage` ([`OldForm::Status`]).
-    pub old_status: Option<AttributeValue<'r>>,
-    pub sequence_number: Option<Text<'r>>,
+/// Reads the record `raw` into `out`, replacing what an earlier record left.
+pub fn read<'r>(raw: &'r str, out: &mut StreamRecord<'r>) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    read_from(&mut de, out)?;
+    de.end()
 }
 
-/// How the `OldImage` of a record was read. Lambda puts `eventName` before `dynamodb`, so the
-/// decoder usually knows what the mapping will need and reads only that, in the same pass.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum OldForm {
-    /// `eventName` came later (as in JSON re-serialized with sorted keys): attributes kept raw.
-    #[default]
-    Raw,
-    /// Every attribute parsed into [`Decoded::old_slots`]: a REMOVE (or, in the
-    /// [`fast`](crate::fast) reader, a record whose event name was not yet known and that had
-    /// no NewImage before its OldImage).
-    Slots,
-    /// Not a REMOVE: only `status` parsed, into [`Decoded::old_status`]. (The
-    /// [`fast`](crate::fast) reader also reads it so when a NewImage came first and the event
-    /// name later, since a REMOVE has no NewImage; if it is a REMOVE all the same, it reads
-    /// the OldImage again into its slots.)
-    Status,
-}
-
-/// An item image split by the lake schema: image-column attributes in their slot (indexed
-/// like [`COLUMNS`]), all others in `extras`, in input order.
-#[derive(Debug, Default)]
-pub struct ImageSlots<'r> {
-    pub slots: Vec<Option<AttributeValue<'r>>>,
-    pub extras: Vec<(Text<'r>, AttributeValue<'r>)>,
-}
-
-impl<'r> ImageSlots<'r> {
-    /// Empties the slots (keeping their memory). The mapping takes every slot it reads, so
-    /// usually only the `None` checks remain to be done.
-    pub fn clear(&mut self) {
-        if self.slots.len() == COLUMNS.len() {
-            for slot in &mut self.slots {
-                if slot.is_some() {
-                    *slot = None;
-                }
-            }
-        } else {
-            self.slots.clear();
-            self.slots.resize(COLUMNS.len(), None);
-        }
-        self.extras.clear();
-    }
-
-    /// Puts one attribute where it belongs; a repeated name replaces the earlier value.
-    pub fn insert(&mut self, name: Text<'r>, value: AttributeValue<'r>) {
-        match image_slot(&name) {
-            Some(i) => self.slots[i] = Some(value),
-            None => self.extras.push((name, value)),
-        }
-    }
-}
-
-impl<'r> Decoded<'r> {
-    /// Parses `raw` into `self`, replacing what an earlier record left.
-    pub fn decode(&mut self, raw: &'r RawValue) -> Result<(), serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_str(raw.get());
-        self.decode_from(&mut de)?;
-        de.end()
-    }
-
-    /// Parses the record a deserializer is at (one element of a whole input document, see
-    /// [`document`](crate::document)), replacing what an earlier record left.
-    pub fn decode_from<D: Deserializer<'r>>(&mut self, d: D) -> Result<(), D::Error> {
-        self.clear();
-        RecordSeed(self).deserialize(d)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.event_id = None;
-        self.event_name = None;
-        self.event_source_arn = None;
-        self.user_identity = None;
-        self.has_dynamodb = false;
-        self.creation_time = None;
-        self.has_keys = false;
-        self.keys.clear();
-        self.has_new_image = false;
-        self.new_image.clear();
-        self.has_old_image = false;
-        if self.old_form == OldForm::Slots {
-            self.old_slots.clear();
-        }
-        self.old_form = OldForm::Raw;
-        self.old_image.clear();
-        self.old_status = None;
-        self.sequence_number = None;
-    }
-}
-
-/// Slot of an image-column attribute name in [`COLUMNS`]: a small open-addressing table
-/// built once from the schema.
-pub fn image_slot(name: &str) -> Option<usize> {
-    const SIZE: usize = 128;
-    fn hash(name: &[u8]) -> usize {
-        // The length and three bytes (first, middle, last): a few instructions whatever the
-        // name's length, and the schema's 29 image names take 26 home slots of the 128.
-        let byte = |i: usize| u32::from(name.get(i).copied().unwrap_or(0));
-        let len = name.len();
-        let h = (len as u32).wrapping_mul(0x9e37_79b1)
-            ^ byte(0).wrapping_mul(0x85eb_ca77)
-            ^ byte(len / 2).wrapping_mul(0xc2b2_ae3d)
-            ^ byte(len.wrapping_sub(1)).wrapping_mul(0x27d4_eb2f);
-        (h >> 16) as usize % SIZE
-    }
-    static TABLE: OnceLock<[u8; SIZE]> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut table = [u8::MAX; SIZE];
-        for (i, column) in COLUMNS.iter().enumerate() {
-            if column.origin != Origin::Image {
-                continue;
-            }
-            let mut at = hash(column.name.as_bytes());
-            while table[at] != u8::MAX {
-                at = (at + 1) % SIZE;
-            }
-            table[at] = u8::try_from(i).unwrap_or(u8::MAX);
-        }
-        table
-    });
-    let mut at = hash(name.as_bytes());
-    loop {
-        let i = usize::from(table[at]);
-        if i == usize::from(u8::MAX) {
-            return None;
-        }
-        if COLUMNS[i].name == name {
-            return Some(i);
-        }
-        at = (at + 1) % SIZE;
-    }
+/// Reads the record a deserializer is at into `out`, replacing what an earlier record left.
+pub fn read_from<'r, D: Deserializer<'r>>(
+    d: D,
+    out: &mut StreamRecord<'r>,
+) -> Result<(), D::Error> {
+    out.clear();
+    RecordSeed(out).deserialize(d)
 }
 
 fn duplicate<E: de::Error>(seen: &mut bool, field: &'static str) -> Result<(), E> {
@@ -185,7 +38,7 @@ fn duplicate<E: de::Error>(seen: &mut bool, field: &'static str) -> Result<(), E
 }
 
 /// The whole record.
-struct RecordSeed<'s, 'r>(&'s mut Decoded<'r>);
+pub(super) struct RecordSeed<'s, 'r>(pub(super) &'s mut StreamRecord<'r>);
 
 impl<'de, 's> DeserializeSeed<'de> for RecordSeed<'s, 'de> {
     type Value = ();
@@ -197,7 +50,18 @@ impl<'de, 's> DeserializeSeed<'de> for RecordSeed<'s, 'de> {
 impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a stream record")
+        f.write_str("struct StreamRecord")
+    }
+    /// A JSON array is no record; said as serde's derived structs say it.
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut n = 0;
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            n += 1;
+        }
+        Err(de::Error::invalid_length(
+            n,
+            &"struct StreamRecord with 5 elements",
+        ))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let out = self.0;
@@ -260,7 +124,7 @@ impl<'de, S: DeserializeSeed<'de, Value = ()>> Visitor<'de> for Optional<S> {
 }
 
 /// The `dynamodb` object.
-struct DataSeed<'s, 'r>(&'s mut Decoded<'r>);
+struct DataSeed<'s, 'r>(&'s mut StreamRecord<'r>);
 
 impl<'de, 's> DeserializeSeed<'de> for DataSeed<'s, 'de> {
     type Value = ();
@@ -311,7 +175,7 @@ impl<'de, 's> Visitor<'de> for DataSeed<'s, 'de> {
 
 const ITEM: &str = "a DynamoDB item (map of attribute values)";
 
-struct KeysSeed<'s, 'r>(&'s mut Decoded<'r>);
+struct KeysSeed<'s, 'r>(&'s mut StreamRecord<'r>);
 
 impl<'de, 's> DeserializeSeed<'de> for KeysSeed<'s, 'de> {
     type Value = ();
@@ -335,7 +199,7 @@ impl<'de, 's> Visitor<'de> for KeysSeed<'s, 'de> {
     }
 }
 
-struct NewImageSeed<'s, 'r>(&'s mut Decoded<'r>);
+struct NewImageSeed<'s, 'r>(&'s mut StreamRecord<'r>);
 
 impl<'de, 's> DeserializeSeed<'de> for NewImageSeed<'s, 'de> {
     type Value = ();
@@ -360,7 +224,7 @@ impl<'de, 's> Visitor<'de> for NewImageSeed<'s, 'de> {
     }
 }
 
-struct OldImageSeed<'s, 'r>(&'s mut Decoded<'r>);
+struct OldImageSeed<'s, 'r>(&'s mut StreamRecord<'r>);
 
 impl<'de, 's> DeserializeSeed<'de> for OldImageSeed<'s, 'de> {
     type Value = ();
@@ -414,27 +278,22 @@ mod tests {
     use super::*;
     use crate::schema::column_index;
 
-    #[test]
-    fn image_slots_are_the_image_columns() {
-        for (i, column) in COLUMNS.iter().enumerate() {
-            let want = (column.origin == Origin::Image).then_some(i);
-            assert_eq!(image_slot(column.name), want, "{}", column.name);
-        }
-        assert_eq!(image_slot("tags"), None);
-        assert_eq!(image_slot(""), None);
-        assert_eq!(image_slot("statu"), None);
-        assert_eq!(image_slot("status"), column_index("status"));
+    fn decode<'r>(
+        record: &mut StreamRecord<'r>,
+        raw: &'r RawValue,
+    ) -> Result<(), serde_json::Error> {
+        read(raw.get(), record)
     }
 
     #[test]
-    fn a_decoder_reused_for_the_next_record_keeps_nothing_of_the_last() {
+    fn a_record_reused_for_the_next_one_keeps_nothing_of_the_last() {
         let first = RawValue::from_string(
             r#"{"eventID":"a","eventName":"REMOVE","dynamodb":{"Keys":{"image_id":{"S":"x"}},"OldImage":{"status":{"S":"OK"},"zz":{"N":"1"}},"SequenceNumber":"1"}}"#.into(),
         )
         .unwrap();
         let second = RawValue::from_string(r#"{"eventID":"b","dynamodb":null}"#.into()).unwrap();
-        let mut decoded = Decoded::default();
-        decoded.decode(&first).unwrap();
+        let mut decoded = StreamRecord::default();
+        decode(&mut decoded, &first).unwrap();
         // eventName came first: the REMOVE's OldImage went straight into its slots.
         assert_eq!(decoded.old_form, OldForm::Slots);
         assert_eq!(
@@ -443,7 +302,7 @@ mod tests {
         );
         assert_eq!(decoded.old_slots.extras.len(), 1);
         assert!(decoded.has_keys && decoded.has_old_image && decoded.has_dynamodb);
-        decoded.decode(&second).unwrap();
+        decode(&mut decoded, &second).unwrap();
         assert_eq!(decoded.event_id.as_deref(), Some("b"));
         assert!(decoded.event_name.is_none() && !decoded.has_dynamodb);
         assert!(decoded.old_image.is_empty() && decoded.keys.is_empty());
@@ -458,8 +317,8 @@ mod tests {
             r#"{"eventName":"MODIFY","dynamodb":{"OldImage":{"status":{"S":"A"},"width":{"N":"1"},"status":{"S":"B"}}}}"#.into(),
         )
         .unwrap();
-        let mut decoded = Decoded::default();
-        decoded.decode(&modify).unwrap();
+        let mut decoded = StreamRecord::default();
+        decode(&mut decoded, &modify).unwrap();
         assert_eq!(decoded.old_form, OldForm::Status);
         assert_eq!(
             decoded.old_status,
@@ -472,7 +331,7 @@ mod tests {
             r#"{"dynamodb":{"OldImage":{"status":{"S":"A"}}},"eventName":"REMOVE"}"#.into(),
         )
         .unwrap();
-        decoded.decode(&late).unwrap();
+        decode(&mut decoded, &late).unwrap();
         assert_eq!(decoded.old_form, OldForm::Raw);
         assert_eq!(decoded.old_image.len(), 1);
     }
@@ -480,7 +339,7 @@ mod tests {
     #[test]
     fn repeated_fields_are_refused_like_the_typed_record() {
         let raw = RawValue::from_string(r#"{"eventID":"a","eventID":"b"}"#.into()).unwrap();
-        let err = Decoded::default().decode(&raw).unwrap_err();
+        let err = decode(&mut StreamRecord::default(), &raw).unwrap_err();
         assert!(err.to_string().contains("duplicate field"), "{err}");
     }
 }

@@ -1,4 +1,5 @@
-//! Pure mapping of one stream record to one lake row, or to the reason it cannot be one.
+//! Pure mapping of one stream record to one lake row (cells in [`COLUMNS`] order), or to the
+//! reason it cannot be one.
 
 use std::borrow::Cow;
 
@@ -7,10 +8,9 @@ use serde_json::value::RawValue;
 use thiserror::Error;
 
 use crate::attr::{AttributeValue, Item, Text};
-use crate::decode::{Decoded, OldForm};
 use crate::layout::Partition;
 use crate::number::{self, NumberError};
-use crate::record::StreamRecord;
+use crate::record::{OldForm, StreamRecord};
 use crate::schema::{Column, Kind, Origin, COLUMNS, HASH_KEY, SEQUENCE_NUMBER_WIDTH};
 
 /// Earliest and latest timestamps we write (0001-01-01 .. 9999-12-31T23:59:59.999 UTC):
@@ -30,20 +30,6 @@ pub enum Cell<'a> {
     /// Epoch milliseconds, UTC.
     Timestamp(i64),
     List(Vec<Cow<'a, str>>),
-}
-
-/// A record mapped to a row, with what the writer needs to place it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MappedRow<'a> {
-    /// `eventSourceARN`, which names the stream (Lambda sets it; GetRecords does not).
-    pub event_source_arn: Option<Text<'a>>,
-    pub partition: Partition,
-    /// Sequence number, zero-padded (sorts as a string).
-    pub sequence_number: String,
-    /// Sequence number exactly as received (what Lambda's batch response must name).
-    pub source_sequence_number: String,
-    /// Cells in [`COLUMNS`] order.
-    pub cells: Vec<Cell<'a>>,
 }
 
 /// Why a record cannot become a row. The record is quarantined with this reason.
@@ -162,25 +148,7 @@ const IMAGE_ID: usize = index_of(HASH_KEY);
 const STATUS: usize = index_of("status");
 const EXTRA_ATTRIBUTES: usize = index_of("extra_attributes");
 
-/// Maps one raw stream record to a row; the row borrows strings from `raw`.
-pub fn map_record(raw: &RawValue, ctx: MapContext) -> Result<MappedRow<'_>, MapError> {
-    let mut decoded = Decoded::default();
-    let mut cells = Vec::with_capacity(COLUMNS.len());
-    let place = map_into(raw, ctx, &mut decoded, &mut cells)?;
-    let sequence_number = match &cells[SEQUENCE_NUMBER] {
-        Cell::Str(s) => s.to_string(),
-        _ => String::new(),
-    };
-    Ok(MappedRow {
-        event_source_arn: place.event_source_arn,
-        partition: place.partition,
-        sequence_number,
-        source_sequence_number: place.source_sequence_number.into_owned(),
-        cells,
-    })
-}
-
-/// Where a mapped row goes; its cells are in the buffer passed to [`map_into`].
+/// Where a mapped row goes; its cells are in the buffer passed to [`map`].
 #[derive(Debug)]
 pub struct RowPlace<'a> {
     /// `eventSourceARN`, which names the stream (Lambda sets it; GetRecords does not).
@@ -192,50 +160,6 @@ pub struct RowPlace<'a> {
     pub text_bytes: usize,
 }
 
-/// Maps one raw stream record into `cells` (in [`COLUMNS`] order, replacing what was there),
-/// reusing `decoded` as scratch space: the batch path, which allocates little per record.
-pub fn map_into<'a>(
-    raw: &'a RawValue,
-    ctx: MapContext,
-    decoded: &mut Decoded<'a>,
-    cells: &mut Vec<Cell<'a>>,
-) -> Result<RowPlace<'a>, MapError> {
-    if decoded.decode(raw).is_err() {
-        return Err(explain_malformed(raw));
-    }
-    map_decoded(decoded, ctx, cells)
-}
-
-/// Parses again with path tracking, only to say where a malformed record goes wrong.
-fn explain_malformed(raw: &RawValue) -> MapError {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    match serde_path_to_error::deserialize::<_, StreamRecord<'_>>(&mut de) {
-        Err(e) => MapError::Malformed {
-            path: e.path().to_string(),
-            message: type_key_problem(raw, e.path()).unwrap_or_else(|| e.inner().to_string()),
-        },
-        Ok(record) => {
-            // The typed record keeps OldImage raw; the decoder also wants it to be an item
-            // (all of it when eventName came first: see decode::OldForm).
-            let old = record.dynamodb.and_then(|d| d.old_image);
-            let parse_old = |raw: &RawValue| {
-                let mut de = serde_json::Deserializer::from_str(raw.get());
-                serde_path_to_error::deserialize::<_, Item<'_>>(&mut de).map(|_| ())
-            };
-            match old.map(parse_old) {
-                Some(Err(e)) => MapError::Malformed {
-                    path: format!("dynamodb.OldImage.{}", e.path()),
-                    message: e.inner().to_string(),
-                },
-                _ => MapError::Malformed {
-                    path: ".".to_owned(),
-                    message: "not a stream record".to_owned(),
-                },
-            }
-        }
-    }
-}
-
 /// An attribute value as DynamoDB JSON for a quarantine reason, cut at 100 characters.
 fn wire_form(value: &AttributeValue<'_>) -> String {
     let text = serde_json::to_string(value).unwrap_or_else(|_| value.type_tag().to_owned());
@@ -245,47 +169,10 @@ fn wire_form(value: &AttributeValue<'_>) -> String {
     }
 }
 
-/// When the value at `path` is an object with no key or several, says so: serde's own
-/// message for an attribute value such as `{}` or `{"S": "a", "N": "1"}` is only
-/// "expected value". None when that is not the problem.
-fn type_key_problem(raw: &RawValue, path: &serde_path_to_error::Path) -> Option<String> {
-    use serde_path_to_error::Segment;
-    let mut value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
-    for segment in path {
-        value = match segment {
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                value.as_object_mut()?.remove(key)?
-            }
-            Segment::Seq { index } => {
-                let items = value.as_array_mut()?;
-                (*index < items.len()).then(|| items.swap_remove(*index))?
-            }
-            Segment::Unknown => return None,
-        };
-    }
-    let keys: Vec<&String> = value.as_object()?.keys().collect();
-    match keys.as_slice() {
-        [] => Some(
-            "an attribute value has no type key: it needs exactly one of \
-             S, N, B, BOOL, NULL, M, L, SS, NS, BS"
-                .to_owned(),
-        ),
-        [_] => None,
-        several => Some(format!(
-            "an attribute value has {} type keys ({}): it needs exactly one",
-            several.len(),
-            several
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-/// Maps a record already parsed into `record` (see [`map_into`]).
-pub(crate) fn map_decoded<'a>(
-    record: &mut Decoded<'a>,
+/// Maps one record into `cells` (in [`COLUMNS`] order, replacing what was there), or says
+/// why it cannot be a row. Takes what it keeps out of `record`, which is scratch space.
+pub fn map<'a>(
+    record: &mut StreamRecord<'a>,
     ctx: MapContext,
     cells: &mut Vec<Cell<'a>>,
 ) -> Result<RowPlace<'a>, MapError> {
@@ -572,29 +459,43 @@ pub fn event_time_millis(value: &RawValue) -> Result<i64, MapError> {
     }
 }
 
-/// The sequence number of a record, read leniently from raw JSON, for records that could not
-/// be mapped (so that a failed quarantine write can still be reported per record).
-pub fn raw_sequence_number(raw: &RawValue) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Outer {
-        dynamodb: Option<Inner>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Inner {
-        #[serde(rename = "SequenceNumber")]
-        sequence_number: Option<String>,
-    }
-    serde_json::from_str::<Outer>(raw.get())
-        .ok()?
-        .dynamodb?
-        .sequence_number
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{split_input, InputRecord};
+    use crate::reader::framing::{self, Framed};
+    use crate::reader::{exact, explain};
     use crate::schema::column_index;
+
+    /// A record mapped to a row, with where it goes.
+    #[derive(Debug, Clone, PartialEq)]
+    struct MappedRow<'a> {
+        event_source_arn: Option<Text<'a>>,
+        partition: Partition,
+        sequence_number: String,
+        source_sequence_number: String,
+        cells: Vec<Cell<'a>>,
+    }
+
+    /// One record's text through the exact reader and the mapping.
+    fn map_record(raw: &str) -> Result<MappedRow<'_>, MapError> {
+        let mut record = StreamRecord::default();
+        if exact::read(raw, &mut record).is_err() {
+            return Err(explain::malformed(raw));
+        }
+        let mut cells = Vec::new();
+        let place = map(&mut record, ctx(), &mut cells)?;
+        let sequence_number = match &cells[SEQUENCE_NUMBER] {
+            Cell::Str(s) => s.to_string(),
+            _ => String::new(),
+        };
+        Ok(MappedRow {
+            event_source_arn: place.event_source_arn,
+            partition: place.partition,
+            sequence_number,
+            source_sequence_number: place.source_sequence_number.into_owned(),
+            cells,
+        })
+    }
 
     const LIFECYCLE: &str = include_str!("../tests/fixtures/lambda_lifecycle.json");
     const GET_RECORDS: &str = include_str!("../tests/fixtures/get_records.json");
@@ -607,16 +508,16 @@ mod tests {
         }
     }
 
-    fn split(input: &str) -> Vec<InputRecord<'_>> {
-        split_input(input.as_bytes()).unwrap()
+    fn split(input: &str) -> Vec<Framed<'_>> {
+        framing::split(input.as_bytes()).unwrap()
     }
 
-    fn map_all<'a>(records: &'a [InputRecord<'a>]) -> Vec<Result<MappedRow<'a>, MapError>> {
+    fn map_all<'a>(records: &'a [Framed<'a>]) -> Vec<Result<MappedRow<'a>, MapError>> {
         records
             .iter()
             .map(|r| match r {
-                InputRecord::Json(raw) => map_record(raw.as_ref(), ctx()),
-                InputRecord::Unparsable { error, .. } => Err(MapError::Malformed {
+                Framed::Json(raw) => map_record(raw),
+                Framed::NotJson { error, .. } => Err(MapError::Malformed {
                     path: String::new(),
                     message: error.clone(),
                 }),
@@ -838,7 +739,7 @@ mod tests {
                 r#"{{"eventID":"e","eventName":"INSERT","dynamodb":{{"ApproximateCreationDateTime":1700000000,"SequenceNumber":"1","Keys":{{"image_id":{{"S":"a"}}}},"NewImage":{{"image_id":{{"S":"a"}},"meta":{{"M":{{"inner":{value}}}}}}}}}}}"#
             ))
             .expect("json");
-            map_record(&raw, ctx()).unwrap_err().to_string()
+            map_record(raw.get()).unwrap_err().to_string()
         };
         assert_eq!(
             reason(r#"{"S":"x","N":"1"}"#),
@@ -860,7 +761,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            map_record(&raw, ctx()).unwrap_err().to_string(),
+            map_record(raw.get()).unwrap_err().to_string(),
             r#"Keys.image_id must be a non-empty S, got {"N":"1"}"#
         );
     }
@@ -872,7 +773,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            map_record(&raw, ctx()).unwrap_err().code(),
+            map_record(raw.get()).unwrap_err().code(),
             "hash_key_mismatch"
         );
     }
