@@ -61,11 +61,6 @@ impl BatchBuilder {
         self.rows
     }
 
-    /// True before the first row.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// Appends one row (cells in [`COLUMNS`] order).
     pub fn append(&mut self, cells: &[Cell<'_>]) {
         for (builder, cell) in self.columns.iter_mut().zip(cells) {

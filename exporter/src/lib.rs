@@ -8,18 +8,18 @@
 //! merges a partition's small files. The Lambda functions over this core live in crate
 //! imglake-lambdas.
 
-pub mod arrow_rows;
-pub mod attr;
-pub mod batch;
+mod arrow_rows;
+mod attr;
+mod batch;
 pub mod compact;
 pub mod export;
 pub mod lake;
 pub mod layout;
-pub mod number;
+mod number;
 pub mod parquet_file;
-pub mod reader;
-pub mod record;
-pub mod row;
+mod reader;
+mod record;
+mod row;
 pub mod schema;
 mod write;
 
@@ -27,4 +27,5 @@ pub use batch::PreparedBatch;
 pub use export::{ExportError, ExportInputError, ExportOptions, ExportReport, Exporter};
 pub use lake::Lake;
 pub use parquet_file::Compression;
-pub use reader::{ReadError, RecordSink, Source};
+pub use reader::framing::InputError;
+pub use reader::{ReadError, Source};

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use imglake_exporter::reader::framing::{self, Framed};
 use imglake_exporter::{Compression, ExportOptions, ExportReport, Exporter, Source};
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -60,14 +59,7 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
     match door {
         Door::Split => {
             // Each record apart, as the embedded change feed hands them over.
-            let records: Vec<String> = framing::split(input)
-                .expect("export")
-                .into_iter()
-                .map(|r| match r {
-                    Framed::Json(raw) => raw.to_owned(),
-                    Framed::NotJson { line, .. } => String::from_utf8_lossy(line).into_owned(),
-                })
-                .collect();
+            let records = apart(input);
             report.merge(
                 e.export(Source::Records(&records), NOW)
                     .await
@@ -102,6 +94,25 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
         }
     }
     (report, listing(store.as_ref()).await)
+}
+
+/// The records of an event (`{"Records": [...]}`), or the lines of JSON Lines, each its own
+/// text.
+fn apart(input: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Event<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Vec<&'a serde_json::value::RawValue>,
+    }
+    match serde_json::from_slice::<Event<'_>>(input) {
+        Ok(event) => event.records.iter().map(|r| r.get().to_owned()).collect(),
+        Err(_) => String::from_utf8_lossy(input)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
 }
 
 /// Every object: key, size, and the first 16 hex digits of its SHA-256.
