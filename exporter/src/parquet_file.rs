@@ -152,7 +152,7 @@ fn lake_schema() -> Result<&'static LakeSchema, ParquetError> {
 /// With ZSTD, every page is compressed with one ZSTD context per file: `ArrowWriter` creates
 /// a ZSTD compressor and decompressor for each column writer, 37 per file here, and zstd
 /// probes the CPU (CPUID) for each, which virtual machines trap, so on small stream files
-/// the contexts cost more than the compression (README's benchmark section). The file is
+/// the contexts cost more than the compression (BENCHMARKS.md). The file is
 /// still byte for byte `ArrowWriter`'s (tested from a few rows to past a row group), except
 /// that in a list column whose levels `ArrowWriter` compacts (see [`uniform_levels`]) pages
 /// past 1 024 rows may end at other rows.
@@ -180,7 +180,7 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, Pa
     match compression {
         Compression::Zstd => encode_zstd(batch),
         // Snappy's codec is cheap to set up, and ArrowWriter's own encoders are faster than
-        // parquet's typed column writers (README's benchmark section).
+        // parquet's typed column writers (BENCHMARKS.md).
         Compression::Snappy => encode_with_arrow_writer(batch, compression),
     }
 }
