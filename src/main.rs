@@ -112,6 +112,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Process(args) => cmd::process::run(args),
             cli::Command::Demo(args) => cmd::demo::run(args).await,
             cli::Command::Serve(args) => cmd::serve::run(args).await,
+            cli::Command::Backfill(args) => cmd::backfill::run(args).await,
+            cli::Command::Reconcile(args) => cmd::reconcile::run(args).await,
+            cli::Command::Redrive(args) => cmd::redrive::run(args).await,
+            cli::Command::ExportTable(args) => cmd::export_table::run(args).await,
         }
     })
 }

@@ -4,11 +4,13 @@
 mod moto;
 mod util;
 
+mod backfill;
 mod demo_serve;
 mod export_query;
 mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;
 mod readers;
+mod redrive;
 mod s3_lake;
 mod sql_views;

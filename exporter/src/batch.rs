@@ -232,10 +232,20 @@ impl Assembler {
     }
 }
 
+/// How a batch's data files are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileNames {
+    /// By stream and sequence-number range ([`layout::data_key`]).
+    Stream,
+    /// By table export and slice ([`layout::export_data_key`]).
+    Export { export_id: String, part: u64 },
+}
+
 /// The sink every reader source feeds: records in, [`PreparedBatch`]es out.
 pub struct BatchSink<'e> {
     root: &'e Path,
     options: &'e ExportOptions,
+    names: FileNames,
     ctx: MapContext,
     limits: Limits,
     current: Assembler,
@@ -250,10 +260,12 @@ impl<'e> BatchSink<'e> {
         options: &'e ExportOptions,
         ctx: MapContext,
         limits: Limits,
+        names: FileNames,
     ) -> Self {
         BatchSink {
             root,
             options,
+            names,
             ctx,
             limits: Limits {
                 records: limits.records.max(1),
@@ -298,14 +310,23 @@ impl<'e> BatchSink<'e> {
             let Some(file) = group.into_file() else {
                 continue;
             };
-            let key = layout::data_key(
-                self.root,
-                stream,
-                &partition,
-                &file.first,
-                &file.last,
-                file.sequence_numbers.iter().map(String::as_str),
-            );
+            let key = match &self.names {
+                FileNames::Stream => layout::data_key(
+                    self.root,
+                    stream,
+                    &partition,
+                    &file.first,
+                    &file.last,
+                    file.sequence_numbers.iter().map(String::as_str),
+                ),
+                FileNames::Export { export_id, part } => layout::export_data_key(
+                    self.root,
+                    &partition,
+                    export_id,
+                    *part,
+                    self.done.len(),
+                ),
+            };
             let encoded = file.batch.map_err(|e| e.to_string()).and_then(|batch| {
                 parquet_file::encode(&batch, self.options.compression).map_err(|e| e.to_string())
             });

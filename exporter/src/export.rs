@@ -10,7 +10,7 @@ use object_store::ObjectStore;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::batch::{BatchSink, Limits, PreparedBatch, MAX_BATCH_TEXT_BYTES};
+use crate::batch::{BatchSink, FileNames, Limits, PreparedBatch, MAX_BATCH_TEXT_BYTES};
 use crate::parquet_file::Compression;
 use crate::reader::{self, ReadError, Source};
 use crate::row::MapContext;
@@ -122,6 +122,19 @@ impl Exporter {
         }
     }
 
+    /// The same exporter with other options (a stream label for one replay, say).
+    pub fn with_options(&self, options: ExportOptions) -> Exporter {
+        Exporter {
+            options,
+            ..self.clone()
+        }
+    }
+
+    /// The exporter's options.
+    pub fn options(&self) -> &ExportOptions {
+        &self.options
+    }
+
     /// Reads every record of `source` and maps and encodes it, in batches of `batch_records`
     /// records (and at most [`ExportOptions::batch_text_bytes`] of text), each to be written
     /// with [`Exporter::write`]. A Lambda payload ([`Source::Event`], at most 6 MB) is one
@@ -145,8 +158,15 @@ impl Exporter {
                 text_bytes: self.options.batch_text_bytes,
             },
         };
+        let names = match &source {
+            Source::ExportLines { export, part, .. } => FileNames::Export {
+                export_id: export.export_id.clone(),
+                part: *part,
+            },
+            _ => FileNames::Stream,
+        };
         let ctx = MapContext { exported_at_ms };
-        let mut sink = BatchSink::new(&self.root, &self.options, ctx, limits);
+        let mut sink = BatchSink::new(&self.root, &self.options, ctx, limits, names);
         reader::read(source, &mut sink)?;
         Ok(sink.finish())
     }

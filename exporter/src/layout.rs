@@ -5,6 +5,7 @@
 //! ```text
 //! <root>/image_events/dt=YYYY-MM-DD/hour=HH/part-<stream>-<first seq>-<last seq>-<rows>.parquet
 //! <root>/image_events/dt=YYYY-MM-DD/hour=HH/compacted-<first seq>-<last seq>-<rows>.parquet
+//! <root>/image_events/dt=YYYY-MM-DD/hour=HH/export-<export id>-<part>-<batch>.parquet
 //! <root>/_quarantine/image_events/part-<content digest>.jsonl
 //! ```
 //!
@@ -142,6 +143,20 @@ pub fn data_key<'s>(
 ) -> Path {
     let rows = rows_digest(sequence_numbers);
     let file = format!("part-{stream}-{first_seq}-{last_seq}-{rows}.parquet");
+    join(&partition.prefix(root), &file)
+}
+
+/// `<partition folder>/export-<export id>-<part>-<batch>.parquet`: the rows a slice (`part`) of
+/// a table export's lines put in this partition, in the slice's batch `batch`. Named by what
+/// they come from, so that backfilling the same export again rewrites the same files.
+pub fn export_data_key(
+    root: &Path,
+    partition: &Partition,
+    export_id: &str,
+    part: u64,
+    batch: usize,
+) -> Path {
+    let file = format!("export-{export_id}-{part:06}-{batch:03}.parquet");
     join(&partition.prefix(root), &file)
 }
 

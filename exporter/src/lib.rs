@@ -10,6 +10,7 @@
 
 mod arrow_rows;
 mod attr;
+pub mod aws_json;
 mod batch;
 pub mod compact;
 pub mod export;
@@ -19,8 +20,10 @@ mod number;
 pub mod parquet_file;
 mod reader;
 mod record;
+pub mod redrive;
 mod row;
 pub mod schema;
+pub mod table_export;
 mod write;
 
 pub use batch::PreparedBatch;

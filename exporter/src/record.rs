@@ -57,6 +57,17 @@ pub struct StreamRecord<'r> {
     /// The last `status` of `OldImage` ([`OldForm::Status`]).
     pub old_status: Option<AttributeValue<'r>>,
     pub sequence_number: Option<Text<'r>>,
+    /// Set for a line of a DynamoDB table export (see `reader::export_line`): what a
+    /// stream record would say differently.
+    pub export: Option<ExportFacts>,
+}
+
+/// What a line of a table export tells that a stream record tells in other fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportFacts {
+    /// The change's time: `WriteTimestampMicros` of an incremental export's line, the export
+    /// time of a full export's item, in epoch milliseconds.
+    pub event_time_ms: i64,
 }
 
 /// How the `OldImage` of a record was read. Lambda puts `eventName` before `dynamodb`, so the
@@ -132,6 +143,7 @@ impl StreamRecord<'_> {
         self.old_image.clear();
         self.old_status = None;
         self.sequence_number = None;
+        self.export = None;
     }
 }
 

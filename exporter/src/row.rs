@@ -54,6 +54,9 @@ pub enum MapError {
     /// The hash key is absent from `Keys` or is not a non-empty string.
     #[error("Keys.{HASH_KEY} must be a non-empty S, got {0}")]
     HashKey(String),
+    /// A table export's `Metadata.WriteTimestampMicros` is not a time.
+    #[error("Metadata.WriteTimestampMicros `{0}` is not a time in microseconds since 1970")]
+    WriteTimestamp(String),
     /// The image's hash key differs from the record's `Keys`.
     #[error("image {HASH_KEY} `{image}` differs from Keys.{HASH_KEY} `{key}`")]
     HashKeyMismatch { key: String, image: String },
@@ -91,7 +94,7 @@ impl MapError {
             MapError::Missing(_) => "missing_field",
             MapError::EventName(_) => "bad_event_name",
             MapError::SequenceNumber(_) => "bad_sequence_number",
-            MapError::EventTime(_) => "bad_event_time",
+            MapError::EventTime(_) | MapError::WriteTimestamp(_) => "bad_event_time",
             MapError::HashKey(_) => "bad_hash_key",
             MapError::HashKeyMismatch { .. } => "hash_key_mismatch",
             MapError::WrongType { .. } => "wrong_attribute_type",
@@ -147,6 +150,7 @@ const EXPORTED_AT: usize = index_of("exported_at");
 const IMAGE_ID: usize = index_of(HASH_KEY);
 const STATUS: usize = index_of("status");
 const EXTRA_ATTRIBUTES: usize = index_of("extra_attributes");
+const EXPIRES_AT: usize = index_of("expires_at");
 
 /// Where a mapped row goes; its cells are in the buffer passed to [`map`].
 #[derive(Debug)]
@@ -187,7 +191,9 @@ pub fn map<'a>(
         .take()
         .ok_or(MapError::Missing("eventName"))?
         .into_cow();
-    if !matches!(&*event_name, "INSERT" | "MODIFY" | "REMOVE") {
+    // A table export's item is the state at the export time: SNAPSHOT.
+    let snapshot = record.export.is_some() && event_name == "SNAPSHOT";
+    if !snapshot && !matches!(&*event_name, "INSERT" | "MODIFY" | "REMOVE") {
         return Err(MapError::EventName(event_name.into_owned()));
     }
     if !record.has_dynamodb {
@@ -199,12 +205,15 @@ pub fn map<'a>(
         .ok_or(MapError::Missing("dynamodb.SequenceNumber"))?
         .into_cow();
     let sequence_number = pad_sequence_number(&source_sequence_number)?;
-    let event_time_ms = event_time_millis(
-        record
-            .creation_time
-            .as_ref()
-            .ok_or(MapError::Missing("dynamodb.ApproximateCreationDateTime"))?,
-    )?;
+    let event_time_ms = match &record.export {
+        Some(export) => export.event_time_ms,
+        None => event_time_millis(
+            record
+                .creation_time
+                .as_ref()
+                .ok_or(MapError::Missing("dynamodb.ApproximateCreationDateTime"))?,
+        )?,
+    };
     let partition = Partition::of_millis(event_time_ms)
         .ok_or_else(|| MapError::EventTime(event_time_ms.to_string()))?;
 
@@ -301,6 +310,14 @@ pub fn map<'a>(
     cells[EVENT_NAME] = Cell::Str(event_name);
     cells[EVENT_TIME] = Cell::Timestamp(event_time_ms);
     cells[SEQUENCE_NUMBER] = Cell::Str(Cow::Owned(sequence_number));
+    // A table export names no principal: a removal is taken for a TTL expiry when the item's
+    // expires_at had passed at the time of the change.
+    let is_ttl_expiry = match record.export {
+        Some(_) => {
+            is_remove && matches!(cells[EXPIRES_AT], Cell::Timestamp(ms) if ms <= event_time_ms)
+        }
+        None => is_ttl_expiry,
+    };
     cells[IS_TTL_EXPIRY] = Cell::Bool(is_ttl_expiry);
     cells[PREVIOUS_STATUS] = previous_status;
     cells[EXPORTED_AT] = Cell::Timestamp(ctx.exported_at_ms);

@@ -34,13 +34,13 @@ impl CompactConfig {
                 .ok()
                 .filter(|h| (1..=168).contains(h))
                 .ok_or_else(|| {
-                    ConfigError::Compact(format!("{ENV_COMPACT_HOURS}: `{v}` is not 1..=168"))
+                    ConfigError::Invalid(format!("{ENV_COMPACT_HOURS}: `{v}` is not 1..=168"))
                 })?,
             None => 3,
         };
         let target_bytes = match var(ENV_COMPACT_TARGET_SIZE) {
             Some(v) => parse_size(&v)
-                .map_err(|e| ConfigError::Compact(format!("{ENV_COMPACT_TARGET_SIZE}: {e}")))?,
+                .map_err(|e| ConfigError::Invalid(format!("{ENV_COMPACT_TARGET_SIZE}: {e}")))?,
             None => DEFAULT_TARGET_BYTES,
         };
         Ok(CompactConfig {

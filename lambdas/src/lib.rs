@@ -3,7 +3,9 @@
 //! `imglake_exporter` for the lake); this crate adapts them to AWS:
 //!
 //! - [`stream_export`], [`compact`]: configuration and handler of the `stream-export`
-//!   (DynamoDB Streams → lake, Glue partitions) and scheduled `compact` functions.
+//!   (DynamoDB Streams → lake, Glue partitions) and scheduled `compact` functions;
+//!   [`redrive`], [`reconcile`]: the scheduled `redrive` (the on-failure queue's batches read
+//!   again from the stream) and `reconcile` (the lake against full table exports) functions.
 //! - [`config`]: the image functions' environment (the contract with terraform/), validated at
 //!   start; [`dynamodb`]: `DynamoStore`, the metadata store on a DynamoDB table, with the
 //!   semantics of the embedded store (conditional puts, consistent reads).
@@ -12,7 +14,7 @@
 //!   DynamoDB Streams, SQS and Kafka event sources; [`emf`]: CloudWatch embedded-metric-format
 //!   lines; [`glue`]: partition registration in the Glue catalog; [`logging`]: JSON logs.
 //! - `src/bin/*.rs`: the Lambda mains (`upload`, `kafka-ingest`, `process`, `stream-export`,
-//!   `compact`), wiring only.
+//!   `compact`, `redrive`, `reconcile`), wiring only.
 //!
 //! Only this crate depends on `lambda_runtime` and the Glue SDK; it must not depend on
 //! DataFusion (Lambda binaries stay small). `.ci/run` checks both rules.
@@ -24,5 +26,7 @@ pub mod emf;
 pub mod glue;
 pub mod invocation;
 pub mod logging;
+pub mod reconcile;
+pub mod redrive;
 pub mod responses;
 pub mod stream_export;

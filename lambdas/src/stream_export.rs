@@ -32,7 +32,7 @@ pub enum ConfigError {
     #[error("{ENV_LAKE_URL}: {0}")]
     Lake(#[from] LakeError),
     #[error("{0}")]
-    Compact(String),
+    Invalid(String),
     #[error(
         "set both {ENV_GLUE_DATABASE} and {ENV_GLUE_TABLE} to register partitions, or neither"
     )]

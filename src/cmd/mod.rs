@@ -1,11 +1,15 @@
 //! One module per subcommand.
 
+pub mod backfill;
 pub mod check;
 pub mod compact;
 pub mod demo;
 pub mod export;
+pub mod export_table;
 pub mod process;
 pub mod query;
+pub mod reconcile;
+pub mod redrive;
 pub mod schema;
 pub mod serve;
 pub mod sql;

@@ -12,7 +12,7 @@ use parquet::basic::{Compression as PqCompression, LogicalType, TimeUnit};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::*;
-use crate::batch::{BatchSink, Limits};
+use crate::batch::{BatchSink, FileNames, Limits};
 use crate::reader::framing::{self, Framed};
 use crate::reader::scan;
 use crate::row::MapContext;
@@ -72,7 +72,7 @@ fn exactly(input: &[u8], batch: usize) -> Vec<PreparedBatch> {
         records: batch,
         text_bytes: options.batch_text_bytes,
     };
-    let mut sink = BatchSink::new(&root, &options, ctx, limits);
+    let mut sink = BatchSink::new(&root, &options, ctx, limits, FileNames::Stream);
     crate::reader::exactly(input, &mut sink).unwrap();
     sink.finish()
 }
@@ -196,7 +196,7 @@ async fn the_door_writes_what_the_exact_reader_alone_writes() {
         records: usize::MAX,
         text_bytes: usize::MAX,
     };
-    let mut sink = BatchSink::new(&root, &options, ctx, limits);
+    let mut sink = BatchSink::new(&root, &options, ctx, limits, FileNames::Stream);
     scan::document(&mixed, framing::Form::Batch, &mut sink).expect("the scanner takes it");
     let batches = sink.finish();
     assert_eq!(batches.len(), 1);
@@ -204,7 +204,7 @@ async fn the_door_writes_what_the_exact_reader_alone_writes() {
     assert_eq!(batches[0].quarantined(), 5);
     // A line that is not JSON needs the exact reader.
     let bad = std::str::from_utf8(BAD).unwrap();
-    let mut sink = BatchSink::new(&root, &options, ctx, limits);
+    let mut sink = BatchSink::new(&root, &options, ctx, limits, FileNames::Stream);
     assert!(scan::document(bad, framing::Form::Lines, &mut sink).is_err());
     // Not UTF-8: the fallback quarantines that line, and only that line.
     let good = texts(LIFECYCLE)[0].replace('\n', " ");

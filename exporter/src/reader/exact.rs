@@ -9,6 +9,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::export_line::LineShape;
 use crate::attr::{AttributeValue, Text};
 use crate::record::{OldForm, StreamRecord};
 use crate::schema::COLUMNS;
@@ -267,6 +268,130 @@ impl<'de, 's> Visitor<'de> for OldImageSeed<'s, 'de> {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads one line of a DynamoDB table export into `out` (replacing what an earlier line left),
+/// as the scanner's export-line grammar does; which shape it had.
+pub fn read_export_line<'r>(
+    raw: &'r str,
+    out: &mut StreamRecord<'r>,
+) -> Result<LineShape, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    out.clear();
+    let shape = ExportLineSeed(out).deserialize(&mut de)?;
+    de.end()?;
+    Ok(shape)
+}
+
+/// A table export's line: `Item`, or `Metadata`, `Keys`, `NewImage`, `OldImage`.
+pub(super) struct ExportLineSeed<'s, 'r>(pub(super) &'s mut StreamRecord<'r>);
+
+impl<'de, 's> DeserializeSeed<'de> for ExportLineSeed<'s, 'de> {
+    type Value = LineShape;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<LineShape, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 's> Visitor<'de> for ExportLineSeed<'s, 'de> {
+    type Value = LineShape;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a line of a DynamoDB table export")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineShape, A::Error> {
+        let out = self.0;
+        let mut seen = [false; 5];
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "Item" => {
+                    duplicate(&mut seen[0], "Item")?;
+                    map.next_value_seed(NewImageSeed(&mut *out))?;
+                }
+                "Metadata" => {
+                    duplicate(&mut seen[1], "Metadata")?;
+                    map.next_value_seed(MetadataSeed(&mut *out))?;
+                }
+                "Keys" => {
+                    duplicate(&mut seen[2], "Keys")?;
+                    map.next_value_seed(KeysSeed(&mut *out))?;
+                }
+                "NewImage" => {
+                    duplicate(&mut seen[3], "NewImage")?;
+                    map.next_value_seed(NewImageSeed(&mut *out))?;
+                }
+                "OldImage" => {
+                    duplicate(&mut seen[4], "OldImage")?;
+                    // Read whole, as the scanner does: whether it is a REMOVE is known only
+                    // at the end of the line.
+                    out.event_name = Some(Text(std::borrow::Cow::Borrowed("REMOVE")));
+                    let read = map.next_value_seed(OldImageSeed(&mut *out));
+                    out.event_name = None;
+                    read?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let change = seen[1..].iter().any(|s| *s);
+        match (seen[0], change) {
+            (true, false) => Ok(LineShape::Item),
+            (false, true) => Ok(LineShape::Change),
+            (true, true) => Err(de::Error::custom(
+                "a line has an Item (full export) and Keys, images or Metadata (incremental export)",
+            )),
+            (false, false) => Err(de::Error::custom(
+                "a line has neither Item nor Keys, NewImage, OldImage",
+            )),
+        }
+    }
+}
+
+/// `Metadata`: `WriteTimestampMicros` (`{"N": "…"}` or a bare number) into `sequence_number`.
+struct MetadataSeed<'s, 'r>(&'s mut StreamRecord<'r>);
+
+impl<'de, 's> DeserializeSeed<'de> for MetadataSeed<'s, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 's> Visitor<'de> for MetadataSeed<'s, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if &*key == "WriteTimestampMicros" {
+                let raw: &'de RawValue = map.next_value()?;
+                let text = raw.get();
+                self.0.sequence_number = Some(if text.starts_with('{') {
+                    match serde_json::from_str::<AttributeValue<'de>>(text) {
+                        Ok(AttributeValue::N(n)) => n,
+                        Ok(other) => {
+                            return Err(de::Error::custom(format!(
+                                "WriteTimestampMicros is {}, expected N",
+                                other.type_tag()
+                            )))
+                        }
+                        Err(e) => return Err(de::Error::custom(e)),
+                    }
+                } else if text.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                {
+                    Text(std::borrow::Cow::Borrowed(text))
+                } else {
+                    return Err(de::Error::custom(format!(
+                        "WriteTimestampMicros is {text}, expected a number or {{\"N\": …}}"
+                    )));
+                });
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(())

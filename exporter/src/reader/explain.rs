@@ -5,19 +5,36 @@
 use serde::de::DeserializeSeed;
 use serde_json::value::RawValue;
 
-use super::exact::RecordSeed;
+use super::exact::{ExportLineSeed, RecordSeed};
 use crate::record::StreamRecord;
 use crate::row::MapError;
 
+/// What the text was meant to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A DynamoDB Streams record.
+    StreamRecord,
+    /// A line of a DynamoDB table export.
+    ExportLine,
+}
+
 /// The reason a record the exact reader refuses is malformed.
 pub fn malformed(raw: &str) -> MapError {
+    malformed_as(raw, Shape::StreamRecord)
+}
+
+/// The reason a text the exact reader refuses as `shape` is malformed.
+pub fn malformed_as(raw: &str, shape: Shape) -> MapError {
     let mut de = serde_json::Deserializer::from_str(raw);
     let mut track = serde_path_to_error::Track::new();
     let mut record = StreamRecord::default();
     record.clear();
-    let result = RecordSeed(&mut record)
-        .deserialize(serde_path_to_error::Deserializer::new(&mut de, &mut track))
-        .and_then(|()| de.end());
+    let tracked = serde_path_to_error::Deserializer::new(&mut de, &mut track);
+    let result = match shape {
+        Shape::StreamRecord => RecordSeed(&mut record).deserialize(tracked),
+        Shape::ExportLine => ExportLineSeed(&mut record).deserialize(tracked).map(drop),
+    }
+    .and_then(|()| de.end());
     match result {
         Err(e) => {
             let path = track.path();
@@ -28,7 +45,11 @@ pub fn malformed(raw: &str) -> MapError {
         }
         Ok(()) => MapError::Malformed {
             path: ".".to_owned(),
-            message: "not a stream record".to_owned(),
+            message: match shape {
+                Shape::StreamRecord => "not a stream record",
+                Shape::ExportLine => "not a line of a table export",
+            }
+            .to_owned(),
         },
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod exact;
 pub mod explain;
+pub mod export_line;
 pub mod framing;
 pub mod scan;
 
@@ -28,6 +29,7 @@ use thiserror::Error;
 
 use crate::record::StreamRecord;
 use crate::row::MapError;
+use export_line::ExportContext;
 use framing::{Form, Framed, InputError};
 
 /// Bytes read at a time from a file: large enough that a read costs little, small enough to
@@ -76,6 +78,14 @@ pub enum Source<'a> {
     },
     /// Records already apart, one record's JSON text each (the embedded change feed).
     Records(&'a [String]),
+    /// Lines of a DynamoDB table export's data file ([`export_line`]), one line each; blank
+    /// lines are skipped. `part` numbers this slice of the export: its files are named by it
+    /// ([`crate::layout::export_data_key`]), so a replay rewrites them.
+    ExportLines {
+        lines: &'a [Vec<u8>],
+        export: &'a ExportContext,
+        part: u64,
+    },
 }
 
 /// Why a source gave no records at all.
@@ -109,6 +119,16 @@ pub fn read(source: Source<'_>, sink: &mut dyn RecordSink) -> Result<(), ReadErr
             let bytes = read_whole(reader, size, name, progress)?;
             Ok(document(&bytes, sink)?)
         }
+        Source::ExportLines { lines, export, .. } => {
+            for line in lines {
+                let line = line.trim_ascii();
+                match std::str::from_utf8(line) {
+                    Ok(text) => export_line(text, export, sink),
+                    Err(e) => sink.not_json(line, format!("not UTF-8: {e}")),
+                }
+            }
+            Ok(())
+        }
         Source::Records(records) => {
             for raw in records {
                 if scan::one(raw, sink).is_ok() {
@@ -128,6 +148,32 @@ pub fn read(source: Source<'_>, sink: &mut dyn RecordSink) -> Result<(), ReadErr
             }
             Ok(())
         }
+    }
+}
+
+/// One line of a table export: the scanner, then the exact reader.
+fn export_line(line: &str, export: &ExportContext, sink: &mut dyn RecordSink) {
+    if line.is_empty() || scan::export_line(line, export, sink).is_ok() {
+        return;
+    }
+    exact_export_line(line, export, sink);
+}
+
+/// One line of a table export, the exact reader alone.
+fn exact_export_line(line: &str, export: &ExportContext, sink: &mut dyn RecordSink) {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(line) {
+        return sink.not_json(line.as_bytes(), e.to_string());
+    }
+    let mut record = StreamRecord::default();
+    match exact::read_export_line(line, &mut record) {
+        Ok(shape) => match export_line::complete(&mut record, shape, export) {
+            Ok(()) => sink.record(&mut record, line),
+            Err(error) => sink.malformed(line, error),
+        },
+        Err(_) => sink.malformed(
+            line,
+            explain::malformed_as(line, explain::Shape::ExportLine),
+        ),
     }
 }
 

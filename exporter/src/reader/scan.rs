@@ -17,6 +17,7 @@ mod json;
 #[cfg(test)]
 mod tests;
 
+use super::export_line::{self, ExportContext};
 use super::framing::{is_event_line, Form};
 use super::RecordSink;
 use crate::record::StreamRecord;
@@ -84,6 +85,21 @@ pub fn one(raw: &str, sink: &mut dyn RecordSink) -> R<()> {
         return r.refuse();
     }
     sink.record(&mut record, raw);
+    Ok(())
+}
+
+/// Reads one line of a DynamoDB table export (see [`super::export_line`]) into the sink: a
+/// record, or, when the line is not one of this export's, the reason.
+pub fn export_line(raw: &str, context: &ExportContext, sink: &mut dyn RecordSink) -> R<()> {
+    let raw = raw.trim_ascii();
+    let mut record = StreamRecord::default();
+    let mut r = Reader::new(raw);
+    let shape = r.export_line(&mut record)?;
+    r.end()?;
+    match export_line::complete(&mut record, shape, context) {
+        Ok(()) => sink.record(&mut record, raw),
+        Err(error) => sink.malformed(raw, error),
+    }
     Ok(())
 }
 

@@ -11,9 +11,10 @@ use object_store::path::Path;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use super::export_line::{ExportContext, ExportKind, ExportView};
 use super::framing::{self, Form, Framed};
 use super::{exact, read, scan, Counted, ReadError, RecordSink, Source};
-use crate::batch::{BatchSink, Limits, PreparedBatch};
+use crate::batch::{BatchSink, FileNames, Limits, PreparedBatch};
 use crate::export::{ExportOptions, Exporter};
 use crate::row::MapContext;
 
@@ -215,6 +216,7 @@ fn with_sink(read: impl FnOnce(&mut dyn RecordSink) -> bool) -> Outcome {
             records: 3,
             text_bytes: usize::MAX,
         },
+        FileNames::Stream,
     );
     let read = read(&mut sink);
     outcome(read.then(|| sink.finish()))
@@ -624,4 +626,214 @@ proptest! {
         };
         prop_assert_eq!(as_event(&doc), exactly(&doc), "{}", doc);
     }
+}
+
+// Lines of DynamoDB table exports: the scanner and the exact reader agree on them too.
+
+fn full_export() -> ExportContext {
+    ExportContext {
+        export_arn: "arn:aws:dynamodb:eu-west-1:1:table/t/export/01795600000000-a1b2c3d4"
+            .to_owned(),
+        export_id: "01795600000000-a1b2c3d4".to_owned(),
+        kind: ExportKind::Full {
+            export_time_ms: 1_795_600_000_123,
+        },
+    }
+}
+
+fn incremental_export(view: ExportView) -> ExportContext {
+    ExportContext {
+        export_arn: "arn:aws:dynamodb:eu-west-1:1:table/t/export/01795600000001-e5f6a7b8"
+            .to_owned(),
+        export_id: "01795600000001-e5f6a7b8".to_owned(),
+        kind: ExportKind::Incremental { view },
+    }
+}
+
+prop_compose! {
+    /// A line as DynamoDB's export to S3 writes it: `{"Item": …}` (full) or
+    /// `{"Metadata": …, "Keys": …, "NewImage": …, "OldImage": …}` (incremental, any of the
+    /// images absent), with the key inside the item, any field order and spacing.
+    fn export_line()(
+        full in any::<bool>(),
+        id in "[a-z0-9]{1,6}",
+        micros in prop_oneof![
+            (1_700_000_000_000_000u64..1_800_000_000_000_000).prop_map(|m| m.to_string()),
+            Just("-5".to_owned()),
+            Just("1.5E15".to_owned()),
+            Just("x".to_owned()),
+        ],
+        new_image in prop::option::of(prop::collection::vec((name(), attribute()), 0..6)),
+        old_image in prop::option::of(prop::collection::vec((name(), attribute()), 0..6)),
+        metadata_last in any::<bool>(),
+        comma in prop::sample::select(vec![",", ", "]),
+        colon in prop::sample::select(vec![":", ": "]),
+        ensure_ascii in any::<bool>(),
+    ) -> String {
+        let key = ("image_id".to_owned(), json!({ "S": id }));
+        let with_key = |attrs: Vec<(String, Value)>| {
+            let mut attrs = attrs;
+            attrs.insert(0, key.clone());
+            image(&attrs, comma, colon)
+        };
+        let line = if full {
+            let fields = vec![("Item".to_owned(), with_key(new_image.unwrap_or_default()))];
+            object(&fields, comma, colon)
+        } else {
+            let metadata = (
+                "Metadata".to_owned(),
+                object(&[("WriteTimestampMicros".to_owned(), json!({ "N": micros }).to_string())], comma, colon),
+            );
+            let mut fields = Vec::new();
+            if !metadata_last {
+                fields.push(metadata.clone());
+            }
+            fields.push(("Keys".to_owned(), image(std::slice::from_ref(&key), comma, colon)));
+            if let Some(new_image) = new_image {
+                fields.push(("NewImage".to_owned(), with_key(new_image)));
+            }
+            if let Some(old_image) = old_image {
+                fields.push(("OldImage".to_owned(), with_key(old_image)));
+            }
+            if metadata_last {
+                fields.push(metadata);
+            }
+            object(&fields, comma, colon)
+        };
+        if ensure_ascii { escape_non_ascii(&line) } else { line }
+    }
+}
+
+/// The context a generated line belongs to: full lines to a full export, others to an
+/// incremental one (and, when `mismatched`, each to the other kind).
+fn context_for(line: &str, mismatched: bool, new_image_view: bool) -> ExportContext {
+    let full = line.starts_with("{\"Item\"");
+    let view = if new_image_view {
+        ExportView::NewImage
+    } else {
+        ExportView::NewAndOldImages
+    };
+    if full != mismatched {
+        full_export()
+    } else {
+        incremental_export(view)
+    }
+}
+
+fn export_lines_with(lines: &[String], context: &ExportContext, scanner: bool) -> Outcome {
+    with_sink(|sink| {
+        for line in lines {
+            let line = line.trim();
+            if !scanner || scan::export_line(line, context, sink).is_err() {
+                super::exact_export_line(line, context, sink);
+            }
+        }
+        true
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn the_scanner_reads_export_lines_as_the_exact_reader_does(
+        lines in prop::collection::vec(export_line(), 1..6),
+        mismatched in any::<bool>(),
+        new_image_view in any::<bool>(),
+    ) {
+        let context = context_for(&lines[0], mismatched, new_image_view);
+        let exact_only = export_lines_with(&lines, &context, false);
+        // Every generated line is JSON the scanner reads itself; it only hands over what it
+        // cannot read.
+        for line in &lines {
+            let mut taken = false;
+            with_sink(|sink| {
+                taken = scan::export_line(line, &context, sink).is_ok();
+                true
+            });
+            prop_assert!(taken, "the scanner refused {}", line);
+        }
+        prop_assert_eq!(export_lines_with(&lines, &context, true), exact_only);
+    }
+
+    #[test]
+    fn damaged_export_lines_end_as_they_would_without_the_scanner(
+        line in export_line(),
+        at in any::<prop::sample::Index>(),
+        byte in prop::sample::select(vec![b'"', b'\\', b'{', b'}', b',', b':', b'1', b' ', 1u8]),
+        cut in any::<bool>(),
+    ) {
+        let mut bytes = line.into_bytes();
+        let i = at.index(bytes.len());
+        if cut {
+            bytes.truncate(i);
+        } else {
+            bytes[i] = byte;
+        }
+        let Ok(line) = String::from_utf8(bytes) else {
+            return Ok(());
+        };
+        let context = context_for(&line, false, false);
+        let lines = [line];
+        prop_assert_eq!(
+            export_lines_with(&lines, &context, true),
+            export_lines_with(&lines, &context, false),
+            "{}", lines[0]
+        );
+    }
+}
+
+#[test]
+fn export_lines_become_the_rows_the_export_kind_says() {
+    let full = full_export();
+    let incremental = incremental_export(ExportView::NewAndOldImages);
+    let rows = |lines: &[&str], context: &ExportContext| {
+        let owned: Vec<Vec<u8>> = lines.iter().map(|l| l.as_bytes().to_vec()).collect();
+        let batches = exporter()
+            .prepare(
+                Source::ExportLines {
+                    lines: &owned,
+                    export: context,
+                    part: 0,
+                },
+                NOW,
+                usize::MAX,
+            )
+            .expect("read");
+        batches
+            .into_iter()
+            .flat_map(|b| b.objects)
+            .map(|o| o.key.to_string())
+            .collect::<Vec<_>>()
+    };
+    let keys = rows(
+        &[
+            r#"{"Item":{"image_id":{"S":"a"},"status":{"S":"PROCESSED"},"size_bytes":{"N":"2048"},"score":{"N":"12345678901234567890123456789012345678"}}}"#,
+        ],
+        &full,
+    );
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        keys[0].contains("dt=2026-11-25/hour=")
+            && keys[0].ends_with("export-01795600000000-a1b2c3d4-000000-000.parquet"),
+        "{keys:?}"
+    );
+    // A change in an incremental export of a full export's kind is quarantined, not exported.
+    let keys = rows(
+        &[
+            r#"{"Metadata":{"WriteTimestampMicros":{"N":"1795600000123456"}},"Keys":{"image_id":{"S":"a"}},"NewImage":{"image_id":{"S":"a"}}}"#,
+        ],
+        &full,
+    );
+    assert!(keys.iter().all(|k| k.contains("_quarantine/")), "{keys:?}");
+    let keys = rows(
+        &[
+            r#"{"Metadata":{"WriteTimestampMicros":{"N":"1795600000123456"}},"Keys":{"image_id":{"S":"a"}},"NewImage":{"image_id":{"S":"a"}}}"#,
+        ],
+        &incremental,
+    );
+    assert!(
+        keys.len() == 1 && keys[0].ends_with("export-01795600000001-e5f6a7b8-000000-000.parquet"),
+        "{keys:?}"
+    );
 }

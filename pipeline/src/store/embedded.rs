@@ -275,6 +275,28 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Every item as stored (its DynamoDB JSON), read in one transaction, and the store's
+    /// time of that read: what a full table export at that time holds.
+    pub async fn snapshot(&self) -> Result<(DateTime<Utc>, Vec<String>), StoreError> {
+        self.run("snapshot", move |conn, ctx| {
+            let op = backend("snapshot");
+            let tx = conn.transaction().map_err(&op)?;
+            let at = ctx.clock.now();
+            let items = {
+                let mut stmt = tx
+                    .prepare("SELECT item FROM items ORDER BY image_id")
+                    .map_err(&op)?;
+                let rows = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(&op)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(&op)?
+            };
+            tx.commit().map_err(&op)?;
+            Ok((at, items))
+        })
+        .await
+    }
+
     /// How many change records follow `cursor`.
     pub async fn pending_changes(&self, cursor: u64) -> Result<u64, StoreError> {
         self.run("pending_changes", move |conn, _| {

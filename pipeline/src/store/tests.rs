@@ -645,3 +645,121 @@ fn both_stores_settle_a_transition_by_the_same_rule() {
         Err(StoreError::IllegalTransition { .. })
     ));
 }
+
+/// The data lines of the export written under `out`, every data file of its manifest.
+fn export_lines(folder: &std::path::Path) -> Vec<Value> {
+    use std::io::Read;
+    let manifest = std::fs::read_to_string(folder.join("manifest-files.json")).unwrap();
+    let base = folder.parent().unwrap().parent().unwrap();
+    let mut lines = Vec::new();
+    for entry in manifest.lines() {
+        let entry: Value = serde_json::from_str(entry).unwrap();
+        let key = entry["dataFileS3Key"].as_str().unwrap();
+        let body = std::fs::read(base.join(key)).unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let parsed: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entry["itemCount"], parsed.len(), "{key}");
+        lines.extend(parsed);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn table_exports_hold_the_items_or_their_net_changes_in_dynamodbs_format() {
+    use crate::table_export::{write_table_export, ExportRequest};
+    let clock = TestClock::new(T0);
+    let store = memory_store(&clock);
+    let a = received("img-a", &clock);
+    store.put_new(&a).await.unwrap();
+    let b = received("img-b", &clock);
+    store.put_new(&b).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    clock.advance(60_000);
+    let window_from = clock.now();
+    let full = write_table_export(&store, TABLE, out.path(), ExportRequest::Full)
+        .await
+        .unwrap();
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(full.folder.join("manifest-summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["itemCount"], 2);
+    assert_eq!(summary["outputFormat"], "DYNAMODB_JSON");
+    assert!(summary["exportTime"].is_string() && summary.get("exportType").is_none());
+    let items: Vec<Value> = export_lines(&full.folder)
+        .into_iter()
+        .map(|l| l["Item"]["image_id"]["S"].clone())
+        .collect();
+    assert_eq!(items, [json!("img-a"), json!("img-b")]);
+
+    // In the window: a goes RECEIVED -> PROCESSING -> PROCESSED, b is deleted, c is created,
+    // d is created and deleted (no line, as in DynamoDB's).
+    clock.advance(1_000);
+    let p = processing(&a);
+    store
+        .transition("img-a", Status::Received, &p)
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    let done = processed(&p, clock.now().timestamp_millis());
+    store
+        .transition("img-a", Status::Processing, &done)
+        .await
+        .unwrap();
+    store.delete("img-b").await.unwrap();
+    store.put_new(&received("img-c", &clock)).await.unwrap();
+    store.put_new(&received("img-d", &clock)).await.unwrap();
+    store.delete("img-d").await.unwrap();
+    clock.advance(1_000);
+    let window_to = clock.now();
+    clock.advance(5_000);
+    // After the window: not in the export.
+    store.put_new(&received("img-e", &clock)).await.unwrap();
+
+    let incremental = write_table_export(
+        &store,
+        TABLE,
+        out.path(),
+        ExportRequest::Incremental {
+            from: window_from,
+            to: window_to,
+        },
+    )
+    .await
+    .unwrap();
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(incremental.folder.join("manifest-summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["exportType"], "INCREMENTAL_EXPORT");
+    assert_eq!(summary["outputView"], "NEW_AND_OLD_IMAGES");
+    let lines = export_lines(&incremental.folder);
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["Keys"]["image_id"]["S"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let a_line = by_id("img-a");
+    assert_eq!(status_of(&a_line["OldImage"]), "RECEIVED");
+    assert_eq!(status_of(&a_line["NewImage"]), "PROCESSED");
+    let micros: i64 = a_line["Metadata"]["WriteTimestampMicros"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(micros >= window_from.timestamp_micros() && micros < window_to.timestamp_micros());
+    let b_line = by_id("img-b");
+    assert!(b_line.get("NewImage").is_none() && status_of(&b_line["OldImage"]) == "RECEIVED");
+    let c_line = by_id("img-c");
+    assert!(c_line.get("OldImage").is_none() && status_of(&c_line["NewImage"]) == "RECEIVED");
+    assert!(by_id("img-d").is_null() && by_id("img-e").is_null());
+}

@@ -4,6 +4,7 @@
 
 use serde_json::value::RawValue;
 
+use super::super::export_line::LineShape;
 use super::json::Reader;
 use super::{Place, RecordSink, Refused, R};
 use crate::attr::{AttributeValue, Item, Text};
@@ -316,5 +317,82 @@ impl<'r> Reader<'r> {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// One line of a table export into `out` (replacing what an earlier line left): `Item`
+    /// into the NewImage slots, `Keys`, `NewImage`, `OldImage` (every attribute, in its slot)
+    /// and `Metadata.WriteTimestampMicros` (into `sequence_number`); which shape it had.
+    pub(super) fn export_line(&mut self, out: &mut StreamRecord<'r>) -> R<LineShape> {
+        out.clear();
+        let mut seen = [false; 5];
+        self.object(|r, key| {
+            let field = match &*key {
+                "Item" => 0,
+                "Metadata" => 1,
+                "Keys" => 2,
+                "NewImage" => 3,
+                "OldImage" => 4,
+                _ => return r.skip_value(),
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                return r.refuse();
+            }
+            match field {
+                0 | 3 => {
+                    if seen[0] && seen[3] {
+                        return r.refuse();
+                    }
+                    out.has_new_image = true;
+                    r.object(|r, name| {
+                        let value = r.attribute()?;
+                        out.new_image.insert(name, value);
+                        Ok(())
+                    })
+                }
+                1 => r.object(|r, name| {
+                    if &*name == "WriteTimestampMicros" {
+                        out.sequence_number = Some(r.micros()?);
+                        Ok(())
+                    } else {
+                        r.skip_value()
+                    }
+                }),
+                2 => {
+                    out.has_keys = true;
+                    r.object(|r, name| {
+                        let value = r.attribute()?;
+                        out.keys.push((name, value));
+                        Ok(())
+                    })
+                }
+                _ => {
+                    out.has_old_image = true;
+                    r.old_image_slots(out)
+                }
+            }
+        })?;
+        let change = seen[1..].iter().any(|s| *s);
+        match (seen[0], change) {
+            (true, false) => Ok(LineShape::Item),
+            (false, true) => Ok(LineShape::Change),
+            _ => self.refuse(),
+        }
+    }
+
+    /// `WriteTimestampMicros`: `{"N": "…"}` or a bare number; its text.
+    fn micros(&mut self) -> R<Text<'r>> {
+        if self.peek() == Some(b'{') {
+            return match self.attribute()? {
+                AttributeValue::N(n) => Ok(n),
+                _ => self.refuse(),
+            };
+        }
+        self.peek();
+        let start = self.pos;
+        self.number()?;
+        match self.text.get(start..self.pos) {
+            Some(text) => Ok(Text(std::borrow::Cow::Borrowed(text))),
+            None => self.refuse(),
+        }
     }
 }
