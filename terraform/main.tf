@@ -12,6 +12,10 @@ locals {
   views_dir     = coalesce(var.athena_views_dir, "${path.module}/../sql/athena/views")
   kafka_enabled = var.kafka.source != "none"
 
+  # Every Lambda binary (crates' [[bin]] entries; docker/<binary>/Dockerfile for images).
+  lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
+  image_uris      = try(module.images[0].image_uris, {})
+
   # Configuration shared by the image pipeline functions (upload, kafka-ingest, process).
   pipeline_environment = {
     RUST_LOG                  = var.log_level
@@ -67,6 +71,8 @@ module "storage" {
   lake_retention_days                = var.lake_retention_days
   quarantine_retention_days          = var.quarantine_retention_days
   athena_results_retention_days      = var.athena_results_retention_days
+  table_export_prefix                = var.table_export_prefix
+  table_export_retention_days        = var.table_export_retention_days
   access_log_retention_days          = var.access_log_retention_days
   upload_cors_origins                = var.upload_cors_origins
   force_destroy                      = var.force_destroy
@@ -102,6 +108,8 @@ module "ingest_api" {
   log_retention_days     = var.log_retention_days
   async_dlq_arn          = module.async_dlq.arn
   artifact_dir           = var.lambda_artifact_dir
+  package_type           = var.lambda_package_type
+  image_uris             = local.image_uris
   environment            = local.pipeline_environment
   tracing                = var.enable_xray
   vpc_config             = var.lambda_vpc_config
@@ -143,6 +151,8 @@ module "kafka_ingest" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
   reserved_concurrency               = lookup(var.reserved_concurrency, "kafka-ingest", -1)
@@ -162,6 +172,8 @@ module "processing" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
   vpc_config                         = var.lambda_vpc_config
@@ -212,6 +224,8 @@ module "export" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = { RUST_LOG = var.log_level }
   tracing                            = var.enable_xray
   vpc_config                         = var.lambda_vpc_config
@@ -228,6 +242,23 @@ module "export" {
   compact_lookback_hours             = var.compact.lookback_hours
   compact_memory_size                = var.compact.memory_size
   compact_timeout                    = var.compact.timeout
+  redrive_enabled                    = var.redrive_enabled
+  redrive_schedule                   = var.redrive_schedule
+  reconcile_schedule                 = var.reconcile_schedule
+  table_export_prefix                = var.table_export_prefix
+}
+
+# --- Container images (optional) ----------------------------------------------------------------
+
+module "images" {
+  source = "./modules/images"
+  count  = var.lambda_package_type == "Image" ? 1 : 0
+
+  name          = local.name
+  binaries      = local.lambda_binaries
+  image_tag     = var.lambda_image_tag
+  kms_key_arn   = module.data_key.key_arn
+  force_destroy = var.force_destroy
 }
 
 # --- Security and operations --------------------------------------------------------------------
@@ -268,20 +299,32 @@ module "monitoring" {
   kafka_offset_lag_threshold  = var.alarm_thresholds.kafka_offset_lag
   queue_age_threshold_seconds = var.alarm_thresholds.queue_age_seconds
 
-  function_names = {
-    upload          = module.ingest_api.function_name
-    "kafka-ingest"  = module.kafka_ingest.function_name
-    process         = module.processing.function_name
-    "stream-export" = module.export.stream_export_function_name
-    compact         = module.export.compact_function_name
-  }
+  redrive_queue_name                  = module.export.failure_queue_name
+  redrive_queue_age_threshold_seconds = var.redrive_queue_age_alarm_seconds
+  reconcile_enabled                   = var.reconcile_schedule != null
 
-  dead_letter_queue_names = {
-    "process-dlq"            = module.processing.dlq_name
-    "stream-export-failures" = module.export.failure_queue_name
-    "kafka-ingest-failures"  = module.kafka_ingest.failure_queue_name
-    "async-dlq"              = module.async_dlq.name
-  }
+  function_names = merge(
+    {
+      upload          = module.ingest_api.function_name
+      "kafka-ingest"  = module.kafka_ingest.function_name
+      process         = module.processing.function_name
+      "stream-export" = module.export.stream_export_function_name
+      compact         = module.export.compact_function_name
+      redrive         = module.export.redrive_function_name
+    },
+    var.reconcile_schedule == null ? {} : { reconcile = module.export.reconcile_function_name },
+  )
+
+  # stream-export's on-failure queue is redrive's input: while redrive runs, a message there is
+  # routine and only its age alarms (redrive_queue_age); with redrive off, any message does.
+  dead_letter_queue_names = merge(
+    {
+      "process-dlq"           = module.processing.dlq_name
+      "kafka-ingest-failures" = module.kafka_ingest.failure_queue_name
+      "async-dlq"             = module.async_dlq.name
+    },
+    var.redrive_enabled ? {} : { "stream-export-failures" = module.export.failure_queue_name },
+  )
 }
 
 # --- Delivery (optional) ------------------------------------------------------------------------

@@ -59,14 +59,33 @@ output "quicksight_data_set_arn" {
 }
 
 output "function_names" {
-  description = "Lambda functions by binary."
-  value = {
-    upload          = module.ingest_api.function_name
-    "kafka-ingest"  = module.kafka_ingest.function_name
-    process         = module.processing.function_name
-    "stream-export" = module.export.stream_export_function_name
-    compact         = module.export.compact_function_name
-  }
+  description = "Lambda functions by binary (reconcile only with reconcile_schedule)."
+  value = merge(
+    {
+      upload          = module.ingest_api.function_name
+      "kafka-ingest"  = module.kafka_ingest.function_name
+      process         = module.processing.function_name
+      "stream-export" = module.export.stream_export_function_name
+      compact         = module.export.compact_function_name
+      redrive         = module.export.redrive_function_name
+    },
+    var.reconcile_schedule == null ? {} : { reconcile = module.export.reconcile_function_name },
+  )
+}
+
+output "redrive_queue_url" {
+  description = "The stream-export on-failure queue: `imglake redrive --queue <url>`."
+  value       = module.export.failure_queue_url
+}
+
+output "table_export_location" {
+  description = "s3:// prefix for DynamoDB table exports (a backfill's exports go under <this>/manual; reconcile's under <this>/reconcile)."
+  value       = "s3://${module.storage.lake_bucket.id}/${var.table_export_prefix}"
+}
+
+output "image_repository_urls" {
+  description = "ECR repository of each binary (lambda_package_type = Image; empty otherwise)."
+  value       = try(module.images[0].repository_urls, {})
 }
 
 output "kafka_sasl_secret_arn" {

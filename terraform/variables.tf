@@ -60,6 +60,23 @@ variable "lambda_artifact_dir" {
   default     = "../target/lambda"
 }
 
+variable "lambda_package_type" {
+  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/<binary>/Dockerfile, pushed to the ECR repositories this configuration creates)."
+  type        = string
+  default     = "Zip"
+
+  validation {
+    condition     = contains(["Zip", "Image"], var.lambda_package_type)
+    error_message = "lambda_package_type must be Zip or Image."
+  }
+}
+
+variable "lambda_image_tag" {
+  description = "With lambda_package_type = Image: the immutable tag pushed for every binary (e.g. the git commit). null creates the repositories only (first apply, before the first push)."
+  type        = string
+  default     = null
+}
+
 variable "log_level" {
   description = "RUST_LOG of every function."
   type        = string
@@ -230,6 +247,49 @@ variable "compact" {
     timeout             = optional(number, 900)
   })
   default = {}
+}
+
+# --- Recovery: redrive, reconcile, table exports ----------------------------------------------------
+
+variable "redrive_enabled" {
+  description = "Run the redrive function on its schedule (re-exports failed stream batches from the stream, which keeps them 24 h). false disables the schedule only."
+  type        = bool
+  default     = true
+}
+
+variable "redrive_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of redrive."
+  type        = string
+  default     = "rate(15 minutes)"
+}
+
+variable "redrive_queue_age_alarm_seconds" {
+  description = "Alarm when a failed stream batch has waited this long in the on-failure queue (well inside the stream's 24-hour retention)."
+  type        = number
+  default     = 3600
+}
+
+variable "reconcile_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of the reconcile function, e.g. cron(0 3 * * ? *); null (default) creates none. Each run starts a full table export from PITR, billed per GB of table (terraform/README.md)."
+  type        = string
+  default     = null
+}
+
+variable "table_export_prefix" {
+  description = "Key prefix in the lake bucket for DynamoDB table exports (reconcile's, and those made for a backfill); outside lake_prefix."
+  type        = string
+  default     = "table-exports"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_/-]*[a-z0-9]$", var.table_export_prefix)) && !startswith("${var.table_export_prefix}/", "${var.lake_prefix}/") && !startswith("${var.lake_prefix}/", "${var.table_export_prefix}/")
+    error_message = "table_export_prefix: lowercase path without leading or trailing slash, neither inside lake_prefix nor containing it (lake readers must not see table exports)."
+  }
+}
+
+variable "table_export_retention_days" {
+  description = "Days table exports and reconcile reports are kept."
+  type        = number
+  default     = 7
 }
 
 # --- Processing ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ except ImportError:  # a clear failure in parse() beats a silent skip
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
 MODULES = TF / "modules"
-BINARIES = {"upload", "kafka-ingest", "process", "stream-export", "compact"}
+BINARIES = {"upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"}
 META_KEYS = {"__is_block__", "__start_line__", "__end_line__", "__comments__", "__inline_comments__"}
 
 
@@ -365,10 +365,11 @@ def test_stream_export_writes_where_the_table_reads():
     call = module_calls(TF / "main.tf")
     assert scalar(call["export"]["lake_prefix"]) == scalar(call["analytics"]["lake_prefix"]) == "${var.lake_prefix}"
     assert scalar(call["export"]["lake_table_name"]) == scalar(call["analytics"]["table_name"]) == "${local.table_name}"
-    fn = module_calls(MODULES / "export" / "main.tf")["stream_export"]
-    env_expr = scalar(fn["environment"])
-    for var in ("IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION"):
-        assert var in json.dumps(env_expr), f"stream-export lacks {var}"
+    for binary in ("stream-export", "redrive"):
+        env = terraform_environments()[binary]
+        assert {"IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION"} <= env, f"{binary} lacks the lake: {env}"
+    lake_env = local_values(MODULES / "export" / "main.tf")["lake_export_environment"]
+    assert scalar(block(lake_env)["IMGLAKE_LAKE_URL"]) == "${local.lake_url}"
     compression = variables(MODULES / "export" / "variables.tf")["parquet_compression"]
     assert scalar(compression["default"]) == "zstd"
 
@@ -460,12 +461,16 @@ def test_queue_and_kafka_mappings_report_partial_failures():
         assert block(block(esm["destination_config"])["on_failure"]), name
 
 
-def test_lambdas_are_rust_arm64_zips_from_cargo_lambda():
+def test_lambdas_are_rust_arm64_zips_from_cargo_lambda_or_images():
     fn = resources(MODULES / "lambda_function" / "main.tf", "aws_lambda_function")["this"]
-    assert scalar(fn["runtime"]) == "provided.al2023"
+    assert expr(fn["runtime"]) == '${local.zip?"provided.al2023":null}'
     assert items(fn["architectures"]) == ["arm64"]
-    assert scalar(fn["handler"]) == "bootstrap"
-    assert scalar(fn["filename"]) == "${local.zip_path}"
+    assert expr(fn["handler"]) == '${local.zip?"bootstrap":null}'
+    assert expr(fn["filename"]) == "${local.zip?local.zip_path:null}"
+    assert expr(fn["image_uri"]) == "${local.zip?null:var.image_uri}"
+    assert scalar(fn["package_type"]) == "${var.package_type}"
+    assert expr(local_values(MODULES / "lambda_function" / "main.tf")["zip"]) == '${var.package_type=="Zip"}'
+    assert scalar(variables(TF / "variables.tf")["lambda_package_type"]["default"]) == "Zip"
     zip_path = scalar(local_values(MODULES / "lambda_function" / "main.tf")["zip_path"])
     assert zip_path == "${var.artifact_dir}/${var.binary}/bootstrap.zip"
     assert scalar(variables(TF / "variables.tf")["lambda_artifact_dir"]["default"]) == "../target/lambda"
@@ -479,8 +484,9 @@ def test_lambdas_are_rust_arm64_zips_from_cargo_lambda():
 
 
 def test_iam_policies_grant_no_wildcard_actions_on_data():
-    # A key policy's Resource "*" is the key itself; EC2 Describe* has no resource-level form.
-    allowed_star_resources = re.compile(r"^(kms:.*|ec2:Describe\w+)$")
+    # A key policy's Resource "*" is the key itself; EC2 Describe*, DynamoDB ListExports and STS
+    # GetCallerIdentity have no resource-level form.
+    allowed_star_resources = re.compile(r"^(kms:.*|ec2:Describe\w+|dynamodb:ListExports|sts:GetCallerIdentity)$")
     checked = 0
     for path, name, doc in policy_documents():
         for st in statements(doc):
@@ -543,3 +549,117 @@ def test_notebook_reads_the_lake_with_explicit_hive_partitioning():
     assert 'pa.schema([("dt", pa.string()), ("hour", pa.string())])' in code
     assert 'flavor="hive"' in code and "image_events" in code
     assert (TF / "README.md").read_text(encoding="utf-8").count("notebooks/") >= 1
+
+
+# --- 5. The functions' environment is the contract documented in terraform/README.md ------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lambda_binaries  # noqa: E402
+
+ENV_KEY = re.compile(r"\b([A-Z][A-Z0-9_]{2,})\s*=")
+
+
+def module_locals(directory: Path) -> dict:
+    out = {}
+    for path in sorted(directory.glob("*.tf")):
+        out.update(local_values(path))
+    return out
+
+
+def module_variables(directory: Path) -> dict:
+    out = {}
+    for path in sorted(directory.glob("*.tf")):
+        out.update(variables(path))
+    return out
+
+
+def env_keys(value, directory: Path, caller) -> set[str]:
+    """Names of the environment variables an expression builds: object keys, and the keys of
+    the locals and variables it merges (a variable resolved through the module's caller)."""
+    if isinstance(value, dict):
+        return {k for k in value if re.fullmatch(r"[A-Z][A-Z0-9_]+", k)}
+    if isinstance(value, list):
+        return set().union(*(env_keys(v, directory, caller) for v in value)) if value else set()
+    text = str(scalar(value))
+    keys = set(ENV_KEY.findall(text))
+    for name in re.findall(r"\blocal\.(\w+)", text):
+        keys |= env_keys(module_locals(directory)[name], directory, caller)
+    for name in re.findall(r"\bvar\.(\w+)", text):
+        if caller is not None and name in caller[0]:
+            keys |= env_keys(caller[0][name], caller[1], caller[2])
+        elif "default" in module_variables(directory).get(name, {}):
+            keys |= env_keys(module_variables(directory)[name]["default"], directory, None)
+    return keys
+
+
+@lru_cache(maxsize=None)
+def terraform_environments() -> dict[str, frozenset]:
+    """Environment variable names of every function, by binary, as terraform/ builds them."""
+    root_calls = module_calls(TF / "main.tf")
+    out = {}
+    for module_dir in sorted(d for d in MODULES.iterdir() if d.is_dir()):
+        caller = next(
+            ((call, TF, None) for call in root_calls.values() if scalar(call["source"]) == f"./modules/{module_dir.name}"),
+            None,
+        )
+        for path in sorted(module_dir.glob("*.tf")):
+            for call in module_calls(path).values():
+                if scalar(call["source"]).endswith("lambda_function"):
+                    out[scalar(call["binary"])] = frozenset(env_keys(call.get("environment", {}), module_dir, caller))
+    return out
+
+
+def readme_environments() -> dict[str, set[str]]:
+    """The table "What the functions are given" of terraform/README.md: binary -> variables."""
+    text = (TF / "README.md").read_text(encoding="utf-8")
+    section = text.split("### What the functions are given", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in section.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        binary = re.match(r"`([a-z-]+)`", cells[0]).group(1)
+        names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1]))
+        same = re.search(r"same as `([a-z-]+)`", cells[1])
+        rows[binary] = (names, same.group(1) if same else None)
+    return {b: names | (rows[same][0] if same else set()) for b, (names, same) in rows.items()}
+
+
+def test_every_lambda_binary_is_deployed():
+    assert set(terraform_environments()) == lambda_binaries.all_binaries(), (
+        "modules/lambda_function calls and the crates' [[bin]] entries (plus NOT_YET_BUILT) differ"
+    )
+
+
+def test_function_environments_are_the_contract_in_the_readme():
+    documented = readme_environments()
+    deployed = {b: {n for n in env if not n.startswith("AWS_")} for b, env in terraform_environments().items()}
+    assert set(documented) == set(deployed), "the README table and terraform/ list different functions"
+    for binary in sorted(deployed):
+        assert deployed[binary] == documented[binary], (
+            f"{binary}: terraform sets {sorted(deployed[binary] - documented[binary])} not documented, "
+            f"documents {sorted(documented[binary] - deployed[binary])} not set"
+        )
+    assert deployed["redrive"] == {
+        "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION", "IMGLAKE_GLUE_DATABASE",
+        "IMGLAKE_GLUE_TABLE", "IMGLAKE_REDRIVE_QUEUE_URL", "IMGLAKE_STREAM_ARN",
+    }
+    assert deployed["reconcile"] == {
+        "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_TABLE_ARN", "IMGLAKE_EXPORT_BUCKET",
+        "IMGLAKE_EXPORT_PREFIX", "IMGLAKE_EXPORT_KMS_KEY_ARN",
+    }
+
+
+def test_the_lambda_code_reads_what_terraform_sets():
+    read = set()
+    for crate_dir in lambda_binaries.lambda_crates().values():
+        for path in (crate_dir / "src").rglob("*.rs"):
+            read |= set(re.findall(r'"(IMGLAKE_[A-Z0-9_]+)"', path.read_text(encoding="utf-8")))
+    envs = terraform_environments()
+    set_for_built = set().union(*(v for b, v in envs.items() if b not in lambda_binaries.NOT_YET_BUILT))
+    set_only_for_pending = set().union(*(envs[b] for b in lambda_binaries.NOT_YET_BUILT)) - set_for_built
+    assert read, "found no IMGLAKE_ variable in the Lambda crates"
+    missing = read - set_for_built - set_only_for_pending
+    assert not missing, f"the Lambda code reads {sorted(missing)}, which terraform/ never sets"
+    unread = {n for n in set_for_built if n.startswith("IMGLAKE_")} - read
+    assert not unread, f"terraform/ sets {sorted(unread)}, which no Lambda code reads"
+    now_built = lambda_binaries.NOT_YET_BUILT & set(lambda_binaries.built_binaries())
+    assert not now_built, f"{sorted(now_built)} are built now: remove them from NOT_YET_BUILT in tests/python/lambda_binaries.py"

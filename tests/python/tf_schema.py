@@ -478,7 +478,9 @@ def check_module(directory: Path, checker: Checker, seen: set[Path]) -> None:
     mod = load_module(directory)
     for f in mod.files:
         checker.check_file(f)
-        for expr in _expressions(f.data):
+        # `moved`, `removed` and `import` blocks name addresses of the state, not values.
+        scanned = {k: v for k, v in f.data.items() if k not in ("moved", "removed", "import")}
+        for expr in _expressions(scanned):
             for m in _REF.finditer(expr):
                 kind, name, mname, mout, dtype, dname, dattr, rtype, rname, rattr = m.groups()
                 line = f.line_of(re.escape(m.group(0).split("[")[0]))

@@ -180,8 +180,13 @@ module "lake" {
   force_destroy                      = var.force_destroy
   tags                               = var.tags
 
+  # Table exports (reconcile's and those made for a backfill) are working copies of the table:
+  # kept table_export_retention_days, outside the lake prefix.
   expiration_rules = concat(
-    [{ id = "expire-quarantine", prefix = local.quarantine_prefix, days = var.quarantine_retention_days }],
+    [
+      { id = "expire-quarantine", prefix = local.quarantine_prefix, days = var.quarantine_retention_days },
+      { id = "expire-table-exports", prefix = "${var.table_export_prefix}/", days = var.table_export_retention_days },
+    ],
     var.lake_retention_days == null ? [] : [
       { id = "expire-lake-files", prefix = local.table_prefix, days = var.lake_retention_days },
     ],
