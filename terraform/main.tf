@@ -16,6 +16,10 @@ locals {
   lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
   image_uris      = try(module.images[0].image_uris, {})
 
+  # Where the functions run: the network module's private subnets, or a VPC given as is.
+  network_enabled = var.network.enabled
+  vpc_config      = local.network_enabled ? module.network[0].vpc_config : var.lambda_vpc_config
+
   # Configuration shared by the image pipeline functions (upload, kafka-ingest, process).
   pipeline_environment = {
     RUST_LOG                  = var.log_level
@@ -75,6 +79,7 @@ module "storage" {
   table_export_retention_days        = var.table_export_retention_days
   access_log_retention_days          = var.access_log_retention_days
   upload_cors_origins                = var.upload_cors_origins
+  bucket_policy_documents            = try(module.network[0].bucket_policy_documents, {})
   force_destroy                      = var.force_destroy
 }
 
@@ -92,6 +97,40 @@ module "async_dlq" {
 
   name        = "${local.name}-async-dlq"
   kms_key_arn = module.data_key.key_arn
+}
+
+# --- Private network (optional) -----------------------------------------------------------------
+
+module "network" {
+  source = "./modules/network"
+  count  = var.network.enabled ? 1 : 0
+
+  name                      = local.name
+  vpc_id                    = var.network.vpc_id
+  vpc_cidr                  = var.network.vpc_cidr
+  availability_zones        = var.network.availability_zones
+  private_subnet_ids        = var.network.private_subnet_ids
+  route_table_ids           = var.network.route_table_ids
+  table_arn                 = module.metadata.table_arn
+  kms_key_arns              = [module.data_key.key_arn, module.logs_key.key_arn]
+  glue_database_name        = module.analytics.database_name
+  athena_workgroup_name     = module.analytics.workgroup_name
+  athena_endpoint           = var.network.athena_endpoint
+  kafka_in_vpc              = var.network.kafka_in_vpc
+  extra_interface_endpoints = var.network.extra_interface_endpoints
+  client_cidrs              = var.network.client_cidrs
+  restrict_buckets_to_vpc   = var.network.restrict_buckets_to_vpc
+  quicksight_vpc_connection = var.network.quicksight_vpc_connection && var.enable_quicksight
+  log_kms_key_arn           = module.logs_key.key_arn
+  log_retention_days        = var.log_retention_days
+  extra_bucket_arns         = var.kafka.claim_check_bucket_arns
+
+  bucket_arns = {
+    raw            = module.storage.raw_bucket.arn
+    processed      = module.storage.processed_bucket.arn
+    lake           = module.storage.lake_bucket.arn
+    athena_results = module.storage.athena_results_bucket.arn
+  }
 }
 
 # --- Ingest -------------------------------------------------------------------------------------
@@ -112,7 +151,7 @@ module "ingest_api" {
   image_uris             = local.image_uris
   environment            = local.pipeline_environment
   tracing                = var.enable_xray
-  vpc_config             = var.lambda_vpc_config
+  vpc_config             = local.vpc_config
   reserved_concurrency   = lookup(var.reserved_concurrency, "upload", -1)
   auth_type              = var.api_auth_type
   jwt_issuer             = var.api_jwt_issuer
@@ -155,6 +194,7 @@ module "kafka_ingest" {
   image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
+  vpc_config                         = local.vpc_config
   reserved_concurrency               = lookup(var.reserved_concurrency, "kafka-ingest", -1)
 }
 
@@ -176,7 +216,7 @@ module "processing" {
   image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
-  vpc_config                         = var.lambda_vpc_config
+  vpc_config                         = local.vpc_config
   reserved_concurrency               = lookup(var.reserved_concurrency, "process", -1)
   maximum_concurrency                = var.process.maximum_concurrency
   batch_size                         = var.process.batch_size
@@ -228,7 +268,7 @@ module "export" {
   image_uris                         = local.image_uris
   environment                        = { RUST_LOG = var.log_level }
   tracing                            = var.enable_xray
-  vpc_config                         = var.lambda_vpc_config
+  vpc_config                         = local.vpc_config
   stream_export_reserved_concurrency = lookup(var.reserved_concurrency, "stream-export", -1)
   stream_export_memory_size          = var.stream_export.memory_size
   stream_export_timeout              = var.stream_export.timeout
@@ -246,6 +286,7 @@ module "export" {
   redrive_schedule                   = var.redrive_schedule
   reconcile_schedule                 = var.reconcile_schedule
   table_export_prefix                = var.table_export_prefix
+  redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
 }
 
 # --- Container images (optional) ----------------------------------------------------------------

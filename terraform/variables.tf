@@ -101,12 +101,41 @@ variable "enable_xray" {
 }
 
 variable "lambda_vpc_config" {
-  description = "Run the functions in a VPC (needs S3, DynamoDB, SQS, Glue, KMS and Logs endpoints or NAT); null runs them outside a VPC."
+  description = "Run the functions in a VPC of your own making (it then needs the endpoints of modules/network, or NAT); null runs them outside a VPC, or in the network module's subnets with network.enabled."
   type = object({
     subnet_ids         = list(string)
     security_group_ids = list(string)
   })
   default = null
+
+  validation {
+    condition     = var.lambda_vpc_config == null || !var.network.enabled
+    error_message = "Set either lambda_vpc_config or network.enabled, not both: the network module places the functions itself."
+  }
+}
+
+variable "network" {
+  description = "Private networking (modules/network): functions in private subnets, S3/DynamoDB gateway endpoints, the interface endpoints they need with policies scoped to this deployment, bucket policies refusing the functions' roles outside the endpoint. Off by default; terraform/README.md has the recipe."
+  type = object({
+    enabled                   = optional(bool, false)
+    vpc_id                    = optional(string)
+    vpc_cidr                  = optional(string, "10.80.0.0/20")
+    availability_zones        = optional(list(string), [])
+    private_subnet_ids        = optional(list(string), [])
+    route_table_ids           = optional(list(string), [])
+    athena_endpoint           = optional(bool, false)
+    kafka_in_vpc              = optional(bool, false)
+    extra_interface_endpoints = optional(list(string), [])
+    client_cidrs              = optional(list(string), [])
+    restrict_buckets_to_vpc   = optional(bool, true)
+    quicksight_vpc_connection = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = var.network.vpc_id == null || (length(var.network.private_subnet_ids) >= 2 && length(var.network.route_table_ids) >= 1)
+    error_message = "network.vpc_id needs private_subnet_ids (two zones or more) and the route_table_ids of those subnets."
+  }
 }
 
 variable "reserved_concurrency" {

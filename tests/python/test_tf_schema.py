@@ -85,7 +85,7 @@ BROKEN = {
         "modules/export/main.tf",
         "    role_arn = aws_iam_role.scheduler.arn\n",
         "",
-        "aws_scheduler_schedule.compact.target: missing required argument 'role_arn'",
+        "aws_scheduler_schedule.this.target: missing required argument 'role_arn'",
     ),
     "unknown_resource_type": (
         "modules/queue/main.tf",

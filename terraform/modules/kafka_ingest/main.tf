@@ -174,6 +174,7 @@ module "function" {
   log_retention_days   = var.log_retention_days
   async_dlq_arn        = var.async_dlq_arn
   tracing              = var.tracing
+  vpc_config           = var.vpc_config
   tags                 = var.tags
 
   # Bucket names (not ARNs) that claim-checks may name; the raw bucket is always allowed.

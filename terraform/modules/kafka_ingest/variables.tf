@@ -187,6 +187,15 @@ variable "tracing" {
   type        = bool
 }
 
+variable "vpc_config" {
+  description = "Optional VPC placement of the function (the Kafka pollers have their own network settings)."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
+}
+
 variable "memory_size" {
   description = "Memory of kafka-ingest in MB."
   type        = number

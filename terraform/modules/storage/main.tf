@@ -16,6 +16,7 @@ resource "aws_s3_bucket" "access_logs" {
   #checkov:skip=CKV_AWS_145:S3 server access logging delivers only to buckets encrypted with SSE-S3 (AES256); SSE-KMS is not supported for log target buckets.
   #checkov:skip=CKV_AWS_144:Access logs are operational data with a bounded retention; replicating them to a second region is not required for this single-region deployment.
   #checkov:skip=CKV2_AWS_62:No consumer needs notifications for access-log objects; they are read on demand (Athena/S3 Select) during investigations.
+  #checkov:skip=CKV_AWS_18:This is the target of every bucket's server access logs; logging it to itself would loop and logging it elsewhere only moves the question.
   bucket        = "${var.name}-${var.bucket_suffix}-access-logs"
   force_destroy = var.force_destroy
   tags          = var.tags
@@ -128,6 +129,8 @@ resource "aws_s3_bucket_policy" "access_logs" {
 module "raw" {
   source = "../bucket"
 
+  policy_documents = compact([lookup(var.bucket_policy_documents, "raw", "")])
+
   name                               = "${var.name}-${var.bucket_suffix}-raw"
   kms_key_arn                        = var.kms_key_arn
   access_log_bucket                  = aws_s3_bucket.access_logs.id
@@ -157,6 +160,8 @@ resource "aws_s3_bucket_cors_configuration" "raw" {
 module "processed" {
   source = "../bucket"
 
+  policy_documents = compact([lookup(var.bucket_policy_documents, "processed", "")])
+
   name                               = "${var.name}-${var.bucket_suffix}-processed"
   kms_key_arn                        = var.kms_key_arn
   access_log_bucket                  = aws_s3_bucket.access_logs.id
@@ -171,6 +176,8 @@ module "processed" {
 
 module "lake" {
   source = "../bucket"
+
+  policy_documents = compact([lookup(var.bucket_policy_documents, "lake", "")])
 
   name              = "${var.name}-${var.bucket_suffix}-lake"
   kms_key_arn       = var.kms_key_arn
@@ -195,6 +202,8 @@ module "lake" {
 
 module "athena_results" {
   source = "../bucket"
+
+  policy_documents = compact([lookup(var.bucket_policy_documents, "athena_results", "")])
 
   name                               = "${var.name}-${var.bucket_suffix}-athena"
   kms_key_arn                        = var.kms_key_arn

@@ -77,6 +77,12 @@ variable "upload_cors_origins" {
   default     = []
 }
 
+variable "bucket_policy_documents" {
+  description = "Extra bucket-policy documents (JSON) by bucket role: raw, processed, lake, athena_results (modules/network's endpoint restrictions)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "force_destroy" {
   description = "Allow terraform destroy to empty the buckets."
   type        = bool
