@@ -10,6 +10,7 @@ locals {
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${data.aws_region.current.region}"
   table_name    = "image_events"
   views_dir     = coalesce(var.athena_views_dir, "${path.module}/../sql/athena/views")
+  queries_dir   = "${path.module}/../sql/queries"
   kafka_enabled = var.kafka.source != "none"
 
   # Every Lambda binary (crates' [[bin]] entries; docker/<binary>/Dockerfile for images).
@@ -239,6 +240,8 @@ module "analytics" {
   athena_results_bucket          = module.storage.athena_results_bucket
   bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff
   views_dir                      = local.views_dir
+  queries_dir                    = local.queries_dir
+  quicksight_vpc_connection_arn  = try(module.network[0].quicksight_vpc_connection_arn, null)
   kms_key_arn                    = module.data_key.key_arn
   enable_quicksight              = var.enable_quicksight
   quicksight_principal_arn       = var.quicksight_principal_arn

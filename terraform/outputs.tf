@@ -58,6 +58,11 @@ output "quicksight_data_set_arn" {
   value       = module.analytics.quicksight_data_set_arn
 }
 
+output "quicksight_dashboard_data_set_arns" {
+  description = "QuickSight datasets of the dashboards (sql/queries), by query name (empty when disabled)."
+  value       = module.analytics.quicksight_dashboard_data_set_arns
+}
+
 output "function_names" {
   description = "Lambda functions by binary (reconcile only with reconcile_schedule)."
   value = merge(

@@ -663,3 +663,91 @@ def test_the_lambda_code_reads_what_terraform_sets():
     assert not unread, f"terraform/ sets {sorted(unread)}, which no Lambda code reads"
     now_built = lambda_binaries.NOT_YET_BUILT & set(lambda_binaries.built_binaries())
     assert not now_built, f"{sorted(now_built)} are built now: remove them from NOT_YET_BUILT in tests/python/lambda_binaries.py"
+
+
+# --- 6. QuickSight datasets of the dashboards = sql/queries -----------------------------------------
+
+QUERIES = REPO / "sql" / "queries"
+# DataFusion's type of each result column -> QuickSight's input column type.
+QUICKSIGHT_TYPE = [
+    (re.compile(r"^U?Int\d+$"), "INTEGER"),
+    (re.compile(r"^(Float\d+|Decimal.*)$"), "DECIMAL"),
+    (re.compile(r"^(Utf8|LargeUtf8|Utf8View)$"), "STRING"),
+    (re.compile(r"^(Date32|Date64|Timestamp.*)$"), "DATETIME"),
+    (re.compile(r"^Boolean$"), "BOOLEAN"),
+]
+
+
+def dashboard_datasets() -> dict:
+    return block(local_values(ANALYTICS / "dashboards.tf")["dashboard_datasets"])
+
+
+@lru_cache(maxsize=None)
+def fixture_lake() -> Path:
+    import tempfile
+
+    lake = Path(tempfile.mkdtemp(prefix="imglake-dashboards-")) / "lake"
+    for fixture in (REPO / "exporter/tests/fixtures/lambda_lifecycle.json", REPO / "tests/fixtures/unhealthy.jsonl"):
+        proc = subprocess.run(
+            [str(imglake_bin()), "export", "--input", str(fixture), "--lake", str(lake)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+    return lake
+
+
+def query(sql: str, fmt: str = "json") -> str:
+    proc = subprocess.run(
+        [str(imglake_bin()), "query", "--lake", str(fixture_lake()), "--format", fmt, sql],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, f"imglake query failed: {proc.stderr}"
+    return proc.stdout
+
+
+def test_every_dashboard_query_is_a_quicksight_dataset():
+    datasets = dashboard_datasets()
+    files = sorted(p.stem for p in QUERIES.glob("*.sql"))
+    assert files and sorted(datasets) == files, f"sql/queries {files} vs datasets {sorted(datasets)}"
+    for name, ds in datasets.items():
+        header = (QUERIES / f"{name}.sql").read_text(encoding="utf-8").splitlines()[0]
+        assert header.startswith(f'-- QuickSight dataset "{scalar(ds["title"])}"'), f"{name}: title differs from {header!r}"
+    resource = resources(ANALYTICS / "dashboards.tf", "aws_quicksight_data_set")["dashboards"]
+    assert expr(resource["for_each"]) == "${var.enable_quicksight?local.dashboard_datasets:{}}"
+    custom = block(block(resource["physical_table_map"])["custom_sql"])
+    assert scalar(custom["sql_query"]) == "${local.dashboard_sql[each.key]}"
+    assert scalar(custom["data_source_arn"]) == "${aws_quicksight_data_source.athena[0].arn}"
+    assert scalar(dynamic(custom, "columns")["for_each"]) == "${each.value.columns}"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in QUERIES.glob("*.sql")))
+def test_dashboard_dataset_columns_are_what_the_query_returns(name):
+    sql = (QUERIES / f"{name}.sql").read_text(encoding="utf-8")
+    header = query(sql, "csv").splitlines()[0].split(",")
+    types = json.loads(query(f"SELECT {', '.join(f'arrow_typeof({c}) AS {c}' for c in header)} FROM ({sql}) q LIMIT 1").splitlines()[0])
+    expected = []
+    for column in header:
+        quicksight = next((qs for rx, qs in QUICKSIGHT_TYPE if rx.match(types[column])), None)
+        assert quicksight, f"{name}.{column}: no QuickSight type for {types[column]}"
+        expected.append((column, quicksight))
+    actual = [(scalar(c["name"]), scalar(c["type"])) for c in items(dashboard_datasets()[name]["columns"])]
+    assert actual == expected, f"{name}: modules/analytics/dashboards.tf says {actual}, the query returns {expected}"
+
+
+def test_dashboard_sql_reads_the_views_in_the_glue_database():
+    import sqlglot
+    from sqlglot import exp
+
+    locals_ = local_values(ANALYTICS / "dashboards.tf")
+    assert scalar(locals_["view_reference"]) == (
+        '/(?i)\\b(FROM|JOIN)\\s+(${join("|", length(local.view_names) > 0 ? local.view_names : ["image_events"])})\\b/'
+    )
+    assert '"$1 \\"${local.database_name}\\".\\"$2\\""' in scalar(locals_["dashboard_sql"])
+    views = sorted(p.stem for p in (REPO / "sql/athena/views").glob("*.sql"))
+    pattern = re.compile(r"(?i)\b(FROM|JOIN)\s+(" + "|".join(views) + r")\b")
+    for path in sorted(QUERIES.glob("*.sql")):
+        qualified = pattern.sub(r'\1 "imglake_prod"."\2"', path.read_text(encoding="utf-8"))
+        tables = list(sqlglot.parse_one(qualified, read="trino").find_all(exp.Table))
+        assert tables, path
+        for table in tables:
+            assert table.db == "imglake_prod" and table.name in views, f"{path.name}: {table.sql()} is not a qualified view"
