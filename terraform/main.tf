@@ -292,6 +292,48 @@ module "export" {
   redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
 }
 
+# --- Human access (optional) ----------------------------------------------------------------------
+
+module "access" {
+  source = "./modules/access"
+  count  = var.access.mode == "none" ? 0 : 1
+
+  providers = {
+    aws                 = aws
+    aws.identity_center = aws.identity_center
+  }
+
+  name                         = local.name
+  mode                         = var.access.mode
+  identity_center_instance_arn = var.access.identity_center_instance_arn
+  analyst_group_ids            = var.access.analyst_group_ids
+  operator_group_ids           = var.access.operator_group_ids
+  session_duration             = var.access.session_duration
+  trusted_principal_arns       = var.access.trusted_principal_arns
+  saml_provider_arn            = var.access.saml_provider_arn
+  athena_workgroup_name        = module.analytics.workgroup_name
+  glue_database_name           = module.analytics.database_name
+  lake_bucket_arn              = module.storage.lake_bucket.arn
+  lake_prefix                  = var.lake_prefix
+  lake_table_name              = local.table_name
+  table_export_prefix          = var.table_export_prefix
+  athena_results_bucket_arn    = module.storage.athena_results_bucket.arn
+  image_bucket_arns            = [module.storage.raw_bucket.arn, module.storage.processed_bucket.arn]
+  data_key_arn                 = module.data_key.key_arn
+  table_arn                    = module.metadata.table_arn
+  stream_arn                   = module.metadata.stream_arn
+  private_only                 = var.access.private_only
+  athena_endpoint_id           = try(module.network[0].athena_endpoint_id, null)
+  s3_endpoint_id               = try(module.network[0].s3_endpoint_id, null)
+
+  queue_arns = [
+    module.export.failure_queue_arn,
+    module.processing.dlq_arn,
+    module.kafka_ingest.failure_queue_arn,
+    module.async_dlq.arn,
+  ]
+}
+
 # --- Container images (optional) ----------------------------------------------------------------
 
 module "images" {

@@ -117,3 +117,23 @@ output "delivery_codebuild_role_arn" {
   description = "CodeBuild role of the pipeline; the deployment role must trust it (null without delivery)."
   value       = try(module.delivery[0].codebuild_role_arn, null)
 }
+
+output "access_permission_set_arns" {
+  description = "Identity Center permission sets (analyst, operator) with access.mode = identity_center."
+  value       = try(module.access[0].permission_set_arns, {})
+}
+
+output "access_role_arns" {
+  description = "IAM roles (analyst, operator) with access.mode = iam_roles."
+  value       = try(module.access[0].role_arns, {})
+}
+
+output "network" {
+  description = "The private network with network.enabled (null otherwise): VPC, the functions' placement, endpoints."
+  value = try({
+    vpc_id                 = module.network[0].vpc_id
+    vpc_config             = module.network[0].vpc_config
+    s3_endpoint_id         = module.network[0].s3_endpoint_id
+    interface_endpoint_ids = module.network[0].interface_endpoint_ids
+  }, null)
+}

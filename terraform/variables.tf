@@ -435,6 +435,35 @@ variable "enable_redshift_spectrum_role" {
   default     = false
 }
 
+# --- Human access ---------------------------------------------------------------------------------
+
+variable "access" {
+  description = "Analyst and operator access (modules/access): IAM Identity Center permission sets assigned to groups (identity_center), plain IAM roles (iam_roles), or none. terraform/README.md has the SSO recipe."
+  type = object({
+    mode                         = optional(string, "none")
+    identity_center_instance_arn = optional(string)
+    identity_center_region       = optional(string)
+    identity_center_role_arn     = optional(string)
+    analyst_group_ids            = optional(list(string), [])
+    operator_group_ids           = optional(list(string), [])
+    session_duration             = optional(string, "PT8H")
+    trusted_principal_arns       = optional(list(string), [])
+    saml_provider_arn            = optional(string)
+    private_only                 = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["none", "identity_center", "iam_roles"], var.access.mode)
+    error_message = "access.mode must be none, identity_center or iam_roles."
+  }
+
+  validation {
+    condition     = !var.access.private_only || (var.network.enabled && var.network.athena_endpoint)
+    error_message = "access.private_only needs network.enabled and network.athena_endpoint: analysts need the endpoints they are confined to."
+  }
+}
+
 # --- Security and operations --------------------------------------------------------------------
 
 variable "enable_cloudtrail" {

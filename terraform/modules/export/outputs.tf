@@ -23,6 +23,11 @@ output "event_source_mapping_uuid" {
   value       = aws_lambda_event_source_mapping.stream.uuid
 }
 
+output "failure_queue_arn" {
+  description = "ARN of the on-failure queue."
+  value       = module.failures.arn
+}
+
 output "failure_queue_url" {
   description = "URL of the on-failure queue (IMGLAKE_REDRIVE_QUEUE_URL; `imglake redrive --queue`)."
   value       = module.failures.url
