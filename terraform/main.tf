@@ -17,6 +17,12 @@ locals {
   lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
   image_uris      = try(module.images[0].image_uris, {})
 
+  replicable_buckets = {
+    lake      = module.storage.lake_bucket
+    raw       = module.storage.raw_bucket
+    processed = module.storage.processed_bucket
+  }
+
   # Where the functions run: the network module's private subnets, or a VPC given as is.
   network_enabled = var.network.enabled
   vpc_config      = local.network_enabled ? module.network[0].vpc_config : var.lambda_vpc_config
@@ -290,6 +296,36 @@ module "export" {
   reconcile_schedule                 = var.reconcile_schedule
   table_export_prefix                = var.table_export_prefix
   redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
+}
+
+# --- Cross-region replication (optional) -------------------------------------------------------
+
+module "replication" {
+  source = "./modules/replication"
+  count  = var.replication.enabled ? 1 : 0
+
+  providers = {
+    aws         = aws
+    aws.replica = aws.replica
+  }
+
+  name                               = local.name
+  bucket_suffix                      = "${data.aws_caller_identity.current.account_id}-${coalesce(var.replication.region, var.aws_region)}"
+  source_buckets                     = { for b in var.replication.buckets : b => local.replicable_buckets[b] }
+  source_kms_key_arn                 = module.data_key.key_arn
+  lake_prefix                        = var.lake_prefix
+  lake_table_name                    = local.table_name
+  raw_retention_days                 = var.raw_image_retention_days
+  processed_retention_days           = var.processed_image_retention_days
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  lake_retention_days                = var.lake_retention_days
+  quarantine_retention_days          = var.quarantine_retention_days
+  access_log_retention_days          = var.access_log_retention_days
+  replication_time_control           = var.replication.replication_time_control
+  force_destroy                      = var.force_destroy
+
+  # Replication needs versioning on the source buckets first.
+  depends_on = [module.storage]
 }
 
 # --- Human access (optional) ----------------------------------------------------------------------

@@ -137,3 +137,12 @@ output "network" {
     interface_endpoint_ids = module.network[0].interface_endpoint_ids
   }, null)
 }
+
+output "replication" {
+  description = "Replica buckets, region and key with replication.enabled (null otherwise)."
+  value = try({
+    region      = module.replication[0].replica_region
+    buckets     = module.replication[0].replica_buckets
+    kms_key_arn = module.replication[0].replica_kms_key_arn
+  }, null)
+}

@@ -435,6 +435,29 @@ variable "enable_redshift_spectrum_role" {
   default     = false
 }
 
+# --- Cross-region replication ----------------------------------------------------------------------
+
+variable "replication" {
+  description = "Cross-region replication (modules/replication) of the lake, raw and processed buckets to replica buckets with their own key in another region; the replicas expire images after the same days as the source. Off by default."
+  type = object({
+    enabled                  = optional(bool, false)
+    region                   = optional(string)
+    buckets                  = optional(list(string), ["lake", "raw", "processed"])
+    replication_time_control = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = !var.replication.enabled || (var.replication.region != null && var.replication.region != var.aws_region)
+    error_message = "replication.enabled needs replication.region, a region other than aws_region."
+  }
+
+  validation {
+    condition     = alltrue([for b in var.replication.buckets : contains(["lake", "raw", "processed"], b)])
+    error_message = "replication.buckets may hold lake, raw and processed."
+  }
+}
+
 # --- Human access ---------------------------------------------------------------------------------
 
 variable "access" {
