@@ -754,3 +754,185 @@ def test_dashboard_sql_reads_the_views_in_the_glue_database():
         assert tables, path
         for table in tables:
             assert table.db == "imglake_prod" and table.name in views, f"{path.name}: {table.sql()} is not a qualified view"
+
+
+# --- 7. Recovery, packaging, network, access and replication settings -----------------------------
+
+EXPORT = MODULES / "export"
+NETWORK = MODULES / "network"
+ACCESS = MODULES / "access"
+REPLICATION = MODULES / "replication"
+
+
+def policy_document(path: Path, name: str) -> dict:
+    return next(doc for p, n, doc in policy_documents() if p == path and n == name)
+
+
+def statement(doc: dict, sid: str) -> dict:
+    return next(st for st in statements(doc) if scalar(st.get("sid")) == sid)
+
+
+def object_default(var: dict) -> dict:
+    """The defaults of an object variable's optional() attributes, from its type expression."""
+    return dict(re.findall(r"(\w+)\s*=\s*optional\([^,]+,\s*([^)]+)\)", expr(var["type"]).replace(",", ", ")))
+
+
+def test_optional_parts_are_off_by_default_and_recovery_is_on():
+    root = variables(TF / "variables.tf")
+    assert scalar(root["redrive_enabled"]["default"]) is True
+    assert scalar(root["redrive_schedule"]["default"]) == "rate(15 minutes)"
+    assert scalar(root["redrive_queue_age_alarm_seconds"]["default"]) == 3600
+    assert scalar(root["reconcile_schedule"].get("default")) is None
+    assert scalar(root["lambda_package_type"]["default"]) == "Zip"
+    for var in ("network", "replication"):
+        assert object_default(root[var])["enabled"] == "false", var
+    assert object_default(root["access"])["mode"] == '"none"'
+    calls = module_calls(TF / "main.tf")
+    assert expr(calls["network"]["count"]) == "${var.network.enabled?1:0}"
+    assert expr(calls["replication"]["count"]) == "${var.replication.enabled?1:0}"
+    assert expr(calls["access"]["count"]) == '${var.access.mode=="none"?0:1}'
+    assert expr(calls["images"]["count"]) == '${var.lambda_package_type=="Image"?1:0}'
+    # PITR is what full and incremental exports read.
+    table = resources(MODULES / "metadata" / "main.tf", "aws_dynamodb_table")["this"]
+    assert scalar(block(table["point_in_time_recovery"])["enabled"]) is True
+
+
+def test_redrive_is_scheduled_with_an_off_switch_and_least_privilege():
+    schedules = local_values(EXPORT / "main.tf")["schedules"]
+    assert "var.redrive_schedule" in expr(schedules) and "enabled=var.redrive_enabled" in expr(schedules)
+    schedule = resources(EXPORT / "main.tf", "aws_scheduler_schedule")["this"]
+    assert expr(schedule["state"]) == '${each.value.enabled?"ENABLED":"DISABLED"}'
+    doc = policy_document(EXPORT / "main.tf", "redrive")
+    grants = {scalar(s["sid"]): (sorted(items(s["actions"])), [scalar(r) for r in items(s["resources"])]) for s in statements(doc)}
+    assert grants["ConsumeFailureQueue"] == (
+        ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+        ["${module.failures.arn}"],
+    )
+    assert grants["RereadStream"] == (
+        ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"], ["${var.stream_arn}"]
+    )
+    stream_export = policy_document(EXPORT / "main.tf", "stream_export")
+    for sid in ("WriteLakeAndQuarantine", "RegisterPartitions"):
+        assert statement(doc, sid) == statement(stream_export, sid), f"redrive's {sid} differs from stream-export's"
+    assert set(grants) == {"ConsumeFailureQueue", "RereadStream", "WriteLakeAndQuarantine", "RegisterPartitions", "UseDataKey"}
+    redrive = module_calls(EXPORT / "main.tf")["redrive"]
+    assert scalar(redrive["reserved_concurrency"]) == 1
+    failures = module_calls(EXPORT / "main.tf")["failures"]
+    assert expr(failures["visibility_timeout_seconds"]) == "${var.redrive_timeout+60}"
+
+
+def test_reconcile_is_optional_and_exports_from_pitr_into_its_own_prefix():
+    assert expr(local_values(EXPORT / "main.tf")["reconcile_enabled"]) == "${var.reconcile_schedule!=null}"
+    assert expr(module_calls(EXPORT / "main.tf")["reconcile"]["count"]) == "${local.reconcile_enabled?1:0}"
+    doc = policy_document(EXPORT / "main.tf", "reconcile")
+    actions = {a for s in statements(doc) for a in items(s["actions"])}
+    assert {"dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport", "dynamodb:ListExports"} <= actions
+    assert not any(a.startswith(("s3:Delete", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")) for a in actions)
+    assert scalar(statement(doc, "WriteExportsAndReports")["resources"]) == "${var.lake_bucket.arn}/${local.reconcile_export_prefix}/*"
+    assert expr(local_values(EXPORT / "main.tf")["reconcile_export_prefix"]) == "${var.table_export_prefix}/reconcile"
+    lake_rules = expr(module_calls(MODULES / "storage" / "main.tf")["lake"]["expiration_rules"])
+    assert 'prefix="${var.table_export_prefix}/",days=var.table_export_retention_days' in lake_rules
+
+
+def test_recovery_alarms_reach_the_alarm_topic():
+    alarms = resources(MODULES / "monitoring" / "main.tf", "aws_cloudwatch_metric_alarm")
+    age = alarms["redrive_queue_age"]
+    assert scalar(age["metric_name"]) == "ApproximateAgeOfOldestMessage" and scalar(age["namespace"]) == "AWS/SQS"
+    assert scalar(age["threshold"]) == "${var.redrive_queue_age_threshold_seconds}"
+    drift = alarms["reconcile_drift"]
+    assert (scalar(drift["namespace"]), scalar(drift["metric_name"])) == ("imglake", "ReconcileDrift")
+    assert block(drift["dimensions"]) == {"Function": "reconcile"}
+    assert scalar(drift["threshold"]) == 0 and scalar(drift["comparison_operator"]) == "GreaterThanThreshold"
+    for alarm in (age, drift):
+        assert scalar(alarm["alarm_actions"]) == "${local.actions}"
+    root = module_calls(TF / "main.tf")["monitoring"]
+    assert scalar(root["redrive_queue_age_threshold_seconds"]) == "${var.redrive_queue_age_alarm_seconds}"
+
+
+def test_container_images_are_immutable_scanned_and_encrypted():
+    repo = resources(MODULES / "images" / "main.tf", "aws_ecr_repository")["this"]
+    assert scalar(repo["image_tag_mutability"]) == "IMMUTABLE"
+    assert scalar(block(repo["image_scanning_configuration"])["scan_on_push"]) is True
+    assert scalar(block(repo["encryption_configuration"])["encryption_type"]) == "KMS"
+    binaries = items(local_values(TF / "main.tf")["lambda_binaries"])
+    assert set(binaries) == lambda_binaries.all_binaries()
+    outputs = parse(MODULES / "images" / "outputs.tf")["output"]
+    image_uris = next(o["image_uris"] for o in outputs if "image_uris" in o)
+    assert "@${img.image_digest}" in scalar(image_uris["value"]), "images are pinned by digest"
+
+
+def test_network_places_every_function_and_scopes_every_endpoint():
+    calls = module_calls(TF / "main.tf")
+    for name in ("ingest_api", "kafka_ingest", "processing", "export"):
+        assert scalar(calls[name]["vpc_config"]) == "${local.vpc_config}", name
+    assert expr(local_values(TF / "main.tf")["vpc_config"]) == "${local.network_enabled?module.network[0].vpc_config:var.lambda_vpc_config}"
+    assert "AWS_ENDPOINT_URL_DYNAMODB_STREAMS=module.network[0].dynamodb_streams_endpoint_url" in expr(calls["export"]["redrive_extra_environment"])
+    net = NETWORK / "main.tf"
+    assert not resources(net, "aws_nat_gateway") and not resources(net, "aws_internet_gateway"), "no path to the internet"
+    endpoints = resources(net, "aws_vpc_endpoint")
+    assert scalar(endpoints["s3"]["vpc_endpoint_type"]) == scalar(endpoints["dynamodb"]["vpc_endpoint_type"]) == "Gateway"
+    for name in ("s3", "dynamodb", "interface", "dynamodb_streams"):
+        assert "policy" in endpoints[name], f"endpoint {name} has no policy"
+    for p, n, doc in policy_documents():
+        if p == net and n.endswith("endpoint"):
+            for st in statements(doc):
+                cond = block(st["condition"])
+                assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"]), n
+    needed = expr(local_values(net)["interface_endpoints"])
+    for service in ("glue=", "sqs=", "lambda=", "sts=", "secretsmanager=", "athena="):
+        assert service in needed, service
+
+
+def test_bucket_policies_refuse_the_functions_outside_the_vpc_except_presigned_browser_paths():
+    doc = policy_document(NETWORK / "main.tf", "bucket")
+    deny = statement(doc, "FunctionsOnlyThroughTheVpcEndpoint")
+    assert scalar(deny["effect"]) == "Deny"
+    conditions = {scalar(c["variable"]): (scalar(c["test"]), items(c["values"])) for c in blocks(deny["condition"])}
+    assert conditions["aws:SourceVpce"] == ("StringNotEqualsIfExists", ["${aws_vpc_endpoint.s3.id}"])
+    assert conditions["aws:PrincipalArn"][1] == ["${local.processor}"]
+    assert conditions["aws:ViaAWSService"] == ("BoolIfExists", ["false"])
+    processor = expr(local_values(NETWORK / "main.tf")["processor"])
+    assert '"upload"' not in processor and all(f'"{b}"' in processor for b in lambda_binaries.all_binaries() - {"upload"})
+    upload = block(dynamic(doc, "statement")["content"])
+    assert scalar(upload["effect"]) == "Deny" and items(upload["not_actions"]) == ["${statement.value}"]
+    assert expr(dynamic(doc, "statement")["for_each"]) == (
+        '${contains(["raw","processed"],each.key)?[each.key=="raw"?"s3:PutObject":"s3:GetObject"]:[]}'
+    )
+    storage = module_calls(MODULES / "storage" / "main.tf")
+    for bucket in ("raw", "processed", "lake", "athena_results"):
+        assert expr(storage[bucket]["policy_documents"]) == f'${{compact([lookup(var.bucket_policy_documents,"{bucket}","")])}}'
+
+
+def test_analysts_and_operators_never_read_images():
+    for role in ("analyst", "operator"):
+        doc = policy_document(ACCESS / "main.tf", role)
+        assert "data.aws_iam_policy_document.no_images.json" in json.dumps(doc["source_policy_documents"]), role
+    no_images = statement(policy_document(ACCESS / "main.tf", "no_images"), "ImagesStayWithTheProcessingFunctions")
+    assert scalar(no_images["effect"]) == "Deny" and "s3:GetObject" in items(no_images["actions"])
+    for p, n, doc in policy_documents():
+        if p.parent == ACCESS:
+            for st in statements(doc):
+                if scalar(st.get("effect", "Allow")) == "Allow":
+                    assert "image_bucket_arns" not in json.dumps(st), f"{n} {scalar(st.get('sid'))} grants image buckets"
+    for rtype in ("aws_ssoadmin_permission_set", "aws_ssoadmin_permission_set_inline_policy", "aws_ssoadmin_account_assignment"):
+        for r in resources(ACCESS / "main.tf", rtype).values():
+            assert scalar(r["provider"]) == "${aws.identity_center}", rtype
+
+
+def test_replicas_keep_the_seven_day_image_lifecycle_and_mirror_deletes():
+    rules = block(local_values(REPLICATION / "main.tf")["expiration_rules"])
+    assert scalar(items(rules["raw"])[0]["days"]) == "${var.raw_retention_days}"
+    assert scalar(items(rules["processed"])[0]["days"]) == "${var.processed_retention_days}"
+    assert all(scalar(items(rules[b])[0]["prefix"]) == "" for b in ("raw", "processed"))
+    call = module_calls(TF / "main.tf")["replication"]
+    assert scalar(call["raw_retention_days"]) == "${var.raw_image_retention_days}"
+    assert scalar(call["processed_retention_days"]) == "${var.processed_image_retention_days}"
+    config = resources(REPLICATION / "main.tf", "aws_s3_bucket_replication_configuration")["this"]
+    rule = block(config["rule"])
+    assert scalar(block(rule["delete_marker_replication"])["status"]) == "Enabled"
+    assert expr(block(rule["filter"])["prefix"]) == '${each.key=="lake"?"${var.lake_prefix}/":""}'
+    dest = block(rule["destination"])
+    assert scalar(block(dest["encryption_configuration"])["replica_kms_key_id"]) == "${module.replica_key.key_arn}"
+    replica = module_calls(REPLICATION / "main.tf")
+    for name in ("replica_key", "replica_access_logs", "replica"):
+        assert block(replica[name]["providers"]) == {"aws": "${aws.replica}"}, name
