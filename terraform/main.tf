@@ -93,7 +93,7 @@ module "storage" {
 module "metadata" {
   source = "./modules/metadata"
 
-  table_name          = "${local.name}-images"
+  table_name          = coalesce(var.metadata_table_name, "${local.name}-images")
   kms_key_arn         = module.data_key.key_arn
   deletion_protection = var.deletion_protection
 }

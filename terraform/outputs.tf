@@ -23,6 +23,11 @@ output "metadata_table" {
   value       = module.metadata.table_name
 }
 
+output "data_key_arn" {
+  description = "The data key (buckets, table, queues, table exports: --s3-sse-kms-key-id)."
+  value       = module.data_key.key_arn
+}
+
 output "metadata_stream_arn" {
   description = "The table's stream (NEW_AND_OLD_IMAGES)."
   value       = module.metadata.stream_arn

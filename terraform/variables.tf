@@ -46,6 +46,12 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "metadata_table_name" {
+  description = "Name of the metadata table; null is <name_prefix>-<environment>-images. Set it to adopt a table restored from PITR (terraform/README.md, disaster recovery)."
+  type        = string
+  default     = null
+}
+
 variable "deletion_protection" {
   description = "DynamoDB deletion protection. Turn off (and apply) before tearing an environment down."
   type        = bool

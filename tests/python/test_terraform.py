@@ -936,3 +936,26 @@ def test_replicas_keep_the_seven_day_image_lifecycle_and_mirror_deletes():
     replica = module_calls(REPLICATION / "main.tf")
     for name in ("replica_key", "replica_access_logs", "replica"):
         assert block(replica[name]["providers"]) == {"aws": "${aws.replica}"}, name
+
+
+def test_every_checkov_skip_is_in_the_readme_table():
+    text = (TF / "README.md").read_text(encoding="utf-8").split("Accepted checkov findings", 1)[1]
+    documented = set()
+    for first, rest in re.findall(r"\| (CKV2?_AWS_\d+)((?: / \d+)*)", text):
+        prefix = first.rsplit("_", 1)[0]
+        documented.add(first)
+        documented.update(f"{prefix}_{n}" for n in re.findall(r"\d+", rest))
+    skipped = {s for p in tf_files() for s in re.findall(r"checkov:skip=(CKV2?_AWS_\d+)", p.read_text(encoding="utf-8"))}
+    assert skipped and skipped == documented, (
+        f"skipped but not documented: {sorted(skipped - documented)}; documented but not skipped: {sorted(documented - skipped)}"
+    )
+
+
+def test_every_example_sets_only_declared_variables():
+    declared = variables(TF / "variables.tf")
+    examples = sorted((TF / "examples").glob("*.tfvars"))
+    assert len(examples) >= 3
+    for example in examples:
+        values = parse(example)
+        unknown = sorted(set(values) - set(declared))
+        assert values and not unknown, f"{example.name} sets undeclared variables: {unknown}"
