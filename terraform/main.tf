@@ -432,8 +432,8 @@ module "monitoring" {
       process         = module.processing.function_name
       "stream-export" = module.export.stream_export_function_name
       compact         = module.export.compact_function_name
-      redrive         = module.export.redrive_function_name
     },
+    var.redrive_enabled ? { redrive = module.export.redrive_function_name } : {},
     var.reconcile_schedule == null ? {} : { reconcile = module.export.reconcile_function_name },
   )
 

@@ -69,7 +69,7 @@ output "quicksight_dashboard_data_set_arns" {
 }
 
 output "function_names" {
-  description = "Lambda functions by binary (reconcile only with reconcile_schedule)."
+  description = "Lambda functions by binary (redrive with redrive_enabled, reconcile with reconcile_schedule)."
   value = merge(
     {
       upload          = module.ingest_api.function_name
@@ -77,8 +77,8 @@ output "function_names" {
       process         = module.processing.function_name
       "stream-export" = module.export.stream_export_function_name
       compact         = module.export.compact_function_name
-      redrive         = module.export.redrive_function_name
     },
+    var.redrive_enabled ? { redrive = module.export.redrive_function_name } : {},
     var.reconcile_schedule == null ? {} : { reconcile = module.export.reconcile_function_name },
   )
 }

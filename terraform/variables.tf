@@ -287,7 +287,7 @@ variable "compact" {
 # --- Recovery: redrive, reconcile, table exports ----------------------------------------------------
 
 variable "redrive_enabled" {
-  description = "Run the redrive function on its schedule (re-exports failed stream batches from the stream, which keeps them 24 h). false disables the schedule only."
+  description = "Run the redrive function on its schedule (re-exports failed stream batches from the stream, which keeps them 24 h). false removes the function and its schedule; the queue-age alarm stays and the queue's not-empty alarm returns."
   type        = bool
   default     = true
 }

@@ -798,10 +798,12 @@ def test_optional_parts_are_off_by_default_and_recovery_is_on():
 
 
 def test_redrive_is_scheduled_with_an_off_switch_and_least_privilege():
-    schedules = local_values(EXPORT / "main.tf")["schedules"]
-    assert "var.redrive_schedule" in expr(schedules) and "enabled=var.redrive_enabled" in expr(schedules)
+    schedules = expr(local_values(EXPORT / "main.tf")["schedules"])
+    assert 'var.redrive_enabled?{redrive={function_arn=module.redrive[0].function_arn,expression=var.redrive_schedule' in schedules
+    assert expr(module_calls(EXPORT / "main.tf")["redrive"]["count"]) == "${var.redrive_enabled?1:0}"
     schedule = resources(EXPORT / "main.tf", "aws_scheduler_schedule")["this"]
-    assert expr(schedule["state"]) == '${each.value.enabled?"ENABLED":"DISABLED"}'
+    assert scalar(schedule["for_each"]) == "${local.schedules}" and scalar(schedule["state"]) == "ENABLED"
+    assert "var.redrive_enabled?{}:{" in expr(module_calls(TF / "main.tf")["monitoring"]["dead_letter_queue_names"])
     doc = policy_document(EXPORT / "main.tf", "redrive")
     grants = {scalar(s["sid"]): (sorted(items(s["actions"])), [scalar(r) for r in items(s["resources"])]) for s in statements(doc)}
     assert grants["ConsumeFailureQueue"] == (

@@ -238,6 +238,7 @@ data "aws_iam_policy_document" "redrive" {
 
 module "redrive" {
   source = "../lambda_function"
+  count  = var.redrive_enabled ? 1 : 0
 
   function_name        = "${var.name}-redrive"
   binary               = "redrive"
@@ -365,21 +366,20 @@ locals {
       compact = {
         function_arn = module.compact.function_arn
         expression   = var.compact_schedule_expression
-        enabled      = true
         description  = "Compacts the previous hours' lake partitions."
       }
+    },
+    var.redrive_enabled ? {
       redrive = {
-        function_arn = module.redrive.function_arn
+        function_arn = module.redrive[0].function_arn
         expression   = var.redrive_schedule
-        enabled      = var.redrive_enabled
         description  = "Re-exports the stream batches described in the stream-export on-failure queue."
       }
-    },
+    } : {},
     local.reconcile_enabled ? {
       reconcile = {
         function_arn = module.reconcile[0].function_arn
         expression   = var.reconcile_schedule
-        enabled      = true
         description  = "Reconciles the lake with the newest full table export and starts the next one."
       }
     } : {},
@@ -435,8 +435,6 @@ resource "aws_iam_role_policy" "scheduler" {
   policy = data.aws_iam_policy_document.scheduler.json
 }
 
-# redrive_enabled = false disables redrive's schedule only: the function stays for a manual
-# `aws lambda invoke`, and the queue-age alarm keeps watching.
 resource "aws_scheduler_schedule" "this" {
   for_each = local.schedules
 
@@ -444,7 +442,7 @@ resource "aws_scheduler_schedule" "this" {
   description                  = each.value.description
   schedule_expression          = each.value.expression
   schedule_expression_timezone = "UTC"
-  state                        = each.value.enabled ? "ENABLED" : "DISABLED"
+  state                        = "ENABLED"
   kms_key_arn                  = var.kms_key_arn
 
   flexible_time_window {

@@ -34,8 +34,8 @@ output "failure_queue_url" {
 }
 
 output "redrive_function_name" {
-  description = "Name of the redrive function."
-  value       = module.redrive.function_name
+  description = "Name of the redrive function (null with redrive_enabled = false)."
+  value       = try(module.redrive[0].function_name, null)
 }
 
 output "reconcile_function_name" {

@@ -179,7 +179,7 @@ variable "maximum_record_age_in_seconds" {
 # --- redrive ---
 
 variable "redrive_enabled" {
-  description = "Run redrive on its schedule. false only disables the schedule: the function stays for manual invocation and the queue-age alarm keeps watching."
+  description = "Create the redrive function and its schedule. false removes both (e.g. before a redrive binary is built); the on-failure queue's age alarm keeps watching and its not-empty alarm returns."
   type        = bool
   default     = true
 }
