@@ -873,13 +873,18 @@ def test_network_places_every_function_and_scopes_every_endpoint():
     assert not resources(net, "aws_nat_gateway") and not resources(net, "aws_internet_gateway"), "no path to the internet"
     endpoints = resources(net, "aws_vpc_endpoint")
     assert scalar(endpoints["s3"]["vpc_endpoint_type"]) == scalar(endpoints["dynamodb"]["vpc_endpoint_type"]) == "Gateway"
-    for name in ("s3", "dynamodb", "interface", "dynamodb_streams"):
-        assert "policy" in endpoints[name], f"endpoint {name} has no policy"
-    for p, n, doc in policy_documents():
-        if p == net and n.endswith("endpoint"):
-            for st in statements(doc):
-                cond = block(st["condition"])
-                assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"]), n
+    for name, key in (("s3", '"s3"'), ("dynamodb", '"dynamodb"'), ("interface", "each.key"), ("dynamodb_streams", '"dynamodb_streams"')):
+        assert expr(endpoints[name]["policy"]) == f"${{data.aws_iam_policy_document.endpoint[{key}].json}}", name
+    doc = policy_document(net, "endpoint")
+    assert expr(doc["for_each"]) == "${toset(local.endpoints)}"
+    content = block(dynamic(doc, "statement")["content"])
+    cond = block(content["condition"])
+    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"])
+    assert scalar(content["resources"]) == "${statement.value.resources}"
+    statements_by_endpoint = block(local_values(net)["endpoint_statements"])
+    assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb","dynamodb_streams"],keys(local.interface_endpoints))}'
+    for extra in ("kms", "logs", "monitoring", "xray"):
+        assert extra in statements_by_endpoint, f"no policy for the optional {extra} endpoint"
     needed = expr(local_values(net)["interface_endpoints"])
     for service in ("glue=", "sqs=", "lambda=", "sts=", "secretsmanager=", "athena="):
         assert service in needed, service

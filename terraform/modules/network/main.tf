@@ -210,75 +210,13 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_clients" {
 
 # --- Gateway endpoints --------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "s3_endpoint" {
-  statement {
-    sid = "ThisDeploymentsBuckets"
-    actions = [
-      "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-      "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
-    ]
-    resources = concat(local.buckets, [for b in local.buckets : "${b}/*"])
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:PrincipalAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_vpc_endpoint" "s3" {
   vpc_id            = local.vpc_id
   service_name      = "com.amazonaws.${local.region}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = local.route_table_ids
-  policy            = data.aws_iam_policy_document.s3_endpoint.json
+  policy            = data.aws_iam_policy_document.endpoint["s3"].json
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
-}
-
-data "aws_iam_policy_document" "dynamodb_endpoint" {
-  statement {
-    sid = "ThisDeploymentsTable"
-    actions = [
-      "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
-      "dynamodb:DescribeTable", "dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport",
-    ]
-    resources = [var.table_arn, "${var.table_arn}/export/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:PrincipalAccount"
-      values   = [local.account_id]
-    }
-  }
-
-  # ListExports takes no resource (reconcile finds its exports with it).
-  statement {
-    sid       = "ListExports"
-    actions   = ["dynamodb:ListExports"]
-    resources = ["*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:PrincipalAccount"
-      values   = [local.account_id]
-    }
-  }
 }
 
 resource "aws_vpc_endpoint" "dynamodb" {
@@ -286,38 +224,62 @@ resource "aws_vpc_endpoint" "dynamodb" {
   service_name      = "com.amazonaws.${local.region}.dynamodb"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = local.route_table_ids
-  policy            = data.aws_iam_policy_document.dynamodb_endpoint.json
+  policy            = data.aws_iam_policy_document.endpoint["dynamodb"].json
   tags              = merge(var.tags, { Name = "${var.name}-dynamodb" })
 }
 
 # --- Interface endpoints ------------------------------------------------------------------------
 
+# Each endpoint's policy: this account's principals, this deployment's resources only.
 locals {
   endpoint_statements = {
-    glue = {
+    s3 = [{
+      sid = "ThisDeploymentsBuckets"
+      actions = [
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
+      ]
+      resources = concat(local.buckets, [for b in local.buckets : "${b}/*"])
+    }]
+    dynamodb = [
+      {
+        sid = "ThisDeploymentsTable"
+        actions = [
+          "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
+          "dynamodb:DescribeTable", "dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport",
+        ]
+        resources = [var.table_arn, "${var.table_arn}/export/*"]
+      },
+      # ListExports takes no resource (reconcile finds its exports with it).
+      { sid = "ListExports", actions = ["dynamodb:ListExports"], resources = ["*"] },
+    ]
+    dynamodb_streams = [{
+      sid       = "ThisDeploymentsStream"
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords", "dynamodb:ListStreams"]
+      resources = ["${var.table_arn}/stream/*"]
+    }]
+    glue = [{
+      sid = "ThisDeploymentsCatalog"
       actions = [
         "glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
         "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
       ]
       resources = ["${local.glue}:catalog", "${local.glue}:database/${var.glue_database_name}", "${local.glue}:table/${var.glue_database_name}/*"]
-    }
-    sqs = {
+    }]
+    sqs = [{
+      sid       = "ThisDeploymentsQueues"
       actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"]
       resources = [local.queues]
-    }
-    lambda = {
-      actions   = ["lambda:InvokeFunction"]
-      resources = [local.functions]
-    }
-    sts = {
-      actions   = ["sts:AssumeRole"]
-      resources = ["${local.role_arn}-*"]
-    }
-    secretsmanager = {
+    }]
+    lambda = [{ sid = "ThisDeploymentsFunctions", actions = ["lambda:InvokeFunction"], resources = [local.functions] }]
+    sts    = [{ sid = "ThisDeploymentsRoles", actions = ["sts:AssumeRole"], resources = ["${local.role_arn}-*"] }]
+    secretsmanager = [{
+      sid       = "ThisDeploymentsSecrets"
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
       resources = ["${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.name}/*"]
-    }
-    athena = {
+    }]
+    athena = [{
+      sid = "ThisDeploymentsWorkgroup"
       actions = [
         "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
         "athena:GetQueryRuntimeStatistics", "athena:BatchGetQueryExecution", "athena:ListQueryExecutions", "athena:GetWorkGroup",
@@ -328,44 +290,40 @@ locals {
         "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.athena_workgroup_name}",
         "${local.arn_prefix}:athena:${local.region}:${local.account_id}:datacatalog/AwsDataCatalog",
       ]
-    }
-    kms = {
-      actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
-      resources = var.kms_key_arns
-    }
-    logs = {
+    }]
+    kms = [{ sid = "ThisDeploymentsKeys", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources = var.kms_key_arns }]
+    logs = [{
+      sid       = "ThisDeploymentsLogGroups"
       actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams", "logs:GetLogEvents", "logs:FilterLogEvents"]
       resources = ["${local.arn_prefix}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${var.name}-*"]
-    }
+    }]
     # CloudWatch metrics and X-Ray have no resource-level permissions.
-    monitoring = {
-      actions   = ["cloudwatch:PutMetricData", "cloudwatch:GetMetricData"]
-      resources = ["*"]
-    }
-    xray = {
-      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"]
-      resources = ["*"]
-    }
+    monitoring = [{ sid = "Metrics", actions = ["cloudwatch:PutMetricData", "cloudwatch:GetMetricData"], resources = ["*"] }]
+    xray       = [{ sid = "Traces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources = ["*"] }]
   }
+  endpoints = concat(["s3", "dynamodb", "dynamodb_streams"], keys(local.interface_endpoints))
 }
 
-data "aws_iam_policy_document" "interface_endpoint" {
-  for_each = local.interface_endpoints
+data "aws_iam_policy_document" "endpoint" {
+  for_each = toset(local.endpoints)
 
-  statement {
-    sid       = "ThisDeploymentOnly"
-    actions   = local.endpoint_statements[each.key].actions
-    resources = local.endpoint_statements[each.key].resources
+  dynamic "statement" {
+    for_each = local.endpoint_statements[each.key]
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
 
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:PrincipalAccount"
-      values   = [local.account_id]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:PrincipalAccount"
+        values   = [local.account_id]
+      }
     }
   }
 }
@@ -379,7 +337,7 @@ resource "aws_vpc_endpoint" "interface" {
   subnet_ids          = local.subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = true
-  policy              = data.aws_iam_policy_document.interface_endpoint[each.key].json
+  policy              = data.aws_iam_policy_document.endpoint[each.key].json
   tags                = merge(var.tags, { Name = "${var.name}-${each.key}", Purpose = each.value })
 }
 
@@ -395,25 +353,6 @@ data "aws_vpc_endpoint_service" "dynamodb_streams" {
   }
 }
 
-data "aws_iam_policy_document" "dynamodb_streams_endpoint" {
-  statement {
-    sid       = "ThisDeploymentsStream"
-    actions   = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords", "dynamodb:ListStreams"]
-    resources = ["${var.table_arn}/stream/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:PrincipalAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_vpc_endpoint" "dynamodb_streams" {
   vpc_id              = local.vpc_id
   service_name        = data.aws_vpc_endpoint_service.dynamodb_streams.service_name
@@ -421,7 +360,7 @@ resource "aws_vpc_endpoint" "dynamodb_streams" {
   subnet_ids          = local.subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
   private_dns_enabled = false
-  policy              = data.aws_iam_policy_document.dynamodb_streams_endpoint.json
+  policy              = data.aws_iam_policy_document.endpoint["dynamodb_streams"].json
   tags                = merge(var.tags, { Name = "${var.name}-dynamodb-streams", Purpose = "redrive re-reads failed batches from the stream" })
 }
 
