@@ -687,9 +687,12 @@ def dashboard_datasets() -> dict:
 
 @lru_cache(maxsize=None)
 def fixture_lake() -> Path:
+    import atexit
     import tempfile
 
-    lake = Path(tempfile.mkdtemp(prefix="imglake-dashboards-")) / "lake"
+    root = tempfile.mkdtemp(prefix="imglake-dashboards-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    lake = Path(root) / "lake"
     for fixture in (REPO / "exporter/tests/fixtures/lambda_lifecycle.json", REPO / "tests/fixtures/unhealthy.jsonl"):
         proc = subprocess.run(
             [str(imglake_bin()), "export", "--input", str(fixture), "--lake", str(lake)],
