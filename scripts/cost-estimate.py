@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What a million images cost end to end in terraform/'s default configuration, from the
-benchmarks' own numbers (README.md), measurements of `imglake demo`, stated assumptions and AWS's
-published prices, with the arithmetic shown.
+benchmarks' own numbers (BENCHMARKS.md, or README.md where they are), measurements of
+`imglake demo`, stated assumptions and AWS's published prices, with the arithmetic shown.
 
     scripts/cost-estimate.py                   # print the cost table (markdown)
     scripts/cost-estimate.py --write           # put it into terraform/README.md (between markers)
@@ -33,12 +33,14 @@ BEGIN = "<!-- cost-estimate: begin (scripts/cost-estimate.py --write) -->"
 END = "<!-- cost-estimate: end -->"
 
 
-# --- Benchmarks (README.md) -----------------------------------------------------------------------
+# --- Benchmarks (BENCHMARKS.md or README.md) ------------------------------------------------------
 
 
-def benchmark_figures(readme: Path) -> dict:
+def benchmark_figures(documents: list[Path]) -> dict:
     """The image benchmark's imglake times (first table: one row per photograph) and the export
-    benchmark's records/s at 10 000 records, Lambda field order (first table)."""
+    benchmark's records/s at 10 000 records, Lambda field order (first table), from the first
+    document that has them (BENCHMARKS.md, else README.md)."""
+    readme = next((d for d in documents if d.is_file() and "| 10000 | Lambda (eventName first) |" in d.read_text(encoding="utf-8")), documents[-1])
     text = readme.read_text(encoding="utf-8")
     times = [
         float(m.group(1))
@@ -48,7 +50,7 @@ def benchmark_figures(readme: Path) -> dict:
     times = times[:11]
     rate = re.search(r"^\| 10000 \| Lambda \(eventName first\) \| [\d.]+ MB \| (\d+) \|", text, re.M)
     if len(times) < 5 or not rate:
-        sys.exit(f"error: {readme} no longer has the image and export benchmark tables this script reads")
+        sys.exit(f"error: {readme} no longer has the image and export benchmark tables this script reads (nor has any of {[str(d) for d in documents]})")
     return {
         "process_ms_mean": sum(times) / len(times),
         "process_photos": len(times),
@@ -322,7 +324,7 @@ def render(inputs: dict, prices: dict, bench: dict) -> str:
         f"| **total** | | **{money(totals['total'])}** (about {money(totals['per_image'] * 1000)} per thousand images) |",
         "",
         f"Measured: the processing time is the mean of imglake's times over the {bench['process_photos']} photographs of "
-        f"the image benchmark ({bench['process_ms_mean']:.1f} ms, README.md), the exporter's rate the export benchmark's "
+        f"the image benchmark ({bench['process_ms_mean']:.1f} ms; its first table), the exporter's rate the export benchmark's "
         f"{bench['export_records_per_s']:,.0f} records/s; item sizes, writes and stream records per image and lake bytes "
         "per row come from `imglake demo` (`scripts/cost-estimate.py --measure-demo imglake-data`). Everything else is an "
         "assumption named in terraform/cost/inputs.json, each with its reason.",
@@ -343,7 +345,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 if terraform/README.md has another table")
     ap.add_argument("--measure-demo", type=Path, metavar="DIR", help="measure an `imglake demo --data-dir DIR` run")
     ap.add_argument("--imglake", type=Path, default=Path("imglake"), help="imglake binary (for --measure-demo)")
-    ap.add_argument("--readme", type=Path, default=REPO / "README.md", help="where the benchmark tables are")
+    ap.add_argument("--readme", type=Path, action="append", help="where the benchmark tables are (default: BENCHMARKS.md, then README.md)")
     ap.add_argument("--target", type=Path, default=REPO / "terraform" / "README.md", help="the document --write/--check work on")
     args = ap.parse_args()
     if args.measure_demo:
@@ -351,7 +353,7 @@ def main() -> int:
         return 0
     inputs = json.loads((COST / "inputs.json").read_text(encoding="utf-8"))
     prices = json.loads((COST / "prices.json").read_text(encoding="utf-8"))
-    table = render(inputs, prices, benchmark_figures(args.readme))
+    table = render(inputs, prices, benchmark_figures(args.readme or [REPO / "BENCHMARKS.md", REPO / "README.md"]))
     readme = args.target
     text = readme.read_text(encoding="utf-8")
     if args.write or args.check:
