@@ -1,5 +1,5 @@
 """terraform/README.md's Cost table is what scripts/cost-estimate.py computes from the benchmark
-tables of README.md, terraform/cost/inputs.json and prices.json; and the inputs measured with
+tables (BENCHMARKS.md or README.md), terraform/cost/inputs.json and prices.json; and the inputs measured with
 `imglake demo` still hold for the code as it is (the demo is run again here)."""
 
 from __future__ import annotations
