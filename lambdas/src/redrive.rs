@@ -17,8 +17,9 @@ use crate::stream_export::{Config, ConfigError};
 pub const ENV_QUEUE_URL: &str = "IMGLAKE_REDRIVE_QUEUE_URL";
 /// Environment variable: the table's stream; messages of other streams are left alone.
 pub const ENV_STREAM_ARN: &str = "IMGLAKE_STREAM_ARN";
-/// Environment variable: messages redriven per run at most (default 100).
-pub const ENV_MAX_MESSAGES: &str = "IMGLAKE_REDRIVE_MAX_MESSAGES";
+/// Messages redriven per run at most: a run stays well inside the function's time limit, and
+/// the schedule comes back for the rest.
+pub const MAX_MESSAGES_PER_RUN: usize = 100;
 
 /// Configuration of the `redrive` Lambda: the lake as `stream-export`'s, and the queue.
 #[derive(Debug, Clone)]
@@ -37,20 +38,12 @@ impl RedriveConfig {
                     "{ENV_QUEUE_URL} is not set: set it to the stream export's on-failure queue URL"
                 ))
             })?;
-        let max_messages = match var(ENV_MAX_MESSAGES) {
-            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "{ENV_MAX_MESSAGES}: `{v}` is not a positive number"
-                ))
-            })?,
-            None => 100,
-        };
         Ok(RedriveConfig {
             base,
             options: RedriveOptions {
                 queue_url,
                 stream_arn: var(ENV_STREAM_ARN).filter(|v| !v.is_empty()),
-                max_messages: Some(max_messages),
+                max_messages: Some(MAX_MESSAGES_PER_RUN),
                 // Longer than the function's 15-minute limit: a message is not handed to
                 // another run while this one works on it.
                 visibility_timeout_secs: 960,
@@ -151,13 +144,6 @@ mod tests {
     fn config_names_what_is_missing() {
         let err = RedriveConfig::from_lookup(lookup(&[(ENV_LAKE_URL, "s3://b/l")])).unwrap_err();
         assert!(err.to_string().starts_with(ENV_QUEUE_URL), "{err}");
-        let err = RedriveConfig::from_lookup(lookup(&[
-            (ENV_LAKE_URL, "s3://b/l"),
-            (ENV_QUEUE_URL, "http://127.0.0.1:1/q"),
-            (ENV_MAX_MESSAGES, "0"),
-        ]))
-        .unwrap_err();
-        assert!(err.to_string().starts_with(ENV_MAX_MESSAGES), "{err}");
         let ok = RedriveConfig::from_lookup(lookup(&[
             (ENV_LAKE_URL, "s3://b/l"),
             (ENV_QUEUE_URL, "http://127.0.0.1:1/q"),
