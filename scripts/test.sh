@@ -9,6 +9,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
 IMGLAKE_VENV="$(scripts/python-env.sh test)"
 IMGLAKE_CHECKOV="$(scripts/python-env.sh checkov)/bin/checkov"
 export IMGLAKE_VENV IMGLAKE_CHECKOV
+IMGLAKE_BROWSER_VENV="$(scripts/setup-browser.sh)"; export IMGLAKE_BROWSER_VENV  # chromium + Playwright (console tests)
 export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
 
 # A shared target directory grows without bound: every clone path and dependency set leaves
@@ -37,3 +38,6 @@ cargo test --workspace --doc --quiet
 
 echo "== Python tests (sql/ parsed by sqlglot, terraform/ by python-hcl2 and checkov)"
 "$IMGLAKE_VENV/bin/python" -m pytest -q tests/python
+
+echo "== Browser tests (the web console of imglake serve in Debian's chromium)"
+"$IMGLAKE_BROWSER_VENV/bin/python" -m pytest -q tests/python/browser

@@ -4,6 +4,7 @@
 mod moto;
 mod util;
 
+mod console;
 mod demo_serve;
 mod export_query;
 mod lambda_stream;

@@ -6,10 +6,12 @@
 //!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
 //!   the object is stored and its processing queued, as the S3 notification would.
 //! - `GET /healthz`: queue and feed state.
+//! - `GET /` and `/console/…`: the web console (`crate::console`); CORS on the upload API
+//!   lets pages of other origins call it (`crate::console::cors`).
 //!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
-//! queue), an exporter that tails the change feed and flushes by size or age, and an optional
-//! TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
+//! queue), an exporter that tails the change feed and flushes by size or age (then compacts
+//! crowded partitions, `crate::upkeep`), and an optional TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
 //! drains the queue and flushes the feed: nothing acknowledged is lost. A restart picks up
 //! images that were stored but not processed.
 

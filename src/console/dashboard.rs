@@ -54,10 +54,10 @@ pub async fn run_sql(
     params: Vec<ScalarValue>,
     max_rows: usize,
 ) -> anyhow::Result<Table> {
-    let ctx = console.session().await?;
     let mut last = None;
     for _attempt in 0..2 {
-        match run_once(ctx, sql, params.clone(), max_rows).await {
+        let ctx = console.session().await?;
+        match run_once(&ctx, sql, params.clone(), max_rows).await {
             Ok(table) => return Ok(table),
             Err(err) => last = Some(err),
         }

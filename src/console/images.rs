@@ -44,6 +44,7 @@ pub async fn config(State(console): State<Arc<Console>>) -> Response {
         "max_bytes": config.limits.max_bytes,
         "direct_max_bytes": config.direct_max_bytes,
         "max_pixels": config.limits.max_pixels,
+        "allow_tiff": config.limits.allow_tiff,
         "tenant_header": TENANT_HEADER,
         "rejections": rejections,
         "flush_records": console.settings.flush_records,

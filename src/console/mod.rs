@@ -45,29 +45,24 @@ pub struct Settings {
     pub compact_files: usize,
 }
 
-/// The console's state: the data directory's stores and a DataFusion session over the lake.
+/// The console's state: the data directory's stores and its lake.
 pub struct Console {
     local: Arc<Local>,
     settings: Settings,
-    /// Made on first use; the lake's files are listed again by every query.
-    session: tokio::sync::OnceCell<SessionContext>,
 }
 
 impl Console {
     /// The console over `local`; adds the metadata store's listing index.
     pub async fn new(local: Arc<Local>, settings: Settings) -> anyhow::Result<Arc<Console>> {
         local.pipeline.store.prepare_listing().await?;
-        Ok(Arc::new(Console {
-            local,
-            settings,
-            session: tokio::sync::OnceCell::new(),
-        }))
+        Ok(Arc::new(Console { local, settings }))
     }
 
-    async fn session(&self) -> anyhow::Result<&SessionContext> {
-        self.session
-            .get_or_try_init(|| crate::engine::session(&self.local.lake))
-            .await
+    /// A DataFusion session over the lake, as `imglake query` makes one. A new one per
+    /// request: a session caches the lake's file listing for its lifetime, and the exporter
+    /// adds files every few seconds.
+    async fn session(&self) -> anyhow::Result<SessionContext> {
+        crate::engine::session(&self.local.lake).await
     }
 }
 

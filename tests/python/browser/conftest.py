@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-# The browser tests run with the venv of scripts/setup-browser.sh (scripts/test.sh runs them);
-# the main test venv has no Playwright, so there they are reported as skipped.
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright is not installed here: run scripts/setup-browser.sh"
-)
+from console_support import launch
 
-from console_support import launch  # noqa: E402
+# The browser tests run with the venv of scripts/setup-browser.sh (scripts/test.sh runs them);
+# the main test venv has no Playwright, so there each test module reports itself skipped.
+try:
+    from playwright import sync_api
+except ImportError:
+    sync_api = None
 
 
 @pytest.fixture(scope="session")

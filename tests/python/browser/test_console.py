@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from console_support import (
+pytest.importorskip("playwright.sync_api", reason="Playwright is not installed here: run scripts/setup-browser.sh")
+
+from console_support import (  # noqa: E402
     SVG,
     Serve,
     free_port,
