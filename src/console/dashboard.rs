@@ -282,7 +282,7 @@ mod tests {
         );
         assert_eq!(title, "Ingest overview");
         assert!(
-            description.starts_with("per UTC day and source"),
+            description.starts_with("Per UTC day and source"),
             "{description}"
         );
         for file in QUERIES.iter().chain(CHECKS) {
