@@ -419,7 +419,7 @@
       return h("tr", { dataset: { imageId: img.image_id, status: img.status } },
         h("td", { class: "thumb" }, thumb),
         h("td", { class: "id", "data-label": "Image" }, h("a", { href: `#/images/${encodeURIComponent(img.image_id)}` }, img.image_id)),
-        h("td", { "data-label": "Status" }, badge(img.status), why),
+        h("td", { class: "status", "data-label": "Status" }, badge(img.status), why),
         h("td", { "data-label": "Source" }, img.source || "–"),
         h("td", { "data-label": "Tenant" }, img.tenant || "–"),
         h("td", { "data-label": "Format" }, img.format || "–"),
