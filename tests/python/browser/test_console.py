@@ -217,6 +217,8 @@ def compare_dashboard_with_cli(page, serve):
 
 
 def test_the_console_is_usable_by_keyboard(serve, recorded):
+    status, _, body = http("PUT", serve.base + "/images", png(120, 90, seed=21))
+    assert status == 202, body
     rp = recorded(serve.base, viewport={"width": 1280, "height": 900})
     page = rp.page
     page.goto(serve.base + "/#/upload")
