@@ -285,8 +285,9 @@
       xhr.open("POST", formUrl(body.upload.url));
       xhr.upload.addEventListener("progress", (e) => {
         if (e.lengthComputable) {
-          const pct = Math.round((100 * e.loaded) / e.total);
-          updateUpload(u, { progress: pct, text: `Uploading… ${pct}%` });
+          // The bar shows the share; the text (read out by screen readers) changes with
+          // the state only.
+          updateUpload(u, { progress: Math.round((100 * e.loaded) / e.total) });
         }
       });
       xhr.addEventListener("load", () => resolve({ status: xhr.status, text: xhr.responseText }));
