@@ -177,7 +177,11 @@ pub async fn query(State(console): State<Arc<Console>>, Path(name): Path<String>
             format!("no query {name} in sql/queries: {}", names.join(", ")),
         );
     };
+    let key = format!("query:{name}");
     let cursor = console.local.cursor().ok();
+    if let Some(body) = cursor.and_then(|c| console.reuse(&key, c)) {
+        return Json(reused(body)).into_response();
+    }
     let started = Instant::now();
     let sql = file.for_datafusion();
     match run_sql(&console, &sql, Vec::new(), MAX_QUERY_ROWS).await {
@@ -187,15 +191,28 @@ pub async fn query(State(console): State<Arc<Console>>, Path(name): Path<String>
             body["result"] = json!(table);
             body["elapsed_ms"] = json!(started.elapsed().as_secs_f64() * 1000.0);
             body["cursor"] = json!(cursor);
+            body["reused"] = json!(false);
+            if let Some(c) = cursor {
+                console.keep(&key, c, &body);
+            }
             Json(body).into_response()
         }
         Err(err) => internal(&format!("the query {name}"), &err),
     }
 }
 
+/// A kept result, marked as such.
+fn reused(mut body: Value) -> Value {
+    body["reused"] = json!(true);
+    body
+}
+
 /// `GET /console/api/checks`: every check of `sql/checks`, with up to ten offending rows.
 pub async fn checks(State(console): State<Arc<Console>>) -> Response {
     let cursor = console.local.cursor().ok();
+    if let Some(body) = cursor.and_then(|c| console.reuse("checks", c)) {
+        return Json(reused(body)).into_response();
+    }
     let started = Instant::now();
     let mut out = Vec::new();
     for check in CHECKS {
@@ -209,12 +226,16 @@ pub async fn checks(State(console): State<Arc<Console>>) -> Response {
             Err(err) => return internal(&format!("the check {}", check.name), &err),
         }
     }
-    Json(json!({
+    let body = json!({
         "checks": out,
         "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
         "cursor": cursor,
-    }))
-    .into_response()
+        "reused": false,
+    });
+    if let Some(c) = cursor {
+        console.keep("checks", c, &body);
+    }
+    Json(body).into_response()
 }
 
 /// `GET /console/api/lake`: how far the exporter has come and what the lake holds.

@@ -25,8 +25,9 @@ mod dashboard;
 mod images;
 mod static_files;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,17 +46,58 @@ pub struct Settings {
     pub compact_files: usize,
 }
 
+/// How long a dashboard result is reused while the feed has not moved (a check such as
+/// events_in_future also depends on the clock).
+const RESULT_REUSE: Duration = Duration::from_secs(60);
+
 /// The console's state: the data directory's stores and its lake.
 pub struct Console {
     local: Arc<Local>,
     settings: Settings,
+    /// Dashboard results by query, with the feed position they were computed at: every open
+    /// dashboard, and any client polling it, share one computation per flush.
+    results: std::sync::Mutex<HashMap<String, Computed>>,
+}
+
+struct Computed {
+    cursor: u64,
+    at: Instant,
+    body: serde_json::Value,
 }
 
 impl Console {
     /// The console over `local`; adds the metadata store's listing index.
     pub async fn new(local: Arc<Local>, settings: Settings) -> anyhow::Result<Arc<Console>> {
         local.pipeline.store.prepare_listing().await?;
-        Ok(Arc::new(Console { local, settings }))
+        Ok(Arc::new(Console {
+            local,
+            settings,
+            results: std::sync::Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The result of `key` computed at feed position `cursor`, if it is recent.
+    fn reuse(&self, key: &str, cursor: u64) -> Option<serde_json::Value> {
+        let results = self.results.lock().ok()?;
+        results
+            .get(key)
+            .filter(|c| c.cursor == cursor && c.at.elapsed() < RESULT_REUSE)
+            .map(|c| c.body.clone())
+    }
+
+    /// Keeps `body`, computed from the lake when the feed was at `cursor` (read before the
+    /// query ran, so a result is never kept under a later position than it has seen).
+    fn keep(&self, key: &str, cursor: u64, body: &serde_json::Value) {
+        if let Ok(mut results) = self.results.lock() {
+            results.insert(
+                key.to_owned(),
+                Computed {
+                    cursor,
+                    at: Instant::now(),
+                    body: body.clone(),
+                },
+            );
+        }
     }
 
     /// A DataFusion session over the lake, as `imglake query` makes one. A new one per

@@ -449,3 +449,21 @@ def test_the_console_api_refuses_what_it_cannot_answer(serve):
     assert "default-src 'none'" in headers["content-security-policy"]
     etag = headers["etag"]
     assert http("GET", serve.base + "/", headers={"if-none-match": etag})[0] == 304
+
+
+def test_dashboard_results_are_reused_until_the_lake_moves(serve):
+    status, _, body = http("PUT", serve.base + "/images", png(90, 60, seed=30))
+    assert status == 202, body
+    serve.wait_settled([json.loads(body)["image_id"]])
+    url = serve.base + "/console/api/queries/ingest_overview"
+    first = get_json(url)
+    again = get_json(url)
+    assert again["reused"] and again["cursor"] == first["cursor"]
+    assert again["result"] == first["result"]
+    status, _, body = http("PUT", serve.base + "/images", png(90, 60, seed=31))
+    assert status == 202, body
+    serve.wait_settled([json.loads(body)["image_id"]])
+    moved = get_json(url)
+    assert not moved["reused"] and moved["cursor"] > first["cursor"], moved
+    images = lambda r: sum(row["images"] for row in r["result"]["rows"])  # noqa: E731
+    assert images(moved) == images(first) + 1
