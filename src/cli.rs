@@ -192,9 +192,21 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_FLUSH_RECORDS", default_value_t = 50_000)]
     pub flush_records: u64,
 
-    /// ...or once the oldest waiting change is this old (e.g. 60s, 5m).
-    #[arg(long, env = "IMGLAKE_FLUSH_AGE", default_value = "60s", value_parser = parse_duration)]
+    /// ...or once the oldest waiting change is this old (e.g. 2s, 5m). The default makes an
+    /// upload queryable in the lake within seconds (BENCHMARKS.md, freshness).
+    #[arg(long, env = "IMGLAKE_FLUSH_AGE", default_value = "2s", value_parser = parse_duration)]
     pub flush_age: std::time::Duration,
+
+    /// Compact a lake partition once it holds this many files (past hours as soon as they
+    /// hold two), after a flush; 0 leaves it to `imglake compact`.
+    #[arg(long, env = "IMGLAKE_COMPACT_FILES", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=100_000).try_map(usize::try_from))]
+    pub compact_files: usize,
+
+    /// A browser origin allowed to call the upload API besides the loopback ones
+    /// (http://localhost:*, http://127.0.0.1:*, http://[::1]:*), e.g. https://app.example.com;
+    /// repeat it, or give several comma-separated in the variable. `*` allows every origin.
+    #[arg(long = "cors-origin", env = "IMGLAKE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::console::cors::parse_origin)]
+    pub cors_origins: Vec<crate::console::cors::OriginPattern>,
 
     /// Item lifetime (DynamoDB TTL; default 7d), e.g. 30s to watch expiry locally.
     #[arg(long, env = "IMGLAKE_TTL", value_parser = parse_duration)]

@@ -24,10 +24,12 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod conn;
+mod console;
 mod diagnose;
 mod engine;
 mod local;
 mod sql;
+mod upkeep;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

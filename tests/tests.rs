@@ -5,6 +5,7 @@ mod moto;
 mod util;
 
 mod backfill;
+mod console;
 mod demo_serve;
 mod export_query;
 mod lambda_stream;

@@ -22,6 +22,8 @@ use super::{
 };
 use crate::model::{ImageItem, Status};
 
+pub mod listing;
+
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
 
