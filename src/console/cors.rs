@@ -38,8 +38,8 @@ use serde_json::json;
 pub const DEFAULT_ORIGINS: [&str; 3] =
     ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
-/// What the upload API takes, as terraform's `cors_configuration` lists it, plus the two
-/// headers of this API that it does not list (`idempotency-key`, `x-imglake-tenant`).
+/// What the upload API takes, as terraform's `cors_configuration` lists it
+/// (tests/python/test_terraform.py compares the two).
 const API_METHODS: &str = "GET, HEAD, POST, PUT";
 const API_HEADERS: &str = "authorization, content-type, idempotency-key, x-imglake-tenant";
 /// Seconds a browser may cache a preflight: the API's `max_age`, the bucket's `max_age_seconds`.

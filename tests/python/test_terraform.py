@@ -969,3 +969,16 @@ def test_every_example_sets_only_declared_variables():
         values = parse(example)
         unknown = sorted(set(values) - set(declared))
         assert values and not unknown, f"{example.name} sets undeclared variables: {unknown}"
+
+
+def test_the_apis_cors_headers_are_what_serve_allows():
+    """A web app calling the upload API sends what serve's CORS layer allows (src/console/cors.rs):
+    the same request headers must pass API Gateway's preflight."""
+    import re
+
+    cors = (REPO / "src" / "console" / "cors.rs").read_text(encoding="utf-8")
+    served = re.search(r'const API_HEADERS: &str = "([^"]+)"', cors).group(1)
+    text = (MODULES / "ingest_api" / "main.tf").read_text(encoding="utf-8")
+    listed = re.search(r"allow_headers\s*=\s*\[([^\]]*)\]", text).group(1)
+    deployed = [h.strip().strip('"') for h in listed.split(",") if h.strip()]
+    assert sorted(deployed) == sorted(h.strip() for h in served.split(","))

@@ -72,7 +72,7 @@ resource "aws_apigatewayv2_api" "this" {
     content {
       allow_origins = var.cors_allow_origins
       allow_methods = ["GET", "POST", "PUT"]
-      allow_headers = ["authorization", "content-type"]
+      allow_headers = ["authorization", "content-type", "idempotency-key", "x-imglake-tenant"]
       max_age       = 3600
     }
   }
