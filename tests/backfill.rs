@@ -63,6 +63,22 @@ fn check(lake: &str) -> Output {
         .expect("run check")
 }
 
+/// The lake agrees with the full export (reconcile: exit 0, no drift) and passes every check.
+fn assert_whole(lake: &str, export: &Path) {
+    let (code, report) = reconcile(lake, export);
+    assert_eq!(
+        (code, &report["drift"]),
+        (Some(0), &Value::from(0)),
+        "{report}"
+    );
+    let checked = check(lake);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+}
+
 const CURRENT: &str = "select image_id, status, is_deleted, is_ttl_expiry, tenant, width, \
                        variant_count, processed_bytes, error_code, received_at, processed_at \
                        from images_current order by image_id";
@@ -118,18 +134,7 @@ fn an_outage_longer_than_the_streams_retention_is_repaired_from_an_incremental_e
     assert_eq!(report["lines_read"], 4, "{report}");
     assert_eq!(report["rows_written"], 4, "{report}");
     assert_eq!(report["quarantined"], 0, "{report}");
-    let (code, report) = reconcile(&lake, &full);
-    assert_eq!(
-        (code, &report["drift"]),
-        (Some(0), &Value::from(0)),
-        "{report}"
-    );
-    let checked = check(&lake);
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stdout)
-    );
+    assert_whole(&lake, &full);
 
     // The repaired lake's current state is the complete lake's, TTL expiry told apart.
     let repaired = query(&lake, "csv", CURRENT);
@@ -158,21 +163,9 @@ fn an_outage_longer_than_the_streams_retention_is_repaired_from_an_incremental_e
 
     // The same export again writes the same objects, byte for byte.
     let lake_dir = dir.path().join("lake");
-    let before: Vec<(String, Vec<u8>)> = files_under(&lake_dir)
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(lake_dir.join(&f)).expect("read");
-            (f, bytes)
-        })
-        .collect();
+    let before = contents(&lake_dir);
     backfill(&lake, &incremental);
-    let after: Vec<(String, Vec<u8>)> = files_under(&lake_dir)
-        .into_iter()
-        .map(|f| {
-            let bytes = std::fs::read(lake_dir.join(&f)).expect("read");
-            (f, bytes)
-        })
-        .collect();
+    let after = contents(&lake_dir);
     assert_eq!(before.len(), after.len());
     assert!(
         before == after,
@@ -223,18 +216,18 @@ fn a_lake_starts_from_a_full_export_and_the_stream_carries_on() {
 
     stream(&lake, "stream_outage");
     stream(&lake, "stream_after");
-    let (code, report) = reconcile(&lake, &table_export("full-2"));
-    assert_eq!(
-        (code, &report["drift"]),
-        (Some(0), &Value::from(0)),
-        "{report}"
-    );
-    let checked = check(&lake);
-    assert!(
-        checked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&checked.stdout)
-    );
+    assert_whole(&lake, &table_export("full-2"));
+}
+
+/// Every file under `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).expect("read");
+            (f, bytes)
+        })
+        .collect()
 }
 
 /// A copy of `export`'s folder (under `into`/AWSDynamoDB/<id>) to damage.

@@ -275,6 +275,20 @@ enum BatchError {
     Failed(String),
 }
 
+impl BatchError {
+    /// A failed call to the stream: the records aged out (past the stream's 24 hours, or the
+    /// stream itself is gone, as when the table was recreated), or something to try again
+    /// (an expired iterator included: the next run asks for a new one).
+    fn from_stream(error: AwsError) -> BatchError {
+        match error.kind() {
+            Some("TrimmedDataAccessException" | "ResourceNotFoundException") => {
+                BatchError::AgedOut(error.to_string())
+            }
+            _ => BatchError::Failed(error.to_string()),
+        }
+    }
+}
+
 /// Reads one batch's records from the stream and exports them.
 async fn redrive_batch(
     aws: &AwsJson,
@@ -283,16 +297,6 @@ async fn redrive_batch(
     exported_at_ms: i64,
     report: &mut RedriveReport,
 ) -> Result<(), BatchError> {
-    let gone = |e: &AwsError| {
-        matches!(
-            e.kind(),
-            Some(
-                "TrimmedDataAccessException"
-                    | "ResourceNotFoundException"
-                    | "ExpiredIteratorException"
-            )
-        )
-    };
     let iterator = aws
         .call(
             Service::DynamoDbStreams,
@@ -305,13 +309,7 @@ async fn redrive_batch(
             }),
         )
         .await
-        .map_err(|e| {
-            if gone(&e) {
-                BatchError::AgedOut(e.to_string())
-            } else {
-                BatchError::Failed(e.to_string())
-            }
-        })?;
+        .map_err(BatchError::from_stream)?;
     #[derive(Deserialize)]
     struct Iterator {
         #[serde(rename = "ShardIterator")]
@@ -331,13 +329,7 @@ async fn redrive_batch(
                 &json!({"ShardIterator": iterator, "Limit": 1000}),
             )
             .await
-            .map_err(|e| {
-                if gone(&e) {
-                    BatchError::AgedOut(e.to_string())
-                } else {
-                    BatchError::Failed(e.to_string())
-                }
-            })?;
+            .map_err(BatchError::from_stream)?;
         let records: Records<'_> =
             parse("GetRecords", &page).map_err(|e| BatchError::Failed(e.to_string()))?;
         if records.records.is_empty() {
