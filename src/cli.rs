@@ -43,6 +43,9 @@ pub enum Command {
     /// The upload API as a local HTTP service, with processing workers, the lake exporter
     /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
     Serve(ServeArgs),
+    /// Send image files (or directories of them) to a Kafka topic: inline, or as claim-checks
+    /// when larger than a message; `serve --kafka-*` consumes them.
+    KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +104,9 @@ pub struct ServeArgs {
     /// use a separate --data-dir.
     #[arg(long, env = "IMGLAKE_CLOCK_OFFSET", value_parser = parse_duration)]
     pub clock_offset: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub kafka: crate::kafka::consumer::KafkaConsumeArgs,
 }
 
 fn default_workers() -> usize {

@@ -26,6 +26,7 @@ mod cmd;
 mod conn;
 mod diagnose;
 mod engine;
+mod kafka;
 mod local;
 mod sql;
 
@@ -112,6 +113,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Process(args) => cmd::process::run(args),
             cli::Command::Demo(args) => cmd::demo::run(args).await,
             cli::Command::Serve(args) => cmd::serve::run(args).await,
+            cli::Command::KafkaSend(args) => cmd::kafka_send::run(args).await,
         }
     })
 }

@@ -4,6 +4,7 @@ pub mod check;
 pub mod compact;
 pub mod demo;
 pub mod export;
+pub mod kafka_send;
 pub mod process;
 pub mod query;
 pub mod schema;

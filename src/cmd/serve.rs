@@ -49,6 +49,8 @@ struct App {
     /// Requests and their outcomes, for the closing summary.
     outcomes: std::sync::Mutex<Outcomes>,
     body_timeout: Duration,
+    /// The Kafka consumer's partitions, for /healthz.
+    kafka: Option<Arc<crate::kafka::consumer::Status>>,
 }
 
 impl App {
@@ -92,11 +94,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
 
     let (queue, receiver) = mpsc::channel::<String>(args.queue_capacity);
+    // Kafka records go through the kafka-ingest handler into the same processing queue.
+    let kafka =
+        crate::kafka::consumer::Consumer::start(&args.kafka, local.pipeline.clone(), queue.clone())
+            .await?;
     let app = Arc::new(App {
         local,
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
+        kafka: kafka.as_ref().map(|k| k.status.clone()),
     });
 
     // Processing workers share one queue.
@@ -197,8 +204,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_state(app.clone());
 
     eprintln!(
-        "imglake serve: http://{} (data {}, {} workers{}); Ctrl-C stops after flushing",
+        "imglake serve: http://{}{} (data {}, {} workers{}); Ctrl-C stops after flushing",
         args.addr,
+        kafka
+            .as_ref()
+            .map(|k| format!(" and Kafka topic {}", k.topic))
+            .unwrap_or_default(),
         args.data_dir.display(),
         args.workers.max(1),
         if resumed > 0 {
@@ -222,6 +233,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // Stopped accepting; in-flight requests are done. Drain the queue, then the feed.
     eprintln!("imglake serve: stopping: finishing queued processing and flushing the lake");
+    // Kafka first: what it fetched is stored and committed, and queued for the workers.
+    let kafka_outcomes = match kafka {
+        Some(consumer) => consumer.stop().await,
+        None => Outcomes::default(),
+    };
     if let Ok(mut queue) = app.queue.write() {
         queue.take();
     }
@@ -238,6 +254,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flushed = app.local.flush(crate::local::FLUSH_BATCH).await?;
     let mut total = app.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
+    total.merge(&kafka_outcomes);
     eprintln!(
         "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}; last flush {} rows in {} files; lake {}",
         total.records_in,
@@ -576,6 +593,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "queued": app.queue.read().ok().and_then(|q| q.as_ref().map(|s| s.max_capacity() - s.capacity())),
         "pending_changes": pending,
         "lake": app.local.lake.display,
+        "kafka": app.kafka.as_ref().map(|k| k.snapshot()),
     }))
     .into_response()
 }

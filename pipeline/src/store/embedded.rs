@@ -22,6 +22,9 @@ use super::{
 };
 use crate::model::{ImageItem, Status};
 
+/// Kafka consumer offsets (`imglake serve --kafka-*`), in their own table.
+mod offsets;
+
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
 
