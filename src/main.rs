@@ -121,7 +121,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 /// Human-readable logs on stderr; `RUST_LOG` refines, `-v` shows per-file detail.
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // The Kafka client warns at every reconnection attempt; imglake reports what persists.
+        0 => "warn,rskafka=error",
         1 => "info",
         _ => "debug",
     };

@@ -6,6 +6,7 @@ mod util;
 
 mod demo_serve;
 mod export_query;
+mod kafka;
 mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;

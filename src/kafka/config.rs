@@ -134,7 +134,12 @@ impl KafkaConnArgs {
         }
         let list = brokers.join(",");
         builder.build().await.map_err(|e| {
-            let hint = if self.tls_wanted() {
+            let text = format!("{e:?}");
+            let hint = if text.contains("Sasl") {
+                "check --kafka-sasl-mechanism, --kafka-sasl-username and the password"
+            } else if text.contains("certificate") || text.contains("InvalidCertificate") {
+                "the brokers' certificate is not trusted: give their CA with --kafka-tls-ca"
+            } else if self.tls_wanted() {
                 "check --kafka-brokers, that those ports speak TLS, and --kafka-tls-ca"
             } else {
                 "check --kafka-brokers and that the broker runs; brokers that require TLS need --kafka-tls"

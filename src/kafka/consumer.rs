@@ -108,6 +108,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub struct PartitionStatus {
     /// The next offset to read: every record before it has its outcome stored.
     pub committed: Option<i64>,
+    /// The offset after the last record whose outcome is stored; ahead of `committed` while
+    /// a batch's images are queued for processing and its offset is not yet committed.
+    pub stored: Option<i64>,
     /// The broker's high watermark at the last fetch (the offset after its last record).
     pub high_watermark: Option<i64>,
     /// The last failure while it lasts (cleared by the next successful fetch).
@@ -183,7 +186,10 @@ impl Consumer {
             .await
             .context("reading the Kafka offsets of the metadata store")?;
         for p in &partitions {
-            status.update(*p, |s| s.committed = committed.get(p).copied());
+            status.update(*p, |s| {
+                s.committed = committed.get(p).copied();
+                s.stored = s.committed;
+            });
         }
         let ctx = Arc::new(Ctx {
             client,
@@ -485,7 +491,10 @@ async fn handle(
 ) -> (i64, bool) {
     let event = kafka_event(&ctx.bootstrap, &ctx.topic, partition, batch);
     let report = ctx.pipeline.handle_kafka(&event, outcomes).await;
-    let mut retry_at = None;
+    let retry_at = report.retries().next().map(|r| r.offset);
+    let after_last = batch.last().map_or(0, |r| r.offset + 1);
+    let upto = retry_at.unwrap_or(after_last);
+    ctx.status.update(partition, |s| s.stored = Some(upto));
     for record in &report.records {
         match record.outcome {
             "RECEIVED" => {
@@ -499,22 +508,15 @@ async fn handle(
                 image_id = %record.image_id, reason = record.error.as_deref().unwrap_or(""),
                 "kafka: record rejected"
             ),
-            "RETRY" => {
-                retry_at.get_or_insert(record.offset);
-                tracing::warn!(
-                    topic = %record.topic, partition = record.partition, offset = record.offset,
-                    error = record.error.as_deref().unwrap_or(""),
-                    "kafka: record not stored; it is read again"
-                );
-            }
+            "RETRY" => tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                error = record.error.as_deref().unwrap_or(""),
+                "kafka: record not stored; it is read again"
+            ),
             _ => {}
         }
     }
-    let after_last = batch.last().map_or(0, |r| r.offset + 1);
-    match retry_at {
-        Some(at) => (at, true),
-        None => (after_last, false),
-    }
+    (upto, retry_at.is_some())
 }
 
 /// Stores `next` as the partition's offset, retrying while the store fails (a commit that
@@ -529,7 +531,10 @@ async fn commit(ctx: &Ctx, partition: i32, next: i64) {
             .await
         {
             Ok(()) => {
-                ctx.status.update(partition, |s| s.committed = Some(next));
+                ctx.status.update(partition, |s| {
+                    s.committed = Some(next);
+                    s.stored = Some(next);
+                });
                 return;
             }
             Err(e) => {

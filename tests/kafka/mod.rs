@@ -1,0 +1,402 @@
+//! `imglake serve` consuming, and `imglake kafka-send` producing, against a real
+//! Kafka-protocol broker (tansu) on 127.0.0.1: delivery through crashes, restarts of both
+//! sides, poison records, TLS with client certificates and SASL.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use harness::*;
+
+use crate::util::{imglake, Moto};
+
+const TOPIC: &str = "images";
+
+/// Poison records, by file name → the reason they are REJECTED with.
+fn poison(dir: &Path) -> BTreeMap<&'static str, &'static str> {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("a-notes.txt"), b"not an image at all").expect("write");
+    std::fs::write(
+        dir.join("b-missing-claim.json"),
+        br#"{"bucket":"claims","key":"kafka-send/no-such-object"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("c-foreign-claim.json"),
+        br#"{"bucket":"elsewhere","key":"x"}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.join("d-bad-claim.json"), br#"{"bucket": 7}"#).expect("write");
+    // Over serve's --max-image-size 3MB: it travels as a claim-check and is refused by size.
+    std::fs::write(dir.join("e-huge.bin"), vec![0x5a; 3_500_000]).expect("write");
+    BTreeMap::from([
+        ("a-notes.txt", "unknown_type"),
+        ("b-missing-claim.json", "claim_check_missing"),
+        ("c-foreign-claim.json", "claim_check_bucket_not_allowed"),
+        ("d-bad-claim.json", "invalid_claim_check"),
+        ("e-huge.bin", "too_large"),
+    ])
+}
+
+#[test]
+fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 3);
+    let brokers = broker.brokers();
+
+    // Poison first, all in partition 0, ahead of good images there.
+    let bad = poison(&dir.path().join("poison"));
+    let mut sent = kafka_send(
+        &brokers,
+        TOPIC,
+        &[&dir.path().join("poison")],
+        &data,
+        &["--kafka-partition", "0", "--tenant", "acme"],
+    );
+    let images = dir.path().join("images");
+    small_images(&images, 24, 1);
+    large_image(&images.join("large-1.jpg"), 1);
+    large_image(&images.join("large-2.jpg"), 2);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&images], &data, &[]));
+    assert_eq!(sent.len(), 31);
+    let routes = |route: &str| sent.iter().filter(|s| s.route == route).count();
+    // Both large images and the huge poison record go as claim-checks.
+    assert_eq!(routes("claim_check"), 3, "{sent:?}");
+
+    // One worker and a queue of one: each batch waits for processing after its items are
+    // stored, before its offset is committed. Kill serve in exactly that window.
+    let flags = [
+        "--kafka-batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+        "--max-image-size",
+        "3MB",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_for(
+        "a batch stored but not committed",
+        Duration::from_secs(120),
+        |h| {
+            h["kafka"].as_object().is_some_and(|parts| {
+                parts
+                    .values()
+                    .any(|p| p["stored"].as_i64() > p["committed"].as_i64())
+            })
+        },
+    );
+    serve.kill();
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    // The batch in flight at the kill came again and changed nothing.
+    assert!(summary(&log, "duplicates") >= 1, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+}
+
+#[test]
+fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let moto = Moto::start();
+    let mut broker = Tansu::s3(dir.path(), &moto, "kafka-log");
+    broker.create_topic(TOPIC, 2);
+    let brokers = broker.brokers();
+    let mut sent = kafka_send(
+        &brokers,
+        TOPIC,
+        &small_images(&dir.path().join("one"), 6, 1)
+            .iter()
+            .map(|p| p.as_path())
+            .collect::<Vec<_>>(),
+        &data,
+        &[],
+    );
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "2s"]);
+    serve.wait_until_consumed(&ends(&sent));
+
+    broker.kill();
+    serve.wait_for(
+        "serve to see the broker gone",
+        Duration::from_secs(60),
+        |h| {
+            h["kafka"]
+                .as_object()
+                .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
+        },
+    );
+    broker.restart();
+    sent.extend(kafka_send(
+        &brokers,
+        TOPIC,
+        &small_images(&dir.path().join("two"), 6, 2)
+            .iter()
+            .map(|p| p.as_path())
+            .collect::<Vec<_>>(),
+        &data,
+        &[],
+    ));
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert!(
+        health["kafka"]
+            .as_object()
+            .is_some_and(|parts| parts.values().all(|p| p["error"].is_null())),
+        "{health}"
+    );
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 12, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 12, 3);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &[]);
+    let flags = [
+        "--kafka-batch-size",
+        "6",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_for(
+        "a batch stored but not committed",
+        Duration::from_secs(120),
+        |h| h["kafka"]["0"]["stored"].as_i64() > h["kafka"]["0"]["committed"].as_i64(),
+    );
+    let log = serve.stop();
+    let received = summary(&log, "received");
+    assert!(received >= 6, "{log}");
+    // Everything received was processed before the exit.
+    assert_eq!(summary(&log, "processed"), received, "{log}");
+
+    // A restart reads on from the committed offset: nothing stored is delivered again. (Two
+    // more records, sent after the restart, show when it has read everything.)
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    let mut sent = sent;
+    let more = dir.path().join("more");
+    small_images(&more, 2, 6);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&more], &data, &[]));
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "duplicates"), 0, "{log}");
+    assert_eq!(summary(&log, "received"), 14 - received, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn tls_with_client_certificates_and_sasl_reach_a_broker_that_requires_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let certs = Certs::make(&dir.path().join("certs"));
+    // The broker requires SASL and advertises the TLS proxy, so every connection a client
+    // makes after bootstrap goes through TLS too.
+    let proxy_port = free_port();
+    let broker = Tansu::start(
+        dir.path(),
+        "memory://tansu/",
+        Vec::new(),
+        &["--authentication"],
+        Some(proxy_port),
+    );
+    let proxy = TlsProxy::start(proxy_port, broker.port, &certs);
+    let brokers = format!("127.0.0.1:{}", proxy.port);
+    let ca = certs.ca.display().to_string();
+    let (cert, key) = (
+        certs.client.display().to_string(),
+        certs.client_key.display().to_string(),
+    );
+    let secure = [
+        "--kafka-tls-ca",
+        &ca,
+        "--kafka-tls-cert",
+        &cert,
+        "--kafka-tls-key",
+        &key,
+        "--kafka-sasl-mechanism",
+        "plain",
+        "--kafka-sasl-username",
+        "alice",
+        "--kafka-sasl-password",
+        "wonderland",
+    ];
+    let images = dir.path().join("images");
+    small_images(&images, 3, 4);
+    let mut flags = secure.to_vec();
+    flags.extend(["--create-topic", "1"]);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
+    assert_eq!(sent.len(), 3);
+
+    let mut consume = secure.to_vec();
+    consume.extend(["--kafka-timeout", "5s"]);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &consume);
+    serve.wait_until_consumed(&ends(&sent));
+    serve.stop();
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+
+    // Each missing piece is refused, and the error says what to fix.
+    let refused = |flags: &[&str]| {
+        let out = imglake()
+            .arg("kafka-send")
+            .arg(&images)
+            .args([
+                "--kafka-brokers",
+                &brokers,
+                "--kafka-topic",
+                TOPIC,
+                "--kafka-timeout",
+                "2s",
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(flags)
+            .output()
+            .expect("spawn");
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let other_ca = certs.other_ca.display().to_string();
+    let untrusted = refused(&[
+        "--kafka-tls-ca",
+        &other_ca,
+        "--kafka-tls-cert",
+        &cert,
+        "--kafka-tls-key",
+        &key,
+        "--kafka-sasl-mechanism",
+        "plain",
+        "--kafka-sasl-username",
+        "alice",
+        "--kafka-sasl-password",
+        "x",
+    ]);
+    assert!(untrusted.contains("--kafka-tls-ca"), "{untrusted}");
+    let no_client_cert = refused(&[
+        "--kafka-tls-ca",
+        &ca,
+        "--kafka-sasl-mechanism",
+        "plain",
+        "--kafka-sasl-username",
+        "alice",
+        "--kafka-sasl-password",
+        "x",
+    ]);
+    assert!(
+        no_client_cert.contains("cannot connect to Kafka"),
+        "{no_client_cert}"
+    );
+    let no_sasl = refused(&[
+        "--kafka-tls-ca",
+        &ca,
+        "--kafka-tls-cert",
+        &cert,
+        "--kafka-tls-key",
+        &key,
+    ]);
+    assert!(no_sasl.contains("cannot connect to Kafka"), "{no_sasl}");
+    let no_tls = refused(&[]);
+    assert!(no_tls.contains("--kafka-tls"), "{no_tls}");
+}
+
+#[test]
+fn unreachable_brokers_missing_topics_and_oversized_files_are_reported_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let out = imglake()
+        .args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "--kafka-brokers",
+            &nobody,
+            "--kafka-topic",
+            TOPIC,
+            "--kafka-timeout",
+            "1s",
+        ])
+        .output()
+        .expect("spawn serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to Kafka") && stderr.contains("--kafka-brokers"),
+        "{stderr}"
+    );
+
+    let broker = Tansu::memory(dir.path());
+    let brokers = broker.brokers();
+    let out = imglake()
+        .args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--kafka-brokers", &brokers, "--kafka-topic", "absent"])
+        .output()
+        .expect("spawn serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("`absent` does not exist") && stderr.contains("--kafka-topic"),
+        "{stderr}"
+    );
+
+    let images = dir.path().join("images");
+    small_images(&images, 2, 5);
+    let out = imglake()
+        .arg("kafka-send")
+        .arg(&images)
+        .args(["--kafka-brokers", &brokers, "--kafka-topic", "absent"])
+        .output()
+        .expect("spawn kafka-send");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--create-topic"),
+        "{stderr}"
+    );
+
+    // A file above --max-file-size is skipped and reported; the others are sent.
+    std::fs::write(images.join("big.bin"), vec![1u8; 300_000]).expect("write");
+    let out = imglake()
+        .arg("kafka-send")
+        .arg(&images)
+        .args([
+            "--kafka-brokers",
+            &brokers,
+            "--kafka-topic",
+            TOPIC,
+            "--create-topic",
+            "1",
+        ])
+        .args(["--max-file-size", "200KB", "--json"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("spawn kafka-send");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.bin") && stderr.contains("--max-file-size"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("\"offset\"")).count(),
+        2,
+        "{stdout}"
+    );
+}
