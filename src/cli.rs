@@ -61,7 +61,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
 
-    /// Processing workers (default: one per core).
+    /// Processing workers (default: one per core); 0 only stores arriving images (RECEIVED),
+    /// and a later start with workers processes them.
     #[arg(long, env = "IMGLAKE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
 

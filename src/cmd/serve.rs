@@ -5,7 +5,9 @@
 //! - `POST /upload/{bucket}`: where local presigned forms point; the form is checked against
 //!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
 //!   the object is stored and its processing queued, as the S3 notification would.
-//! - `GET /healthz`: queue and feed state.
+//! - `GET /healthz`: queue and feed state, and each Kafka partition's offsets.
+//! - With `--kafka-brokers` and `--kafka-topic`: the topic's records go through the
+//!   `kafka-ingest` handler into the same processing queue ([`crate::kafka::consumer`]).
 //!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
 //! queue), an exporter that tails the change feed and flushes by size or age, and an optional
@@ -110,7 +112,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let receiver = Arc::new(Mutex::new(receiver));
     let processed = Arc::new(std::sync::Mutex::new(Outcomes::default()));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.workers.max(1) {
+    if args.workers == 0 {
+        // Ingest only: images stay RECEIVED; a later start with workers processes them.
+        let receiver = receiver.clone();
+        workers.spawn(async move { while receiver.lock().await.recv().await.is_some() {} });
+    }
+    for _ in 0..args.workers {
         let (app, receiver, processed) = (app.clone(), receiver.clone(), processed.clone());
         workers.spawn(async move {
             loop {
@@ -211,7 +218,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map(|k| format!(" and Kafka topic {}", k.topic))
             .unwrap_or_default(),
         args.data_dir.display(),
-        args.workers.max(1),
+        args.workers,
         if resumed > 0 {
             format!(", resumed {resumed} unprocessed images")
         } else {
