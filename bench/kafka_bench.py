@@ -80,7 +80,7 @@ def wait(addr, count, queue_empty):
             conn = http.client.HTTPConnection(host, int(port), timeout=10)
             conn.request("GET", "/healthz")
             health = json.loads(conn.getresponse().read())
-            committed = sum((p.get("committed") or 0) for p in (health.get("kafka") or {}).values())
+            committed = sum((p.get("committed") or 0) for p in ((health.get("kafka") or {}).get("partitions") or {}).values())
             if committed >= count and (not queue_empty or health.get("queued") == 0):
                 print(f"{time.time():.3f}")
                 return

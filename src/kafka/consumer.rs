@@ -121,6 +121,8 @@ pub struct PartitionStatus {
 /// The consumer's state for `/healthz`.
 #[derive(Debug, Default)]
 pub struct Status {
+    topic: String,
+    group: String,
     partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
 }
 
@@ -133,12 +135,15 @@ impl Status {
         f(map.entry(partition).or_default());
     }
 
-    /// Per partition: committed offset, high watermark, current error.
-    pub fn snapshot(&self) -> BTreeMap<i32, PartitionStatus> {
-        self.partitions
+    /// Topic, group, and per partition: committed and stored offsets, high watermark, and
+    /// the current error.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let partitions = self
+            .partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .clone();
+        serde_json::json!({"topic": self.topic, "group": self.group, "partitions": partitions})
     }
 }
 
@@ -179,7 +184,11 @@ impl Consumer {
         };
         let client = args.conn.connect(&args.kafka_brokers).await?;
         let partitions = partitions(&client, &topic, &args.kafka_brokers).await?;
-        let status = Arc::new(Status::default());
+        let status = Arc::new(Status {
+            topic: topic.clone(),
+            group: args.kafka_group.clone(),
+            partitions: Mutex::default(),
+        });
         let committed = pipeline
             .store
             .kafka_offsets(&args.kafka_group, &topic)
@@ -357,6 +366,8 @@ async fn read_partition(
             Some(o) => o,
             None => match start_offset(&ctx, &client, &mut stopped).await {
                 Some(o) => {
+                    // Kept at once: a restart goes on from here, not from a later `latest`.
+                    commit(&ctx, partition, o).await;
                     next = Some(o);
                     o
                 }

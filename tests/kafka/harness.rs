@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{assert_success, imglake, venv_bin, Moto};
+use crate::util::{assert_success, imglake, venv_bin};
 
 /// The tansu binary: `IMGLAKE_TANSU`, else where scripts/tansu.sh builds it.
 pub fn tansu_bin() -> PathBuf {
@@ -70,56 +70,33 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 pub struct Tansu {
     child: Option<Child>,
     pub port: u16,
-    args: Vec<String>,
-    env: Vec<(&'static str, String)>,
-    log: PathBuf,
+    storage: String,
+    dir: PathBuf,
+    /// Flags of the running broker, and the port it advertises.
+    flags: Vec<String>,
+    advertised: u16,
 }
 
 impl Tansu {
     /// In-memory storage: a restart loses every topic.
     pub fn memory(dir: &Path) -> Tansu {
-        Tansu::start(dir, "memory://tansu/", Vec::new(), &[], None)
+        Tansu::start(dir, "memory://tansu/")
     }
 
-    /// Storage in a bucket of `moto`'s S3: topics and records survive a restart.
-    pub fn s3(dir: &Path, moto: &Moto, bucket: &str) -> Tansu {
-        moto.boto3(&format!(
-            "import boto3; boto3.client('s3').create_bucket(Bucket='{bucket}')"
-        ));
-        let mut env = moto.env();
-        env.push(("AWS_ENDPOINT", moto.endpoint.clone()));
-        env.push(("AWS_ALLOW_HTTP", "true".into()));
-        Tansu::start(dir, &format!("s3://{bucket}/"), env, &[], None)
+    /// SQLite storage in `dir`: topics, records and SCRAM users survive a restart.
+    pub fn sqlite(dir: &Path) -> Tansu {
+        Tansu::start(dir, "sqlite://tansu.db")
     }
 
-    /// A broker with extra flags (e.g. `--authentication`) that advertises
-    /// `advertised_port` (a proxy in front of it) instead of its own.
-    pub fn start(
-        dir: &Path,
-        storage: &str,
-        env: Vec<(&'static str, String)>,
-        extra: &[&str],
-        advertised_port: Option<u16>,
-    ) -> Tansu {
+    fn start(dir: &Path, storage: &str) -> Tansu {
         let port = free_port();
-        let advertised = advertised_port.unwrap_or(port);
-        let mut args = vec![
-            "broker".to_owned(),
-            "--silent".into(),
-            "--listener-url".into(),
-            format!("tcp://127.0.0.1:{port}"),
-            "--advertised-listener-url".into(),
-            format!("tcp://127.0.0.1:{advertised}"),
-            "--storage-engine".into(),
-            storage.into(),
-        ];
-        args.extend(extra.iter().map(|s| (*s).to_owned()));
         let mut tansu = Tansu {
             child: None,
             port,
-            args,
-            env,
-            log: dir.join(format!("tansu-{port}.log")),
+            storage: storage.to_owned(),
+            dir: dir.to_owned(),
+            flags: Vec::new(),
+            advertised: port,
         };
         tansu.spawn();
         tansu
@@ -129,11 +106,16 @@ impl Tansu {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
+            .open(self.dir.join(format!("tansu-{}.log", self.port)))
             .expect("tansu log");
         let mut child = Command::new(tansu_bin())
-            .args(&self.args)
-            .envs(self.env.iter().cloned())
+            .args(["broker", "--silent", "--storage-engine", &self.storage])
+            .arg("--listener-url")
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .arg("--advertised-listener-url")
+            .arg(format!("tcp://127.0.0.1:{}", self.advertised))
+            .args(&self.flags)
+            .current_dir(&self.dir)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -156,23 +138,43 @@ impl Tansu {
         self.spawn();
     }
 
+    /// Restarts it with `flags` (e.g. `--authentication`), advertising `advertised` (a proxy
+    /// in front of it) to clients instead of its own port.
+    pub fn restart_with(&mut self, flags: &[&str], advertised: u16) {
+        self.flags = flags.iter().map(|f| (*f).to_owned()).collect();
+        self.advertised = advertised;
+        self.restart();
+    }
+
     pub fn brokers(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `tansu topic create` (the broker's own tool, not our client).
-    pub fn create_topic(&self, topic: &str, partitions: u32) {
-        let mut cmd = Command::new(tansu_bin());
-        cmd.args(["topic", "create", topic, "--partitions"])
-            .arg(partitions.to_string())
+    /// Runs a `tansu` admin command against this broker (its own tool, not our client).
+    fn admin(&self, args: &[&str]) {
+        let mut child = Command::new(tansu_bin())
+            .args(args)
             .arg("--broker")
-            .arg(format!("tcp://127.0.0.1:{}", self.port));
-        let mut child = cmd.spawn().expect("tansu topic create");
+            .arg(format!("tcp://127.0.0.1:{}", self.port))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tansu admin command");
         let status = wait_bounded(&mut child, Duration::from_secs(30));
         assert!(
             status.is_some_and(|s| s.success()),
-            "tansu topic create {topic} failed: {status:?}"
+            "tansu {args:?} failed: {status:?}"
         );
+    }
+
+    /// `tansu topic create`.
+    pub fn create_topic(&self, topic: &str, partitions: u32) {
+        let partitions = partitions.to_string();
+        self.admin(&["topic", "create", topic, "--partitions", &partitions]);
+    }
+
+    /// `tansu user create` with SCRAM-SHA-512 credentials (needs SQLite storage).
+    pub fn create_user(&self, name: &str, password: &str) {
+        self.admin(&["user", "create", name, password, "--mechanism", "scram512"]);
     }
 }
 
@@ -293,10 +295,9 @@ impl Serve {
             &format!("offsets {expected:?} committed"),
             Duration::from_secs(180),
             move |h| {
-                expected
-                    .iter()
-                    .all(|(p, want)| h["kafka"][p.to_string()]["committed"].as_i64() == Some(*want))
-                    && h["queued"].as_u64() == Some(0)
+                expected.iter().all(|(p, want)| {
+                    h["kafka"]["partitions"][p.to_string()]["committed"].as_i64() == Some(*want)
+                }) && h["queued"].as_u64() == Some(0)
             },
         )
     }

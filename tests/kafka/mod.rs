@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use harness::*;
 
-use crate::util::{imglake, Moto};
+use crate::util::imglake;
 
 const TOPIC: &str = "images";
 
@@ -84,7 +84,7 @@ fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit
         "a batch stored but not committed",
         Duration::from_secs(120),
         |h| {
-            h["kafka"].as_object().is_some_and(|parts| {
+            h["kafka"]["partitions"].as_object().is_some_and(|parts| {
                 parts
                     .values()
                     .any(|p| p["stored"].as_i64() > p["committed"].as_i64())
@@ -105,8 +105,7 @@ fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit
 fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let moto = Moto::start();
-    let mut broker = Tansu::s3(dir.path(), &moto, "kafka-log");
+    let mut broker = Tansu::sqlite(dir.path());
     broker.create_topic(TOPIC, 2);
     let brokers = broker.brokers();
     let mut sent = kafka_send(
@@ -127,7 +126,7 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
         "serve to see the broker gone",
         Duration::from_secs(60),
         |h| {
-            h["kafka"]
+            h["kafka"]["partitions"]
                 .as_object()
                 .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
         },
@@ -145,7 +144,7 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     ));
     let health = serve.wait_until_consumed(&ends(&sent));
     assert!(
-        health["kafka"]
+        health["kafka"]["partitions"]
             .as_object()
             .is_some_and(|parts| parts.values().all(|p| p["error"].is_null())),
         "{health}"
@@ -177,7 +176,10 @@ fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
     serve.wait_for(
         "a batch stored but not committed",
         Duration::from_secs(120),
-        |h| h["kafka"]["0"]["stored"].as_i64() > h["kafka"]["0"]["committed"].as_i64(),
+        |h| {
+            h["kafka"]["partitions"]["0"]["stored"].as_i64()
+                > h["kafka"]["partitions"]["0"]["committed"].as_i64()
+        },
     );
     let log = serve.stop();
     let received = summary(&log, "received");
@@ -200,26 +202,27 @@ fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
 }
 
 #[test]
-fn tls_with_client_certificates_and_sasl_reach_a_broker_that_requires_them() {
+fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let certs = Certs::make(&dir.path().join("certs"));
-    // The broker requires SASL and advertises the TLS proxy, so every connection a client
-    // makes after bootstrap goes through TLS too.
+    // SCRAM credentials live in the broker's storage: made while it runs without
+    // authentication, then required by its restart with --authentication, behind a TLS proxy
+    // that it advertises, so every connection a client makes goes through TLS.
+    let mut broker = Tansu::sqlite(dir.path());
+    broker.create_user("alice", "wonderland");
+    broker.create_topic(TOPIC, 2);
     let proxy_port = free_port();
-    let broker = Tansu::start(
-        dir.path(),
-        "memory://tansu/",
-        Vec::new(),
-        &["--authentication"],
-        Some(proxy_port),
-    );
+    broker.restart_with(&["--authentication"], proxy_port);
     let proxy = TlsProxy::start(proxy_port, broker.port, &certs);
     let brokers = format!("127.0.0.1:{}", proxy.port);
-    let ca = certs.ca.display().to_string();
-    let (cert, key) = (
+    let password = dir.path().join("password");
+    std::fs::write(&password, "wonderland\n").expect("write");
+    let (ca, cert, key, password) = (
+        certs.ca.display().to_string(),
         certs.client.display().to_string(),
         certs.client_key.display().to_string(),
+        password.display().to_string(),
     );
     let secure = [
         "--kafka-tls-ca",
@@ -229,27 +232,23 @@ fn tls_with_client_certificates_and_sasl_reach_a_broker_that_requires_them() {
         "--kafka-tls-key",
         &key,
         "--kafka-sasl-mechanism",
-        "plain",
+        "scram-sha-512",
         "--kafka-sasl-username",
         "alice",
-        "--kafka-sasl-password",
-        "wonderland",
+        "--kafka-sasl-password-file",
+        &password,
     ];
     let images = dir.path().join("images");
-    small_images(&images, 3, 4);
-    let mut flags = secure.to_vec();
-    flags.extend(["--create-topic", "1"]);
-    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
-    assert_eq!(sent.len(), 3);
+    small_images(&images, 4, 4);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &secure);
+    assert_eq!(sent.len(), 4);
 
-    let mut consume = secure.to_vec();
-    consume.extend(["--kafka-timeout", "5s"]);
-    let mut serve = Serve::start(&data, &brokers, TOPIC, &consume);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &secure);
     serve.wait_until_consumed(&ends(&sent));
     serve.stop();
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
 
-    // Each missing piece is refused, and the error says what to fix.
+    // Each missing or wrong piece is refused, and the error says what to fix.
     let refused = |flags: &[&str]| {
         let out = imglake()
             .arg("kafka-send")
@@ -270,47 +269,62 @@ fn tls_with_client_certificates_and_sasl_reach_a_broker_that_requires_them() {
         assert!(!out.status.success(), "{flags:?} was accepted");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let other_ca = certs.other_ca.display().to_string();
-    let untrusted = refused(&[
+    let sasl = [
+        "--kafka-sasl-mechanism",
+        "scram-sha-512",
+        "--kafka-sasl-username",
+        "alice",
+    ];
+    let tls = [
         "--kafka-tls-ca",
-        &other_ca,
+        &ca,
         "--kafka-tls-cert",
         &cert,
         "--kafka-tls-key",
         &key,
-        "--kafka-sasl-mechanism",
-        "plain",
-        "--kafka-sasl-username",
-        "alice",
-        "--kafka-sasl-password",
-        "x",
-    ]);
-    assert!(untrusted.contains("--kafka-tls-ca"), "{untrusted}");
-    let no_client_cert = refused(&[
-        "--kafka-tls-ca",
-        &ca,
-        "--kafka-sasl-mechanism",
-        "plain",
-        "--kafka-sasl-username",
-        "alice",
-        "--kafka-sasl-password",
-        "x",
-    ]);
+    ];
+    let wrong_password =
+        refused(&[&tls[..], &sasl[..], &["--kafka-sasl-password", "queen"]].concat());
+    assert!(
+        wrong_password.contains("--kafka-sasl-username and the password"),
+        "{wrong_password}"
+    );
+    let other_ca = certs.other_ca.display().to_string();
+    let untrusted = refused(
+        &[
+            &[
+                "--kafka-tls-ca",
+                &other_ca,
+                "--kafka-tls-cert",
+                &cert,
+                "--kafka-tls-key",
+                &key,
+            ][..],
+            &sasl[..],
+            &["--kafka-sasl-password-file", &password],
+        ]
+        .concat(),
+    );
+    assert!(
+        untrusted.contains("give their CA with --kafka-tls-ca"),
+        "{untrusted}"
+    );
+    let no_client_cert = refused(
+        &[
+            &["--kafka-tls-ca", &ca][..],
+            &sasl[..],
+            &["--kafka-sasl-password-file", &password],
+        ]
+        .concat(),
+    );
     assert!(
         no_client_cert.contains("cannot connect to Kafka"),
         "{no_client_cert}"
     );
-    let no_sasl = refused(&[
-        "--kafka-tls-ca",
-        &ca,
-        "--kafka-tls-cert",
-        &cert,
-        "--kafka-tls-key",
-        &key,
-    ]);
+    let no_sasl = refused(&tls);
     assert!(no_sasl.contains("cannot connect to Kafka"), "{no_sasl}");
     let no_tls = refused(&[]);
-    assert!(no_tls.contains("--kafka-tls"), "{no_tls}");
+    assert!(no_tls.contains("need --kafka-tls"), "{no_tls}");
 }
 
 #[test]
