@@ -508,12 +508,6 @@ async fn handle(
     ctx.status.update(partition, |s| s.stored = Some(upto));
     for record in &report.records {
         match record.outcome {
-            "RECEIVED" => {
-                // Waits while the queue is full: the consumer slows down instead of dropping.
-                if ctx.queue.send(record.image_id.clone()).await.is_err() {
-                    tracing::warn!(image_id = %record.image_id, "processing queue closed; the image resumes on the next start");
-                }
-            }
             "REJECTED" => tracing::warn!(
                 topic = %record.topic, partition = record.partition, offset = record.offset,
                 image_id = %record.image_id, reason = record.error.as_deref().unwrap_or(""),
@@ -525,6 +519,12 @@ async fn handle(
                 "kafka: record not stored; it is read again"
             ),
             _ => {}
+        }
+    }
+    for record in report.records.iter().filter(|r| r.outcome == "RECEIVED") {
+        // Waits while the queue is full: the consumer slows down instead of dropping.
+        if ctx.queue.send(record.image_id.clone()).await.is_err() {
+            tracing::warn!(image_id = %record.image_id, "processing queue closed; the image resumes on the next start");
         }
     }
     (upto, retry_at.is_some())
