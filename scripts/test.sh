@@ -9,6 +9,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
 IMGLAKE_VENV="$(scripts/python-env.sh test)"
 IMGLAKE_CHECKOV="$(scripts/python-env.sh checkov)/bin/checkov"
 export IMGLAKE_VENV IMGLAKE_CHECKOV
+IMGLAKE_TANSU="$(scripts/tansu.sh)"; export IMGLAKE_TANSU # Kafka broker of tests/kafka (built once)
 export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
 
 # A shared target directory grows without bound: every clone path and dependency set leaves

@@ -302,6 +302,22 @@ impl Serve {
         )
     }
 
+    /// Waits until some partition has a batch whose items are stored and whose offset is not
+    /// committed yet (its images waiting for room in the processing queue).
+    pub fn wait_until_a_batch_is_stored_not_committed(&mut self) {
+        self.wait_for(
+            "a batch stored but not committed",
+            Duration::from_secs(120),
+            |h| {
+                h["kafka"]["partitions"].as_object().is_some_and(|parts| {
+                    parts
+                        .values()
+                        .any(|p| p["stored"].as_i64() > p["committed"].as_i64())
+                })
+            },
+        );
+    }
+
     /// SIGKILL: no chance to commit, flush or drain anything.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
@@ -350,6 +366,26 @@ pub fn summary(log: &str, name: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no number after `{name}` in {line}"))
+}
+
+/// Runs `imglake ARGS…` to its end; returns its exit code, stdout and stderr.
+pub fn run_imglake(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = imglake().args(args).output().expect("spawn imglake");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `imglake ARGS…`, which must fail; returns its stderr.
+pub fn imglake_fails(args: &[&str]) -> String {
+    let (code, _, stderr) = run_imglake(args);
+    assert!(
+        code.is_some_and(|c| c != 0),
+        "{args:?} succeeded:\n{stderr}"
+    );
+    stderr
 }
 
 /// What kafka-send reported for one file.

@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use harness::*;
 
-use crate::util::imglake;
-
 const TOPIC: &str = "images";
 
 /// Poison records, by file name → the reason they are REJECTED with.
@@ -80,17 +78,7 @@ fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit
         "3MB",
     ];
     let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
-    serve.wait_for(
-        "a batch stored but not committed",
-        Duration::from_secs(120),
-        |h| {
-            h["kafka"]["partitions"].as_object().is_some_and(|parts| {
-                parts
-                    .values()
-                    .any(|p| p["stored"].as_i64() > p["committed"].as_i64())
-            })
-        },
-    );
+    serve.wait_until_a_batch_is_stored_not_committed();
     serve.kill();
 
     let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
@@ -108,16 +96,9 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     let mut broker = Tansu::sqlite(dir.path());
     broker.create_topic(TOPIC, 2);
     let brokers = broker.brokers();
-    let mut sent = kafka_send(
-        &brokers,
-        TOPIC,
-        &small_images(&dir.path().join("one"), 6, 1)
-            .iter()
-            .map(|p| p.as_path())
-            .collect::<Vec<_>>(),
-        &data,
-        &[],
-    );
+    let one = dir.path().join("one");
+    small_images(&one, 6, 1);
+    let mut sent = kafka_send(&brokers, TOPIC, &[&one], &data, &[]);
     let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "2s"]);
     serve.wait_until_consumed(&ends(&sent));
 
@@ -132,16 +113,9 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
         },
     );
     broker.restart();
-    sent.extend(kafka_send(
-        &brokers,
-        TOPIC,
-        &small_images(&dir.path().join("two"), 6, 2)
-            .iter()
-            .map(|p| p.as_path())
-            .collect::<Vec<_>>(),
-        &data,
-        &[],
-    ));
+    let two = dir.path().join("two");
+    small_images(&two, 6, 2);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&two], &data, &[]));
     let health = serve.wait_until_consumed(&ends(&sent));
     assert!(
         health["kafka"]["partitions"]
@@ -173,14 +147,7 @@ fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
         "1",
     ];
     let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
-    serve.wait_for(
-        "a batch stored but not committed",
-        Duration::from_secs(120),
-        |h| {
-            h["kafka"]["partitions"]["0"]["stored"].as_i64()
-                > h["kafka"]["partitions"]["0"]["committed"].as_i64()
-        },
-    );
+    serve.wait_until_a_batch_is_stored_not_committed();
     let log = serve.stop();
     let received = summary(&log, "received");
     assert!(received >= 6, "{log}");
@@ -249,25 +216,18 @@ fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
 
     // Each missing or wrong piece is refused, and the error says what to fix.
+    let (images, data) = (images.display().to_string(), data.display().to_string());
     let refused = |flags: &[&str]| {
-        let out = imglake()
-            .arg("kafka-send")
-            .arg(&images)
-            .args([
-                "--kafka-brokers",
-                &brokers,
-                "--kafka-topic",
-                TOPIC,
-                "--kafka-timeout",
-                "2s",
-            ])
-            .arg("--data-dir")
-            .arg(&data)
-            .args(flags)
-            .output()
-            .expect("spawn");
-        assert!(!out.status.success(), "{flags:?} was accepted");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        let send = [
+            "kafka-send",
+            &images,
+            "--kafka-brokers",
+            &brokers,
+            "--data-dir",
+            &data,
+        ];
+        let topic = ["--kafka-topic", TOPIC, "--kafka-timeout", "2s"];
+        imglake_fails(&[&send[..], &topic[..], flags].concat())
     };
     let sasl = [
         "--kafka-sasl-mechanism",
@@ -330,40 +290,33 @@ fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them
 #[test]
 fn unreachable_brokers_missing_topics_and_oversized_files_are_reported_with_the_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let nobody = format!("127.0.0.1:{}", free_port());
-    let out = imglake()
-        .args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
-        .arg("--data-dir")
-        .arg(&data)
-        .args([
+    let data = dir.path().join("data").display().to_string();
+    let serve = |brokers: &str, topic: &str| {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let kafka = [
             "--kafka-brokers",
-            &nobody,
+            brokers,
             "--kafka-topic",
-            TOPIC,
+            topic,
             "--kafka-timeout",
             "1s",
-        ])
-        .output()
-        .expect("spawn serve");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+        ];
+        imglake_fails(
+            &[
+                &["serve", "--addr", &addr, "--data-dir", &data][..],
+                &kafka[..],
+            ]
+            .concat(),
+        )
+    };
+    let stderr = serve(&format!("127.0.0.1:{}", free_port()), TOPIC);
     assert!(
         stderr.contains("cannot connect to Kafka") && stderr.contains("--kafka-brokers"),
         "{stderr}"
     );
-
     let broker = Tansu::memory(dir.path());
     let brokers = broker.brokers();
-    let out = imglake()
-        .args(["serve", "--addr", &format!("127.0.0.1:{}", free_port())])
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["--kafka-brokers", &brokers, "--kafka-topic", "absent"])
-        .output()
-        .expect("spawn serve");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let stderr = serve(&brokers, "absent");
     assert!(
         stderr.contains("`absent` does not exist") && stderr.contains("--kafka-topic"),
         "{stderr}"
@@ -371,46 +324,35 @@ fn unreachable_brokers_missing_topics_and_oversized_files_are_reported_with_the_
 
     let images = dir.path().join("images");
     small_images(&images, 2, 5);
-    let out = imglake()
-        .arg("kafka-send")
-        .arg(&images)
-        .args(["--kafka-brokers", &brokers, "--kafka-topic", "absent"])
-        .output()
-        .expect("spawn kafka-send");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("--create-topic"),
-        "{stderr}"
-    );
+    let images_arg = images.display().to_string();
+    let send = [
+        "kafka-send",
+        &images_arg,
+        "--kafka-brokers",
+        &brokers,
+        "--data-dir",
+        &data,
+    ];
+    let stderr = imglake_fails(&[&send[..], &["--kafka-topic", "absent"]].concat());
+    assert!(stderr.contains("--create-topic"), "{stderr}");
 
     // A file above --max-file-size is skipped and reported; the others are sent.
     std::fs::write(images.join("big.bin"), vec![1u8; 300_000]).expect("write");
-    let out = imglake()
-        .arg("kafka-send")
-        .arg(&images)
-        .args([
-            "--kafka-brokers",
-            &brokers,
-            "--kafka-topic",
-            TOPIC,
-            "--create-topic",
-            "1",
-        ])
-        .args(["--max-file-size", "200KB", "--json"])
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .expect("spawn kafka-send");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let flags = [
+        "--kafka-topic",
+        TOPIC,
+        "--create-topic",
+        "1",
+        "--max-file-size",
+        "200KB",
+        "--json",
+    ];
+    let (code, stdout, stderr) = run_imglake(&[&send[..], &flags[..]].concat());
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("big.bin") && stderr.contains("--max-file-size"),
         "{stderr}"
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        stdout.lines().filter(|l| l.contains("\"offset\"")).count(),
-        2,
-        "{stdout}"
-    );
+    let sent = stdout.lines().filter(|l| l.contains("\"offset\"")).count();
+    assert_eq!(sent, 2, "{stdout}");
 }
