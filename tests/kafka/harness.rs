@@ -302,6 +302,19 @@ impl Serve {
         )
     }
 
+    /// Waits until serve's log contains `text`.
+    pub fn wait_for_log(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{text}` in serve's log after 60 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until some partition has a batch whose items are stored and whose offset is not
     /// committed yet (its images waiting for room in the processing queue).
     pub fn wait_until_a_batch_is_stored_not_committed(&mut self) {

@@ -169,6 +169,37 @@ fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
 }
 
 #[test]
+fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 5, 7);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &[]);
+    // A file where the raw store's images/ directory goes: every raw write fails (even as
+    // root), as a full or broken disk would make it.
+    let blocker = data.join("raw/images");
+    std::fs::create_dir_all(data.join("raw")).expect("mkdir");
+    std::fs::write(&blocker, b"in the way").expect("write");
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_for_log("kafka: record not stored; it is read again");
+    let health = serve.health().expect("healthz");
+    assert_eq!(
+        health["kafka"]["partitions"]["0"]["committed"].as_i64(),
+        Some(0),
+        "the offset moved past records that are not stored: {health}"
+    );
+    std::fs::remove_file(&blocker).expect("remove");
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 5, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
 fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
