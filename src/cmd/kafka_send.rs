@@ -28,6 +28,17 @@ use crate::local::CLAIMS_BUCKET;
 /// Prefix of claim-check objects written by kafka-send.
 const CLAIM_PREFIX: &str = "kafka-send/";
 
+/// Where the image id of a record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImageIdFrom {
+    /// No header: the consumer derives the id from topic/partition/offset, so every record
+    /// is an image of its own.
+    Offset,
+    /// Header `image-id` = SHA-256 of the tenant and the bytes: sending the same file again
+    /// (for the same tenant) is a duplicate that changes nothing.
+    Content,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CompressionArg {
     None,
@@ -84,6 +95,10 @@ pub struct KafkaSendArgs {
     /// Tenant header of every record.
     #[arg(long, env = "IMGLAKE_TENANT", value_parser = parse_tenant)]
     pub tenant: Option<String>,
+
+    /// Where image ids come from.
+    #[arg(long, env = "IMGLAKE_KAFKA_IMAGE_ID", value_enum, default_value_t = ImageIdFrom::Offset)]
+    pub image_id: ImageIdFrom,
 
     /// Data directory of the `imglake serve` that consumes the topic: claim-check objects
     /// go to its claims/ (bucket `claims`).
@@ -364,10 +379,15 @@ pub async fn run(args: KafkaSendArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let len = bytes.len() as u64;
+        let mut headers = headers.clone();
+        if args.image_id == ImageIdFrom::Content {
+            let id = content_id(args.tenant.as_deref(), &bytes);
+            headers.insert("image-id".to_owned(), id.into_bytes());
+        }
         let mut record = Record {
             key: Some(name.as_bytes().to_vec()),
             value: Some(bytes.to_vec()),
-            headers: headers.clone(),
+            headers,
             timestamp: chrono::Utc::now(),
         };
         let route = route(record_size(&record), args.kafka_max_message_bytes);
@@ -403,6 +423,20 @@ pub async fn run(args: KafkaSendArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The `image-id` of `bytes` sent for `tenant`: 64 hex digits of SHA-256 over both.
+pub fn content_id(tenant: Option<&str>, bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(
+        tenant
+            .unwrap_or(imglake_pipeline::handlers::DEFAULT_TENANT)
+            .as_bytes(),
+    );
+    hash.update([0]);
+    hash.update(bytes);
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The file's bytes, refused above `limit` without reading it.
@@ -463,6 +497,15 @@ mod tests {
         let single = collect(&[root.join("z.jpg")]).expect("collect");
         assert_eq!(single[0].1, "z.jpg");
         assert!(collect(&[root.join("missing")]).is_err());
+    }
+
+    #[test]
+    fn content_ids_are_valid_image_ids_that_depend_on_tenant_and_bytes() {
+        let id = content_id(None, b"abc");
+        assert!(imglake_pipeline::handlers::is_valid_image_id(&id), "{id}");
+        assert_eq!(id, content_id(Some("default"), b"abc"));
+        assert_ne!(id, content_id(Some("acme"), b"abc"));
+        assert_ne!(id, content_id(None, b"abd"));
     }
 
     #[test]

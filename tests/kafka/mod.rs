@@ -200,6 +200,27 @@ fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
 }
 
 #[test]
+fn a_folder_sent_again_with_content_ids_adds_no_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 2);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 4, 8);
+    large_image(&images.join("large.jpg"), 8);
+    let flags = ["--image-id", "content", "--tenant", "acme"];
+    let first = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
+    let again = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_until_consumed(&ends(&[first.clone(), again].concat()));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 5, "{log}");
+    assert_eq!(summary(&log, "duplicates"), 5, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &first, &BTreeMap::new());
+}
+
+#[test]
 fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
