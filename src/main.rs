@@ -24,11 +24,13 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod conn;
+mod console;
 mod diagnose;
 mod engine;
 mod kafka;
 mod local;
 mod sql;
+mod upkeep;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -114,6 +116,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Demo(args) => cmd::demo::run(args).await,
             cli::Command::Serve(args) => cmd::serve::run(args).await,
             cli::Command::KafkaSend(args) => cmd::kafka_send::run(args).await,
+            cli::Command::Backfill(args) => cmd::backfill::run(args).await,
+            cli::Command::Reconcile(args) => cmd::reconcile::run(args).await,
+            cli::Command::Redrive(args) => cmd::redrive::run(args).await,
+            cli::Command::ExportTable(args) => cmd::export_table::run(args).await,
         }
     })
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imglake_pipeline::samples::{jpeg, photo, sample_set, Expect};
+use imglake_pipeline::samples::{jpeg, photo, sample_set, with_exif, Exif, Expect};
 use serde_json::Value;
 
 use crate::util::{imglake, query, run_ok};
@@ -58,6 +58,18 @@ fn demo_accounts_for_every_input_and_a_rerun_changes_nothing() {
             "{section} missing:\n{out}"
         );
     }
+    // The lake holds exactly what the metadata table holds (a table export reconciled).
+    let reconciled = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("reconcile: "))
+        .unwrap_or_else(|| panic!("no reconcile line:\n{out}"));
+    assert!(reconciled.ends_with(" 0 drift"), "{reconciled}");
+    let items: usize = reconciled
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(items > 10, "{reconciled}");
     let samples = sample_set();
     let expected_processed = samples
         .iter()
@@ -496,6 +508,58 @@ fn serve_takes_concurrent_and_presigned_uploads_and_a_graceful_stop_loses_nothin
     lake_ids.sort();
     assert_eq!(lake_ids, ids);
     assert!(rows.iter().all(|r| r["status"] == "PROCESSED"), "{rows:?}");
+}
+
+#[test]
+fn a_rotated_photo_has_one_size_on_every_row_of_the_lake() {
+    // Stored 480×320, EXIF orientation 6 (turn a quarter clockwise): displayed 320×480.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &[]);
+    let exif = Exif {
+        orientation: 6,
+        ..Exif::default()
+    };
+    let image = with_exif(&jpeg(&photo(480, 320, 7), 85), &exif);
+    let (status, body) = http(&server.addr, "PUT", "/images", &[], &image).expect("PUT answered");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = json_of(&body)["image_id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let item = loop {
+        let (_, body) = http(&server.addr, "GET", &format!("/images/{id}"), &[], b"").expect("GET");
+        let item = json_of(&body);
+        if item["status"] == "PROCESSED" {
+            break item;
+        }
+        assert!(Instant::now() < deadline, "not processed: {item}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        (item["width"].as_i64(), item["height"].as_i64()),
+        (Some(320), Some(480))
+    );
+    server.stop();
+    let rows = json_rows(&query(
+        &lake(&data),
+        "json",
+        &format!(
+            "select status, width, height from image_events where image_id = '{id}' \
+             order by sequence_number"
+        ),
+    ));
+    let statuses: Vec<&str> = rows.iter().filter_map(|r| r["status"].as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["RECEIVED", "PROCESSING", "PROCESSED"],
+        "{rows:?}"
+    );
+    for row in &rows {
+        assert_eq!(
+            (row["width"].as_i64(), row["height"].as_i64()),
+            (Some(320), Some(480)),
+            "{row}"
+        );
+    }
 }
 
 #[test]

@@ -4,6 +4,8 @@
 mod moto;
 mod util;
 
+mod backfill;
+mod console;
 mod demo_serve;
 mod export_query;
 mod kafka;
@@ -11,5 +13,6 @@ mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;
 mod readers;
+mod redrive;
 mod s3_lake;
 mod sql_views;

@@ -22,8 +22,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use imglake_pipeline::model::{ImageItem, Status};
 use imglake_pipeline::store::{
-    check_new, check_transition, settled_transition, MetadataStore, StoreError, Transition,
-    MAX_ITEM_BYTES,
+    check_new, check_transition, decode_item, encode_item, settled_transition, MetadataStore,
+    StoreError, Transition,
 };
 
 /// Attempts per DynamoDB call (the first try and its retries) in the SDK's standard mode.
@@ -188,28 +188,11 @@ where
         .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
-/// The item as SDK attribute values, validated and within DynamoDB's item size limit
-/// (measured as the embedded store does: the length of its DynamoDB JSON).
+/// The item as SDK attribute values, through the stores' one checked encoding
+/// ([`encode_item`]: the model's rules and DynamoDB's item size limit).
 pub fn encode(item: &ImageItem) -> Result<HashMap<String, AttributeValue>, StoreError> {
-    let dynamo = item.to_item().map_err(|source| StoreError::Invalid {
-        image_id: item.image_id.clone(),
-        source,
-    })?;
-    let bytes = serde_json::to_string(&dynamo)
-        .map_err(|e| StoreError::Corrupt {
-            what: format!("image {}", item.image_id),
-            reason: e.to_string(),
-        })?
-        .len();
-    if bytes > MAX_ITEM_BYTES {
-        return Err(StoreError::TooLarge {
-            image_id: item.image_id.clone(),
-            bytes,
-            limit: MAX_ITEM_BYTES,
-        });
-    }
-    Ok(dynamo
-        .into_inner()
+    Ok(encode_item(item)?
+        .attributes
         .into_iter()
         .map(|(name, value)| (name, to_sdk(value)))
         .collect())
@@ -220,19 +203,19 @@ pub fn decode(
     image_id: &str,
     attributes: HashMap<String, AttributeValue>,
 ) -> Result<ImageItem, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        what: format!("image {image_id} in DynamoDB"),
-        reason,
-    };
+    let what = format!("image {image_id} in DynamoDB");
     let item: HashMap<String, serde_dynamo::AttributeValue> = attributes
         .into_iter()
         .map(|(name, value)| {
             from_sdk(value)
                 .map(|v| (name.clone(), v))
-                .ok_or_else(|| corrupt(format!("attribute `{name}` has an unknown type")))
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: what.clone(),
+                    reason: format!("attribute `{name}` has an unknown type"),
+                })
         })
         .collect::<Result<_, _>>()?;
-    ImageItem::from_item(serde_dynamo::Item::from(item)).map_err(|e| corrupt(e.to_string()))
+    decode_item(&what, serde_dynamo::Item::from(item))
 }
 
 /// serde_dynamo's attribute value → the SDK's.
@@ -285,7 +268,7 @@ mod tests {
 
     fn item() -> ImageItem {
         let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-        let mut item = ImageItem::new_received(
+        let mut item = ImageItem::received(
             "01JDQ0000000000000000000AB",
             Source::Api,
             "req-1",
@@ -329,7 +312,7 @@ mod tests {
     #[test]
     fn oversized_items_are_refused_before_any_call() {
         let mut item = item();
-        item.variants_json = Some("x".repeat(MAX_ITEM_BYTES));
+        item.variants_json = Some("x".repeat(imglake_pipeline::store::MAX_ITEM_BYTES));
         let err = encode(&item).unwrap_err();
         assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     }

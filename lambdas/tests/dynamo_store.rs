@@ -55,7 +55,7 @@ async fn create_table(sdk: &aws_config::SdkConfig, table: &str) {
 
 fn received(id: &str) -> ImageItem {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-    let mut item = ImageItem::new_received(
+    let mut item = ImageItem::received(
         id,
         Source::Api,
         "req-1",

@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use ulid::Ulid;
 
+mod lifecycle;
+
+pub use lifecycle::{truncate, Header, Outcome, Variant, MAX_ERROR_MESSAGE};
+
 /// How long a metadata item lives before DynamoDB TTL removes it (the raw and processed
 /// images have the same 7-day S3 lifecycle).
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -134,9 +138,11 @@ pub struct ImageItem {
     /// Hex SHA-256 of the raw bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// Pixels, after EXIF orientation.
+    /// Displayed width in pixels: after EXIF orientation, on every row that has it (RECEIVED
+    /// from the header, PROCESSED from the decoded image: the same value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<i32>,
+    /// Displayed height in pixels, likewise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<i32>,
     /// Object key of the raw upload.
@@ -144,7 +150,7 @@ pub struct ImageItem {
     pub raw_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant_count: Option<i32>,
-    /// JSON array of variants: name, key, width, height, bytes.
+    /// JSON array of [`Variant`]s: name, key, format, width, height, bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variants_json: Option<String>,
     /// Total bytes of all variants.
@@ -212,9 +218,10 @@ pub enum ModelError {
 }
 
 impl ImageItem {
-    /// A new item in status RECEIVED: `received_at = now` (milliseconds) and
-    /// `expires_at = received_at + ttl` in epoch seconds (whole seconds, floored).
-    pub fn new_received(
+    /// A new arrival, RECEIVED: `received_at = now` (milliseconds) and
+    /// `expires_at = received_at + ttl` in epoch seconds (whole seconds, floored). The other
+    /// steps of the lifecycle are in [`lifecycle`].
+    pub fn received(
         image_id: impl Into<String>,
         source: Source,
         source_ref: impl Into<String>,
@@ -324,7 +331,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use chrono::TimeZone;
-    use imglake_exporter::map::{map_record, Cell, MapContext};
     use imglake_exporter::schema::{Kind, Origin, COLUMNS, HASH_KEY};
     use serde_dynamo::AttributeValue;
     use serde_json::json;
@@ -366,7 +372,7 @@ mod tests {
             has_alpha: Some(false),
             camera_make: Some("FUJIFILM".into()),
             camera_model: Some("X-T5".into()),
-            ..ImageItem::new_received(
+            ..ImageItem::received(
                 "01JDFY2Q4W8Z8H6V3M5N7K9P1A",
                 Source::Api,
                 "req-7f3a",
@@ -428,7 +434,7 @@ mod tests {
 
     #[test]
     fn absent_attributes_stay_absent_and_round_trip() {
-        let item = ImageItem::new_received(
+        let item = ImageItem::received(
             "id1",
             Source::Kafka,
             "images/3/1042",
@@ -473,12 +479,11 @@ mod tests {
 
     #[test]
     fn received_item_expires_after_the_ttl_in_epoch_seconds() {
-        let item =
-            ImageItem::new_received("id", Source::Api, "r", "t", at(RECEIVED_MS), DEFAULT_TTL);
+        let item = ImageItem::received("id", Source::Api, "r", "t", at(RECEIVED_MS), DEFAULT_TTL);
         assert_eq!(item.status, Status::Received);
         assert_eq!(item.received_at, RECEIVED_MS);
         assert_eq!(item.expires_at, 1_795_514_290 + 7 * 86_400);
-        let short = ImageItem::new_received(
+        let short = ImageItem::received(
             "id",
             Source::Api,
             "r",
@@ -586,51 +591,29 @@ mod tests {
         })
     }
 
-    #[test]
-    fn full_item_maps_to_the_expected_lake_cells() {
-        let item = full_item();
-        let text = serde_json::to_string(&insert_record(&item)).unwrap();
-        let raw = serde_json::value::RawValue::from_string(text).unwrap();
-        let row = map_record(&raw, MapContext { exported_at_ms: 0 }).unwrap();
-        let cell = |name: &str| {
-            let i = imglake_exporter::schema::column_index(name).unwrap();
-            row.cells[i].clone()
-        };
-        let s = |v: &str| Cell::Str(v.to_owned().into());
-        assert_eq!(cell("image_id"), s("01JDFY2Q4W8Z8H6V3M5N7K9P1A"));
-        assert_eq!(cell("status"), s("PROCESSED"));
-        assert_eq!(cell("source"), s("api"));
-        assert_eq!(cell("size_bytes"), Cell::I64(2_481_923));
-        assert_eq!(cell("width"), Cell::I32(4000));
-        assert_eq!(cell("mean_luma"), Cell::F64(118.25));
-        assert_eq!(cell("has_alpha"), Cell::Bool(false));
-        assert_eq!(cell("received_at"), Cell::Timestamp(RECEIVED_MS));
-        assert_eq!(cell("expires_at"), Cell::Timestamp(1_796_119_090_000));
-        assert_eq!(
-            cell("operations"),
-            Cell::List(vec!["orient".into(), "strip".into(), "resize:thumb".into()])
-        );
-        assert_eq!(
-            cell("extra_attributes"),
-            Cell::Null,
-            "every attribute has a column"
-        );
-        for column in image_columns() {
-            assert_ne!(cell(column.name), Cell::Null, "{}", column.name);
-        }
-    }
-
     #[tokio::test]
-    async fn full_item_exports_without_quarantine() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = imglake_exporter::Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = lake.exporter(imglake_exporter::ExportOptions::default());
-        let batch = json!({ "Records": [insert_record(&full_item())] });
-        let bytes = serde_json::to_vec(&batch).unwrap();
-        let records = imglake_exporter::split_input(&bytes).unwrap();
-        let report = exporter.export(&records, 1_795_600_000_000).await.unwrap();
-        assert_eq!(report.received, 1);
-        assert_eq!(report.rows_written, 1);
+    async fn full_item_exports_to_the_expected_lake_row() {
+        let item = full_item();
+        let event = serde_json::to_string(&json!({ "Records": [insert_record(&item)] })).unwrap();
+        let (report, rows) =
+            crate::test_lake::export(imglake_exporter::Source::Event(&event), 1_795_600_000_000)
+                .await;
+        assert_eq!((report.received, report.rows_written), (1, 1));
         assert_eq!(report.quarantined, 0, "{:?}", report.quarantine_reasons);
+        let row = &rows[0];
+        assert_eq!(row["image_id"], "01JDFY2Q4W8Z8H6V3M5N7K9P1A");
+        assert_eq!(row["status"], "PROCESSED");
+        assert_eq!(row["source"], "api");
+        assert_eq!(row["size_bytes"], "2481923");
+        assert_eq!(row["width"], "4000");
+        assert_eq!(row["mean_luma"], "118.25");
+        assert_eq!(row["has_alpha"], "false");
+        assert_eq!(row["received_at"], "2026-11-24T09:58:10.123Z");
+        assert_eq!(row["expires_at"], "2026-12-01T09:58:10.000Z");
+        assert_eq!(row["operations"], "[orient, strip, resize:thumb]");
+        assert_eq!(row["extra_attributes"], "", "every attribute has a column");
+        for column in image_columns() {
+            assert_ne!(row[column.name], "", "{}", column.name);
+        }
     }
 }

@@ -33,7 +33,7 @@ use image::DynamicImage;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::model::ImageItem;
+use crate::model::{self, Header, Outcome};
 use crate::validate::{decode_guarded_shrunk, validate, Limits, Probe, Rejection};
 
 pub use exif_meta::ExifMeta;
@@ -82,27 +82,33 @@ impl Processed {
         self.variants.iter().map(|v| v.bytes.len() as u64).sum()
     }
 
-    /// Writes the features, `variant_count`, `processed_bytes` and `operations` onto `item`.
-    /// `variants_json` (it needs the stored keys), `processing_ms` and the status are the
-    /// caller's.
-    pub fn record_on(&self, item: &mut ImageItem) {
+    /// What the item records of this result, once the variants are stored as `variants`.
+    pub fn outcome<'a>(
+        &'a self,
+        variants: &'a [model::Variant],
+        processing_ms: u128,
+    ) -> Outcome<'a> {
         let f = &self.features;
-        item.format = Some(f.format.name().to_owned());
-        item.content_type = Some(f.format.content_type().to_owned());
-        item.size_bytes = Some(i64::try_from(f.size_bytes).unwrap_or(i64::MAX));
-        item.sha256 = Some(f.sha256.clone());
-        item.width = Some(i32::try_from(f.width).unwrap_or(i32::MAX));
-        item.height = Some(i32::try_from(f.height).unwrap_or(i32::MAX));
-        item.dominant_color = Some(f.dominant_color.clone());
-        item.mean_luma = Some(f.mean_luma);
-        item.sharpness = Some(f.sharpness);
-        item.has_alpha = Some(f.has_alpha);
-        item.camera_make.clone_from(&f.camera_make);
-        item.camera_model.clone_from(&f.camera_model);
-        item.captured_at = f.captured_at;
-        item.variant_count = Some(i32::try_from(self.variants.len()).unwrap_or(i32::MAX));
-        item.processed_bytes = Some(i64::try_from(self.processed_bytes()).unwrap_or(i64::MAX));
-        item.operations = Some(self.operations.clone());
+        Outcome {
+            header: Header {
+                content_type: f.format.content_type(),
+                format: f.format.name(),
+                width: f.width,
+                height: f.height,
+            },
+            size_bytes: f.size_bytes,
+            sha256: &f.sha256,
+            dominant_color: &f.dominant_color,
+            mean_luma: f.mean_luma,
+            sharpness: f.sharpness,
+            has_alpha: f.has_alpha,
+            camera_make: f.camera_make.as_deref(),
+            camera_model: f.camera_model.as_deref(),
+            captured_at: f.captured_at,
+            variants,
+            operations: &self.operations,
+            processing_ms,
+        }
     }
 }
 
@@ -177,12 +183,7 @@ pub fn process(bytes: &[u8], recipe: &Recipe, limits: &Limits) -> Result<Process
     let probe = validate(bytes, limits)?;
     let exif = ExifMeta::read(bytes);
     let orientation = exif.image_orientation();
-    // The displayed size: EXIF orientations 5..=8 swap the sides.
-    let (width, height) = if exif.orientation.unwrap_or(1) >= 5 {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    };
+    let (width, height) = probe.displayed_size(exif.orientation);
     let decoded = decode_guarded_shrunk(bytes, limits, max_shrink(recipe, width, height))?;
     let mut operations = Vec::with_capacity(2 + 3 * recipe.variants.len());
 

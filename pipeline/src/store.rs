@@ -17,7 +17,10 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
-pub use embedded::{EmbeddedStore, DEFAULT_TABLE_NAME, MAX_ITEM_BYTES};
+pub use embedded::listing::{
+    ItemFacets, ItemFilter, ItemPage, ListCursor, MAX_PAGE as MAX_LIST_PAGE,
+};
+pub use embedded::{EmbeddedStore, DEFAULT_TABLE_NAME};
 
 /// The source of "now" for writes (the stream record's ApproximateCreationDateTime). Any
 /// `Fn() -> DateTime<Utc>` is a clock: `|| Utc::now()` in binaries, a fixed or stepped time in
@@ -102,6 +105,53 @@ pub fn settled_transition(
         })),
         Some(_) => None,
     }
+}
+
+/// DynamoDB's item size limit. Both stores measure the item's DynamoDB JSON
+/// ([`EncodedItem::json`]), a slight over-estimate of DynamoDB's own accounting.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item as every store writes it: checked against the model's rules and DynamoDB's size
+/// limit, as attribute values in name order and as their DynamoDB JSON.
+#[derive(Debug, Clone)]
+pub struct EncodedItem {
+    pub attributes: std::collections::BTreeMap<String, serde_dynamo::AttributeValue>,
+    /// The attributes as DynamoDB JSON, names in order: what the embedded store keeps, and
+    /// what both stores measure against [`MAX_ITEM_BYTES`].
+    pub json: String,
+}
+
+/// The one encoding of an item for storage, shared by the embedded store and DynamoDB.
+pub fn encode_item(item: &ImageItem) -> Result<EncodedItem, StoreError> {
+    let attributes: std::collections::BTreeMap<String, serde_dynamo::AttributeValue> = item
+        .to_item()
+        .map_err(|source| StoreError::Invalid {
+            image_id: item.image_id.clone(),
+            source,
+        })?
+        .into_inner()
+        .into_iter()
+        .collect();
+    let json = serde_json::to_string(&attributes).map_err(|e| StoreError::Corrupt {
+        what: format!("image {}", item.image_id),
+        reason: e.to_string(),
+    })?;
+    if json.len() > MAX_ITEM_BYTES {
+        return Err(StoreError::TooLarge {
+            image_id: item.image_id.clone(),
+            bytes: json.len(),
+            limit: MAX_ITEM_BYTES,
+        });
+    }
+    Ok(EncodedItem { attributes, json })
+}
+
+/// An item read back from a store (`what` names it in the error, e.g. "image X in DynamoDB").
+pub fn decode_item(what: &str, attributes: serde_dynamo::Item) -> Result<ImageItem, StoreError> {
+    ImageItem::from_item(attributes).map_err(|e| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Errors of a metadata store.

@@ -153,6 +153,16 @@ impl Probe {
     pub fn pixels(&self) -> u64 {
         u64::from(self.width) * u64::from(self.height)
     }
+
+    /// The size as displayed under EXIF `orientation` (1..=8): orientations 5..=8 turn the
+    /// image a quarter, so its stored width is the displayed height.
+    pub fn displayed_size(&self, orientation: Option<u8>) -> (u32, u32) {
+        if orientation.unwrap_or(1) >= 5 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
 }
 
 /// Why an input was refused; the stable string is the lake's `error_code` value.

@@ -6,12 +6,14 @@
 //!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
 //!   the object is stored and its processing queued, as the S3 notification would.
 //! - `GET /healthz`: queue and feed state, and each Kafka partition's offsets.
+//! - `GET /` and `/console/…`: the web console (`crate::console`); CORS on the upload API
+//!   lets pages of other origins call it (`crate::console::cors`).
 //! - With `--kafka-brokers` and `--kafka-topic`: the topic's records go through the
 //!   `kafka-ingest` handler into the same processing queue ([`crate::kafka::consumer`]).
 //!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
-//! queue), an exporter that tails the change feed and flushes by size or age, and an optional
-//! TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
+//! queue), an exporter that tails the change feed and flushes by size or age (then compacts
+//! crowded partitions, `crate::upkeep`), and an optional TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
 //! drains the queue and flushes the feed: nothing acknowledged is lost. A restart picks up
 //! images that were stored but not processed.
 
@@ -45,7 +47,7 @@ use crate::local::{process_with_retries, sweep, Local, REGION};
 const FORM_OVERHEAD: usize = 64 * 1024;
 
 struct App {
-    local: Local,
+    local: Arc<Local>,
     /// The processing queue; taken (closed) at shutdown so the workers drain it and stop.
     queue: std::sync::RwLock<Option<mpsc::Sender<String>>>,
     /// Requests and their outcomes, for the closing summary.
@@ -101,7 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::kafka::consumer::Consumer::start(&args.kafka, local.pipeline.clone(), queue.clone())
             .await?;
     let app = Arc::new(App {
-        local,
+        local: Arc::new(local),
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
@@ -160,13 +162,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let exporter = {
         let app = app.clone();
         let (max_records, max_age) = (args.flush_records, args.flush_age);
+        let compact_files = args.compact_files;
         std::thread::Builder::new()
             .name("imglake-exporter".into())
             .spawn(move || -> anyhow::Result<()> {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                runtime.block_on(tail_feed(&app, max_records, max_age, &mut export_stopped));
+                runtime.block_on(tail_feed(
+                    &app,
+                    max_records,
+                    max_age,
+                    compact_files,
+                    &mut export_stopped,
+                ));
                 Ok(())
             })?
     };
@@ -191,6 +200,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let upload_limit = usize::try_from(app.local.pipeline.config.limits.max_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(FORM_OVERHEAD);
+    let console = crate::console::Console::new(
+        app.local.clone(),
+        crate::console::Settings {
+            flush_records: args.flush_records,
+            flush_age: args.flush_age,
+            compact_files: args.compact_files,
+        },
+    )
+    .await?;
+    let cors = Arc::new(crate::console::cors::CorsPolicy::new(&args.cors_origins));
     let router = Router::new()
         .route("/images", post(api).put(api).fallback(api))
         .route("/images/{id}", get(api).fallback(api))
@@ -201,8 +220,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/healthz", get(health))
+        .merge(crate::console::router(console))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            crate::console::cors::apply,
+        ))
         // One semaphore for the whole server: `Router::layer` wraps every route on its own,
         // and a per-route limit would let each route hold its own N bodies.
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
@@ -224,6 +248,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         }
+    );
+    eprintln!(
+        "imglake serve: web console at http://{}/; browsers may call the API from {}",
+        args.addr,
+        cors.describe()
     );
     let listener = crate::conn::LimitedListener::new(
         listener,
@@ -278,11 +307,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Flushes the change feed into the lake when `max_records` changes wait or the oldest
-/// waiting one is `max_age` old, until `stopped` turns true.
+/// waiting one is `max_age` old, until `stopped` turns true; after a flush, compacts
+/// partitions that hold `compact_files` files (crate::upkeep).
 async fn tail_feed(
     app: &App,
     max_records: u64,
     max_age: Duration,
+    compact_files: usize,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let mut waiting_since: Option<Instant> = None;
@@ -308,6 +339,11 @@ async fn tail_feed(
                 Ok(f) => {
                     tracing::info!(rows = f.rows, files = f.files, "lake flushed");
                     waiting_since = None;
+                    if let Err(err) =
+                        crate::upkeep::compact_crowded(&app.local.lake, compact_files).await
+                    {
+                        tracing::error!(error = %err, "lake compaction failed; retried after the next flush");
+                    }
                 }
                 Err(err) => tracing::error!(error = %err, "lake flush failed; retried"),
             }

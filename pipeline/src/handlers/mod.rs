@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::blob::{BlobError, BlobStore};
-use crate::model::{ImageItem, Source, Status};
+use crate::model::{Header, ImageItem, Source, Status};
 use crate::presign::{Credentials, ServerSideEncryption};
-use crate::process::Recipe;
+use crate::process::{ExifMeta, Recipe};
 use crate::store::{Clock, MetadataStore, StoreError};
-use crate::validate::{validate, Limits};
+use crate::validate::{validate, Limits, Probe};
 
 pub mod kafka;
 pub mod metrics;
@@ -231,7 +231,7 @@ impl<M: MetadataStore> Pipeline<M> {
 
     /// A new RECEIVED item for `arrival`, now.
     fn received_item(&self, arrival: &Arrival) -> ImageItem {
-        ImageItem::new_received(
+        ImageItem::received(
             arrival.image_id.clone(),
             arrival.source,
             arrival.source_ref.clone(),
@@ -257,18 +257,15 @@ impl<M: MetadataStore> Pipeline<M> {
             }
             return Ok(Ingested::Duplicate(existing));
         }
-        let mut item = self.received_item(&arrival);
-        item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
-        item.sha256 = Some(crate::process::sha256_hex(&bytes));
+        let item = self
+            .received_item(&arrival)
+            .with_content(bytes.len() as u64, crate::process::sha256_hex(&bytes));
         match validate(&bytes, &self.config.limits) {
             Ok(probe) => {
                 let key = raw_key(&arrival.image_id);
+                let header = displayed_header(&probe, &bytes);
                 self.raw.put(&key, bytes, probe.content_type).await?;
-                item.content_type = Some(probe.content_type.to_owned());
-                item.format = Some(probe.format.name().to_owned());
-                item.width = i32::try_from(probe.width).ok();
-                item.height = i32::try_from(probe.height).ok();
-                item.raw_key = Some(key);
+                let item = item.accepted(header, key);
                 match self.store.put_new(&item).await {
                     Ok(()) => Ok(Ingested::Received(item)),
                     Err(StoreError::AlreadyExists { .. }) => self.duplicate(&item.image_id).await,
@@ -306,11 +303,7 @@ impl<M: MetadataStore> Pipeline<M> {
         code: &str,
         message: &str,
     ) -> Result<Ingested, HandlerError> {
-        let mut rejected = item;
-        rejected.status = Status::Rejected;
-        rejected.error_code = Some(code.to_owned());
-        rejected.error_message = Some(truncate(message, MAX_ERROR_MESSAGE));
-        rejected.processed_at = Some(self.clock.now().timestamp_millis());
+        let rejected = item.rejected(code, message, self.clock.now());
         self.store
             .transition(&rejected.image_id, Status::Received, &rejected)
             .await?;
@@ -338,19 +331,16 @@ pub fn hashed_ulid(ms: u64, seed: &str) -> String {
     ulid::Ulid::from_parts(ms.min((1 << 48) - 1), u128::from_be_bytes(random)).to_string()
 }
 
-/// Longest `error_message` recorded (the item stays far below DynamoDB's 400 KB).
-pub const MAX_ERROR_MESSAGE: usize = 1000;
-
-/// `text` cut to at most `max` bytes on a character boundary.
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_owned();
+/// What the item records of an accepted image's header: its dimensions as displayed, after
+/// the EXIF orientation (5..=8 swap the stored sides), as processing will record them too.
+pub fn displayed_header<'p>(probe: &'p Probe, bytes: &[u8]) -> Header<'p> {
+    let (width, height) = probe.displayed_size(ExifMeta::read(bytes).orientation);
+    Header {
+        content_type: probe.content_type,
+        format: probe.format.name(),
+        width,
+        height,
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
 }
 
 /// An item a refusal wrote RECEIVED and did not get to REJECTED (throttled, timed out): an

@@ -278,8 +278,7 @@ impl<M: MetadataStore> Pipeline<M> {
             source_ref: Self::request_ref(request),
             tenant,
         };
-        let mut item = self.received_item(&arrival);
-        item.raw_key = Some(key);
+        let item = self.received_item(&arrival).awaiting_upload(key);
         self.store.put_new(&item).await?;
         let mut reply = Reply::json(
             201,

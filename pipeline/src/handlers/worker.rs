@@ -11,16 +11,13 @@
 use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use bytes::Bytes;
-use serde_json::json;
 
 use super::metrics::Outcomes;
-use super::{
-    image_id_of_raw_key, truncate, variant_key, HandlerError, Pipeline, MAX_ERROR_MESSAGE,
-};
+use super::{image_id_of_raw_key, variant_key, HandlerError, Pipeline};
 use crate::blob::BlobError;
-use crate::model::{ImageItem, Status};
+use crate::model::{ImageItem, Status, Variant};
 use crate::process::{process, ProcessError};
 use crate::store::{MetadataStore, StoreError, Transition};
 use crate::validate::Rejection;
@@ -66,10 +63,11 @@ impl Worked {
 const CLAIM_ATTEMPTS: usize = 3;
 
 impl<M: MetadataStore> Pipeline<M> {
-    /// Handles an SQS batch of S3 notifications; messages whose processing should be retried
-    /// are returned as batch item failures (the queue redelivers only those).
-    pub async fn handle_sqs(&self, event: &SqsEvent, outcomes: &mut Outcomes) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+    /// Handles an SQS batch of S3 notifications; returns the ids of the messages whose
+    /// processing should be retried (the Lambda names them in its partial batch response, so
+    /// the queue redelivers only those).
+    pub async fn handle_sqs(&self, event: &SqsEvent, outcomes: &mut Outcomes) -> Vec<String> {
+        let mut retry = Vec::new();
         for message in &event.records {
             outcomes.records_in += 1;
             let attempt = message
@@ -98,12 +96,10 @@ impl<M: MetadataStore> Pipeline<M> {
             if let Err(err) = result {
                 tracing::warn!(error = %err, message_id = ?message.message_id, attempt, "process: will be retried");
                 outcomes.retries += 1;
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
+                retry.push(message.message_id.clone().unwrap_or_default());
             }
         }
-        response
+        retry
     }
 
     /// Handles S3 notifications delivered directly (asynchronous invocation: an error makes
@@ -236,24 +232,17 @@ impl<M: MetadataStore> Pipeline<M> {
                 }
                 Err(err) => return Err(HandlerError::Task(err.to_string())),
             };
-        let done = match result {
+        let mut done = match result {
             Ok(done) => done,
             Err(err) => return self.processing_error(item, &bytes, err, last_attempt).await,
         };
         let processing_ms = started.elapsed().as_millis();
-        let mut update = item.clone();
-        done.record_on(&mut update);
-        update.processing_ms = Some(i32::try_from(processing_ms).unwrap_or(i32::MAX));
-        update.error_code = None;
-        update.error_message = None;
         // The variants' bytes move into the store: no copy of the encoded files.
-        let mut variants = Vec::with_capacity(done.variants.len());
-        for v in done.variants {
+        let mut stored = Vec::with_capacity(done.variants.len());
+        let outputs = std::mem::take(&mut done.variants);
+        for v in outputs {
             let key = variant_key(image_id, &v.name, v.format.extension());
-            variants.push(json!({
-                "name": v.name, "key": key, "format": v.format.name(),
-                "width": v.width, "height": v.height, "bytes": v.bytes.len(),
-            }));
+            let bytes = v.bytes.len() as u64;
             let put = self
                 .processed
                 .put(&key, Bytes::from(v.bytes), v.format.content_type())
@@ -263,10 +252,16 @@ impl<M: MetadataStore> Pipeline<M> {
                     .retry_or_fail(item, last_attempt, "storage_error", err.into())
                     .await;
             }
+            stored.push(Variant {
+                name: v.name,
+                key,
+                format: v.format.name().to_owned(),
+                width: v.width,
+                height: v.height,
+                bytes,
+            });
         }
-        update.variants_json = Some(serde_json::Value::Array(variants).to_string());
-        update.status = Status::Processed;
-        update.processed_at = Some(self.clock.now().timestamp_millis());
+        let update = item.processed(&done.outcome(&stored, processing_ms), self.clock.now());
         match self.settle(item.clone(), update, Worked::Processed).await {
             // The variants are stored but the result could not be recorded, and this was the
             // last delivery: FAILED with the reason, not PROCESSING until the TTL.
@@ -302,8 +297,7 @@ impl<M: MetadataStore> Pipeline<M> {
                 s if s.is_terminal() => return Ok(Some(Claimed::Done(item))),
                 Status::Processing => return Ok(Some(Claimed::Processing(item))),
                 _ => {
-                    let mut update = item.clone();
-                    update.status = Status::Processing;
+                    let update = item.processing();
                     match self
                         .store
                         .transition(image_id, Status::Received, &update)
@@ -332,8 +326,7 @@ impl<M: MetadataStore> Pipeline<M> {
         last_attempt: bool,
     ) -> Result<Worked, HandlerError> {
         if item.size_bytes.is_none() {
-            item.size_bytes = Some(i64::try_from(bytes.len()).unwrap_or(i64::MAX));
-            item.sha256 = Some(crate::process::sha256_hex(bytes));
+            item = item.with_content(bytes.len() as u64, crate::process::sha256_hex(bytes));
         }
         let message = err.to_string();
         match err {
@@ -383,15 +376,11 @@ impl<M: MetadataStore> Pipeline<M> {
         code: &str,
         message: &str,
     ) -> Result<Worked, HandlerError> {
-        let mut update = item.clone();
-        update.status = status;
-        update.error_code = Some(code.to_owned());
-        update.error_message = Some(truncate(message, MAX_ERROR_MESSAGE));
-        update.processed_at = Some(self.clock.now().timestamp_millis());
-        let wrap = if status == Status::Rejected {
-            Worked::Rejected
+        let now = self.clock.now();
+        let (update, wrap): (_, fn(ImageItem) -> Worked) = if status == Status::Rejected {
+            (item.rejected(code, message, now), Worked::Rejected)
         } else {
-            Worked::Failed
+            (item.failed(code, message, now), Worked::Failed)
         };
         self.settle(item, update, wrap).await
     }

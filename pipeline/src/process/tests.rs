@@ -848,27 +848,45 @@ fn identity_features_come_from_the_original_bytes() {
 
 #[test]
 fn processed_results_fill_the_metadata_item() {
+    use crate::model::{ImageItem, Status, Variant};
     use chrono::TimeZone;
     let bytes = with_app1(&jpeg(&quadrants(300, 200), 85), &camera_tiff(None));
     let processed = run(&bytes, &Recipe::default());
-    let mut item = ImageItem::new_received(
+    let now = chrono::Utc.timestamp_millis_opt(0).unwrap();
+    let item = ImageItem::received(
         "id",
         crate::model::Source::Api,
         "req",
         "t",
-        chrono::Utc.timestamp_millis_opt(0).unwrap(),
+        now,
         crate::model::DEFAULT_TTL,
-    );
-    processed.record_on(&mut item);
+    )
+    .processing();
+    let stored: Vec<Variant> = processed
+        .variants
+        .iter()
+        .map(|v| Variant {
+            bytes: v.bytes.len() as u64,
+            format: v.format.name().to_owned(),
+            height: v.height,
+            key: format!("id/{}.{}", v.name, v.format.extension()),
+            name: v.name.clone(),
+            width: v.width,
+        })
+        .collect();
+    let item = item.processed(&processed.outcome(&stored, 12), now);
+    assert_eq!(item.status, Status::Processed);
     assert_eq!(item.width, Some(300));
     assert_eq!(item.format.as_deref(), Some("jpeg"));
     assert_eq!(item.camera_model.as_deref(), Some("X-T5"));
     assert_eq!(item.variant_count, Some(2));
+    assert_eq!(item.processing_ms, Some(12));
     assert_eq!(
         item.processed_bytes,
         Some(processed.processed_bytes() as i64)
     );
     assert!(item.dominant_color.as_deref().unwrap().starts_with('#'));
+    assert_eq!(item.variants(), stored);
     item.validate().unwrap();
 }
 

@@ -6,7 +6,6 @@
 //! (`BEGIN IMMEDIATE`), so conditional updates from several connections or processes are
 //! serialized: no lost update, one record per change.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,19 +17,17 @@ use serde_json::value::RawValue;
 
 use super::stream::{self, Change, EventName};
 use super::{
-    check_new, check_transition, settled_transition, Clock, MetadataStore, StoreError, Transition,
+    check_new, check_transition, decode_item, encode_item, settled_transition, Clock,
+    MetadataStore, StoreError, Transition,
 };
 use crate::model::{ImageItem, Status};
 
+pub mod listing;
 /// Kafka consumer offsets (`imglake serve --kafka-*`), in their own table.
 mod offsets;
 
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
-
-/// DynamoDB's item size limit. The embedded store measures the item's DynamoDB JSON, a
-/// slight over-estimate of DynamoDB's own accounting.
-pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// How long a writer waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -282,6 +279,28 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Every item as stored (its DynamoDB JSON), read in one transaction, and the store's
+    /// time of that read: what a full table export at that time holds.
+    pub async fn snapshot(&self) -> Result<(DateTime<Utc>, Vec<String>), StoreError> {
+        self.run("snapshot", move |conn, ctx| {
+            let op = backend("snapshot");
+            let tx = conn.transaction().map_err(&op)?;
+            let at = ctx.clock.now();
+            let items = {
+                let mut stmt = tx
+                    .prepare("SELECT item FROM items ORDER BY image_id")
+                    .map_err(&op)?;
+                let rows = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(&op)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(&op)?
+            };
+            tx.commit().map_err(&op)?;
+            Ok((at, items))
+        })
+        .await
+    }
+
     /// How many change records follow `cursor`.
     pub async fn pending_changes(&self, cursor: u64) -> Result<u64, StoreError> {
         self.run("pending_changes", move |conn, _| {
@@ -295,12 +314,13 @@ impl EmbeddedStore {
     }
 
     /// Up to `limit` change records after `cursor` (0 = from the beginning), oldest first,
-    /// each with its own cursor: pass the last one back to continue.
+    /// each with its own cursor (pass the last one back to continue) and its stream record's
+    /// JSON text, as stored.
     pub async fn changes_after(
         &self,
         cursor: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, serde_json::Value)>, StoreError> {
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         self.run("changes_after", move |conn, _| {
             let op = backend("changes_after");
             let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
@@ -318,13 +338,11 @@ impl EmbeddedStore {
             let mut out = Vec::new();
             for row in rows {
                 let (seq, text) = row.map_err(&op)?;
-                let corrupt = |reason: String| StoreError::Corrupt {
+                let seq = u64::try_from(seq).map_err(|e| StoreError::Corrupt {
                     what: format!("change {seq}"),
-                    reason,
-                };
-                let seq = u64::try_from(seq).map_err(|e| corrupt(e.to_string()))?;
-                let record = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-                out.push((seq, record));
+                    reason: e.to_string(),
+                })?;
+                out.push((seq, text));
             }
             Ok(out)
         })
@@ -358,13 +376,13 @@ fn stored_item(tx: &Transaction<'_>, image_id: &str) -> Result<Option<String>, S
 }
 
 fn decode(image_id: &str, stored: &str) -> Result<ImageItem, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        what: format!("image {image_id}"),
-        reason,
-    };
+    let what = format!("image {image_id}");
     let item: serde_dynamo::Item =
-        serde_json::from_str(stored).map_err(|e| corrupt(e.to_string()))?;
-    ImageItem::from_item(item).map_err(|e| corrupt(e.to_string()))
+        serde_json::from_str(stored).map_err(|e| StoreError::Corrupt {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
+    decode_item(&what, item)
 }
 
 fn raw<'s>(image_id: &str, stored: &'s str) -> Result<&'s RawValue, StoreError> {
@@ -376,28 +394,7 @@ fn raw<'s>(image_id: &str, stored: &'s str) -> Result<&'s RawValue, StoreError> 
 
 /// The item as stored: its DynamoDB JSON with attributes in name order (stable records).
 fn encode(item: &ImageItem) -> Result<String, StoreError> {
-    let invalid = |source| StoreError::Invalid {
-        image_id: item.image_id.clone(),
-        source,
-    };
-    let attributes: BTreeMap<String, serde_dynamo::AttributeValue> = item
-        .to_item()
-        .map_err(invalid)?
-        .into_inner()
-        .into_iter()
-        .collect();
-    let json = serde_json::to_string(&attributes).map_err(|e| StoreError::Corrupt {
-        what: format!("image {}", item.image_id),
-        reason: e.to_string(),
-    })?;
-    if json.len() > MAX_ITEM_BYTES {
-        return Err(StoreError::TooLarge {
-            image_id: item.image_id.clone(),
-            bytes: json.len(),
-            limit: MAX_ITEM_BYTES,
-        });
-    }
-    Ok(json)
+    Ok(encode_item(item)?.json)
 }
 
 /// Appends the stream record of `change` with the next sequence number.
