@@ -12,6 +12,7 @@
 #     lake (timed to the exit after Ctrl-C, which drains the queue and flushes the lake).
 # Prints a Markdown table (the one in BENCHMARKS.md comes from here).
 #   scripts/bench-kafka.sh          # IMGLAKE_BENCH_RECORDS=N records (a multiple of 100; default 1000)
+#   IMGLAKE_BENCH_BIN=target/release/imglake scripts/bench-kafka.sh   # that binary, no build
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
@@ -22,9 +23,13 @@ rounds=$(( records / distinct ))
 
 tansu="$(scripts/tansu.sh)"
 venv="$(scripts/python-env.sh bench-kafka)"
-echo "building the release binary" >&2
-cargo build --release --locked --bin imglake >&2
-bin="$CARGO_TARGET_DIR/release/imglake"
+if [[ -n "${IMGLAKE_BENCH_BIN:-}" ]]; then
+  bin="$IMGLAKE_BENCH_BIN" # a release binary built before (the build is ~40 minutes cold)
+else
+  echo "building the release binary" >&2
+  cargo build --release --locked --bin imglake >&2
+  bin="$CARGO_TARGET_DIR/release/imglake"
+fi
 py() { "$venv/bin/python" bench/kafka_bench.py "$@"; }
 
 work="$(mktemp -d)"
