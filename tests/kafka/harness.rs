@@ -316,8 +316,9 @@ impl Serve {
     }
 
     /// Waits until some partition has a batch whose items are stored and whose offset is not
-    /// committed yet (its images waiting for room in the processing queue).
-    pub fn wait_until_a_batch_is_stored_not_committed(&mut self) {
+    /// committed yet (its images waiting for room in the processing queue); returns that
+    /// /healthz answer.
+    pub fn wait_until_a_batch_is_stored_not_committed(&mut self) -> Value {
         self.wait_for(
             "a batch stored but not committed",
             Duration::from_secs(120),
@@ -328,7 +329,7 @@ impl Serve {
                         .any(|p| p["stored"].as_i64() > p["committed"].as_i64())
                 })
             },
-        );
+        )
     }
 
     /// SIGKILL: no chance to commit, flush or drain anything.

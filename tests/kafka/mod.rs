@@ -147,7 +147,12 @@ fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
         "1",
     ];
     let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
-    serve.wait_until_a_batch_is_stored_not_committed();
+    let health = serve.wait_until_a_batch_is_stored_not_committed();
+    // The full queue holds the consumer at that batch: it fetches nothing further (and
+    // drops nothing) until the batch's images are queued and its offset committed.
+    let part = &health["kafka"]["partitions"]["0"];
+    let ahead = part["stored"].as_i64().unwrap_or(0) - part["committed"].as_i64().unwrap_or(0);
+    assert!((1..=6).contains(&ahead), "{health}");
     let log = serve.stop();
     let received = summary(&log, "received");
     assert!(received >= 6, "{log}");
