@@ -43,6 +43,9 @@ pub enum Command {
     /// The upload API as a local HTTP service, with processing workers, the lake exporter
     /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
     Serve(ServeArgs),
+    /// Send image files (or directories of them) to a Kafka topic: inline, or as claim-checks
+    /// when larger than a message; `serve --kafka-*` consumes them.
+    KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
     /// Write a DynamoDB table export (full or incremental, DYNAMODB_JSON) into the lake, as
     /// rows that the views order among the stream's: to start a lake from a snapshot, or to
     /// repair one after an outage longer than the stream keeps records.
@@ -166,7 +169,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
 
-    /// Processing workers (default: one per core).
+    /// Processing workers (default: one per core); 0 only stores arriving images (RECEIVED),
+    /// and a later start with workers processes them.
     #[arg(long, env = "IMGLAKE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
 
@@ -221,6 +225,9 @@ pub struct ServeArgs {
     /// use a separate --data-dir.
     #[arg(long, env = "IMGLAKE_CLOCK_OFFSET", value_parser = parse_duration)]
     pub clock_offset: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub kafka: crate::kafka::consumer::KafkaConsumeArgs,
 }
 
 fn default_workers() -> usize {

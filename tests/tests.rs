@@ -8,6 +8,7 @@ mod backfill;
 mod console;
 mod demo_serve;
 mod export_query;
+mod kafka;
 mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;

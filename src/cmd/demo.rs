@@ -378,7 +378,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// One step done. A bar is hidden when stderr is not a terminal (a log file, CI): then plain
 /// lines report the progress instead, at most ten per bar.
-fn advance(bar: &ProgressBar) {
+pub(crate) fn advance(bar: &ProgressBar) {
     bar.inc(1);
     if bar.is_hidden() {
         let (pos, len) = (bar.position(), bar.length().unwrap_or(0).max(1));
@@ -389,7 +389,7 @@ fn advance(bar: &ProgressBar) {
 }
 
 /// A message above the bar; on stderr itself when the bar is hidden (it would be lost).
-fn note(bar: &ProgressBar, message: String) {
+pub(crate) fn note(bar: &ProgressBar, message: String) {
     if bar.is_hidden() {
         eprintln!("{message}");
     } else {
@@ -397,7 +397,7 @@ fn note(bar: &ProgressBar, message: String) {
     }
 }
 
-fn progress(len: u64, prefix: &'static str) -> ProgressBar {
+pub(crate) fn progress(len: u64, prefix: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len).with_prefix(prefix);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")

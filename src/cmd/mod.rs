@@ -6,6 +6,7 @@ pub mod compact;
 pub mod demo;
 pub mod export;
 pub mod export_table;
+pub mod kafka_send;
 pub mod process;
 pub mod query;
 pub mod reconcile;

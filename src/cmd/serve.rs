@@ -5,9 +5,11 @@
 //! - `POST /upload/{bucket}`: where local presigned forms point; the form is checked against
 //!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
 //!   the object is stored and its processing queued, as the S3 notification would.
-//! - `GET /healthz`: queue and feed state.
+//! - `GET /healthz`: queue and feed state, and each Kafka partition's offsets.
 //! - `GET /` and `/console/…`: the web console (`crate::console`); CORS on the upload API
 //!   lets pages of other origins call it (`crate::console::cors`).
+//! - With `--kafka-brokers` and `--kafka-topic`: the topic's records go through the
+//!   `kafka-ingest` handler into the same processing queue ([`crate::kafka::consumer`]).
 //!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
 //! queue), an exporter that tails the change feed and flushes by size or age (then compacts
@@ -51,6 +53,8 @@ struct App {
     /// Requests and their outcomes, for the closing summary.
     outcomes: std::sync::Mutex<Outcomes>,
     body_timeout: Duration,
+    /// The Kafka consumer's partitions, for /healthz.
+    kafka: Option<Arc<crate::kafka::consumer::Status>>,
 }
 
 impl App {
@@ -94,18 +98,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
 
     let (queue, receiver) = mpsc::channel::<String>(args.queue_capacity);
+    // Kafka records go through the kafka-ingest handler into the same processing queue.
+    let kafka =
+        crate::kafka::consumer::Consumer::start(&args.kafka, local.pipeline.clone(), queue.clone())
+            .await?;
     let app = Arc::new(App {
         local: Arc::new(local),
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
+        kafka: kafka.as_ref().map(|k| k.status.clone()),
     });
 
     // Processing workers share one queue.
     let receiver = Arc::new(Mutex::new(receiver));
     let processed = Arc::new(std::sync::Mutex::new(Outcomes::default()));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.workers.max(1) {
+    if args.workers == 0 {
+        // Ingest only: images stay RECEIVED; a later start with workers processes them.
+        let receiver = receiver.clone();
+        workers.spawn(async move { while receiver.lock().await.recv().await.is_some() {} });
+    }
+    for _ in 0..args.workers {
         let (app, receiver, processed) = (app.clone(), receiver.clone(), processed.clone());
         workers.spawn(async move {
             loop {
@@ -221,10 +235,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_state(app.clone());
 
     eprintln!(
-        "imglake serve: http://{} (data {}, {} workers{}); Ctrl-C stops after flushing",
+        "imglake serve: http://{}{} (data {}, {} workers{}); Ctrl-C stops after flushing",
         args.addr,
+        kafka
+            .as_ref()
+            .map(|k| format!(" and Kafka topic {}", k.topic))
+            .unwrap_or_default(),
         args.data_dir.display(),
-        args.workers.max(1),
+        args.workers,
         if resumed > 0 {
             format!(", resumed {resumed} unprocessed images")
         } else {
@@ -251,6 +269,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // Stopped accepting; in-flight requests are done. Drain the queue, then the feed.
     eprintln!("imglake serve: stopping: finishing queued processing and flushing the lake");
+    // Kafka first: what it fetched is stored and committed, and queued for the workers.
+    let kafka_outcomes = match kafka {
+        Some(consumer) => consumer.stop().await,
+        None => Outcomes::default(),
+    };
     if let Ok(mut queue) = app.queue.write() {
         queue.take();
     }
@@ -267,6 +290,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flushed = app.local.flush(crate::local::FLUSH_BATCH).await?;
     let mut total = app.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
+    total.merge(&kafka_outcomes);
     eprintln!(
         "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}; last flush {} rows in {} files; lake {}",
         total.records_in,
@@ -612,6 +636,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "queued": app.queue.read().ok().and_then(|q| q.as_ref().map(|s| s.max_capacity() - s.capacity())),
         "pending_changes": pending,
         "lake": app.local.lake.display,
+        "kafka": app.kafka.as_ref().map(|k| k.snapshot()),
     }))
     .into_response()
 }

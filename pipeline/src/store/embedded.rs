@@ -23,6 +23,8 @@ use super::{
 use crate::model::{ImageItem, Status};
 
 pub mod listing;
+/// Kafka consumer offsets (`imglake serve --kafka-*`), in their own table.
+mod offsets;
 
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
