@@ -2,7 +2,7 @@
 # Benchmark: image processing (decode → orient → thumb + display → JPEG), imglake against
 # libvips (pyvips, shrink-on-load) and Pillow (draft + exif_transpose + thumbnail), on real
 # 8–16 MP photographs, one run, one core each, plus the `djpeg -scale 1/4` floor.
-# Prints a Markdown table (the one in README.md comes from here).
+# Prints a Markdown table (the one in BENCHMARKS.md comes from here).
 #   scripts/bench-process.sh            # IMGLAKE_BENCH_REPEATS=N for N timed runs (default 7)
 #
 # The photographs are the five 8–16 MP camera photographs of Debian's lomiri-wallpapers-16.04

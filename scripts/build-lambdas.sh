@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Builds the deployable Lambda zips (arm64, provided.al2023) with cargo-lambda and zig, both
 # from PyPI, and puts them where terraform/ looks: target/lambda/<binary>/bootstrap.zip.
-#   scripts/build-lambdas.sh            # stream-export, compact, upload, kafka-ingest, process
+#   scripts/build-lambdas.sh   # stream-export, compact, redrive, reconcile, upload, kafka-ingest, process
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
 venv="$(scripts/python-env.sh lambda)"
 export PATH="$venv/bin:$PATH"
 rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-# Lambda binaries live in the exporter crate (stream-export, compact) and the lambdas crate
-# (upload, kafka-ingest, process); the imglake CLI is not a Lambda and links DataFusion, so it
-# is not built here.
-lambdas=(stream-export compact upload kafka-ingest process)
-cargo lambda build --release --arm64 --output-format zip -p imglake-exporter -p imglake-lambdas
+# Every Lambda binary lives in the lambdas crate; the imglake CLI is not a Lambda and links
+# DataFusion, so it is not built here.
+lambdas=(stream-export compact redrive reconcile upload kafka-ingest process)
+cargo lambda build --release --arm64 --output-format zip -p imglake-lambdas
 mkdir -p target/lambda
 # Exactly the functions terraform/ deploys (modules/lambda_function: <dir>/<binary>/bootstrap.zip);
 # a missing one fails here rather than at `terraform plan`.

@@ -9,6 +9,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/imglake/target}"
 IMGLAKE_VENV="$(scripts/python-env.sh test)"
 IMGLAKE_CHECKOV="$(scripts/python-env.sh checkov)/bin/checkov"
 export IMGLAKE_VENV IMGLAKE_CHECKOV
+IMGLAKE_TANSU="$(scripts/tansu.sh)"; export IMGLAKE_TANSU # Kafka broker of tests/kafka (built once)
+eval "$(scripts/deploy-checks-setup.sh)"  # AWS provider schema + hadolint for tests/python (cached)
+IMGLAKE_BROWSER_VENV="$(scripts/setup-browser.sh)"; export IMGLAKE_BROWSER_VENV  # chromium + Playwright (console tests)
 export IMGLAKE_BIN="$CARGO_TARGET_DIR/debug/imglake"
 
 # A shared target directory grows without bound: every clone path and dependency set leaves
@@ -37,3 +40,6 @@ cargo test --workspace --doc --quiet
 
 echo "== Python tests (sql/ parsed by sqlglot, terraform/ by python-hcl2 and checkov)"
 "$IMGLAKE_VENV/bin/python" -m pytest -q tests/python
+
+echo "== Browser tests (the web console of imglake serve in Debian's chromium)"
+"$IMGLAKE_BROWSER_VENV/bin/python" -m pytest -q tests/python/browser

@@ -43,6 +43,117 @@ pub enum Command {
     /// The upload API as a local HTTP service, with processing workers, the lake exporter
     /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
     Serve(ServeArgs),
+    /// Send image files (or directories of them) to a Kafka topic: inline, or as claim-checks
+    /// when larger than a message; `serve --kafka-*` consumes them.
+    KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
+    /// Write a DynamoDB table export (full or incremental, DYNAMODB_JSON) into the lake, as
+    /// rows that the views order among the stream's: to start a lake from a snapshot, or to
+    /// repair one after an outage longer than the stream keeps records.
+    Backfill(BackfillArgs),
+    /// Compare the lake's state as of a full table export's time with the export's items;
+    /// exit 1 on drift.
+    Reconcile(ReconcileArgs),
+    /// Export again the stream batches that exhausted their retries: read each on-failure
+    /// message of the queue, re-read its records from DynamoDB Streams and write them to the
+    /// lake; exit 1 when a message could not be redriven (aged out of the stream, or failed).
+    Redrive(RedriveArgs),
+    /// Write the embedded store of a data directory as a DynamoDB table export (the format
+    /// DynamoDB's export to S3 writes), full or incremental.
+    ExportTable(ExportTableArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The export's folder: PATH or s3://bucket/prefix/AWSDynamoDB/<export-id>.
+    #[arg(long, env = "IMGLAKE_EXPORT")]
+    pub export: String,
+
+    /// Lake location: a directory, or s3://bucket/prefix.
+    #[arg(long, env = "IMGLAKE_LAKE")]
+    pub lake: String,
+
+    /// Parquet compression of the files written.
+    #[arg(long, env = "IMGLAKE_PARQUET_COMPRESSION", default_value_t = Compression::Zstd, value_parser = parse_compression)]
+    pub compression: Compression,
+
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// A full export's folder: PATH or s3://bucket/prefix/AWSDynamoDB/<export-id>.
+    #[arg(long, env = "IMGLAKE_EXPORT")]
+    pub export: String,
+
+    /// Lake location: a directory, or s3://bucket/prefix.
+    #[arg(long, env = "IMGLAKE_LAKE")]
+    pub lake: String,
+
+    /// How far before the export time the lake is read: an image's last change must be in
+    /// it (default: 10 days, the items' 7-day TTL and TTL's deletion delay).
+    #[arg(long, env = "IMGLAKE_RECONCILE_WINDOW", default_value = "10d", value_parser = parse_duration)]
+    pub window: std::time::Duration,
+
+    /// Images of each kind of drift shown with their values.
+    #[arg(long, env = "IMGLAKE_RECONCILE_EXAMPLES", default_value_t = 10)]
+    pub examples: usize,
+
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The on-failure destination's SQS queue URL.
+    #[arg(long, env = "IMGLAKE_REDRIVE_QUEUE_URL")]
+    pub queue: String,
+
+    /// Lake location: a directory, or s3://bucket/prefix.
+    #[arg(long, env = "IMGLAKE_LAKE")]
+    pub lake: String,
+
+    /// Only messages of this stream; others stay in the queue for their own redrive.
+    #[arg(long, env = "IMGLAKE_STREAM_ARN")]
+    pub stream_arn: Option<String>,
+
+    /// Stop after this many messages (default: until the queue gives no more).
+    #[arg(long)]
+    pub max_messages: Option<usize>,
+
+    /// Seconds a received message stays hidden from other consumers while it is redriven.
+    #[arg(long, default_value_t = 300)]
+    pub visibility_timeout: u32,
+
+    /// Parquet compression of the files written.
+    #[arg(long, env = "IMGLAKE_PARQUET_COMPRESSION", default_value_t = Compression::Zstd, value_parser = parse_compression)]
+    pub compression: Compression,
+
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportTableArgs {
+    /// The data directory whose metadata store is exported (as `demo` and `serve` use it).
+    #[arg(long, env = "IMGLAKE_DATA_DIR", default_value = "imglake-data")]
+    pub data_dir: PathBuf,
+
+    /// Folder the export goes under (as an S3 prefix): <out>/AWSDynamoDB/<export-id>/.
+    #[arg(long, env = "IMGLAKE_EXPORT_OUT")]
+    pub out: PathBuf,
+
+    /// An incremental export of the changes from this time (RFC 3339, inclusive); with
+    /// --to. Without both, a full export of every item now.
+    #[arg(long, env = "IMGLAKE_EXPORT_FROM", requires = "to")]
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+
+    /// End of the incremental export's window (RFC 3339, exclusive).
+    #[arg(long, env = "IMGLAKE_EXPORT_TO", requires = "from")]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +169,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
 
-    /// Processing workers (default: one per core).
+    /// Processing workers (default: one per core); 0 only stores arriving images (RECEIVED),
+    /// and a later start with workers processes them.
     #[arg(long, env = "IMGLAKE_WORKERS", default_value_t = default_workers())]
     pub workers: usize,
 
@@ -113,9 +225,21 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_FLUSH_RECORDS", default_value_t = 50_000)]
     pub flush_records: u64,
 
-    /// ...or once the oldest waiting change is this old (e.g. 60s, 5m).
-    #[arg(long, env = "IMGLAKE_FLUSH_AGE", default_value = "60s", value_parser = parse_duration)]
+    /// ...or once the oldest waiting change is this old (e.g. 2s, 5m). The default makes an
+    /// upload queryable in the lake within seconds (BENCHMARKS.md, freshness).
+    #[arg(long, env = "IMGLAKE_FLUSH_AGE", default_value = "2s", value_parser = parse_duration)]
     pub flush_age: std::time::Duration,
+
+    /// Compact a lake partition once it holds this many files (past hours as soon as they
+    /// hold two), after a flush; 0 leaves it to `imglake compact`.
+    #[arg(long, env = "IMGLAKE_COMPACT_FILES", default_value_t = 32, value_parser = clap::value_parser!(u64).range(0..=100_000).try_map(usize::try_from))]
+    pub compact_files: usize,
+
+    /// A browser origin allowed to call the upload API besides the loopback ones
+    /// (http://localhost:*, http://127.0.0.1:*, http://[::1]:*), e.g. https://app.example.com;
+    /// repeat it, or give several comma-separated in the variable. `*` allows every origin.
+    #[arg(long = "cors-origin", env = "IMGLAKE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::console::cors::parse_origin)]
+    pub cors_origins: Vec<crate::console::cors::OriginPattern>,
 
     /// Item lifetime (DynamoDB TTL; default 7d), e.g. 30s to watch expiry locally.
     #[arg(long, env = "IMGLAKE_TTL", value_parser = parse_duration)]
@@ -130,6 +254,9 @@ pub struct ServeArgs {
     /// use a separate --data-dir.
     #[arg(long, env = "IMGLAKE_CLOCK_OFFSET", value_parser = parse_duration)]
     pub clock_offset: Option<std::time::Duration>,
+
+    #[command(flatten)]
+    pub kafka: crate::kafka::consumer::KafkaConsumeArgs,
 }
 
 fn default_workers() -> usize {
@@ -253,7 +380,7 @@ pub struct CompactArgs {
 
     /// Only this partition, as dt=YYYY-MM-DD/hour=HH; default: every partition.
     #[arg(long, env = "IMGLAKE_PARTITION", value_parser = parse_partition)]
-    pub partition: Option<imglake_exporter::map::Partition>,
+    pub partition: Option<imglake_exporter::layout::Partition>,
 
     /// Target size of the compacted files, e.g. 128MB.
     #[arg(long, env = "IMGLAKE_TARGET_SIZE", default_value = "128MB", value_parser = imglake_exporter::compact::parse_size)]
@@ -264,8 +391,8 @@ pub struct CompactArgs {
     pub compression: Compression,
 }
 
-fn parse_partition(s: &str) -> Result<imglake_exporter::map::Partition, String> {
-    imglake_exporter::compact::partition_of(s.trim_matches('/'))
+fn parse_partition(s: &str) -> Result<imglake_exporter::layout::Partition, String> {
+    imglake_exporter::layout::Partition::of_key(s.trim_matches('/'))
         .ok_or_else(|| format!("`{s}` is not a partition: use dt=YYYY-MM-DD/hour=HH"))
 }
 

@@ -32,7 +32,7 @@ pub async fn with_lake_problems(lake: &Lake, err: anyhow::Error) -> anyhow::Erro
 
 /// The problems found under the `image_events` table, one line each, with what to do.
 async fn lake_problems(lake: &Lake) -> Vec<String> {
-    let table = imglake_exporter::keys::table_prefix(&lake.root);
+    let table = imglake_exporter::layout::table_prefix(&lake.root);
     let mut listing = lake.store.list(Some(&table));
     let mut problems = Vec::new();
     let mut misnamed = std::collections::HashSet::new();

@@ -24,10 +24,13 @@ macro_rules! out {
 mod cli;
 mod cmd;
 mod conn;
+mod console;
 mod diagnose;
 mod engine;
+mod kafka;
 mod local;
 mod sql;
+mod upkeep;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -112,6 +115,11 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             cli::Command::Process(args) => cmd::process::run(args),
             cli::Command::Demo(args) => cmd::demo::run(args).await,
             cli::Command::Serve(args) => cmd::serve::run(args).await,
+            cli::Command::KafkaSend(args) => cmd::kafka_send::run(args).await,
+            cli::Command::Backfill(args) => cmd::backfill::run(args).await,
+            cli::Command::Reconcile(args) => cmd::reconcile::run(args).await,
+            cli::Command::Redrive(args) => cmd::redrive::run(args).await,
+            cli::Command::ExportTable(args) => cmd::export_table::run(args).await,
         }
     })
 }
@@ -119,7 +127,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 /// Human-readable logs on stderr; `RUST_LOG` refines, `-v` shows per-file detail.
 fn init_tracing(verbose: u8) {
     let default = match verbose {
-        0 => "warn",
+        // The Kafka client warns at every reconnection attempt; imglake reports what persists.
+        0 => "warn,rskafka=error",
         1 => "info",
         _ => "debug",
     };

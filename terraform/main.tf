@@ -10,7 +10,22 @@ locals {
   bucket_suffix = "${data.aws_caller_identity.current.account_id}-${data.aws_region.current.region}"
   table_name    = "image_events"
   views_dir     = coalesce(var.athena_views_dir, "${path.module}/../sql/athena/views")
+  queries_dir   = "${path.module}/../sql/queries"
   kafka_enabled = var.kafka.source != "none"
+
+  # Every Lambda binary (crates' [[bin]] entries; docker/<binary>/Dockerfile for images).
+  lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
+  image_uris      = try(module.images[0].image_uris, {})
+
+  replicable_buckets = {
+    lake      = module.storage.lake_bucket
+    raw       = module.storage.raw_bucket
+    processed = module.storage.processed_bucket
+  }
+
+  # Where the functions run: the network module's private subnets, or a VPC given as is.
+  network_enabled = var.network.enabled
+  vpc_config      = local.network_enabled ? module.network[0].vpc_config : var.lambda_vpc_config
 
   # Configuration shared by the image pipeline functions (upload, kafka-ingest, process).
   pipeline_environment = {
@@ -67,15 +82,18 @@ module "storage" {
   lake_retention_days                = var.lake_retention_days
   quarantine_retention_days          = var.quarantine_retention_days
   athena_results_retention_days      = var.athena_results_retention_days
+  table_export_prefix                = var.table_export_prefix
+  table_export_retention_days        = var.table_export_retention_days
   access_log_retention_days          = var.access_log_retention_days
   upload_cors_origins                = var.upload_cors_origins
+  bucket_policy_documents            = try(module.network[0].bucket_policy_documents, {})
   force_destroy                      = var.force_destroy
 }
 
 module "metadata" {
   source = "./modules/metadata"
 
-  table_name          = "${local.name}-images"
+  table_name          = coalesce(var.metadata_table_name, "${local.name}-images")
   kms_key_arn         = module.data_key.key_arn
   deletion_protection = var.deletion_protection
 }
@@ -86,6 +104,40 @@ module "async_dlq" {
 
   name        = "${local.name}-async-dlq"
   kms_key_arn = module.data_key.key_arn
+}
+
+# --- Private network (optional) -----------------------------------------------------------------
+
+module "network" {
+  source = "./modules/network"
+  count  = var.network.enabled ? 1 : 0
+
+  name                      = local.name
+  vpc_id                    = var.network.vpc_id
+  vpc_cidr                  = var.network.vpc_cidr
+  availability_zones        = var.network.availability_zones
+  private_subnet_ids        = var.network.private_subnet_ids
+  route_table_ids           = var.network.route_table_ids
+  table_arn                 = module.metadata.table_arn
+  kms_key_arns              = [module.data_key.key_arn, module.logs_key.key_arn]
+  glue_database_name        = module.analytics.database_name
+  athena_workgroup_name     = module.analytics.workgroup_name
+  athena_endpoint           = var.network.athena_endpoint
+  kafka_in_vpc              = var.network.kafka_in_vpc
+  extra_interface_endpoints = var.network.extra_interface_endpoints
+  client_cidrs              = var.network.client_cidrs
+  restrict_buckets_to_vpc   = var.network.restrict_buckets_to_vpc
+  quicksight_vpc_connection = var.network.quicksight_vpc_connection && var.enable_quicksight
+  log_kms_key_arn           = module.logs_key.key_arn
+  log_retention_days        = var.log_retention_days
+  extra_bucket_arns         = var.kafka.claim_check_bucket_arns
+
+  bucket_arns = {
+    raw            = module.storage.raw_bucket.arn
+    processed      = module.storage.processed_bucket.arn
+    lake           = module.storage.lake_bucket.arn
+    athena_results = module.storage.athena_results_bucket.arn
+  }
 }
 
 # --- Ingest -------------------------------------------------------------------------------------
@@ -102,9 +154,11 @@ module "ingest_api" {
   log_retention_days     = var.log_retention_days
   async_dlq_arn          = module.async_dlq.arn
   artifact_dir           = var.lambda_artifact_dir
+  package_type           = var.lambda_package_type
+  image_uris             = local.image_uris
   environment            = local.pipeline_environment
   tracing                = var.enable_xray
-  vpc_config             = var.lambda_vpc_config
+  vpc_config             = local.vpc_config
   reserved_concurrency   = lookup(var.reserved_concurrency, "upload", -1)
   auth_type              = var.api_auth_type
   jwt_issuer             = var.api_jwt_issuer
@@ -143,8 +197,11 @@ module "kafka_ingest" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
+  vpc_config                         = local.vpc_config
   reserved_concurrency               = lookup(var.reserved_concurrency, "kafka-ingest", -1)
 }
 
@@ -162,9 +219,11 @@ module "processing" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = local.pipeline_environment
   tracing                            = var.enable_xray
-  vpc_config                         = var.lambda_vpc_config
+  vpc_config                         = local.vpc_config
   reserved_concurrency               = lookup(var.reserved_concurrency, "process", -1)
   maximum_concurrency                = var.process.maximum_concurrency
   batch_size                         = var.process.batch_size
@@ -187,6 +246,8 @@ module "analytics" {
   athena_results_bucket          = module.storage.athena_results_bucket
   bytes_scanned_cutoff_per_query = var.athena_bytes_scanned_cutoff
   views_dir                      = local.views_dir
+  queries_dir                    = local.queries_dir
+  quicksight_vpc_connection_arn  = try(module.network[0].quicksight_vpc_connection_arn, null)
   kms_key_arn                    = module.data_key.key_arn
   enable_quicksight              = var.enable_quicksight
   quicksight_principal_arn       = var.quicksight_principal_arn
@@ -212,9 +273,11 @@ module "export" {
   log_retention_days                 = var.log_retention_days
   async_dlq_arn                      = module.async_dlq.arn
   artifact_dir                       = var.lambda_artifact_dir
+  package_type                       = var.lambda_package_type
+  image_uris                         = local.image_uris
   environment                        = { RUST_LOG = var.log_level }
   tracing                            = var.enable_xray
-  vpc_config                         = var.lambda_vpc_config
+  vpc_config                         = local.vpc_config
   stream_export_reserved_concurrency = lookup(var.reserved_concurrency, "stream-export", -1)
   stream_export_memory_size          = var.stream_export.memory_size
   stream_export_timeout              = var.stream_export.timeout
@@ -228,6 +291,96 @@ module "export" {
   compact_lookback_hours             = var.compact.lookback_hours
   compact_memory_size                = var.compact.memory_size
   compact_timeout                    = var.compact.timeout
+  redrive_enabled                    = var.redrive_enabled
+  redrive_schedule                   = var.redrive_schedule
+  reconcile_schedule                 = var.reconcile_schedule
+  table_export_prefix                = var.table_export_prefix
+  redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
+}
+
+# --- Cross-region replication (optional) -------------------------------------------------------
+
+module "replication" {
+  source = "./modules/replication"
+  count  = var.replication.enabled ? 1 : 0
+
+  providers = {
+    aws         = aws
+    aws.replica = aws.replica
+  }
+
+  name                               = local.name
+  bucket_suffix                      = "${data.aws_caller_identity.current.account_id}-${coalesce(var.replication.region, var.aws_region)}"
+  source_buckets                     = { for b in var.replication.buckets : b => local.replicable_buckets[b] }
+  source_kms_key_arn                 = module.data_key.key_arn
+  lake_prefix                        = var.lake_prefix
+  lake_table_name                    = local.table_name
+  raw_retention_days                 = var.raw_image_retention_days
+  processed_retention_days           = var.processed_image_retention_days
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  lake_retention_days                = var.lake_retention_days
+  quarantine_retention_days          = var.quarantine_retention_days
+  access_log_retention_days          = var.access_log_retention_days
+  replication_time_control           = var.replication.replication_time_control
+  force_destroy                      = var.force_destroy
+
+  # Replication needs versioning on the source buckets first.
+  depends_on = [module.storage]
+}
+
+# --- Human access (optional) ----------------------------------------------------------------------
+
+module "access" {
+  source = "./modules/access"
+  count  = var.access.mode == "none" ? 0 : 1
+
+  providers = {
+    aws                 = aws
+    aws.identity_center = aws.identity_center
+  }
+
+  name                         = local.name
+  mode                         = var.access.mode
+  identity_center_instance_arn = var.access.identity_center_instance_arn
+  analyst_group_ids            = var.access.analyst_group_ids
+  operator_group_ids           = var.access.operator_group_ids
+  session_duration             = var.access.session_duration
+  trusted_principal_arns       = var.access.trusted_principal_arns
+  saml_provider_arn            = var.access.saml_provider_arn
+  athena_workgroup_name        = module.analytics.workgroup_name
+  glue_database_name           = module.analytics.database_name
+  lake_bucket_arn              = module.storage.lake_bucket.arn
+  lake_prefix                  = var.lake_prefix
+  lake_table_name              = local.table_name
+  table_export_prefix          = var.table_export_prefix
+  athena_results_bucket_arn    = module.storage.athena_results_bucket.arn
+  image_bucket_arns            = [module.storage.raw_bucket.arn, module.storage.processed_bucket.arn]
+  data_key_arn                 = module.data_key.key_arn
+  table_arn                    = module.metadata.table_arn
+  stream_arn                   = module.metadata.stream_arn
+  private_only                 = var.access.private_only
+  athena_endpoint_id           = try(module.network[0].athena_endpoint_id, null)
+  s3_endpoint_id               = try(module.network[0].s3_endpoint_id, null)
+
+  queue_arns = [
+    module.export.failure_queue_arn,
+    module.processing.dlq_arn,
+    module.kafka_ingest.failure_queue_arn,
+    module.async_dlq.arn,
+  ]
+}
+
+# --- Container images (optional) ----------------------------------------------------------------
+
+module "images" {
+  source = "./modules/images"
+  count  = var.lambda_package_type == "Image" ? 1 : 0
+
+  name          = local.name
+  binaries      = local.lambda_binaries
+  image_tag     = var.lambda_image_tag
+  kms_key_arn   = module.data_key.key_arn
+  force_destroy = var.force_destroy
 }
 
 # --- Security and operations --------------------------------------------------------------------
@@ -268,20 +421,32 @@ module "monitoring" {
   kafka_offset_lag_threshold  = var.alarm_thresholds.kafka_offset_lag
   queue_age_threshold_seconds = var.alarm_thresholds.queue_age_seconds
 
-  function_names = {
-    upload          = module.ingest_api.function_name
-    "kafka-ingest"  = module.kafka_ingest.function_name
-    process         = module.processing.function_name
-    "stream-export" = module.export.stream_export_function_name
-    compact         = module.export.compact_function_name
-  }
+  redrive_queue_name                  = module.export.failure_queue_name
+  redrive_queue_age_threshold_seconds = var.redrive_queue_age_alarm_seconds
+  reconcile_enabled                   = var.reconcile_schedule != null
 
-  dead_letter_queue_names = {
-    "process-dlq"            = module.processing.dlq_name
-    "stream-export-failures" = module.export.failure_queue_name
-    "kafka-ingest-failures"  = module.kafka_ingest.failure_queue_name
-    "async-dlq"              = module.async_dlq.name
-  }
+  function_names = merge(
+    {
+      upload          = module.ingest_api.function_name
+      "kafka-ingest"  = module.kafka_ingest.function_name
+      process         = module.processing.function_name
+      "stream-export" = module.export.stream_export_function_name
+      compact         = module.export.compact_function_name
+    },
+    var.redrive_enabled ? { redrive = module.export.redrive_function_name } : {},
+    var.reconcile_schedule == null ? {} : { reconcile = module.export.reconcile_function_name },
+  )
+
+  # stream-export's on-failure queue is redrive's input: while redrive runs, a message there is
+  # routine and only its age alarms (redrive_queue_age); with redrive off, any message does.
+  dead_letter_queue_names = merge(
+    {
+      "process-dlq"           = module.processing.dlq_name
+      "kafka-ingest-failures" = module.kafka_ingest.failure_queue_name
+      "async-dlq"             = module.async_dlq.name
+    },
+    var.redrive_enabled ? {} : { "stream-export-failures" = module.export.failure_queue_name },
+  )
 }
 
 # --- Delivery (optional) ------------------------------------------------------------------------

@@ -46,6 +46,12 @@ variable "force_destroy" {
   default     = false
 }
 
+variable "metadata_table_name" {
+  description = "Name of the metadata table; null is <name_prefix>-<environment>-images. Set it to adopt a table restored from PITR (terraform/README.md, disaster recovery)."
+  type        = string
+  default     = null
+}
+
 variable "deletion_protection" {
   description = "DynamoDB deletion protection. Turn off (and apply) before tearing an environment down."
   type        = bool
@@ -58,6 +64,23 @@ variable "lambda_artifact_dir" {
   description = "Where `cargo lambda build --release --arm64 --output-format zip` wrote the zips (<dir>/<binary>/bootstrap.zip), relative to this directory."
   type        = string
   default     = "../target/lambda"
+}
+
+variable "lambda_package_type" {
+  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/<binary>/Dockerfile, pushed to the ECR repositories this configuration creates)."
+  type        = string
+  default     = "Zip"
+
+  validation {
+    condition     = contains(["Zip", "Image"], var.lambda_package_type)
+    error_message = "lambda_package_type must be Zip or Image."
+  }
+}
+
+variable "lambda_image_tag" {
+  description = "With lambda_package_type = Image: the immutable tag pushed for every binary (e.g. the git commit). null creates the repositories only (first apply, before the first push)."
+  type        = string
+  default     = null
 }
 
 variable "log_level" {
@@ -84,12 +107,41 @@ variable "enable_xray" {
 }
 
 variable "lambda_vpc_config" {
-  description = "Run the functions in a VPC (needs S3, DynamoDB, SQS, Glue, KMS and Logs endpoints or NAT); null runs them outside a VPC."
+  description = "Run the functions in a VPC of your own making (it then needs the endpoints of modules/network, or NAT); null runs them outside a VPC, or in the network module's subnets with network.enabled."
   type = object({
     subnet_ids         = list(string)
     security_group_ids = list(string)
   })
   default = null
+
+  validation {
+    condition     = var.lambda_vpc_config == null || !var.network.enabled
+    error_message = "Set either lambda_vpc_config or network.enabled, not both: the network module places the functions itself."
+  }
+}
+
+variable "network" {
+  description = "Private networking (modules/network): functions in private subnets, S3/DynamoDB gateway endpoints, the interface endpoints they need with policies scoped to this deployment, bucket policies refusing the functions' roles outside the endpoint. Off by default; terraform/README.md has the recipe."
+  type = object({
+    enabled                   = optional(bool, false)
+    vpc_id                    = optional(string)
+    vpc_cidr                  = optional(string, "10.80.0.0/20")
+    availability_zones        = optional(list(string), [])
+    private_subnet_ids        = optional(list(string), [])
+    route_table_ids           = optional(list(string), [])
+    athena_endpoint           = optional(bool, false)
+    kafka_in_vpc              = optional(bool, false)
+    extra_interface_endpoints = optional(list(string), [])
+    client_cidrs              = optional(list(string), [])
+    restrict_buckets_to_vpc   = optional(bool, true)
+    quicksight_vpc_connection = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = var.network.vpc_id == null || (length(var.network.private_subnet_ids) >= 2 && length(var.network.route_table_ids) >= 1)
+    error_message = "network.vpc_id needs private_subnet_ids (two zones or more) and the route_table_ids of those subnets."
+  }
 }
 
 variable "reserved_concurrency" {
@@ -232,6 +284,49 @@ variable "compact" {
   default = {}
 }
 
+# --- Recovery: redrive, reconcile, table exports ----------------------------------------------------
+
+variable "redrive_enabled" {
+  description = "Run the redrive function on its schedule (re-exports failed stream batches from the stream, which keeps them 24 h). false removes the function and its schedule; the queue-age alarm stays and the queue's not-empty alarm returns."
+  type        = bool
+  default     = true
+}
+
+variable "redrive_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of redrive."
+  type        = string
+  default     = "rate(15 minutes)"
+}
+
+variable "redrive_queue_age_alarm_seconds" {
+  description = "Alarm when a failed stream batch has waited this long in the on-failure queue (well inside the stream's 24-hour retention)."
+  type        = number
+  default     = 3600
+}
+
+variable "reconcile_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of the reconcile function, e.g. cron(0 3 * * ? *); null (default) creates none. Each run starts a full table export from PITR, billed per GB of table (terraform/README.md)."
+  type        = string
+  default     = null
+}
+
+variable "table_export_prefix" {
+  description = "Key prefix in the lake bucket for DynamoDB table exports (reconcile's, and those made for a backfill); outside lake_prefix."
+  type        = string
+  default     = "table-exports"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9_/-]*[a-z0-9]$", var.table_export_prefix)) && !startswith("${var.table_export_prefix}/", "${var.lake_prefix}/") && !startswith("${var.lake_prefix}/", "${var.table_export_prefix}/")
+    error_message = "table_export_prefix: lowercase path without leading or trailing slash, neither inside lake_prefix nor containing it (lake readers must not see table exports)."
+  }
+}
+
+variable "table_export_retention_days" {
+  description = "Days table exports and reconcile reports are kept."
+  type        = number
+  default     = 7
+}
+
 # --- Processing ---------------------------------------------------------------------------------
 
 variable "process" {
@@ -344,6 +439,58 @@ variable "enable_redshift_spectrum_role" {
   description = "Create the IAM role Redshift Spectrum assumes to read the lake."
   type        = bool
   default     = false
+}
+
+# --- Cross-region replication ----------------------------------------------------------------------
+
+variable "replication" {
+  description = "Cross-region replication (modules/replication) of the lake, raw and processed buckets to replica buckets with their own key in another region; the replicas expire images after the same days as the source. Off by default."
+  type = object({
+    enabled                  = optional(bool, false)
+    region                   = optional(string)
+    buckets                  = optional(list(string), ["lake", "raw", "processed"])
+    replication_time_control = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = !var.replication.enabled || (var.replication.region != null && var.replication.region != var.aws_region)
+    error_message = "replication.enabled needs replication.region, a region other than aws_region."
+  }
+
+  validation {
+    condition     = alltrue([for b in var.replication.buckets : contains(["lake", "raw", "processed"], b)])
+    error_message = "replication.buckets may hold lake, raw and processed."
+  }
+}
+
+# --- Human access ---------------------------------------------------------------------------------
+
+variable "access" {
+  description = "Analyst and operator access (modules/access): IAM Identity Center permission sets assigned to groups (identity_center), plain IAM roles (iam_roles), or none. terraform/README.md has the SSO recipe."
+  type = object({
+    mode                         = optional(string, "none")
+    identity_center_instance_arn = optional(string)
+    identity_center_region       = optional(string)
+    identity_center_role_arn     = optional(string)
+    analyst_group_ids            = optional(list(string), [])
+    operator_group_ids           = optional(list(string), [])
+    session_duration             = optional(string, "PT8H")
+    trusted_principal_arns       = optional(list(string), [])
+    saml_provider_arn            = optional(string)
+    private_only                 = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["none", "identity_center", "iam_roles"], var.access.mode)
+    error_message = "access.mode must be none, identity_center or iam_roles."
+  }
+
+  validation {
+    condition     = !var.access.private_only || (var.network.enabled && var.network.athena_endpoint)
+    error_message = "access.private_only needs network.enabled and network.athena_endpoint: analysts need the endpoints they are confined to."
+  }
 }
 
 # --- Security and operations --------------------------------------------------------------------

@@ -58,6 +58,18 @@ fn demo_accounts_for_every_input_and_a_rerun_changes_nothing() {
             "{section} missing:\n{out}"
         );
     }
+    // The lake holds exactly what the metadata table holds (a table export reconciled).
+    let reconciled = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("reconcile: "))
+        .unwrap_or_else(|| panic!("no reconcile line:\n{out}"));
+    assert!(reconciled.ends_with(" 0 drift"), "{reconciled}");
+    let items: usize = reconciled
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(items > 10, "{reconciled}");
     let samples = sample_set();
     let expected_processed = samples
         .iter()

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::util::{query_with, run_ok, sibling_binary, venv_bin, Moto, RuntimeApi};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/moto_stream.py");
+pub(crate) const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/moto_stream.py");
 
-fn moto_step(moto: &Moto, step: &str) -> String {
+pub(crate) fn moto_step(moto: &Moto, step: &str) -> String {
     run_ok(
         Command::new(venv_bin("python"))
             .args([SCRIPT, step])
@@ -99,7 +99,7 @@ fn stream_records_flow_through_the_lambda_binary_into_s3_and_glue() {
 
 /// An HTTP proxy in front of moto's S3 that refuses (403) every PUT whose path contains
 /// `refuse`, one request per connection; everything else is passed through.
-fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
+pub(crate) fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
@@ -164,7 +164,7 @@ fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
 
 /// Runs the stream-export binary on `event` with `env` (lake `s3://imglake-lake/lake`)
 /// through the Lambda Runtime API; returns the outcome kind, its body and the binary's stdout.
-fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value, String) {
+pub(crate) fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value, String) {
     let api = RuntimeApi::serve_one(event);
     let mut child = Command::new(sibling_binary("stream-export"))
         .envs(env.iter().cloned())

@@ -4,12 +4,16 @@
 mod moto;
 mod util;
 
+mod backfill;
+mod console;
 mod demo_serve;
 mod export_query;
 mod hostile;
+mod kafka;
 mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;
 mod readers;
+mod redrive;
 mod s3_lake;
 mod sql_views;

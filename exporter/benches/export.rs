@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use imglake_exporter::{Compression, ExportOptions, ExportReport, Lake};
+use imglake_exporter::{Compression, ExportOptions, ExportReport, Lake, Source};
 use serde_json::{json, Value};
 
 #[path = "../../bench/harness.rs"]
@@ -258,8 +258,13 @@ fn child(input: &Path, out: &str, compression: Compression) {
     // What `imglake export --input FILE` does: one pass over the file, read a chunk at a
     // time, then the writes.
     let mut report = ExportReport::default();
+    let source = Source::File {
+        file: std::fs::File::open(input).expect("open input"),
+        name: input,
+        progress: &mut |_| {},
+    };
     for batch in exporter
-        .prepare_file(input, 1_795_600_000_000, usize::MAX)
+        .prepare(source, 1_795_600_000_000, usize::MAX)
         .expect("read input")
     {
         report.merge(runtime.block_on(exporter.write(batch)).expect("export"));

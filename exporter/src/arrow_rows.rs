@@ -1,4 +1,7 @@
 //! Rows of [`Cell`]s → an Arrow `RecordBatch` with the lake schema. Pure, no I/O.
+//!
+//! The mapper only produces cells that match their column's kind; a mismatch would be a bug,
+//! and is written as null rather than panicking in the middle of a batch.
 
 use std::sync::Arc;
 
@@ -9,23 +12,8 @@ use arrow::array::{
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::map::Cell;
+use crate::row::Cell;
 use crate::schema::{arrow_schema, Kind, COLUMNS, TIMESTAMP_TZ};
-
-/// Builds a batch from rows whose cells are in [`COLUMNS`] order.
-///
-/// The mapper only produces cells that match their column's kind; a mismatch would be a bug,
-/// and is written as null rather than panicking in the middle of a batch.
-pub fn rows_to_batch<'a, 'b: 'a, I>(rows: I, len_hint: usize) -> Result<RecordBatch, ArrowError>
-where
-    I: IntoIterator<Item = &'a [Cell<'b>]>,
-{
-    let mut builder = BatchBuilder::with_capacity(len_hint);
-    for row in rows {
-        builder.append(row);
-    }
-    builder.finish()
-}
 
 /// Appends rows to one Arrow builder per column as they are mapped, so that no row outlives
 /// its record; [`BatchBuilder::finish`] makes the `RecordBatch` with the lake schema.
@@ -71,11 +59,6 @@ impl BatchBuilder {
     /// Rows appended so far.
     pub fn len(&self) -> usize {
         self.rows
-    }
-
-    /// True before the first row.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     /// Appends one row (cells in [`COLUMNS`] order).

@@ -21,8 +21,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::keys;
-use crate::map::Partition;
+use crate::layout::{self, Partition};
 use crate::parquet_file::{self, Compression};
 use crate::schema::{arrow_schema, column_index};
 
@@ -84,30 +83,16 @@ pub async fn list_partitions(
     store: &dyn ObjectStore,
     root: &Path,
 ) -> Result<Vec<Partition>, CompactError> {
-    let prefix = keys::table_prefix(root);
+    let prefix = layout::table_prefix(root);
     let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
     let mut partitions: Vec<Partition> = metas
         .iter()
         .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        .filter_map(|m| partition_of(m.location.as_ref()))
+        .filter_map(|m| Partition::of_key(m.location.as_ref()))
         .collect();
     partitions.sort();
     partitions.dedup();
     Ok(partitions)
-}
-
-/// The partition named by a key's `dt=…/hour=…` segments.
-pub fn partition_of(key: &str) -> Option<Partition> {
-    let mut dt = None;
-    let mut hour = None;
-    for segment in key.split('/') {
-        if let Some(v) = segment.strip_prefix("dt=") {
-            dt = Some(v);
-        } else if let Some(v) = segment.strip_prefix("hour=") {
-            hour = v.parse::<u32>().ok();
-        }
-    }
-    Partition::of_date_hour(dt?, hour?)
 }
 
 /// Compacts one partition.
@@ -117,7 +102,7 @@ pub async fn compact_partition(
     partition: Partition,
     options: CompactOptions,
 ) -> Result<PartitionReport, CompactError> {
-    let dir = Path::from(format!("{}/{}", keys::table_prefix(root), partition.path()));
+    let dir = partition.prefix(root);
     let mut inputs: Vec<_> = store
         .list(Some(&dir))
         .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".parquet")))
@@ -166,7 +151,7 @@ pub async fn compact_partition(
     while offset < unique.num_rows() {
         let len = rows_per_file.min(unique.num_rows() - offset);
         let chunk = unique.slice(offset, len);
-        let key = Path::from(format!("{dir}/{}", chunk_file_name(&chunk)?));
+        let key = compacted_key(root, &partition, &chunk)?;
         let body = parquet_file::encode(&chunk, options.compression)
             .map_err(|e| CompactError::Encode(e.to_string()))?;
         outputs.push((key, body));
@@ -229,21 +214,24 @@ fn dedupe_sorted(batch: &RecordBatch) -> Result<RecordBatch, CompactError> {
         .map_err(|e| CompactError::Encode(e.to_string()))
 }
 
-/// `compacted-<first seq>-<last seq>-<rows>.parquet`, `<rows>` being 8 hex digits of the
-/// SHA-256 of the chunk's event IDs: two chunks can start and end at the same sequence number
-/// (records of two streams in one partition share numbers) and must not overwrite each other.
-fn chunk_file_name(batch: &RecordBatch) -> Result<String, CompactError> {
+/// The key of a compacted file holding `batch` ([`layout::compacted_key`]).
+fn compacted_key(
+    root: &Path,
+    partition: &Partition,
+    batch: &RecordBatch,
+) -> Result<Path, CompactError> {
     let seq = string_column(batch, "sequence_number")?;
     let ids = string_column(batch, "event_id")?;
     let n = batch.num_rows();
     if n == 0 {
         return Err(CompactError::Encode("empty chunk".into()));
     }
-    let rows = keys::rows_digest((0..n).map(|i| ids.value(i)));
-    Ok(format!(
-        "compacted-{}-{}-{rows}.parquet",
+    Ok(layout::compacted_key(
+        root,
+        partition,
         seq.value(0),
-        seq.value(n - 1)
+        seq.value(n - 1),
+        (0..n).map(|i| ids.value(i)),
     ))
 }
 
@@ -277,7 +265,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
     use crate::export::{ExportOptions, Exporter};
-    use crate::record::split_input;
+    use crate::reader::framing::{self, Framed};
+    use crate::reader::Source;
     use object_store::memory::InMemory;
 
     const LIFECYCLE: &[u8] = include_bytes!("../tests/fixtures/lambda_lifecycle.json");
@@ -319,7 +308,15 @@ mod tests {
     /// and retried Lambda batches leave it.
     async fn lake_with_duplicates() -> (Arc<dyn ObjectStore>, Partition) {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let records = split_input(LIFECYCLE).unwrap();
+        let records: Vec<&str> = framing::split(LIFECYCLE)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r {
+                Framed::Json(raw) => raw,
+                Framed::NotJson { .. } => unreachable!(),
+            })
+            .collect();
+        let array = |records: &[&str]| format!("[{}]", records.join(","));
         let exporter = |label: &str| {
             Exporter::new(
                 store.clone(),
@@ -330,9 +327,17 @@ mod tests {
                 },
             )
         };
-        exporter("a").export(&records, 1).await.unwrap();
-        exporter("b").export(&records[2..4], 2).await.unwrap();
-        exporter("c").export(&records[3..5], 3).await.unwrap();
+        for (label, part, at) in [
+            ("a", &records[..], 1),
+            ("b", &records[2..4], 2),
+            ("c", &records[3..5], 3),
+        ] {
+            let part = array(part);
+            exporter(label)
+                .export(Source::Document(part.as_bytes()), at)
+                .await
+                .unwrap();
+        }
         (store, Partition::of_date_hour("2026-11-24", 10).unwrap())
     }
 
@@ -407,7 +412,7 @@ mod tests {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let input = records_of(rows);
         Exporter::new(store.clone(), Path::from("lake"), ExportOptions::default())
-            .export(&split_input(input.as_bytes()).unwrap(), 1)
+            .export(Source::Document(input.as_bytes()), 1)
             .await
             .unwrap();
         let p = Partition::of_millis(1_795_514_290_000).unwrap();
@@ -519,14 +524,6 @@ mod tests {
                 "dt=2026-12-01/hour=09"
             ]
         );
-        assert_eq!(
-            partition_of("x/dt=2026-01-02/hour=23/f.parquet")
-                .unwrap()
-                .path(),
-            "dt=2026-01-02/hour=23"
-        );
-        assert!(partition_of("x/dt=2026-13-02/hour=23/f.parquet").is_none());
-        assert!(partition_of("x/dt=2026-01-02/hour=24/f.parquet").is_none());
     }
 
     #[test]

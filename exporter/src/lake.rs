@@ -140,7 +140,7 @@ impl Lake {
 
     /// URL of the `image_events` table folder, with a trailing slash.
     pub fn table_url(&self) -> Result<Url, url::ParseError> {
-        let table = crate::keys::table_prefix(&self.root);
+        let table = crate::layout::table_prefix(&self.root);
         self.store_url.join(&format!("{}/", table.as_ref()))
     }
 }

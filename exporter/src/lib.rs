@@ -1,31 +1,34 @@
 //! imglake-exporter: DynamoDB Streams records → Arrow → idempotent, Hive-partitioned Parquet.
 //!
-//! The lake contract lives in [`schema`]. The pipeline is pure up to [`export::Exporter::flush`]:
-//! [`record`] splits input into raw records, [`map`] turns each into a row or a quarantine
-//! reason, [`arrow_rows`] and [`parquet_file`] encode, [`keys`] names the objects.
-//! [`lambda`] is the `stream-export` Lambda handler over the same core.
+//! The lake contract lives in [`schema`], its object layout in [`layout`]. Every record enters
+//! through one door, [`Exporter::prepare`]: the reader core ([`reader`]) reads any [`Source`]
+//! and hands each record to the batch sink ([`batch`]), which maps it ([`row`]) into the Arrow
+//! builders of its partition file ([`arrow_rows`]) or the quarantine, and encodes each batch
+//! ([`parquet_file`]). Everything up to [`Exporter::write`] ([`write`]) is pure. [`compact`]
+//! merges a partition's small files. The Lambda functions over this core live in crate
+//! imglake-lambdas.
 
-pub mod arrow_rows;
-pub mod attr;
+mod arrow_rows;
+mod attr;
+pub mod aws_json;
+mod batch;
 pub mod compact;
-pub mod decode;
-pub mod document;
-pub mod emf;
 pub mod export;
-pub mod fast;
-pub mod glue;
-pub mod keys;
 pub mod lake;
-pub mod lambda;
-pub mod map;
-pub mod number;
+pub mod layout;
+mod number;
 pub mod parquet_file;
-pub mod record;
+mod reader;
+mod record;
+pub mod redrive;
+mod row;
 pub mod schema;
+pub mod table_export;
+mod write;
 
-pub use export::{
-    ExportError, ExportInputError, ExportOptions, ExportReport, Exporter, PreparedBatch,
-};
+pub use batch::PreparedBatch;
+pub use export::{ExportError, ExportInputError, ExportOptions, ExportReport, Exporter};
 pub use lake::Lake;
 pub use parquet_file::Compression;
-pub use record::{split_input, InputRecord};
+pub use reader::framing::InputError;
+pub use reader::{ReadError, Source};

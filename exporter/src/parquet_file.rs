@@ -59,31 +59,6 @@ impl std::fmt::Display for Compression {
     }
 }
 
-/// Writer settings: compression, page-level statistics (which also writes the column and
-/// offset indexes, the "page index"), a bloom filter on `image_id` for point look-ups.
-/// Columns whose values are unique per row, or per image (an image's few change records
-/// repeat them): a dictionary only costs time and space there, and ZSTD finds the per-image
-/// repeats in plain pages anyway. On the benchmark's records this makes files about 8%
-/// smaller than dictionary-encoding the measurements and times too.
-const UNIQUE_COLUMNS: [&str; 16] = [
-    "event_id",
-    "sequence_number",
-    "sha256",
-    "raw_key",
-    "source_ref",
-    "variants_json",
-    "event_time",
-    "size_bytes",
-    "processed_bytes",
-    "received_at",
-    "processed_at",
-    "expires_at",
-    "captured_at",
-    "dominant_color",
-    "mean_luma",
-    "sharpness",
-];
-
 /// The lake's settings for a file of about `rows` rows, as `ArrowWriter` takes them.
 pub fn writer_properties(compression: Compression, rows: usize) -> WriterProperties {
     let codec = match compression {
@@ -109,18 +84,25 @@ fn properties(
     rows: usize,
     arrow_schema: Option<KeyValue>,
 ) -> WriterProperties {
+    // Compression, page-level statistics (which also writes the column and offset indexes,
+    // the "page index"), and each column's dictionary and bloom filter flags.
     let mut builder = WriterProperties::builder();
-    for column in UNIQUE_COLUMNS {
-        builder = builder.set_column_dictionary_enabled(column.into(), false);
+    for column in crate::schema::COLUMNS {
+        if !column.dictionary {
+            builder = builder.set_column_dictionary_enabled(column.name.into(), false);
+        }
+        if column.bloom_filter {
+            builder = builder
+                .set_column_bloom_filter_enabled(column.name.into(), true)
+                // Sized for this file: the default (1M distinct values) would make every
+                // small stream file carry, and zero, about a megabyte of filter.
+                .set_column_bloom_filter_max_ndv(column.name.into(), rows.max(1) as u64);
+        }
     }
     builder
         .set_compression(codec)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_column_bloom_filter_enabled("image_id".into(), true)
-        // Sized for this file: the default (1M distinct values) would make every small stream
-        // file carry, and zero, about a megabyte of filter.
-        .set_column_bloom_filter_max_ndv("image_id".into(), rows.max(1) as u64)
         .set_key_value_metadata(Some(
             std::iter::once(KeyValue::new(
                 "imglake.table".to_owned(),
@@ -170,7 +152,7 @@ fn lake_schema() -> Result<&'static LakeSchema, ParquetError> {
 /// With ZSTD, every page is compressed with one ZSTD context per file: `ArrowWriter` creates
 /// a ZSTD compressor and decompressor for each column writer, 37 per file here, and zstd
 /// probes the CPU (CPUID) for each, which virtual machines trap, so on small stream files
-/// the contexts cost more than the compression (README's benchmark section). The file is
+/// the contexts cost more than the compression (BENCHMARKS.md). The file is
 /// still byte for byte `ArrowWriter`'s (tested from a few rows to past a row group), except
 /// that in a list column whose levels `ArrowWriter` compacts (see [`uniform_levels`]) pages
 /// past 1 024 rows may end at other rows.
@@ -198,7 +180,7 @@ pub fn encode(batch: &RecordBatch, compression: Compression) -> Result<Bytes, Pa
     match compression {
         Compression::Zstd => encode_zstd(batch),
         // Snappy's codec is cheap to set up, and ArrowWriter's own encoders are faster than
-        // parquet's typed column writers (README's benchmark section).
+        // parquet's typed column writers (BENCHMARKS.md).
         Compression::Snappy => encode_with_arrow_writer(batch, compression),
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use imglake_exporter::{split_input, Compression, ExportOptions, ExportReport, Exporter};
+use imglake_exporter::{Compression, ExportOptions, ExportReport, Exporter, Source};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -23,12 +23,15 @@ use support::sample::{generate, Order};
 const LIFECYCLE: &[u8] = include_bytes!("fixtures/lambda_lifecycle.json");
 const GET_RECORDS: &[u8] = include_bytes!("fixtures/get_records.json");
 const BAD: &[u8] = include_bytes!("fixtures/bad_records.jsonl");
+/// Records malformed in every way a reader can meet (and a few it must still take): their
+/// quarantine reasons are pinned too.
+const MALFORMED: &[u8] = include_bytes!("fixtures/malformed_records.jsonl");
 const NOW: i64 = 1_795_600_000_000;
 
 /// How the input enters the exporter.
 #[derive(Debug, Clone, Copy)]
 enum Door {
-    /// Split into records first, then exported as one batch.
+    /// Split into records first, each handed over apart (as the embedded feed does).
     Split,
     /// A whole document in memory, cut into batches of this many records.
     Whole(usize),
@@ -55,11 +58,19 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
     let mut report = ExportReport::default();
     match door {
         Door::Split => {
-            let records = split_input(input).expect("export");
-            report.merge(e.export(&records, NOW).await.expect("export"));
+            // Each record apart, as the embedded change feed hands them over.
+            let records = apart(input);
+            report.merge(
+                e.export(Source::Records(&records), NOW)
+                    .await
+                    .expect("export"),
+            );
         }
         Door::Whole(batch) => {
-            for prepared in e.prepare_input(input, NOW, batch).expect("export") {
+            for prepared in e
+                .prepare(Source::Document(input), NOW, batch)
+                .expect("export")
+            {
                 report.merge(e.write(prepared).await.expect("export"));
             }
         }
@@ -67,17 +78,41 @@ async fn run(input: &[u8], door: Door, compression: Compression) -> (ExportRepor
             let dir = tempfile::tempdir().expect("temporary input file");
             let path = dir.path().join("input.json");
             std::fs::write(&path, input).expect("temporary input file");
-            for prepared in e.prepare_file(&path, NOW, batch).expect("export") {
+            let file = std::fs::File::open(&path).expect("temporary input file");
+            let source = Source::File {
+                file,
+                name: &path,
+                progress: &mut |_| {},
+            };
+            for prepared in e.prepare(source, NOW, batch).expect("export") {
                 report.merge(e.write(prepared).await.expect("export"));
             }
         }
         Door::Event => {
             let text = std::str::from_utf8(input).expect("UTF-8 event");
-            let prepared = e.prepare_event(text, NOW).expect("export");
-            report.merge(e.write(prepared).await.expect("export"));
+            report.merge(e.export(Source::Event(text), NOW).await.expect("export"));
         }
     }
     (report, listing(store.as_ref()).await)
+}
+
+/// The records of an event (`{"Records": [...]}`), or the lines of JSON Lines, each its own
+/// text.
+fn apart(input: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Event<'a> {
+        #[serde(rename = "Records", borrow)]
+        records: Vec<&'a serde_json::value::RawValue>,
+    }
+    match serde_json::from_slice::<Event<'_>>(input) {
+        Ok(event) => event.records.iter().map(|r| r.get().to_owned()).collect(),
+        Err(_) => String::from_utf8_lossy(input)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    }
 }
 
 /// Every object: key, size, and the first 16 hex digits of its SHA-256.
@@ -94,12 +129,36 @@ async fn listing(store: &dyn ObjectStore) -> String {
             .await
             .expect("read the in-memory store");
         let digest = hex(&Sha256::digest(&body));
-        objects.insert(meta.location.to_string(), (body.len(), digest));
+        objects.insert(meta.location.to_string(), (body.len(), digest, body));
     }
-    objects
-        .into_iter()
-        .map(|(key, (len, digest))| format!("{key} {len} {}\n", &digest[..16]))
-        .collect()
+    let mut out = String::new();
+    for (key, (len, digest, body)) in objects {
+        out.push_str(&format!("{key} {len} {}\n", &digest[..16]));
+        // A quarantine file's reasons, readable in the snapshot.
+        if key.ends_with(".jsonl") {
+            let text = std::str::from_utf8(&body).expect("quarantine files are UTF-8");
+            for line in text.lines() {
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    field(line, "code"),
+                    field(line, "reason")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The string field `name` of a quarantine line, read where it stands: the record after it
+/// may nest deeper than a JSON parser's recursion limit.
+fn field(line: &str, name: &str) -> String {
+    let key = format!("\"{name}\":");
+    let at = line.find(&key).expect("the field is there") + key.len();
+    serde_json::Deserializer::from_str(&line[at..])
+        .into_iter::<String>()
+        .next()
+        .expect("a value")
+        .expect("a string")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,6 +221,39 @@ async fn the_fixtures_make_these_objects_through_every_door() {
         all_doors(
             BAD,
             &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX)],
+            Compression::Zstd
+        )
+        .await
+    );
+}
+
+#[tokio::test]
+async fn malformed_records_are_quarantined_with_these_reasons_through_every_door() {
+    insta::assert_snapshot!(
+        "malformed_lines",
+        all_doors(
+            MALFORMED,
+            &[Door::Split, Door::Whole(usize::MAX), Door::File(usize::MAX)],
+            Compression::Zstd
+        )
+        .await
+    );
+    // The same records as one Lambda event.
+    let text = std::str::from_utf8(MALFORMED).expect("UTF-8 fixture");
+    let event = format!(
+        "{{\"Records\": [{}]}}",
+        text.trim_end().replace('\n', ",\n")
+    );
+    insta::assert_snapshot!(
+        "malformed_event",
+        all_doors(
+            event.as_bytes(),
+            &[
+                Door::Split,
+                Door::Whole(usize::MAX),
+                Door::File(usize::MAX),
+                Door::Event
+            ],
             Compression::Zstd
         )
         .await

@@ -4,45 +4,19 @@ use std::time::Instant;
 
 use imglake_pipeline::handlers::kafka::KafkaReport;
 use imglake_pipeline::handlers::metrics::Outcomes;
-use serde::Serialize;
 use thiserror::Error;
+
+use crate::emf::outcome_lines;
+use crate::responses::{KafkaItemFailure, KafkaItemIdentifier, KafkaResponse};
 
 /// Prints the invocation's CloudWatch embedded-metric-format lines on stdout, one JSON
 /// object per line (namespace `imglake`, dimension `Function`).
 pub fn print_metrics(function: &str, outcomes: &Outcomes, started: Instant) {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    for line in outcomes.emf_lines(function, now_ms, latency_ms) {
+    for line in outcome_lines(outcomes, function, now_ms, latency_ms) {
         println!("{line}");
     }
-}
-
-/// The response to a Kafka batch: the records to deliver again, in the partial batch
-/// response shape of Kafka event source mappings (`aws_lambda_events` has no type for it), and
-/// the outcome of every record. The mapping resumes each topic-partition at its lowest failed
-/// offset when `ReportBatchItemFailures` is on (Terraform turns it on); records already
-/// stored are duplicates on redelivery and change nothing.
-#[derive(Debug, Serialize)]
-pub struct KafkaResponse {
-    #[serde(rename = "batchItemFailures")]
-    pub batch_item_failures: Vec<KafkaItemFailure>,
-    #[serde(flatten)]
-    pub report: KafkaReport,
-}
-
-/// One record to deliver again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KafkaItemFailure {
-    #[serde(rename = "itemIdentifier")]
-    pub item_identifier: KafkaItemIdentifier,
-}
-
-/// A Kafka record's place: `partition` is `<topic>-<partition number>`, as the event's
-/// record groups are keyed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KafkaItemIdentifier {
-    pub partition: String,
-    pub offset: i64,
 }
 
 /// Records a retry warning names: in an outage every record of a batch of thousands fails

@@ -2,9 +2,7 @@
 //! Lambda does for DynamoDB Streams on AWS, with the same exporter and the same checkpoint
 //! rule (Lambda resumes a shard at the first record it reported as failed).
 
-use std::borrow::Cow;
-
-use imglake_exporter::{ExportError, ExportReport, Exporter, InputRecord};
+use imglake_exporter::{ExportInputError, ExportReport, Exporter, Source};
 use thiserror::Error;
 
 use crate::store::{EmbeddedStore, StoreError};
@@ -15,9 +13,7 @@ pub enum FeedError {
     #[error("reading the change feed: {0}")]
     Store(#[from] StoreError),
     #[error("exporting the change feed: {0}")]
-    Export(#[from] ExportError),
-    #[error("change {0} is not serializable JSON: {1}")]
-    Record(u64, String),
+    Export(#[from] ExportInputError),
 }
 
 /// One exported batch of the feed.
@@ -41,13 +37,8 @@ pub async fn export_next(
     let Some(last) = changes.last().map(|(seq, _)| *seq) else {
         return Ok(None);
     };
-    let mut records = Vec::with_capacity(changes.len());
-    for (seq, value) in &changes {
-        let raw = serde_json::value::to_raw_value(value)
-            .map_err(|e| FeedError::Record(*seq, e.to_string()))?;
-        records.push(InputRecord::Json(Cow::Owned(raw)));
-    }
-    let report = exporter.export(&records, now_ms).await?;
+    let records: Vec<String> = changes.into_iter().map(|(_, record)| record).collect();
+    let report = exporter.export(Source::Records(&records), now_ms).await?;
     // The feed's sequence numbers are its cursor values, zero-padded.
     let first_failed = report
         .failed_sequence_numbers

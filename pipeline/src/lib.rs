@@ -10,6 +10,8 @@
 //!   feed emits DynamoDB Streams records.
 //! - [`feed`]: tails that change feed into the lake with the exporter, checkpointing like
 //!   Lambda does for a DynamoDB stream.
+//! - [`table_export`]: writes the embedded store as a DynamoDB table export (full or
+//!   incremental), for backfill and reconcile on a laptop.
 //! - [`presign`]: presigned S3 POST (policy with `content-length-range`, SigV4 signature) for
 //!   uploads that cannot pass through Lambda.
 //! - [`blob`]: raw and processed images behind one `object_store` (directory or S3 bucket).
@@ -25,6 +27,9 @@ pub mod presign;
 pub mod process;
 pub mod samples;
 pub mod store;
+pub mod table_export;
 #[cfg(test)]
 mod test_images;
+#[cfg(test)]
+mod test_lake;
 pub mod validate;

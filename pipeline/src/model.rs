@@ -347,7 +347,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use chrono::TimeZone;
-    use imglake_exporter::map::{map_record, Cell, MapContext};
     use imglake_exporter::schema::{Kind, Origin, COLUMNS, HASH_KEY};
     use serde_dynamo::AttributeValue;
     use serde_json::json;
@@ -609,51 +608,29 @@ mod tests {
         })
     }
 
-    #[test]
-    fn full_item_maps_to_the_expected_lake_cells() {
-        let item = full_item();
-        let text = serde_json::to_string(&insert_record(&item)).unwrap();
-        let raw = serde_json::value::RawValue::from_string(text).unwrap();
-        let row = map_record(&raw, MapContext { exported_at_ms: 0 }).unwrap();
-        let cell = |name: &str| {
-            let i = imglake_exporter::schema::column_index(name).unwrap();
-            row.cells[i].clone()
-        };
-        let s = |v: &str| Cell::Str(v.to_owned().into());
-        assert_eq!(cell("image_id"), s("01JDFY2Q4W8Z8H6V3M5N7K9P1A"));
-        assert_eq!(cell("status"), s("PROCESSED"));
-        assert_eq!(cell("source"), s("api"));
-        assert_eq!(cell("size_bytes"), Cell::I64(2_481_923));
-        assert_eq!(cell("width"), Cell::I32(4000));
-        assert_eq!(cell("mean_luma"), Cell::F64(118.25));
-        assert_eq!(cell("has_alpha"), Cell::Bool(false));
-        assert_eq!(cell("received_at"), Cell::Timestamp(RECEIVED_MS));
-        assert_eq!(cell("expires_at"), Cell::Timestamp(1_796_119_090_000));
-        assert_eq!(
-            cell("operations"),
-            Cell::List(vec!["orient".into(), "strip".into(), "resize:thumb".into()])
-        );
-        assert_eq!(
-            cell("extra_attributes"),
-            Cell::Null,
-            "every attribute has a column"
-        );
-        for column in image_columns() {
-            assert_ne!(cell(column.name), Cell::Null, "{}", column.name);
-        }
-    }
-
     #[tokio::test]
-    async fn full_item_exports_without_quarantine() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = imglake_exporter::Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let exporter = lake.exporter(imglake_exporter::ExportOptions::default());
-        let batch = json!({ "Records": [insert_record(&full_item())] });
-        let bytes = serde_json::to_vec(&batch).unwrap();
-        let records = imglake_exporter::split_input(&bytes).unwrap();
-        let report = exporter.export(&records, 1_795_600_000_000).await.unwrap();
-        assert_eq!(report.received, 1);
-        assert_eq!(report.rows_written, 1);
+    async fn full_item_exports_to_the_expected_lake_row() {
+        let item = full_item();
+        let event = serde_json::to_string(&json!({ "Records": [insert_record(&item)] })).unwrap();
+        let (report, rows) =
+            crate::test_lake::export(imglake_exporter::Source::Event(&event), 1_795_600_000_000)
+                .await;
+        assert_eq!((report.received, report.rows_written), (1, 1));
         assert_eq!(report.quarantined, 0, "{:?}", report.quarantine_reasons);
+        let row = &rows[0];
+        assert_eq!(row["image_id"], "01JDFY2Q4W8Z8H6V3M5N7K9P1A");
+        assert_eq!(row["status"], "PROCESSED");
+        assert_eq!(row["source"], "api");
+        assert_eq!(row["size_bytes"], "2481923");
+        assert_eq!(row["width"], "4000");
+        assert_eq!(row["mean_luma"], "118.25");
+        assert_eq!(row["has_alpha"], "false");
+        assert_eq!(row["received_at"], "2026-11-24T09:58:10.123Z");
+        assert_eq!(row["expires_at"], "2026-12-01T09:58:10.000Z");
+        assert_eq!(row["operations"], "[orient, strip, resize:thumb]");
+        assert_eq!(row["extra_attributes"], "", "every attribute has a column");
+        for column in image_columns() {
+            assert_ne!(row[column.name], "", "{}", column.name);
+        }
     }
 }

@@ -17,6 +17,9 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+pub use embedded::listing::{
+    ItemFacets, ItemFilter, ItemPage, ListCursor, MAX_PAGE as MAX_LIST_PAGE,
+};
 pub use embedded::{EmbeddedStore, DEFAULT_TABLE_NAME};
 
 /// The source of "now" for writes (the stream record's ApproximateCreationDateTime). Any

@@ -19,13 +19,13 @@
 -- partitions are queryable at once, with no crawler and no MSCK REPAIR TABLE. Redshift Spectrum
 -- and EMR ignore projection and read the partitions registered in Glue (see sql/redshift/).
 CREATE EXTERNAL TABLE image_events (
-  `event_id`         string COMMENT 'stream record eventID; unique per change, the dedupe key',
-  `event_name`       string COMMENT 'INSERT | MODIFY | REMOVE',
-  `event_time`       timestamp COMMENT 'ApproximateCreationDateTime (UTC); drives dt/hour',
-  `sequence_number`  string COMMENT 'stream SequenceNumber, zero-padded to 40 digits',
-  `is_ttl_expiry`    boolean COMMENT 'REMOVE made by DynamoDB TTL (service principal), not a user',
+  `event_id`         string COMMENT 'stream record eventID, or export:<export id>:<image_id> for a row of a table export; unique per change, the dedupe key',
+  `event_name`       string COMMENT 'INSERT | MODIFY | REMOVE; SNAPSHOT for an item of a full table export',
+  `event_time`       timestamp COMMENT 'ApproximateCreationDateTime (UTC, whole seconds), or for a table export the export time or item write time; drives dt/hour',
+  `sequence_number`  string COMMENT 'stream SequenceNumber, zero-padded to 40 digits; for a table export: its time in microseconds',
+  `is_ttl_expiry`    boolean COMMENT 'REMOVE made by DynamoDB TTL (service principal), not a user; for a table export REMOVE, inferred from expires_at having passed',
   `previous_status`  string COMMENT 'status in OldImage, if any',
-  `exported_at`      timestamp COMMENT 'when the exporter wrote this row',
+  `exported_at`      timestamp COMMENT 'when the exporter wrote this row; for a table export, when DynamoDB finished the export',
   `image_id`         string COMMENT 'table hash key (from Keys)',
   `status`           string COMMENT 'RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED',
   `source`           string COMMENT 'api | kafka',

@@ -16,7 +16,7 @@ ORDER BY event_name, status;
 SELECT DISTINCT event_id, sequence_number, event_time, event_name, previous_status, status, is_ttl_expiry
 FROM imglake.image_events
 WHERE image_id = '01JDFY2Q4W8Z8H6V3M5N7K9P1A'
-ORDER BY sequence_number;
+ORDER BY event_time, sequence_number;
 
 -- Latest state of every image (Athena's images_current). A view over an external table must be
 -- late-binding in Redshift: WITH NO SCHEMA BINDING.
@@ -30,7 +30,14 @@ FROM (
     image_id, status, event_name, is_ttl_expiry, source, tenant, format, size_bytes,
     processed_bytes, variant_count, error_code, error_message, received_at, processed_at,
     processing_ms, event_time,
-    row_number() OVER (PARTITION BY image_id ORDER BY sequence_number DESC) AS recency
+    -- As sql/athena/views/images_current.sql: by the second, stream rows over rows of a table
+    -- export (backfill) within it, then by time and sequence number.
+    row_number() OVER (
+      PARTITION BY image_id
+      ORDER BY date_trunc('second', event_time) DESC,
+        CASE WHEN event_id LIKE 'export:%' THEN 0 ELSE 1 END DESC,
+        event_time DESC, sequence_number DESC
+    ) AS recency
   FROM imglake.image_events
 ) latest
 WHERE recency = 1

@@ -24,12 +24,14 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::kafka::KafkaEvent;
 use base64::Engine as _;
 use bytes::Bytes;
+use imglake_exporter::table_export::{reconcile, Export, ReconcileOptions};
 use imglake_pipeline::handlers::metrics::Outcomes;
 use imglake_pipeline::handlers::upload::{IDEMPOTENCY_HEADER, TENANT_HEADER};
 use imglake_pipeline::model::Status;
 use imglake_pipeline::presign::verify_post;
 use imglake_pipeline::samples::{sample_set, Expect, Sample};
-use imglake_pipeline::store::MetadataStore;
+use imglake_pipeline::store::{MetadataStore, DEFAULT_TABLE_NAME};
+use imglake_pipeline::table_export::{write_table_export, ExportRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -266,6 +268,31 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let query_time = t.elapsed();
 
+    // 5. Reconcile: the lake against a full export of the metadata table, in DynamoDB's
+    // export format, as the scheduled reconcile does in AWS.
+    let t = Instant::now();
+    let exports = args.data_dir.join("table-exports");
+    // Only the latest export is kept: the previous run's is the demo's own.
+    let _ = std::fs::remove_dir_all(&exports);
+    let written = write_table_export(
+        &local.pipeline.store,
+        DEFAULT_TABLE_NAME,
+        &exports,
+        ExportRequest::Full,
+    )
+    .await?;
+    let export = Export::open(&written.folder.display().to_string()).await?;
+    let reconciled = reconcile(&local.lake, &export, ReconcileOptions::default()).await?;
+    let reconcile_time = t.elapsed();
+    if reconciled.drift > 0 {
+        mismatches.push(format!(
+            "the lake drifted from the metadata table: {} images (imglake reconcile --export {} --lake {})",
+            reconciled.drift,
+            written.folder.display(),
+            local.lake.display
+        ));
+    }
+
     // Summary.
     let lake_dir = local.lake.display.clone();
     outln!("\n== summary");
@@ -301,12 +328,23 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         flushed.quarantined
     );
     outln!(
-        "  time: prepare {:.1}s, ingest {:.1}s, process {:.1}s, export {:.1}s, queries {:.1}s, total {:.1}s",
+        "  reconcile: {} items of a table export against the lake: {} drift{}",
+        reconciled.table_items,
+        reconciled.drift,
+        if reconciled.drift == 0 {
+            ""
+        } else {
+            " (see imglake reconcile)"
+        }
+    );
+    outln!(
+        "  time: prepare {:.1}s, ingest {:.1}s, process {:.1}s, export {:.1}s, queries {:.1}s, reconcile {:.1}s, total {:.1}s",
         prepare_time.as_secs_f64(),
         ingest_time.as_secs_f64(),
         process_time.as_secs_f64(),
         export_time.as_secs_f64(),
         query_time.as_secs_f64(),
+        reconcile_time.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     outln!("\nLook next:");
@@ -316,6 +354,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "  query:     imglake query --lake {lake_dir} \"select status, source, count(*) as n from images_current group by all order by 1, 2\""
     );
     outln!("  checks:    imglake check --lake {lake_dir}");
+    outln!(
+        "  reconcile: imglake reconcile --export {} --lake {lake_dir}",
+        written.folder.display()
+    );
     outln!(
         "  serve:     imglake serve --data-dir {}",
         args.data_dir.display()
@@ -336,7 +378,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
 /// One step done. A bar is hidden when stderr is not a terminal (a log file, CI): then plain
 /// lines report the progress instead, at most ten per bar.
-fn advance(bar: &ProgressBar) {
+pub(crate) fn advance(bar: &ProgressBar) {
     bar.inc(1);
     if bar.is_hidden() {
         let (pos, len) = (bar.position(), bar.length().unwrap_or(0).max(1));
@@ -347,7 +389,7 @@ fn advance(bar: &ProgressBar) {
 }
 
 /// A message above the bar; on stderr itself when the bar is hidden (it would be lost).
-fn note(bar: &ProgressBar, message: String) {
+pub(crate) fn note(bar: &ProgressBar, message: String) {
     if bar.is_hidden() {
         eprintln!("{message}");
     } else {
@@ -355,7 +397,7 @@ fn note(bar: &ProgressBar, message: String) {
     }
 }
 
-fn progress(len: u64, prefix: &'static str) -> ProgressBar {
+pub(crate) fn progress(len: u64, prefix: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(len).with_prefix(prefix);
     bar.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}")

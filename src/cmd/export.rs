@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use imglake_exporter::export::{Exporter, FileInputError, PreparedBatch, WrittenFile};
-use imglake_exporter::keys;
+use imglake_exporter::export::{Exporter, WrittenFile};
+use imglake_exporter::layout;
 use imglake_exporter::{ExportOptions, ExportReport, Lake};
+use imglake_exporter::{PreparedBatch, ReadError, Source};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ExportArgs;
@@ -145,39 +146,39 @@ fn stdin_file() -> Option<std::fs::File> {
 
 /// Maps and encodes the input: a chunk at a time when it is a regular file holding a Lambda
 /// event or GetRecords response with `Records` first or JSON Lines of stream records,
-/// otherwise whole (`Exporter::prepare_open_file`, `Exporter::prepare_read_whole`).
+/// otherwise whole (`Source::File`, `Source::Pipe`).
 fn prepare(
     exporter: &Exporter,
     input: Input,
     args: &ExportArgs,
     exported_at_ms: i64,
     batch_size: usize,
-) -> anyhow::Result<Vec<PreparedBatch<'static>>> {
+) -> anyhow::Result<Vec<PreparedBatch>> {
     let name = input_name(&args.input);
     let prepared = match input {
         Input::File(file) => {
             let mut progress = ReadProgress::for_file(&file, &name);
-            let prepared = exporter.prepare_open_file(
+            let source = Source::File {
                 file,
-                &args.input,
-                exported_at_ms,
-                batch_size,
-                &mut |read| progress.update(read),
-            );
+                name: &args.input,
+                progress: &mut |read| progress.update(read),
+            };
+            let prepared = exporter.prepare(source, exported_at_ms, batch_size);
             progress.finish();
             prepared
         }
-        Input::Stdin => exporter.prepare_read_whole(
-            &mut std::io::stdin(),
-            0,
-            &args.input,
-            exported_at_ms,
-            batch_size,
-            &mut |_| {},
-        ),
+        Input::Stdin => {
+            let source = Source::Pipe {
+                reader: &mut std::io::stdin(),
+                size: 0,
+                name: &args.input,
+                progress: &mut |_| {},
+            };
+            exporter.prepare(source, exported_at_ms, batch_size)
+        }
     };
     prepared.map_err(|e| match e {
-        FileInputError::Read { source, .. } => {
+        ReadError::Io { source, .. } => {
             let what = if args.input.as_os_str() == "-" {
                 ""
             } else {
@@ -185,7 +186,7 @@ fn prepare(
             };
             anyhow::Error::new(source).context(format!("cannot read {what}{name}"))
         }
-        FileInputError::Input(e) => anyhow::Error::new(e).context(format!("reading {name}")),
+        ReadError::Input(e) => anyhow::Error::new(e).context(format!("reading {name}")),
     })
 }
 
@@ -296,7 +297,7 @@ fn print_summary(report: &ExportReport, lake: &Lake, seconds: f64) {
     let bytes: usize = files.iter().map(|f| f.bytes).sum();
     let (quarantine, data): (Vec<&WrittenFile>, Vec<&WrittenFile>) = files
         .iter()
-        .partition(|f| keys::is_quarantine_key(&lake.root, &f.key));
+        .partition(|f| layout::is_quarantine_key(&lake.root, &f.key));
     outln!("lake:        {}", lake.display);
     outln!("records:     {}", report.received);
     if rewrites > 0 {

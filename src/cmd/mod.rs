@@ -1,11 +1,16 @@
 //! One module per subcommand.
 
+pub mod backfill;
 pub mod check;
 pub mod compact;
 pub mod demo;
 pub mod export;
+pub mod export_table;
+pub mod kafka_send;
 pub mod process;
 pub mod query;
+pub mod reconcile;
+pub mod redrive;
 pub mod schema;
 pub mod serve;
 pub mod sql;
@@ -33,7 +38,7 @@ pub async fn open_existing_lake(location: &str, needs: Needs) -> anyhow::Result<
         if needs == Needs::Table {
             // A bucket has no directories: the table exists when an object is under it.
             use futures::StreamExt;
-            let table = imglake_exporter::keys::table_prefix(&lake.root);
+            let table = imglake_exporter::layout::table_prefix(&lake.root);
             let first = lake.store.list(Some(&table)).next().await.transpose()?;
             if first.is_none() {
                 bail!(

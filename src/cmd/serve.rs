@@ -5,14 +5,18 @@
 //! - `POST /upload/{bucket}`: where local presigned forms point; the form is checked against
 //!   its policy as S3 checks it (signature, expiry, conditions, content-length-range), then
 //!   the object is stored and its processing queued, as the S3 notification would.
-//! - `GET /healthz`: queue and feed state.
+//! - `GET /healthz`: queue and feed state, and each Kafka partition's offsets.
+//! - `GET /` and `/console/…`: the web console (`crate::console`); CORS on the upload API
+//!   lets pages of other origins call it (`crate::console::cors`).
+//! - With `--kafka-brokers` and `--kafka-topic`: the topic's records go through the
+//!   `kafka-ingest` handler into the same processing queue ([`crate::kafka::consumer`]).
 //!
 //! What requests may hold (permits, body memory, a minimum body rate, the form rate limit) is
 //! `crate::conn::guard`'s; a second upload to a used key is refused here (`409`).
 //!
 //! Background work: processing workers fed by a bounded queue (the process Lambda's SQS
-//! queue), an exporter that tails the change feed and flushes by size or age, and an optional
-//! TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
+//! queue), an exporter that tails the change feed and flushes by size or age (then compacts
+//! crowded partitions, `crate::upkeep`), and an optional TTL sweep. Ctrl-C (or SIGTERM) stops accepting requests, finishes the ones in flight,
 //! drains the queue and flushes the feed: nothing acknowledged is lost. A restart picks up
 //! images that were stored but not processed.
 
@@ -51,12 +55,14 @@ const SMALL_BODY: usize = 64 * 1024;
 const ABANDON_GRACE: Duration = Duration::from_secs(2);
 
 struct App {
-    local: Local,
+    local: Arc<Local>,
     /// The processing queue; taken (closed) at shutdown so the workers drain it and stop.
     queue: std::sync::RwLock<Option<mpsc::Sender<String>>>,
     /// Requests and their outcomes, for the closing summary.
     outcomes: std::sync::Mutex<Outcomes>,
     body_timeout: Duration,
+    /// The Kafka consumer's partitions, for /healthz.
+    kafka: Option<Arc<crate::kafka::consumer::Status>>,
 }
 
 impl App {
@@ -104,18 +110,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })?;
 
     let (queue, receiver) = mpsc::channel::<String>(args.queue_capacity);
+    // Kafka records go through the kafka-ingest handler into the same processing queue.
+    let kafka =
+        crate::kafka::consumer::Consumer::start(&args.kafka, local.pipeline.clone(), queue.clone())
+            .await?;
     let app = Arc::new(App {
-        local,
+        local: Arc::new(local),
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
+        kafka: kafka.as_ref().map(|k| k.status.clone()),
     });
 
     // Processing workers share one queue.
     let receiver = Arc::new(Mutex::new(receiver));
     let processed = Arc::new(std::sync::Mutex::new(Outcomes::default()));
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.workers.max(1) {
+    if args.workers == 0 {
+        // Ingest only: images stay RECEIVED; a later start with workers processes them.
+        let receiver = receiver.clone();
+        workers.spawn(async move { while receiver.lock().await.recv().await.is_some() {} });
+    }
+    for _ in 0..args.workers {
         let (app, receiver, processed) = (app.clone(), receiver.clone(), processed.clone());
         workers.spawn(async move {
             loop {
@@ -158,13 +174,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let exporter = {
         let app = app.clone();
         let (max_records, max_age) = (args.flush_records, args.flush_age);
+        let compact_files = args.compact_files;
         std::thread::Builder::new()
             .name("imglake-exporter".into())
             .spawn(move || -> anyhow::Result<()> {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                runtime.block_on(tail_feed(&app, max_records, max_age, &mut export_stopped));
+                runtime.block_on(tail_feed(
+                    &app,
+                    max_records,
+                    max_age,
+                    compact_files,
+                    &mut export_stopped,
+                ));
                 Ok(())
             })?
     };
@@ -221,6 +244,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let upload_limit = usize::try_from(app.local.pipeline.config.limits.max_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(FORM_OVERHEAD);
+    let console = crate::console::Console::new(
+        app.local.clone(),
+        crate::console::Settings {
+            flush_records: args.flush_records,
+            flush_age: args.flush_age,
+            compact_files: args.compact_files,
+        },
+    )
+    .await?;
+    let cors = Arc::new(crate::console::cors::CorsPolicy::new(&args.cors_origins));
     let router = Router::new()
         .route("/images", post(api).put(api).fallback(api))
         .route("/images/{id}", get(api).fallback(api))
@@ -231,8 +264,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route("/healthz", get(health))
+        .merge(crate::console::router(console))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            crate::console::cors::apply,
+        ))
         .with_state(app.clone())
         // Permits by kind of request, body memory and rate, the form rate limit: one guard
         // for the whole server (`Router::layer` wraps every route on its own).
@@ -253,15 +291,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ));
 
     eprintln!(
-        "imglake serve: http://{} (data {}, {} workers{}); Ctrl-C stops after flushing",
+        "imglake serve: http://{}{} (data {}, {} workers{}); Ctrl-C stops after flushing",
         args.addr,
+        kafka
+            .as_ref()
+            .map(|k| format!(" and Kafka topic {}", k.topic))
+            .unwrap_or_default(),
         args.data_dir.display(),
-        args.workers.max(1),
+        args.workers,
         if resumed > 0 {
             format!(", resumed {resumed} unprocessed images")
         } else {
             String::new()
         }
+    );
+    eprintln!(
+        "imglake serve: web console at http://{}/; browsers may call the API from {}",
+        args.addr,
+        cors.describe()
     );
     let listener = crate::conn::LimitedListener::new(
         listener,
@@ -278,6 +325,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     // Stopped accepting; in-flight requests are done. Drain the queue, then the feed.
     eprintln!("imglake serve: stopping: finishing queued processing and flushing the lake");
+    // Kafka first: what it fetched is stored and committed, and queued for the workers.
+    let kafka_outcomes = match kafka {
+        Some(consumer) => consumer.stop().await,
+        None => Outcomes::default(),
+    };
     if let Ok(mut queue) = app.queue.write() {
         queue.take();
     }
@@ -295,6 +347,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let flushed = app.local.flush(crate::local::FLUSH_BATCH).await?;
     let mut total = app.outcomes.lock().map(|o| o.clone()).unwrap_or_default();
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
+    total.merge(&kafka_outcomes);
     eprintln!(
         "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}; last flush {} rows in {} files; lake {}",
         total.records_in,
@@ -313,11 +366,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Flushes the change feed into the lake when `max_records` changes wait or the oldest
-/// waiting one is `max_age` old, until `stopped` turns true.
+/// waiting one is `max_age` old, until `stopped` turns true; after a flush, compacts
+/// partitions that hold `compact_files` files (crate::upkeep).
 async fn tail_feed(
     app: &App,
     max_records: u64,
     max_age: Duration,
+    compact_files: usize,
     stopped: &mut tokio::sync::watch::Receiver<bool>,
 ) {
     let mut waiting_since: Option<Instant> = None;
@@ -343,6 +398,11 @@ async fn tail_feed(
                 Ok(f) => {
                     tracing::info!(rows = f.rows, files = f.files, "lake flushed");
                     waiting_since = None;
+                    if let Err(err) =
+                        crate::upkeep::compact_crowded(&app.local.lake, compact_files).await
+                    {
+                        tracing::error!(error = %err, "lake compaction failed; retried after the next flush");
+                    }
                 }
                 Err(err) => tracing::error!(error = %err, "lake flush failed; retried"),
             }
@@ -690,6 +750,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "queued": app.queue.read().ok().and_then(|q| q.as_ref().map(|s| s.max_capacity() - s.capacity())),
         "pending_changes": pending,
         "lake": app.local.lake.display,
+        "kafka": app.kafka.as_ref().map(|k| k.snapshot()),
     }))
     .into_response()
 }

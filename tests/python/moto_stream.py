@@ -7,6 +7,13 @@ world and reads the table's stream as Lambda would receive it.
   moto_stream.py event         DescribeStream, GetShardIterator, GetRecords → a Lambda
                                DynamoDB event {"Records": [...]} on stdout
   moto_stream.py partitions    the Glue partitions of image_events as JSON
+  moto_stream.py queue         the stream export's on-failure queue; its URL on stdout
+  moto_stream.py fail A B [ARN]
+                               what Lambda's event source mapping sends the on-failure queue
+                               when the batch of the stream's records A..B (0-based, inclusive)
+                               exhausts its retries: the documented DDBStreamBatchInfo record
+                               (of stream ARN, when given, instead of the table's)
+  moto_stream.py depth         messages in the on-failure queue, visible or in flight
 
 Run by tests/lambda_stream.rs; prints only JSON (or nothing).
 """
@@ -125,6 +132,64 @@ def event():
     print(json.dumps({"Records": records}))
 
 
+QUEUE = "imglake-stream-export-failures"
+
+
+def queue():
+    print(boto3.client("sqs").create_queue(QueueName=QUEUE)["QueueUrl"])
+
+
+def shard_records():
+    streams = boto3.client("dynamodbstreams")
+    arn = boto3.client("dynamodb").describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    it = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return arn, shard["ShardId"], streams.get_records(ShardIterator=it, Limit=1000)["Records"]
+
+
+def fail():
+    first, last = int(sys.argv[2]), int(sys.argv[3])
+    arn, shard_id, records = shard_records()
+    arn = sys.argv[4] if len(sys.argv) > 4 else arn
+    batch = records[first : last + 1]
+    arrival = lambda r: r["dynamodb"]["ApproximateCreationDateTime"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    message = {
+        "requestContext": {
+            "requestId": "c9b5b0f0-0000-4000-8000-000000000001",
+            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:imglake-stream-export",
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 3,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-11-24T13:05:00.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": arrival(batch[0]),
+            "approximateArrivalOfLastRecord": arrival(batch[-1]),
+            "batchSize": len(batch),
+            "streamArn": arn,
+        },
+    }
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
+
+def depth():
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    print(int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"]))
+
+
 def partitions():
     parts = boto3.client("glue").get_partitions(DatabaseName=DATABASE, TableName=GLUE_TABLE)
     print(json.dumps(sorted(
@@ -133,4 +198,12 @@ def partitions():
     )))
 
 
-{"setup": setup, "changes": changes, "event": event, "partitions": partitions}[sys.argv[1]]()
+{
+    "setup": setup,
+    "changes": changes,
+    "event": event,
+    "partitions": partitions,
+    "queue": queue,
+    "fail": fail,
+    "depth": depth,
+}[sys.argv[1]]()

@@ -33,7 +33,7 @@ except ImportError:  # a clear failure in parse() beats a silent skip
 REPO = Path(__file__).resolve().parents[2]
 TF = REPO / "terraform"
 MODULES = TF / "modules"
-BINARIES = {"upload", "kafka-ingest", "process", "stream-export", "compact"}
+BINARIES = {"upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"}
 META_KEYS = {"__is_block__", "__start_line__", "__end_line__", "__comments__", "__inline_comments__"}
 
 
@@ -365,10 +365,11 @@ def test_stream_export_writes_where_the_table_reads():
     call = module_calls(TF / "main.tf")
     assert scalar(call["export"]["lake_prefix"]) == scalar(call["analytics"]["lake_prefix"]) == "${var.lake_prefix}"
     assert scalar(call["export"]["lake_table_name"]) == scalar(call["analytics"]["table_name"]) == "${local.table_name}"
-    fn = module_calls(MODULES / "export" / "main.tf")["stream_export"]
-    env_expr = scalar(fn["environment"])
-    for var in ("IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION"):
-        assert var in json.dumps(env_expr), f"stream-export lacks {var}"
+    for binary in ("stream-export", "redrive"):
+        env = terraform_environments()[binary]
+        assert {"IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION"} <= env, f"{binary} lacks the lake: {env}"
+    lake_env = local_values(MODULES / "export" / "main.tf")["lake_export_environment"]
+    assert scalar(block(lake_env)["IMGLAKE_LAKE_URL"]) == "${local.lake_url}"
     compression = variables(MODULES / "export" / "variables.tf")["parquet_compression"]
     assert scalar(compression["default"]) == "zstd"
 
@@ -460,12 +461,16 @@ def test_queue_and_kafka_mappings_report_partial_failures():
         assert block(block(esm["destination_config"])["on_failure"]), name
 
 
-def test_lambdas_are_rust_arm64_zips_from_cargo_lambda():
+def test_lambdas_are_rust_arm64_zips_from_cargo_lambda_or_images():
     fn = resources(MODULES / "lambda_function" / "main.tf", "aws_lambda_function")["this"]
-    assert scalar(fn["runtime"]) == "provided.al2023"
+    assert expr(fn["runtime"]) == '${local.zip?"provided.al2023":null}'
     assert items(fn["architectures"]) == ["arm64"]
-    assert scalar(fn["handler"]) == "bootstrap"
-    assert scalar(fn["filename"]) == "${local.zip_path}"
+    assert expr(fn["handler"]) == '${local.zip?"bootstrap":null}'
+    assert expr(fn["filename"]) == "${local.zip?local.zip_path:null}"
+    assert expr(fn["image_uri"]) == "${local.zip?null:var.image_uri}"
+    assert scalar(fn["package_type"]) == "${var.package_type}"
+    assert expr(local_values(MODULES / "lambda_function" / "main.tf")["zip"]) == '${var.package_type=="Zip"}'
+    assert scalar(variables(TF / "variables.tf")["lambda_package_type"]["default"]) == "Zip"
     zip_path = scalar(local_values(MODULES / "lambda_function" / "main.tf")["zip_path"])
     assert zip_path == "${var.artifact_dir}/${var.binary}/bootstrap.zip"
     assert scalar(variables(TF / "variables.tf")["lambda_artifact_dir"]["default"]) == "../target/lambda"
@@ -479,8 +484,12 @@ def test_lambdas_are_rust_arm64_zips_from_cargo_lambda():
 
 
 def test_iam_policies_grant_no_wildcard_actions_on_data():
-    # A key policy's Resource "*" is the key itself; EC2 Describe* has no resource-level form.
-    allowed_star_resources = re.compile(r"^(kms:.*|ec2:Describe\w+)$")
+    # A key policy's Resource "*" is the key itself; these actions have no resource-level form
+    # (checkov's CKV_AWS_356 checks the same against IAM's reference).
+    allowed_star_resources = re.compile(
+        r"^(kms:.*|ec2:Describe\w+|dynamodb:ListExports|sts:GetCallerIdentity|athena:List(WorkGroups|DataCatalogs)"
+        r"|cloudwatch:(GetMetricData|ListMetrics|ListDashboards|PutMetricData)|xray:\w+)$"
+    )
     checked = 0
     for path, name, doc in policy_documents():
         for st in statements(doc):
@@ -543,3 +552,433 @@ def test_notebook_reads_the_lake_with_explicit_hive_partitioning():
     assert 'pa.schema([("dt", pa.string()), ("hour", pa.string())])' in code
     assert 'flavor="hive"' in code and "image_events" in code
     assert (TF / "README.md").read_text(encoding="utf-8").count("notebooks/") >= 1
+
+
+# --- 5. The functions' environment is the contract documented in terraform/README.md ------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lambda_binaries  # noqa: E402
+
+ENV_KEY = re.compile(r"\b([A-Z][A-Z0-9_]{2,})\s*=")
+
+
+def module_locals(directory: Path) -> dict:
+    out = {}
+    for path in sorted(directory.glob("*.tf")):
+        out.update(local_values(path))
+    return out
+
+
+def module_variables(directory: Path) -> dict:
+    out = {}
+    for path in sorted(directory.glob("*.tf")):
+        out.update(variables(path))
+    return out
+
+
+def env_keys(value, directory: Path, caller) -> set[str]:
+    """Names of the environment variables an expression builds: object keys, and the keys of
+    the locals and variables it merges (a variable resolved through the module's caller)."""
+    if isinstance(value, dict):
+        return {k for k in value if re.fullmatch(r"[A-Z][A-Z0-9_]+", k)}
+    if isinstance(value, list):
+        return set().union(*(env_keys(v, directory, caller) for v in value)) if value else set()
+    text = str(scalar(value))
+    keys = set(ENV_KEY.findall(text))
+    for name in re.findall(r"\blocal\.(\w+)", text):
+        keys |= env_keys(module_locals(directory)[name], directory, caller)
+    for name in re.findall(r"\bvar\.(\w+)", text):
+        if caller is not None and name in caller[0]:
+            keys |= env_keys(caller[0][name], caller[1], caller[2])
+        elif "default" in module_variables(directory).get(name, {}):
+            keys |= env_keys(module_variables(directory)[name]["default"], directory, None)
+    return keys
+
+
+@lru_cache(maxsize=None)
+def terraform_environments() -> dict[str, frozenset]:
+    """Environment variable names of every function, by binary, as terraform/ builds them."""
+    root_calls = module_calls(TF / "main.tf")
+    out = {}
+    for module_dir in sorted(d for d in MODULES.iterdir() if d.is_dir()):
+        caller = next(
+            ((call, TF, None) for call in root_calls.values() if scalar(call["source"]) == f"./modules/{module_dir.name}"),
+            None,
+        )
+        for path in sorted(module_dir.glob("*.tf")):
+            for call in module_calls(path).values():
+                if scalar(call["source"]).endswith("lambda_function"):
+                    out[scalar(call["binary"])] = frozenset(env_keys(call.get("environment", {}), module_dir, caller))
+    return out
+
+
+def readme_environments() -> dict[str, set[str]]:
+    """The table "What the functions are given" of terraform/README.md: binary -> variables."""
+    text = (TF / "README.md").read_text(encoding="utf-8")
+    section = text.split("### What the functions are given", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in section.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        binary = re.match(r"`([a-z-]+)`", cells[0]).group(1)
+        names = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1]))
+        same = re.search(r"same as `([a-z-]+)`", cells[1])
+        rows[binary] = (names, same.group(1) if same else None)
+    return {b: names | (rows[same][0] if same else set()) for b, (names, same) in rows.items()}
+
+
+def test_every_lambda_binary_is_deployed():
+    assert set(terraform_environments()) == lambda_binaries.all_binaries(), (
+        "modules/lambda_function calls and the crates' [[bin]] entries (plus NOT_YET_BUILT) differ"
+    )
+
+
+def test_function_environments_are_the_contract_in_the_readme():
+    documented = readme_environments()
+    deployed = {b: {n for n in env if not n.startswith("AWS_")} for b, env in terraform_environments().items()}
+    assert set(documented) == set(deployed), "the README table and terraform/ list different functions"
+    for binary in sorted(deployed):
+        assert deployed[binary] == documented[binary], (
+            f"{binary}: terraform sets {sorted(deployed[binary] - documented[binary])} not documented, "
+            f"documents {sorted(documented[binary] - deployed[binary])} not set"
+        )
+    assert deployed["redrive"] == {
+        "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION", "IMGLAKE_GLUE_DATABASE",
+        "IMGLAKE_GLUE_TABLE", "IMGLAKE_REDRIVE_QUEUE_URL", "IMGLAKE_STREAM_ARN",
+    }
+    assert deployed["reconcile"] == {
+        "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_TABLE_ARN", "IMGLAKE_EXPORT_BUCKET",
+        "IMGLAKE_EXPORT_PREFIX", "IMGLAKE_EXPORT_KMS_KEY_ARN",
+    }
+
+
+def test_the_lambda_code_reads_what_terraform_sets():
+    read = set()
+    for crate_dir in lambda_binaries.lambda_crates().values():
+        for path in (crate_dir / "src").rglob("*.rs"):
+            read |= set(re.findall(r'"(IMGLAKE_[A-Z0-9_]+)"', path.read_text(encoding="utf-8")))
+    envs = terraform_environments()
+    set_for_built = set().union(*(v for b, v in envs.items() if b not in lambda_binaries.NOT_YET_BUILT))
+    set_only_for_pending = set().union(*(envs[b] for b in lambda_binaries.NOT_YET_BUILT)) - set_for_built
+    assert read, "found no IMGLAKE_ variable in the Lambda crates"
+    missing = read - set_for_built - set_only_for_pending
+    assert not missing, f"the Lambda code reads {sorted(missing)}, which terraform/ never sets"
+    unread = {n for n in set_for_built if n.startswith("IMGLAKE_")} - read
+    assert not unread, f"terraform/ sets {sorted(unread)}, which no Lambda code reads"
+    now_built = lambda_binaries.NOT_YET_BUILT & set(lambda_binaries.built_binaries())
+    assert not now_built, f"{sorted(now_built)} are built now: remove them from NOT_YET_BUILT in tests/python/lambda_binaries.py"
+
+
+# --- 6. QuickSight datasets of the dashboards = sql/queries -----------------------------------------
+
+QUERIES = REPO / "sql" / "queries"
+# DataFusion's type of each result column -> QuickSight's input column type.
+QUICKSIGHT_TYPE = [
+    (re.compile(r"^U?Int\d+$"), "INTEGER"),
+    (re.compile(r"^(Float\d+|Decimal.*)$"), "DECIMAL"),
+    (re.compile(r"^(Utf8|LargeUtf8|Utf8View)$"), "STRING"),
+    (re.compile(r"^(Date32|Date64|Timestamp.*)$"), "DATETIME"),
+    (re.compile(r"^Boolean$"), "BOOLEAN"),
+]
+
+
+def dashboard_datasets() -> dict:
+    return block(local_values(ANALYTICS / "dashboards.tf")["dashboard_datasets"])
+
+
+@lru_cache(maxsize=None)
+def fixture_lake() -> Path:
+    import atexit
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="imglake-dashboards-")
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    lake = Path(root) / "lake"
+    for fixture in (REPO / "exporter/tests/fixtures/lambda_lifecycle.json", REPO / "tests/fixtures/unhealthy.jsonl"):
+        proc = subprocess.run(
+            [str(imglake_bin()), "export", "--input", str(fixture), "--lake", str(lake)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+    return lake
+
+
+def query(sql: str, fmt: str = "json") -> str:
+    proc = subprocess.run(
+        [str(imglake_bin()), "query", "--lake", str(fixture_lake()), "--format", fmt, sql],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, f"imglake query failed: {proc.stderr}"
+    return proc.stdout
+
+
+def test_every_dashboard_query_is_a_quicksight_dataset():
+    datasets = dashboard_datasets()
+    files = sorted(p.stem for p in QUERIES.glob("*.sql"))
+    assert files and sorted(datasets) == files, f"sql/queries {files} vs datasets {sorted(datasets)}"
+    for name, ds in datasets.items():
+        header = (QUERIES / f"{name}.sql").read_text(encoding="utf-8").splitlines()[0]
+        assert header.startswith(f'-- QuickSight dataset "{scalar(ds["title"])}"'), f"{name}: title differs from {header!r}"
+    resource = resources(ANALYTICS / "dashboards.tf", "aws_quicksight_data_set")["dashboards"]
+    assert expr(resource["for_each"]) == "${var.enable_quicksight?local.dashboard_datasets:{}}"
+    custom = block(block(resource["physical_table_map"])["custom_sql"])
+    assert scalar(custom["sql_query"]) == "${local.dashboard_sql[each.key]}"
+    assert scalar(custom["data_source_arn"]) == "${aws_quicksight_data_source.athena[0].arn}"
+    assert scalar(dynamic(custom, "columns")["for_each"]) == "${each.value.columns}"
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in QUERIES.glob("*.sql")))
+def test_dashboard_dataset_columns_are_what_the_query_returns(name):
+    sql = (QUERIES / f"{name}.sql").read_text(encoding="utf-8")
+    header = query(sql, "csv").splitlines()[0].split(",")
+    types = json.loads(query(f"SELECT {', '.join(f'arrow_typeof({c}) AS {c}' for c in header)} FROM ({sql}) q LIMIT 1").splitlines()[0])
+    expected = []
+    for column in header:
+        quicksight = next((qs for rx, qs in QUICKSIGHT_TYPE if rx.match(types[column])), None)
+        assert quicksight, f"{name}.{column}: no QuickSight type for {types[column]}"
+        expected.append((column, quicksight))
+    actual = [(scalar(c["name"]), scalar(c["type"])) for c in items(dashboard_datasets()[name]["columns"])]
+    assert actual == expected, f"{name}: modules/analytics/dashboards.tf says {actual}, the query returns {expected}"
+
+
+def test_dashboard_sql_reads_the_views_in_the_glue_database():
+    import sqlglot
+    from sqlglot import exp
+
+    locals_ = local_values(ANALYTICS / "dashboards.tf")
+    assert scalar(locals_["view_reference"]) == (
+        '/(?i)\\b(FROM|JOIN)\\s+(${join("|", length(local.view_names) > 0 ? local.view_names : ["image_events"])})\\b/'
+    )
+    assert '"$1 \\"${local.database_name}\\".\\"$2\\""' in scalar(locals_["dashboard_sql"])
+    views = sorted(p.stem for p in (REPO / "sql/athena/views").glob("*.sql"))
+    pattern = re.compile(r"(?i)\b(FROM|JOIN)\s+(" + "|".join(views) + r")\b")
+    for path in sorted(QUERIES.glob("*.sql")):
+        qualified = pattern.sub(r'\1 "imglake_prod"."\2"', path.read_text(encoding="utf-8"))
+        tables = list(sqlglot.parse_one(qualified, read="trino").find_all(exp.Table))
+        assert tables, path
+        for table in tables:
+            assert table.db == "imglake_prod" and table.name in views, f"{path.name}: {table.sql()} is not a qualified view"
+
+
+# --- 7. Recovery, packaging, network, access and replication settings -----------------------------
+
+EXPORT = MODULES / "export"
+NETWORK = MODULES / "network"
+ACCESS = MODULES / "access"
+REPLICATION = MODULES / "replication"
+
+
+def policy_document(path: Path, name: str) -> dict:
+    return next(doc for p, n, doc in policy_documents() if p == path and n == name)
+
+
+def statement(doc: dict, sid: str) -> dict:
+    return next(st for st in statements(doc) if scalar(st.get("sid")) == sid)
+
+
+def object_default(var: dict) -> dict:
+    """The defaults of an object variable's optional() attributes, from its type expression."""
+    return dict(re.findall(r"(\w+)\s*=\s*optional\([^,]+,\s*([^)]+)\)", expr(var["type"]).replace(",", ", ")))
+
+
+def test_optional_parts_are_off_by_default_and_recovery_is_on():
+    root = variables(TF / "variables.tf")
+    assert scalar(root["redrive_enabled"]["default"]) is True
+    assert scalar(root["redrive_schedule"]["default"]) == "rate(15 minutes)"
+    assert scalar(root["redrive_queue_age_alarm_seconds"]["default"]) == 3600
+    assert scalar(root["reconcile_schedule"].get("default")) is None
+    assert scalar(root["lambda_package_type"]["default"]) == "Zip"
+    for var in ("network", "replication"):
+        assert object_default(root[var])["enabled"] == "false", var
+    assert object_default(root["access"])["mode"] == '"none"'
+    calls = module_calls(TF / "main.tf")
+    assert expr(calls["network"]["count"]) == "${var.network.enabled?1:0}"
+    assert expr(calls["replication"]["count"]) == "${var.replication.enabled?1:0}"
+    assert expr(calls["access"]["count"]) == '${var.access.mode=="none"?0:1}'
+    assert expr(calls["images"]["count"]) == '${var.lambda_package_type=="Image"?1:0}'
+    # PITR is what full and incremental exports read.
+    table = resources(MODULES / "metadata" / "main.tf", "aws_dynamodb_table")["this"]
+    assert scalar(block(table["point_in_time_recovery"])["enabled"]) is True
+
+
+def test_redrive_is_scheduled_with_an_off_switch_and_least_privilege():
+    schedules = expr(local_values(EXPORT / "main.tf")["schedules"])
+    assert 'var.redrive_enabled?{redrive={function_arn=module.redrive[0].function_arn,expression=var.redrive_schedule' in schedules
+    assert expr(module_calls(EXPORT / "main.tf")["redrive"]["count"]) == "${var.redrive_enabled?1:0}"
+    schedule = resources(EXPORT / "main.tf", "aws_scheduler_schedule")["this"]
+    assert scalar(schedule["for_each"]) == "${local.schedules}" and scalar(schedule["state"]) == "ENABLED"
+    assert "var.redrive_enabled?{}:{" in expr(module_calls(TF / "main.tf")["monitoring"]["dead_letter_queue_names"])
+    doc = policy_document(EXPORT / "main.tf", "redrive")
+    grants = {scalar(s["sid"]): (sorted(items(s["actions"])), [scalar(r) for r in items(s["resources"])]) for s in statements(doc)}
+    assert grants["ConsumeFailureQueue"] == (
+        ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+        ["${module.failures.arn}"],
+    )
+    assert grants["RereadStream"] == (
+        ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"], ["${var.stream_arn}"]
+    )
+    stream_export = policy_document(EXPORT / "main.tf", "stream_export")
+    for sid in ("WriteLakeAndQuarantine", "RegisterPartitions"):
+        assert statement(doc, sid) == statement(stream_export, sid), f"redrive's {sid} differs from stream-export's"
+    assert set(grants) == {"ConsumeFailureQueue", "RereadStream", "WriteLakeAndQuarantine", "RegisterPartitions", "UseDataKey"}
+    redrive = module_calls(EXPORT / "main.tf")["redrive"]
+    assert scalar(redrive["reserved_concurrency"]) == 1
+    failures = module_calls(EXPORT / "main.tf")["failures"]
+    assert expr(failures["visibility_timeout_seconds"]) == "${var.redrive_timeout+60}"
+
+
+def test_reconcile_is_optional_and_exports_from_pitr_into_its_own_prefix():
+    assert expr(local_values(EXPORT / "main.tf")["reconcile_enabled"]) == "${var.reconcile_schedule!=null}"
+    assert expr(module_calls(EXPORT / "main.tf")["reconcile"]["count"]) == "${local.reconcile_enabled?1:0}"
+    doc = policy_document(EXPORT / "main.tf", "reconcile")
+    actions = {a for s in statements(doc) for a in items(s["actions"])}
+    assert {"dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport", "dynamodb:ListExports"} <= actions
+    assert not any(a.startswith(("s3:Delete", "dynamodb:Put", "dynamodb:Update", "dynamodb:Delete")) for a in actions)
+    assert scalar(statement(doc, "WriteExportsAndReports")["resources"]) == "${var.lake_bucket.arn}/${local.reconcile_export_prefix}/*"
+    assert expr(local_values(EXPORT / "main.tf")["reconcile_export_prefix"]) == "${var.table_export_prefix}/reconcile"
+    lake_rules = expr(module_calls(MODULES / "storage" / "main.tf")["lake"]["expiration_rules"])
+    assert 'prefix="${var.table_export_prefix}/",days=var.table_export_retention_days' in lake_rules
+
+
+def test_recovery_alarms_reach_the_alarm_topic():
+    alarms = resources(MODULES / "monitoring" / "main.tf", "aws_cloudwatch_metric_alarm")
+    age = alarms["redrive_queue_age"]
+    assert scalar(age["metric_name"]) == "ApproximateAgeOfOldestMessage" and scalar(age["namespace"]) == "AWS/SQS"
+    assert scalar(age["threshold"]) == "${var.redrive_queue_age_threshold_seconds}"
+    drift = alarms["reconcile_drift"]
+    assert (scalar(drift["namespace"]), scalar(drift["metric_name"])) == ("imglake", "ReconcileDrift")
+    assert block(drift["dimensions"]) == {"Function": "reconcile"}
+    assert scalar(drift["threshold"]) == 0 and scalar(drift["comparison_operator"]) == "GreaterThanThreshold"
+    for alarm in (age, drift):
+        assert scalar(alarm["alarm_actions"]) == "${local.actions}"
+    root = module_calls(TF / "main.tf")["monitoring"]
+    assert scalar(root["redrive_queue_age_threshold_seconds"]) == "${var.redrive_queue_age_alarm_seconds}"
+
+
+def test_container_images_are_immutable_scanned_and_encrypted():
+    repo = resources(MODULES / "images" / "main.tf", "aws_ecr_repository")["this"]
+    assert scalar(repo["image_tag_mutability"]) == "IMMUTABLE"
+    assert scalar(block(repo["image_scanning_configuration"])["scan_on_push"]) is True
+    assert scalar(block(repo["encryption_configuration"])["encryption_type"]) == "KMS"
+    binaries = items(local_values(TF / "main.tf")["lambda_binaries"])
+    assert set(binaries) == lambda_binaries.all_binaries()
+    outputs = parse(MODULES / "images" / "outputs.tf")["output"]
+    image_uris = next(o["image_uris"] for o in outputs if "image_uris" in o)
+    assert "@${img.image_digest}" in scalar(image_uris["value"]), "images are pinned by digest"
+
+
+def test_network_places_every_function_and_scopes_every_endpoint():
+    calls = module_calls(TF / "main.tf")
+    for name in ("ingest_api", "kafka_ingest", "processing", "export"):
+        assert scalar(calls[name]["vpc_config"]) == "${local.vpc_config}", name
+    assert expr(local_values(TF / "main.tf")["vpc_config"]) == "${local.network_enabled?module.network[0].vpc_config:var.lambda_vpc_config}"
+    assert "AWS_ENDPOINT_URL_DYNAMODB_STREAMS=module.network[0].dynamodb_streams_endpoint_url" in expr(calls["export"]["redrive_extra_environment"])
+    net = NETWORK / "main.tf"
+    assert not resources(net, "aws_nat_gateway") and not resources(net, "aws_internet_gateway"), "no path to the internet"
+    endpoints = resources(net, "aws_vpc_endpoint")
+    assert scalar(endpoints["s3"]["vpc_endpoint_type"]) == scalar(endpoints["dynamodb"]["vpc_endpoint_type"]) == "Gateway"
+    for name, key in (("s3", '"s3"'), ("dynamodb", '"dynamodb"'), ("interface", "each.key"), ("dynamodb_streams", '"dynamodb_streams"')):
+        assert expr(endpoints[name]["policy"]) == f"${{data.aws_iam_policy_document.endpoint[{key}].json}}", name
+    doc = policy_document(net, "endpoint")
+    assert expr(doc["for_each"]) == "${toset(local.endpoints)}"
+    content = block(dynamic(doc, "statement")["content"])
+    cond = block(content["condition"])
+    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"])
+    assert scalar(content["resources"]) == "${statement.value.resources}"
+    statements_by_endpoint = block(local_values(net)["endpoint_statements"])
+    assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb","dynamodb_streams"],keys(local.interface_endpoints))}'
+    for extra in ("kms", "logs", "monitoring", "xray"):
+        assert extra in statements_by_endpoint, f"no policy for the optional {extra} endpoint"
+    needed = expr(local_values(net)["interface_endpoints"])
+    for service in ("glue=", "sqs=", "lambda=", "sts=", "secretsmanager=", "athena="):
+        assert service in needed, service
+
+
+def test_bucket_policies_refuse_the_functions_outside_the_vpc_except_presigned_browser_paths():
+    doc = policy_document(NETWORK / "main.tf", "bucket")
+    deny = statement(doc, "FunctionsOnlyThroughTheVpcEndpoint")
+    assert scalar(deny["effect"]) == "Deny"
+    conditions = {scalar(c["variable"]): (scalar(c["test"]), items(c["values"])) for c in blocks(deny["condition"])}
+    assert conditions["aws:SourceVpce"] == ("StringNotEqualsIfExists", ["${aws_vpc_endpoint.s3.id}"])
+    assert conditions["aws:PrincipalArn"][1] == ["${local.processor}"]
+    assert conditions["aws:ViaAWSService"] == ("BoolIfExists", ["false"])
+    processor = expr(local_values(NETWORK / "main.tf")["processor"])
+    assert '"upload"' not in processor and all(f'"{b}"' in processor for b in lambda_binaries.all_binaries() - {"upload"})
+    upload = block(dynamic(doc, "statement")["content"])
+    assert scalar(upload["effect"]) == "Deny" and items(upload["not_actions"]) == ["${statement.value}"]
+    assert expr(dynamic(doc, "statement")["for_each"]) == (
+        '${contains(["raw","processed"],each.key)?[each.key=="raw"?"s3:PutObject":"s3:GetObject"]:[]}'
+    )
+    storage = module_calls(MODULES / "storage" / "main.tf")
+    for bucket in ("raw", "processed", "lake", "athena_results"):
+        assert expr(storage[bucket]["policy_documents"]) == f'${{compact([lookup(var.bucket_policy_documents,"{bucket}","")])}}'
+
+
+def test_analysts_and_operators_never_read_images():
+    for role in ("analyst", "operator"):
+        doc = policy_document(ACCESS / "main.tf", role)
+        assert "data.aws_iam_policy_document.no_images.json" in json.dumps(doc["source_policy_documents"]), role
+    no_images = statement(policy_document(ACCESS / "main.tf", "no_images"), "ImagesStayWithTheProcessingFunctions")
+    assert scalar(no_images["effect"]) == "Deny" and "s3:GetObject" in items(no_images["actions"])
+    for p, n, doc in policy_documents():
+        if p.parent == ACCESS:
+            for st in statements(doc):
+                if scalar(st.get("effect", "Allow")) == "Allow":
+                    assert "image_bucket_arns" not in json.dumps(st), f"{n} {scalar(st.get('sid'))} grants image buckets"
+    for rtype in ("aws_ssoadmin_permission_set", "aws_ssoadmin_permission_set_inline_policy", "aws_ssoadmin_account_assignment"):
+        for r in resources(ACCESS / "main.tf", rtype).values():
+            assert scalar(r["provider"]) == "${aws.identity_center}", rtype
+
+
+def test_replicas_keep_the_seven_day_image_lifecycle_and_mirror_deletes():
+    rules = block(local_values(REPLICATION / "main.tf")["expiration_rules"])
+    assert scalar(items(rules["raw"])[0]["days"]) == "${var.raw_retention_days}"
+    assert scalar(items(rules["processed"])[0]["days"]) == "${var.processed_retention_days}"
+    assert all(scalar(items(rules[b])[0]["prefix"]) == "" for b in ("raw", "processed"))
+    call = module_calls(TF / "main.tf")["replication"]
+    assert scalar(call["raw_retention_days"]) == "${var.raw_image_retention_days}"
+    assert scalar(call["processed_retention_days"]) == "${var.processed_image_retention_days}"
+    config = resources(REPLICATION / "main.tf", "aws_s3_bucket_replication_configuration")["this"]
+    rule = block(config["rule"])
+    assert scalar(block(rule["delete_marker_replication"])["status"]) == "Enabled"
+    assert expr(block(rule["filter"])["prefix"]) == '${each.key=="lake"?"${var.lake_prefix}/":""}'
+    dest = block(rule["destination"])
+    assert scalar(block(dest["encryption_configuration"])["replica_kms_key_id"]) == "${module.replica_key.key_arn}"
+    replica = module_calls(REPLICATION / "main.tf")
+    for name in ("replica_key", "replica_access_logs", "replica"):
+        assert block(replica[name]["providers"]) == {"aws": "${aws.replica}"}, name
+
+
+def test_every_checkov_skip_is_in_the_readme_table():
+    text = (TF / "README.md").read_text(encoding="utf-8").split("Accepted checkov findings", 1)[1]
+    documented = set()
+    for first, rest in re.findall(r"\| (CKV2?_AWS_\d+)((?: / \d+)*)", text):
+        prefix = first.rsplit("_", 1)[0]
+        documented.add(first)
+        documented.update(f"{prefix}_{n}" for n in re.findall(r"\d+", rest))
+    skipped = {s for p in tf_files() for s in re.findall(r"checkov:skip=(CKV2?_AWS_\d+)", p.read_text(encoding="utf-8"))}
+    assert skipped and skipped == documented, (
+        f"skipped but not documented: {sorted(skipped - documented)}; documented but not skipped: {sorted(documented - skipped)}"
+    )
+
+
+def test_every_example_sets_only_declared_variables():
+    declared = variables(TF / "variables.tf")
+    examples = sorted((TF / "examples").glob("*.tfvars"))
+    assert len(examples) >= 3
+    for example in examples:
+        values = parse(example)
+        unknown = sorted(set(values) - set(declared))
+        assert values and not unknown, f"{example.name} sets undeclared variables: {unknown}"
+
+
+def test_the_apis_cors_headers_are_what_serve_allows():
+    """A web app calling the upload API sends what serve's CORS layer allows (src/console/cors.rs):
+    the same request headers must pass API Gateway's preflight."""
+    import re
+
+    cors = (REPO / "src" / "console" / "cors.rs").read_text(encoding="utf-8")
+    served = re.search(r'const API_HEADERS: &str = "([^"]+)"', cors).group(1)
+    text = (MODULES / "ingest_api" / "main.tf").read_text(encoding="utf-8")
+    listed = re.search(r"allow_headers\s*=\s*\[([^\]]*)\]", text).group(1)
+    deployed = [h.strip().strip('"') for h in listed.split(",") if h.strip()]
+    assert sorted(deployed) == sorted(h.strip() for h in served.split(","))

@@ -15,7 +15,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    imglake_exporter::lambda::init_json_tracing();
+    imglake_lambdas::logging::init_json_tracing();
     let config = Config::from_lookup(|k| std::env::var(k).ok())?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let pipeline = config.pipeline(&sdk, Arc::new(chrono::Utc::now), None)?;

@@ -12,7 +12,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    imglake_exporter::lambda::init_json_tracing();
+    imglake_lambdas::logging::init_json_tracing();
     let env = |k: &str| std::env::var(k).ok();
     let config = Config::from_lookup(env)?;
     let presign = config.presign_from_lookup(env)?;

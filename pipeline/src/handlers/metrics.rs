@@ -1,11 +1,7 @@
-//! Outcome counts of one handler invocation, as CloudWatch embedded-metric-format lines
-//! (namespace `imglake`, dimension `Function`; rejections also by `Reason`), for the alarms
-//! and dashboard in terraform/. Locally the same counts feed summaries.
+//! Outcome counts of one handler invocation. On AWS they become CloudWatch
+//! embedded-metric-format lines (imglake-lambdas' `emf`); locally they feed summaries.
 
 use std::collections::BTreeMap;
-
-use imglake_exporter::emf;
-use serde_json::{json, Value};
 
 /// What one invocation did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -69,72 +65,6 @@ impl Outcomes {
         }
         for (code, n) in &other.failed {
             *self.failed.entry(code.clone()).or_default() += n;
-        }
-    }
-
-    /// EMF lines: one with the totals, then one per rejection reason (dimension `Reason`).
-    pub fn emf_lines(&self, function: &str, now_ms: i64, latency_ms: u64) -> Vec<Value> {
-        let dimension = [("Function", function)];
-        let mut lines = vec![emf::line(
-            now_ms,
-            &dimension,
-            &[
-                ("RecordsIn", "Count", json!(self.records_in)),
-                ("Received", "Count", json!(self.received)),
-                ("Rejected", "Count", json!(self.rejected_total())),
-                ("Processed", "Count", json!(self.processed)),
-                ("Failed", "Count", json!(self.failed_total())),
-                ("Duplicates", "Count", json!(self.duplicates)),
-                ("Retries", "Count", json!(self.retries)),
-                ("RawReplaced", "Count", json!(self.replaced)),
-                ("Abandoned", "Count", json!(self.abandoned)),
-                ("Latency", "Milliseconds", json!(latency_ms)),
-            ],
-        )];
-        for (reason, n) in &self.rejected {
-            lines.push(emf::line(
-                now_ms,
-                &[("Function", function), ("Reason", reason)],
-                &[("RejectedByReason", "Count", json!(n))],
-            ));
-        }
-        lines
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emf_lines_carry_totals_and_one_line_per_reason() {
-        let mut o = Outcomes {
-            records_in: 5,
-            received: 2,
-            ..Outcomes::default()
-        };
-        o.reject("too_large");
-        o.reject("too_large");
-        o.reject("unknown_type");
-        let lines = o.emf_lines("upload", 1_700_000_000_000, 12);
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0]["Rejected"], 3);
-        assert_eq!(lines[0]["Received"], 2);
-        assert_eq!(
-            lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
-            "imglake"
-        );
-        assert_eq!(lines[1]["Reason"], "too_large");
-        assert_eq!(lines[1]["RejectedByReason"], 2);
-        // Every metric named in a directive is a root property (EMF requires it).
-        for line in &lines {
-            for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                .as_array()
-                .unwrap()
-            {
-                let name = m["Name"].as_str().unwrap();
-                assert!(line.get(name).is_some(), "{name} missing");
-            }
         }
     }
 }

@@ -24,7 +24,7 @@
 use std::time::Instant;
 
 use aws_lambda_events::s3::S3Event;
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::sqs::SqsEvent;
 use bytes::Bytes;
 
 use super::metrics::Outcomes;
@@ -73,10 +73,11 @@ impl Worked {
 const CLAIM_ATTEMPTS: usize = 3;
 
 impl<M: MetadataStore> Pipeline<M> {
-    /// Handles an SQS batch of S3 notifications; messages whose processing should be retried
-    /// are returned as batch item failures (the queue redelivers only those).
-    pub async fn handle_sqs(&self, event: &SqsEvent, outcomes: &mut Outcomes) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+    /// Handles an SQS batch of S3 notifications; returns the ids of the messages whose
+    /// processing should be retried (the Lambda names them in its partial batch response, so
+    /// the queue redelivers only those).
+    pub async fn handle_sqs(&self, event: &SqsEvent, outcomes: &mut Outcomes) -> Vec<String> {
+        let mut retry = Vec::new();
         for message in &event.records {
             outcomes.records_in += 1;
             let attempt = message
@@ -105,12 +106,10 @@ impl<M: MetadataStore> Pipeline<M> {
             if let Err(err) = result {
                 tracing::warn!(error = %err, message_id = ?message.message_id, attempt, "process: will be retried");
                 outcomes.retries += 1;
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
+                retry.push(message.message_id.clone().unwrap_or_default());
             }
         }
-        response
+        retry
     }
 
     /// Handles S3 notifications delivered directly (asynchronous invocation: an error makes

@@ -22,6 +22,10 @@ use super::{
 };
 use crate::model::{ImageItem, Status};
 
+pub mod listing;
+/// Kafka consumer offsets (`imglake serve --kafka-*`), in their own table.
+mod offsets;
+
 /// Table name used in the stream ARN when none is configured.
 pub const DEFAULT_TABLE_NAME: &str = "imglake-images";
 
@@ -275,6 +279,28 @@ impl EmbeddedStore {
         .await
     }
 
+    /// Every item as stored (its DynamoDB JSON), read in one transaction, and the store's
+    /// time of that read: what a full table export at that time holds.
+    pub async fn snapshot(&self) -> Result<(DateTime<Utc>, Vec<String>), StoreError> {
+        self.run("snapshot", move |conn, ctx| {
+            let op = backend("snapshot");
+            let tx = conn.transaction().map_err(&op)?;
+            let at = ctx.clock.now();
+            let items = {
+                let mut stmt = tx
+                    .prepare("SELECT item FROM items ORDER BY image_id")
+                    .map_err(&op)?;
+                let rows = stmt
+                    .query_map([], |row| row.get::<_, String>(0))
+                    .map_err(&op)?;
+                rows.collect::<Result<Vec<String>, _>>().map_err(&op)?
+            };
+            tx.commit().map_err(&op)?;
+            Ok((at, items))
+        })
+        .await
+    }
+
     /// How many change records follow `cursor`.
     pub async fn pending_changes(&self, cursor: u64) -> Result<u64, StoreError> {
         self.run("pending_changes", move |conn, _| {
@@ -288,12 +314,13 @@ impl EmbeddedStore {
     }
 
     /// Up to `limit` change records after `cursor` (0 = from the beginning), oldest first,
-    /// each with its own cursor: pass the last one back to continue.
+    /// each with its own cursor (pass the last one back to continue) and its stream record's
+    /// JSON text, as stored.
     pub async fn changes_after(
         &self,
         cursor: u64,
         limit: usize,
-    ) -> Result<Vec<(u64, serde_json::Value)>, StoreError> {
+    ) -> Result<Vec<(u64, String)>, StoreError> {
         self.run("changes_after", move |conn, _| {
             let op = backend("changes_after");
             let cursor = i64::try_from(cursor).unwrap_or(i64::MAX);
@@ -311,13 +338,11 @@ impl EmbeddedStore {
             let mut out = Vec::new();
             for row in rows {
                 let (seq, text) = row.map_err(&op)?;
-                let corrupt = |reason: String| StoreError::Corrupt {
+                let seq = u64::try_from(seq).map_err(|e| StoreError::Corrupt {
                     what: format!("change {seq}"),
-                    reason,
-                };
-                let seq = u64::try_from(seq).map_err(|e| corrupt(e.to_string()))?;
-                let record = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
-                out.push((seq, record));
+                    reason: e.to_string(),
+                })?;
+                out.push((seq, text));
             }
             Ok(out)
         })

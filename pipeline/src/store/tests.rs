@@ -90,7 +90,18 @@ fn rejected(item: &ImageItem, code: &str) -> ImageItem {
 }
 
 async fn feed(store: &EmbeddedStore) -> Vec<(u64, Value)> {
-    store.changes_after(0, 1000).await.unwrap()
+    changes(store, 0, 1000).await
+}
+
+/// The change feed after `cursor`, each record parsed.
+async fn changes(store: &EmbeddedStore, cursor: u64, limit: usize) -> Vec<(u64, Value)> {
+    store
+        .changes_after(cursor, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(seq, text)| (seq, serde_json::from_str(&text).unwrap()))
+        .collect()
 }
 
 fn status_of(image: &Value) -> &str {
@@ -377,7 +388,7 @@ async fn racing_workers_on_one_file_leave_one_winner_and_one_consistent_item() {
             assert_eq!(store.get(&id).await.unwrap().as_ref(), Some(winner));
         }
     }
-    let records = stores[3].changes_after(0, 1000).await.unwrap();
+    let records = changes(&stores[3], 0, 1000).await;
     assert_eq!(records.len(), 20, "one INSERT and one MODIFY per round");
     let seqs: Vec<&str> = records
         .iter()
@@ -482,9 +493,9 @@ async fn feed_pages_by_cursor_and_reopened_file_continues_the_stream() {
             .await
             .unwrap();
     }
-    let page1 = store.changes_after(0, 2).await.unwrap();
+    let page1 = changes(&store, 0, 2).await;
     assert_eq!(page1.len(), 2);
-    let page2 = store.changes_after(page1[1].0, 10).await.unwrap();
+    let page2 = changes(&store, page1[1].0, 10).await;
     assert_eq!(page2.len(), 3);
     assert_eq!(page2[0].1["dynamodb"]["Keys"]["image_id"]["S"], "img-2");
     let arn = store.stream_arn().to_owned();
@@ -494,7 +505,7 @@ async fn feed_pages_by_cursor_and_reopened_file_continues_the_stream() {
     let reopened = EmbeddedStore::open(&path, TABLE, clock.shared()).unwrap();
     assert_eq!(reopened.stream_arn(), arn, "same file, same stream");
     reopened.put_new(&received("img-5", &clock)).await.unwrap();
-    let all = reopened.changes_after(0, 100).await.unwrap();
+    let all = changes(&reopened, 0, 100).await;
     assert_eq!(all.len(), 6);
     assert!(
         all[4].1["dynamodb"]["SequenceNumber"].as_str()
@@ -527,9 +538,6 @@ async fn oversized_items_are_refused_like_dynamodb() {
 /// the stream-export function would receive, goes through the exporter untouched.
 #[tokio::test]
 async fn change_feed_exports_through_the_lake_exporter() {
-    use imglake_exporter::map::{map_record, Cell, MapContext};
-    use imglake_exporter::schema::column_index;
-
     let clock = TestClock::new(T0);
     let store = memory_store(&clock);
     let a = received("img-a", &clock);
@@ -565,49 +573,30 @@ async fn change_feed_exports_through_the_lake_exporter() {
 
     let records: Vec<Value> = feed(&store).await.into_iter().map(|(_, r)| r).collect();
     assert_eq!(records.len(), 7);
-    let event = serde_json::to_vec(&json!({ "Records": records })).unwrap();
-    let input = imglake_exporter::split_input(&event).unwrap();
-    assert_eq!(input.len(), 7);
-
-    // Row by row, as the exporter maps them.
-    fn cell<'r>(raw: &'r serde_json::value::RawValue, name: &str) -> Cell<'r> {
-        let mut row = map_record(raw, MapContext { exported_at_ms: T0 }).unwrap();
-        row.cells.swap_remove(column_index(name).unwrap())
-    }
-    let raws: Vec<Box<serde_json::value::RawValue>> = records
-        .iter()
-        .map(|r| serde_json::value::RawValue::from_string(r.to_string()).unwrap())
-        .collect();
-    let ttl: Vec<Cell<'_>> = raws.iter().map(|r| cell(r, "is_ttl_expiry")).collect();
-    assert_eq!(
-        ttl,
-        [false, false, false, false, false, false, true].map(Cell::Bool),
-        "only the sweep is a TTL expiry"
-    );
-    let s = |v: &str| Cell::Str(v.to_owned().into());
-    assert_eq!(cell(&raws[4], "status"), s("PROCESSED"));
-    assert_eq!(cell(&raws[4], "previous_status"), s("PROCESSING"));
-    assert_eq!(
-        cell(&raws[5], "status"),
-        s("REJECTED"),
-        "REMOVE maps the OldImage"
-    );
-    assert_eq!(
-        cell(&raws[6], "expires_at"),
-        Cell::Timestamp(a.expires_at * 1000)
-    );
-    assert!(raws
-        .iter()
-        .all(|r| cell(r, "extra_attributes") == Cell::Null));
-
-    let dir = tempfile::tempdir().unwrap();
-    let lake = imglake_exporter::Lake::open(dir.path().to_str().unwrap()).unwrap();
-    let exporter = lake.exporter(imglake_exporter::ExportOptions::default());
-    let report = exporter.export(&input, T0 + 10_000_000).await.unwrap();
+    let event = serde_json::to_string(&json!({ "Records": records })).unwrap();
+    let (report, rows) =
+        crate::test_lake::export(imglake_exporter::Source::Event(&event), T0 + 10_000_000).await;
     assert_eq!(report.received, 7);
     assert_eq!(report.quarantined, 0, "{:?}", report.quarantine_reasons);
     assert_eq!(report.rows_written, 7);
     assert!(report.failed_sequence_numbers.is_empty());
+
+    // Row by row, as the exporter mapped them.
+    let column = |name: &str| -> Vec<&str> { rows.iter().map(|r| r[name].as_str()).collect() };
+    assert_eq!(
+        column("is_ttl_expiry"),
+        ["false", "false", "false", "false", "false", "false", "true"],
+        "only the sweep is a TTL expiry"
+    );
+    assert_eq!(rows[4]["status"], "PROCESSED");
+    assert_eq!(rows[4]["previous_status"], "PROCESSING");
+    assert_eq!(rows[5]["status"], "REJECTED", "REMOVE maps the OldImage");
+    let expires = chrono::DateTime::from_timestamp(a.expires_at, 0).unwrap();
+    assert_eq!(
+        rows[6]["expires_at"],
+        expires.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    );
+    assert!(column("extra_attributes").iter().all(|v| v.is_empty()));
     // 09h, 10h on the day of receipt, and the expiry a week later.
     assert_eq!(report.files.len(), 3, "{:?}", report.files);
 }
@@ -655,4 +644,122 @@ fn both_stores_settle_a_transition_by_the_same_rule() {
         check_transition("01SETTLE", Status::Processed, &update),
         Err(StoreError::IllegalTransition { .. })
     ));
+}
+
+/// The data lines of the export written under `out`, every data file of its manifest.
+fn export_lines(folder: &std::path::Path) -> Vec<Value> {
+    use std::io::Read;
+    let manifest = std::fs::read_to_string(folder.join("manifest-files.json")).unwrap();
+    let base = folder.parent().unwrap().parent().unwrap();
+    let mut lines = Vec::new();
+    for entry in manifest.lines() {
+        let entry: Value = serde_json::from_str(entry).unwrap();
+        let key = entry["dataFileS3Key"].as_str().unwrap();
+        let body = std::fs::read(base.join(key)).unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let parsed: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(entry["itemCount"], parsed.len(), "{key}");
+        lines.extend(parsed);
+    }
+    lines
+}
+
+#[tokio::test]
+async fn table_exports_hold_the_items_or_their_net_changes_in_dynamodbs_format() {
+    use crate::table_export::{write_table_export, ExportRequest};
+    let clock = TestClock::new(T0);
+    let store = memory_store(&clock);
+    let a = received("img-a", &clock);
+    store.put_new(&a).await.unwrap();
+    let b = received("img-b", &clock);
+    store.put_new(&b).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    clock.advance(60_000);
+    let window_from = clock.now();
+    let full = write_table_export(&store, TABLE, out.path(), ExportRequest::Full)
+        .await
+        .unwrap();
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(full.folder.join("manifest-summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["itemCount"], 2);
+    assert_eq!(summary["outputFormat"], "DYNAMODB_JSON");
+    assert!(summary["exportTime"].is_string() && summary.get("exportType").is_none());
+    let items: Vec<Value> = export_lines(&full.folder)
+        .into_iter()
+        .map(|l| l["Item"]["image_id"]["S"].clone())
+        .collect();
+    assert_eq!(items, [json!("img-a"), json!("img-b")]);
+
+    // In the window: a goes RECEIVED -> PROCESSING -> PROCESSED, b is deleted, c is created,
+    // d is created and deleted (no line, as in DynamoDB's).
+    clock.advance(1_000);
+    let p = processing(&a);
+    store
+        .transition("img-a", Status::Received, &p)
+        .await
+        .unwrap();
+    clock.advance(1_000);
+    let done = processed(&p, clock.now().timestamp_millis());
+    store
+        .transition("img-a", Status::Processing, &done)
+        .await
+        .unwrap();
+    store.delete("img-b").await.unwrap();
+    store.put_new(&received("img-c", &clock)).await.unwrap();
+    store.put_new(&received("img-d", &clock)).await.unwrap();
+    store.delete("img-d").await.unwrap();
+    clock.advance(1_000);
+    let window_to = clock.now();
+    clock.advance(5_000);
+    // After the window: not in the export.
+    store.put_new(&received("img-e", &clock)).await.unwrap();
+
+    let incremental = write_table_export(
+        &store,
+        TABLE,
+        out.path(),
+        ExportRequest::Incremental {
+            from: window_from,
+            to: window_to,
+        },
+    )
+    .await
+    .unwrap();
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(incremental.folder.join("manifest-summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["exportType"], "INCREMENTAL_EXPORT");
+    assert_eq!(summary["outputView"], "NEW_AND_OLD_IMAGES");
+    let lines = export_lines(&incremental.folder);
+    let by_id = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["Keys"]["image_id"]["S"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let a_line = by_id("img-a");
+    assert_eq!(status_of(&a_line["OldImage"]), "RECEIVED");
+    assert_eq!(status_of(&a_line["NewImage"]), "PROCESSED");
+    let micros: i64 = a_line["Metadata"]["WriteTimestampMicros"]["N"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(micros >= window_from.timestamp_micros() && micros < window_to.timestamp_micros());
+    let b_line = by_id("img-b");
+    assert!(b_line.get("NewImage").is_none() && status_of(&b_line["OldImage"]) == "RECEIVED");
+    let c_line = by_id("img-c");
+    assert!(c_line.get("OldImage").is_none() && status_of(&c_line["NewImage"]) == "RECEIVED");
+    assert!(by_id("img-d").is_null() && by_id("img-e").is_null());
 }

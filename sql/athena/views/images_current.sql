@@ -1,6 +1,12 @@
--- Latest state of every image: its newest change by stream sequence number. Images removed
--- by a user or expired by DynamoDB TTL keep their last known state, flagged by is_deleted and
--- is_ttl_expiry, so dashboards can count or exclude them.
+-- Latest state of every image: its newest row. Images removed by a user or expired by DynamoDB
+-- TTL keep their last known state, flagged by is_deleted and is_ttl_expiry, so dashboards can
+-- count or exclude them.
+-- Newest is by time, then by sequence number. Stream rows carry DynamoDB's
+-- ApproximateCreationDateTime, rounded down to the second; rows of a table export (backfill:
+-- event_id 'export:…', event_name SNAPSHOT for a full export) carry the export time or the
+-- item's write time, to the millisecond. Within one second a stream row wins over an export
+-- row: the export either already holds the stream row's change or was taken before it. Between
+-- stream rows of one second the sequence number decides, as it did before exports existed.
 CREATE OR REPLACE VIEW images_current AS
 SELECT
   image_id,
@@ -39,7 +45,14 @@ SELECT
 FROM (
   SELECT
     d.*,
-    row_number() OVER (PARTITION BY d.image_id ORDER BY d.sequence_number DESC NULLS LAST) AS recency
+    row_number() OVER (
+      PARTITION BY d.image_id
+      ORDER BY
+        date_trunc('second', d.event_time) DESC NULLS LAST,
+        CASE WHEN d.event_id LIKE 'export:%' THEN 0 ELSE 1 END DESC,
+        d.event_time DESC NULLS LAST,
+        d.sequence_number DESC NULLS LAST
+    ) AS recency
   FROM image_events_dedup d
 ) latest
 WHERE recency = 1

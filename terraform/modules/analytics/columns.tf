@@ -6,13 +6,13 @@
 
 locals {
   image_events_columns = [
-    { name = "event_id", type = "string", comment = "stream record eventID; unique per change, the dedupe key" },
-    { name = "event_name", type = "string", comment = "INSERT | MODIFY | REMOVE" },
-    { name = "event_time", type = "timestamp", comment = "ApproximateCreationDateTime (UTC); drives dt/hour" },
-    { name = "sequence_number", type = "string", comment = "stream SequenceNumber, zero-padded to 40 digits" },
-    { name = "is_ttl_expiry", type = "boolean", comment = "REMOVE made by DynamoDB TTL (service principal), not a user" },
+    { name = "event_id", type = "string", comment = "stream record eventID, or export:<export id>:<image_id> for a row of a table export; unique per change, the dedupe key" },
+    { name = "event_name", type = "string", comment = "INSERT | MODIFY | REMOVE; SNAPSHOT for an item of a full table export" },
+    { name = "event_time", type = "timestamp", comment = "ApproximateCreationDateTime (UTC, whole seconds), or for a table export the export time or item write time; drives dt/hour" },
+    { name = "sequence_number", type = "string", comment = "stream SequenceNumber, zero-padded to 40 digits; for a table export: its time in microseconds" },
+    { name = "is_ttl_expiry", type = "boolean", comment = "REMOVE made by DynamoDB TTL (service principal), not a user; for a table export REMOVE, inferred from expires_at having passed" },
     { name = "previous_status", type = "string", comment = "status in OldImage, if any" },
-    { name = "exported_at", type = "timestamp", comment = "when the exporter wrote this row" },
+    { name = "exported_at", type = "timestamp", comment = "when the exporter wrote this row; for a table export, when DynamoDB finished the export" },
     { name = "image_id", type = "string", comment = "table hash key (from Keys)" },
     { name = "status", type = "string", comment = "RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED" },
     { name = "source", type = "string", comment = "api | kafka" },

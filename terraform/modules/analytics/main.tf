@@ -214,6 +214,18 @@ locals {
     "timestamp" = "DATETIME"
     "date"      = "DATETIME"
   }
+  quicksight_data_set_actions = [
+    "quicksight:DescribeDataSet",
+    "quicksight:DescribeDataSetPermissions",
+    "quicksight:PassDataSet",
+    "quicksight:DescribeIngestion",
+    "quicksight:ListIngestions",
+    "quicksight:UpdateDataSet",
+    "quicksight:DeleteDataSet",
+    "quicksight:CreateIngestion",
+    "quicksight:CancelIngestion",
+    "quicksight:UpdateDataSetPermissions",
+  ]
   # QuickSight has no array type: array columns stay in Athena/notebooks.
   quicksight_columns = [
     for c in concat(local.image_events_columns, local.image_events_partition_keys) :
@@ -236,6 +248,14 @@ resource "aws_quicksight_data_source" "athena" {
 
   ssl_properties {
     disable_ssl = false
+  }
+
+  # With modules/network: QuickSight reaches Athena through the VPC's interface endpoint.
+  dynamic "vpc_connection_properties" {
+    for_each = var.quicksight_vpc_connection_arn == null ? [] : [var.quicksight_vpc_connection_arn]
+    content {
+      vpc_connection_arn = vpc_connection_properties.value
+    }
   }
 
   permission {
@@ -285,17 +305,6 @@ resource "aws_quicksight_data_set" "image_events" {
 
   permissions {
     principal = var.quicksight_principal_arn
-    actions = [
-      "quicksight:DescribeDataSet",
-      "quicksight:DescribeDataSetPermissions",
-      "quicksight:PassDataSet",
-      "quicksight:DescribeIngestion",
-      "quicksight:ListIngestions",
-      "quicksight:UpdateDataSet",
-      "quicksight:DeleteDataSet",
-      "quicksight:CreateIngestion",
-      "quicksight:CancelIngestion",
-      "quicksight:UpdateDataSetPermissions",
-    ]
+    actions   = local.quicksight_data_set_actions
   }
 }

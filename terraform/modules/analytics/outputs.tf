@@ -37,3 +37,8 @@ output "quicksight_data_set_arn" {
   description = "QuickSight dataset over image_events (null when disabled)."
   value       = try(aws_quicksight_data_set.image_events[0].arn, null)
 }
+
+output "quicksight_dashboard_data_set_arns" {
+  description = "QuickSight datasets of the dashboards (sql/queries), by query name (empty when disabled)."
+  value       = { for k, d in aws_quicksight_data_set.dashboards : k => d.arn }
+}

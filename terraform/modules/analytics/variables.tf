@@ -50,6 +50,17 @@ variable "views_dir" {
   type        = string
 }
 
+variable "queries_dir" {
+  description = "Directory of the dashboards' queries (sql/queries/<name>.sql), each a QuickSight custom-SQL dataset."
+  type        = string
+}
+
+variable "quicksight_vpc_connection_arn" {
+  description = "QuickSight VPC connection the Athena data source uses (modules/network); null connects over the public Athena endpoint."
+  type        = string
+  default     = null
+}
+
 variable "kms_key_arn" {
   description = "Data key (lake, query results)."
   type        = string

@@ -3,7 +3,7 @@
 # lifecycle rules (expiry by prefix, noncurrent versions, incomplete multipart uploads).
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_144:Single-region deployment by design; cross-region replication needs a replica region, key and bucket and is a disaster-recovery decision for the operator. Raw/processed images are transient (7 days); the lake (metadata only) and the other buckets are versioned against overwrites and deletes.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is the operator's disaster-recovery decision: modules/replication (variable replication) replicates the lake, raw and processed buckets to another region with their own key; the Athena results, audit and pipeline-artifact buckets are rebuilt, not replicated, and every bucket is versioned against overwrites and deletes.
   #checkov:skip=CKV2_AWS_62:Event notifications are attached only where a consumer exists (raw bucket -> SQS in modules/processing); the other buckets have no consumer and S3 allows one notification configuration per bucket.
   bucket        = var.name
   force_destroy = var.force_destroy

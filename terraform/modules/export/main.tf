@@ -1,6 +1,8 @@
 # DynamoDB Streams -> `stream-export` Lambda -> Parquet lake, with partial batch responses,
 # bisection, bounded retries and an on-failure queue so one bad batch never stalls a shard;
-# and the hourly `compact` Lambda run by EventBridge Scheduler.
+# the scheduled `redrive` Lambda that re-exports the batches described in that queue while the
+# stream still holds them (24 h); the optional scheduled `reconcile` Lambda that compares the lake
+# with full table exports; and the hourly `compact` Lambda. EventBridge Scheduler runs all three.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -13,15 +15,39 @@ locals {
   lake_url    = "s3://${var.lake_bucket.id}/${var.lake_prefix}"
   table_keys  = "${var.lake_bucket.arn}/${var.lake_prefix}/${var.lake_table_name}/*"
   glue_prefix = "arn:${local.partition}:glue:${local.region}:${local.account_id}"
+
+  reconcile_enabled = var.reconcile_schedule != null
+  # Full exports that reconcile starts, and the reports it writes next to them.
+  reconcile_export_prefix = "${var.table_export_prefix}/reconcile"
+
+  # What stream-export and redrive write: the same objects through the same entry point.
+  lake_write_keys = [
+    "${var.lake_bucket.arn}/${var.lake_prefix}/${var.lake_table_name}/*",
+    "${var.lake_bucket.arn}/${var.lake_prefix}/_quarantine/${var.lake_table_name}/*",
+  ]
+  glue_table_arns = [
+    "${local.glue_prefix}:catalog",
+    "${local.glue_prefix}:database/${var.glue_database_name}",
+    "${local.glue_prefix}:table/${var.glue_database_name}/${var.lake_table_name}",
+  ]
+  lake_export_environment = {
+    IMGLAKE_LAKE_URL            = local.lake_url
+    IMGLAKE_PARQUET_COMPRESSION = var.parquet_compression
+    IMGLAKE_GLUE_DATABASE       = var.glue_database_name
+    IMGLAKE_GLUE_TABLE          = var.lake_table_name
+  }
 }
 
-# Records of batches that exhausted their retries or aged out (shard, sequence range, reason).
+# Records of batches that exhausted their retries or aged out (DDBStreamBatchInfo: shard, first
+# and last sequence number, stream ARN). `redrive` receives them; a message stays invisible to
+# other receivers for longer than one redrive run may take.
 module "failures" {
   source = "../queue"
 
-  name        = "${var.name}-stream-export-failures"
-  kms_key_arn = var.kms_key_arn
-  tags        = var.tags
+  name                       = "${var.name}-stream-export-failures"
+  kms_key_arn                = var.kms_key_arn
+  visibility_timeout_seconds = var.redrive_timeout + 60
+  tags                       = var.tags
 }
 
 # --- stream-export ------------------------------------------------------------------------------
@@ -40,12 +66,9 @@ data "aws_iam_policy_document" "stream_export" {
   }
 
   statement {
-    sid     = "WriteLakeAndQuarantine"
-    actions = ["s3:PutObject"]
-    resources = [
-      "${var.lake_bucket.arn}/${var.lake_prefix}/${var.lake_table_name}/*",
-      "${var.lake_bucket.arn}/${var.lake_prefix}/_quarantine/${var.lake_table_name}/*",
-    ]
+    sid       = "WriteLakeAndQuarantine"
+    actions   = ["s3:PutObject"]
+    resources = local.lake_write_keys
   }
 
   statement {
@@ -62,13 +85,9 @@ data "aws_iam_policy_document" "stream_export" {
 
   # Redshift Spectrum ignores partition projection: the exporter registers new partitions.
   statement {
-    sid     = "RegisterPartitions"
-    actions = ["glue:GetTable", "glue:GetPartition", "glue:CreatePartition", "glue:BatchCreatePartition"]
-    resources = [
-      "${local.glue_prefix}:catalog",
-      "${local.glue_prefix}:database/${var.glue_database_name}",
-      "${local.glue_prefix}:table/${var.glue_database_name}/${var.lake_table_name}",
-    ]
+    sid       = "RegisterPartitions"
+    actions   = ["glue:GetTable", "glue:GetPartition", "glue:CreatePartition", "glue:BatchCreatePartition"]
+    resources = local.glue_table_arns
   }
 }
 
@@ -77,6 +96,8 @@ module "stream_export" {
 
   function_name        = "${var.name}-stream-export"
   binary               = "stream-export"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "stream-export", null)
   description          = "DynamoDB Streams records of image metadata -> partitioned Parquet lake."
   artifact_dir         = var.artifact_dir
   memory_size          = var.stream_export_memory_size
@@ -91,12 +112,7 @@ module "stream_export" {
   vpc_config           = var.vpc_config
   tags                 = var.tags
 
-  environment = merge(var.environment, {
-    IMGLAKE_LAKE_URL            = local.lake_url
-    IMGLAKE_PARQUET_COMPRESSION = var.parquet_compression
-    IMGLAKE_GLUE_DATABASE       = var.glue_database_name
-    IMGLAKE_GLUE_TABLE          = var.lake_table_name
-  })
+  environment = merge(var.environment, local.lake_export_environment)
 }
 
 resource "aws_lambda_event_source_mapping" "stream" {
@@ -156,6 +172,8 @@ module "compact" {
 
   function_name        = "${var.name}-compact"
   binary               = "compact"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "compact", null)
   description          = "Merges the previous hours' small Parquet files and removes duplicate events."
   artifact_dir         = var.artifact_dir
   memory_size          = var.compact_memory_size
@@ -178,6 +196,196 @@ module "compact" {
   })
 }
 
+# --- redrive ------------------------------------------------------------------------------------
+# Reads the on-failure queue, re-reads each described batch from the stream (GetShardIterator at
+# the first sequence number, GetRecords up to the last) and exports it through the exporter's one
+# entry point, deleting a message only after its write succeeded. A message whose records have
+# left the stream (24 h) stays in the queue; its age raises the alarm in modules/monitoring, and
+# the runbook's backfill covers that window.
+
+data "aws_iam_policy_document" "redrive" {
+  statement {
+    sid       = "ConsumeFailureQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"]
+    resources = [module.failures.arn]
+  }
+
+  statement {
+    sid       = "RereadStream"
+    actions   = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]
+    resources = [var.stream_arn]
+  }
+
+  statement {
+    sid       = "WriteLakeAndQuarantine"
+    actions   = ["s3:PutObject"]
+    resources = local.lake_write_keys
+  }
+
+  statement {
+    sid       = "RegisterPartitions"
+    actions   = ["glue:GetTable", "glue:GetPartition", "glue:CreatePartition", "glue:BatchCreatePartition"]
+    resources = local.glue_table_arns
+  }
+
+  # The queue, the stream and the lake are all encrypted with the data key.
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+module "redrive" {
+  source = "../lambda_function"
+  count  = var.redrive_enabled ? 1 : 0
+
+  function_name        = "${var.name}-redrive"
+  binary               = "redrive"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "redrive", null)
+  description          = "Re-exports stream batches described in the stream-export on-failure queue (within the stream's 24 h)."
+  artifact_dir         = var.artifact_dir
+  memory_size          = var.redrive_memory_size
+  timeout              = var.redrive_timeout
+  reserved_concurrency = 1
+  policy_json          = data.aws_iam_policy_document.redrive.json
+  kms_key_arn          = var.kms_key_arn
+  log_kms_key_arn      = var.log_kms_key_arn
+  log_retention_days   = var.log_retention_days
+  async_dlq_arn        = var.async_dlq_arn
+  tracing              = var.tracing
+  vpc_config           = var.vpc_config
+  tags                 = var.tags
+
+  environment = merge(var.environment, local.lake_export_environment, var.redrive_extra_environment, {
+    IMGLAKE_REDRIVE_QUEUE_URL = module.failures.url
+    # Messages of other streams (an earlier stream of the table, another table) are left alone.
+    IMGLAKE_STREAM_ARN = var.stream_arn
+  })
+}
+
+# --- reconcile (optional) ---------------------------------------------------------------------
+# Each run reconciles the newest full export it started earlier that has COMPLETED (lake state
+# as of the export time against every item), writes its report next to that export and emits
+# the EMF metric ReconcileDrift, then starts a new full export (ExportTableToPointInTime,
+# DYNAMODB_JSON, from PITR) unless one is in progress. Exports live under
+# <table_export_prefix>/reconcile/ in the lake bucket, expired by modules/storage's lifecycle.
+
+data "aws_iam_policy_document" "reconcile" {
+  count = local.reconcile_enabled ? 1 : 0
+
+  statement {
+    sid       = "ExportTable"
+    actions   = ["dynamodb:ExportTableToPointInTime"]
+    resources = [var.table_arn]
+  }
+
+  statement {
+    sid       = "DescribeExports"
+    actions   = ["dynamodb:DescribeExport"]
+    resources = ["${var.table_arn}/export/*"]
+  }
+
+  # ListExports has no resource-level permissions (IAM's Service Authorization Reference): it
+  # lists the account's exports, metadata only; the function reads the data of none but its own.
+  statement {
+    sid       = "ListExports"
+    actions   = ["dynamodb:ListExports"]
+    resources = ["*"]
+  }
+
+  # DynamoDB writes the export's files with the caller's permissions.
+  statement {
+    sid       = "WriteExportsAndReports"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"]
+    resources = ["${var.lake_bucket.arn}/${local.reconcile_export_prefix}/*"]
+  }
+
+  statement {
+    sid       = "ListExportsAndLake"
+    actions   = ["s3:ListBucket"]
+    resources = [var.lake_bucket.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.reconcile_export_prefix}/*", "${var.lake_prefix}/${var.lake_table_name}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadLake"
+    actions   = ["s3:GetObject"]
+    resources = [local.table_keys]
+  }
+
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+module "reconcile" {
+  source = "../lambda_function"
+  count  = local.reconcile_enabled ? 1 : 0
+
+  function_name        = "${var.name}-reconcile"
+  binary               = "reconcile"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "reconcile", null)
+  description          = "Compares the lake with the newest completed full table export, then starts the next export."
+  artifact_dir         = var.artifact_dir
+  memory_size          = var.reconcile_memory_size
+  timeout              = var.reconcile_timeout
+  reserved_concurrency = 1
+  policy_json          = data.aws_iam_policy_document.reconcile[0].json
+  kms_key_arn          = var.kms_key_arn
+  log_kms_key_arn      = var.log_kms_key_arn
+  log_retention_days   = var.log_retention_days
+  async_dlq_arn        = var.async_dlq_arn
+  tracing              = var.tracing
+  vpc_config           = var.vpc_config
+  tags                 = var.tags
+
+  environment = merge(var.environment, {
+    IMGLAKE_LAKE_URL           = local.lake_url
+    IMGLAKE_TABLE_ARN          = var.table_arn
+    IMGLAKE_EXPORT_BUCKET      = var.lake_bucket.id
+    IMGLAKE_EXPORT_PREFIX      = local.reconcile_export_prefix
+    IMGLAKE_EXPORT_KMS_KEY_ARN = var.kms_key_arn
+  })
+}
+
+# --- Schedules ----------------------------------------------------------------------------------
+
+locals {
+  schedules = merge(
+    {
+      compact = {
+        function_arn = module.compact.function_arn
+        expression   = var.compact_schedule_expression
+        description  = "Compacts the previous hours' lake partitions."
+      }
+    },
+    var.redrive_enabled ? {
+      redrive = {
+        function_arn = module.redrive[0].function_arn
+        expression   = var.redrive_schedule
+        description  = "Re-exports the stream batches described in the stream-export on-failure queue."
+      }
+    } : {},
+    local.reconcile_enabled ? {
+      reconcile = {
+        function_arn = module.reconcile[0].function_arn
+        expression   = var.reconcile_schedule
+        description  = "Reconciles the lake with the newest full table export and starts the next one."
+      }
+    } : {},
+  )
+}
+
 data "aws_iam_policy_document" "scheduler_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -196,16 +404,16 @@ data "aws_iam_policy_document" "scheduler_assume" {
 }
 
 resource "aws_iam_role" "scheduler" {
-  name               = "${var.name}-compact-scheduler"
+  name               = "${var.name}-export-schedules"
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
   tags               = var.tags
 }
 
 data "aws_iam_policy_document" "scheduler" {
   statement {
-    sid       = "InvokeCompact"
+    sid       = "InvokeScheduledFunctions"
     actions   = ["lambda:InvokeFunction"]
-    resources = [module.compact.function_arn]
+    resources = [for s in values(local.schedules) : s.function_arn]
   }
 
   statement {
@@ -222,16 +430,19 @@ data "aws_iam_policy_document" "scheduler" {
 }
 
 resource "aws_iam_role_policy" "scheduler" {
-  name   = "invoke-compact"
+  name   = "invoke-scheduled-functions"
   role   = aws_iam_role.scheduler.id
   policy = data.aws_iam_policy_document.scheduler.json
 }
 
-resource "aws_scheduler_schedule" "compact" {
-  name                         = "${var.name}-compact"
-  description                  = "Compacts the previous hours' lake partitions."
-  schedule_expression          = var.compact_schedule_expression
+resource "aws_scheduler_schedule" "this" {
+  for_each = local.schedules
+
+  name                         = "${var.name}-${each.key}"
+  description                  = each.value.description
+  schedule_expression          = each.value.expression
   schedule_expression_timezone = "UTC"
+  state                        = "ENABLED"
   kms_key_arn                  = var.kms_key_arn
 
   flexible_time_window {
@@ -239,7 +450,7 @@ resource "aws_scheduler_schedule" "compact" {
   }
 
   target {
-    arn      = module.compact.function_arn
+    arn      = each.value.function_arn
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({ source = "imglake.schedule" })
 
@@ -252,4 +463,9 @@ resource "aws_scheduler_schedule" "compact" {
       arn = var.async_dlq_arn
     }
   }
+}
+
+moved {
+  from = aws_scheduler_schedule.compact
+  to   = aws_scheduler_schedule.this["compact"]
 }

@@ -64,6 +64,18 @@ variable "async_dlq_arn" {
   type        = string
 }
 
+variable "package_type" {
+  description = "Zip (cargo-lambda zips from artifact_dir) or Image (container images from image_uris)."
+  type        = string
+  default     = "Zip"
+}
+
+variable "image_uris" {
+  description = "Container image of each function by binary name, pinned by digest (package_type = Image)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "artifact_dir" {
   description = "cargo-lambda output directory (target/lambda)."
   type        = string
@@ -162,6 +174,69 @@ variable "maximum_record_age_in_seconds" {
     condition     = var.maximum_record_age_in_seconds >= 60 && var.maximum_record_age_in_seconds <= 604800
     error_message = "maximum_record_age_in_seconds must be between 60 and 604800 (-1, infinite, is refused)."
   }
+}
+
+# --- redrive ---
+
+variable "redrive_enabled" {
+  description = "Create the redrive function and its schedule. false removes both (e.g. before a redrive binary is built); the on-failure queue's age alarm keeps watching and its not-empty alarm returns."
+  type        = bool
+  default     = true
+}
+
+variable "redrive_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of redrive; well inside the stream's 24-hour retention."
+  type        = string
+  default     = "rate(15 minutes)"
+}
+
+variable "redrive_memory_size" {
+  description = "Memory of redrive in MB (it exports up to a stream batch at a time, like stream-export)."
+  type        = number
+  default     = 1024
+}
+
+variable "redrive_timeout" {
+  description = "Timeout of redrive in seconds; the on-failure queue hides a received message for this plus a minute."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.redrive_timeout >= 30 && var.redrive_timeout <= 900
+    error_message = "redrive_timeout must be between 30 and 900 seconds."
+  }
+}
+
+variable "redrive_extra_environment" {
+  description = "Extra environment of redrive, e.g. AWS_ENDPOINT_URL_DYNAMODB_STREAMS for the DynamoDB Streams interface endpoint (modules/network)."
+  type        = map(string)
+  default     = {}
+}
+
+# --- reconcile ---
+
+variable "reconcile_schedule" {
+  description = "EventBridge Scheduler expression (UTC) of reconcile, e.g. cron(0 3 * * ? *); null creates no reconcile function. Each run starts a full table export (billed per GB of table)."
+  type        = string
+  default     = null
+}
+
+variable "reconcile_memory_size" {
+  description = "Memory of reconcile in MB (it holds the latest state of every image)."
+  type        = number
+  default     = 3008
+}
+
+variable "reconcile_timeout" {
+  description = "Timeout of reconcile in seconds (max 900)."
+  type        = number
+  default     = 900
+}
+
+variable "table_export_prefix" {
+  description = "Key prefix in the lake bucket for table exports (reconcile's under <prefix>/reconcile/), outside the lake prefix so lake readers never see them."
+  type        = string
+  default     = "table-exports"
 }
 
 # --- compact ---

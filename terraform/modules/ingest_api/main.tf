@@ -43,6 +43,8 @@ module "function" {
 
   function_name        = "${var.name}-upload"
   binary               = "upload"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "upload", null)
   description          = "Upload API: presigned POSTs, direct small uploads, image status."
   artifact_dir         = var.artifact_dir
   memory_size          = var.memory_size
@@ -70,7 +72,7 @@ resource "aws_apigatewayv2_api" "this" {
     content {
       allow_origins = var.cors_allow_origins
       allow_methods = ["GET", "POST", "PUT"]
-      allow_headers = ["authorization", "content-type"]
+      allow_headers = ["authorization", "content-type", "idempotency-key", "x-imglake-tenant"]
       max_age       = 3600
     }
   }

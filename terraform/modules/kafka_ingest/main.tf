@@ -161,6 +161,8 @@ module "function" {
 
   function_name        = "${var.name}-kafka-ingest"
   binary               = "kafka-ingest"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "kafka-ingest", null)
   description          = "Kafka records (image bytes or S3 claim-checks) -> raw bucket + metadata."
   artifact_dir         = var.artifact_dir
   memory_size          = var.memory_size
@@ -172,6 +174,7 @@ module "function" {
   log_retention_days   = var.log_retention_days
   async_dlq_arn        = var.async_dlq_arn
   tracing              = var.tracing
+  vpc_config           = var.vpc_config
   tags                 = var.tags
 
   # Bucket names (not ARNs) that claim-checks may name; the raw bucket is always allowed.

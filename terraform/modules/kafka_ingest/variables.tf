@@ -160,6 +160,18 @@ variable "async_dlq_arn" {
   type        = string
 }
 
+variable "package_type" {
+  description = "Zip (cargo-lambda zips from artifact_dir) or Image (container images from image_uris)."
+  type        = string
+  default     = "Zip"
+}
+
+variable "image_uris" {
+  description = "Container image of each function by binary name, pinned by digest (package_type = Image)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "artifact_dir" {
   description = "cargo-lambda output directory (target/lambda)."
   type        = string
@@ -173,6 +185,15 @@ variable "environment" {
 variable "tracing" {
   description = "Enable X-Ray active tracing."
   type        = bool
+}
+
+variable "vpc_config" {
+  description = "Optional VPC placement of the function (the Kafka pollers have their own network settings)."
+  type = object({
+    subnet_ids         = list(string)
+    security_group_ids = list(string)
+  })
+  default = null
 }
 
 variable "memory_size" {

@@ -1,11 +1,14 @@
-# One Rust Lambda (provided.al2023, arm64, handler "bootstrap") with its own role, log group,
-# encrypted environment, async dead-letter queue and optional X-Ray tracing and VPC.
+# One Rust Lambda (arm64) with its own role, log group, encrypted environment, async dead-letter
+# queue and optional X-Ray tracing and VPC. Packaged as a zip (provided.al2023, handler
+# "bootstrap", the default) or as a container image built from docker/<binary>/Dockerfile on the
+# Lambda provided.al2023 base image and pushed to ECR (package_type = "Image").
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
   zip_path = "${var.artifact_dir}/${var.binary}/bootstrap.zip"
+  zip      = var.package_type == "Zip"
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -90,15 +93,17 @@ resource "aws_iam_role_policy_attachment" "vpc" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_272:Zips are built by cargo-lambda in our own pipeline and uploaded by Terraform with a source_code_hash; AWS Signer code signing needs S3-staged signing jobs that this deployment does not run. Integrity is enforced by the hash and by who may apply.
+  #checkov:skip=CKV_AWS_272:Zips are built by cargo-lambda in our own pipeline and uploaded by Terraform with a source_code_hash, images are pinned by digest in an immutable-tag ECR repository; AWS Signer code signing needs S3-staged signing jobs that this deployment does not run. Integrity is enforced by the hash or digest and by who may apply.
   function_name                  = var.function_name
   description                    = var.description
   role                           = aws_iam_role.this.arn
-  runtime                        = "provided.al2023"
+  package_type                   = var.package_type
   architectures                  = ["arm64"]
-  handler                        = "bootstrap"
-  filename                       = local.zip_path
-  source_code_hash               = fileexists(local.zip_path) ? filebase64sha256(local.zip_path) : null
+  runtime                        = local.zip ? "provided.al2023" : null
+  handler                        = local.zip ? "bootstrap" : null
+  filename                       = local.zip ? local.zip_path : null
+  source_code_hash               = local.zip && fileexists(local.zip_path) ? filebase64sha256(local.zip_path) : null
+  image_uri                      = local.zip ? null : var.image_uri
   memory_size                    = var.memory_size
   timeout                        = var.timeout
   reserved_concurrent_executions = var.reserved_concurrency
@@ -132,8 +137,13 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      condition     = fileexists(local.zip_path)
+      condition     = !local.zip || fileexists(local.zip_path)
       error_message = "Missing ${local.zip_path}: build the Lambda zips first with scripts/build-lambdas.sh at the repository root (or set artifact_dir)."
+    }
+
+    precondition {
+      condition     = local.zip || var.image_uri != null
+      error_message = "package_type = Image needs the image of ${var.binary}: build docker/${var.binary}/Dockerfile and push it (terraform/README.md, Container images)."
     }
   }
 

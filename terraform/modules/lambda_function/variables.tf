@@ -13,6 +13,23 @@ variable "artifact_dir" {
   type        = string
 }
 
+variable "package_type" {
+  description = "Zip (cargo-lambda's bootstrap.zip on provided.al2023) or Image (a container image from docker/<binary>/Dockerfile in ECR)."
+  type        = string
+  default     = "Zip"
+
+  validation {
+    condition     = contains(["Zip", "Image"], var.package_type)
+    error_message = "package_type must be Zip or Image."
+  }
+}
+
+variable "image_uri" {
+  description = "Container image of the function with package_type = Image, pinned by digest (<repository url>@sha256:...)."
+  type        = string
+  default     = null
+}
+
 variable "description" {
   description = "Function description."
   type        = string

@@ -1,6 +1,6 @@
 # Alarms (errors, throttles, stream iterator age, Kafka offset lag, dead-letter depth, queue age,
-# replaced raw images, API 5xx) to an encrypted SNS topic, and one dashboard for the whole
-# pipeline.
+# failed stream batches waiting for redrive, reconcile drift, replaced raw images, API 5xx) to an
+# encrypted SNS topic, and one dashboard for the whole pipeline.
 
 data "aws_region" "current" {}
 
@@ -133,6 +133,45 @@ resource "aws_cloudwatch_metric_alarm" "queue_age" {
   tags                = var.tags
 }
 
+# The on-failure queue of stream-export is redrive's input: a message older than the threshold
+# is a batch that redrive could not re-export (its records may be about to leave the stream).
+resource "aws_cloudwatch_metric_alarm" "redrive_queue_age" {
+  alarm_name          = "${var.redrive_queue_name}-oldest-message"
+  alarm_description   = "A failed stream batch has waited longer than the threshold: redrive is not re-exporting it (disabled, failing, or the records left the stream). Follow the recovery runbook in terraform/README.md: redrive within 24 h, otherwise backfill from a table export."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.redrive_queue_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.redrive_queue_age_threshold_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+# From the reconcile function's EMF line: images whose lake state differs from the table's.
+resource "aws_cloudwatch_metric_alarm" "reconcile_drift" {
+  count = var.reconcile_enabled ? 1 : 0
+
+  alarm_name          = "${var.name}-reconcile-drift"
+  alarm_description   = "The lake differs from the table's last full export (ReconcileDrift images). The report lies next to the export; repair with imglake backfill from that export (terraform/README.md, recovery runbook)."
+  namespace           = "imglake"
+  metric_name         = "ReconcileDrift"
+  dimensions          = { Function = "reconcile" }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
 # From the process function's EMF lines (namespace imglake, dimension Function).
 resource "aws_cloudwatch_metric_alarm" "raw_replaced" {
   alarm_name          = "${var.name}-raw-replaced"
@@ -214,8 +253,24 @@ locals {
           period = 300
           metrics = concat(
             [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.process_queue_name]],
+            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", var.redrive_queue_name]],
             [for q in values(var.dead_letter_queue_names) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", q]],
           )
+        }
+      },
+      {
+        type   = "metric"
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Recovery: oldest failed stream batch (s) / reconcile drift (images)"
+          region = local.region
+          stat   = "Maximum"
+          period = 300
+          metrics = [
+            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", var.redrive_queue_name],
+            ["imglake", "ReconcileDrift", "Function", "reconcile", { yAxis = "right" }],
+          ]
         }
       },
       {

@@ -72,6 +72,28 @@ variable "queue_age_threshold_seconds" {
   default     = 900
 }
 
+variable "redrive_queue_name" {
+  description = "The stream-export on-failure queue that redrive drains."
+  type        = string
+}
+
+variable "redrive_queue_age_threshold_seconds" {
+  description = "Alarm when the oldest message of the on-failure queue is older than this: redrive is not catching up, and the stream keeps records only 24 h."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.redrive_queue_age_threshold_seconds >= 300 && var.redrive_queue_age_threshold_seconds <= 43200
+    error_message = "redrive_queue_age_threshold_seconds must be between 300 and 43200 (12 h), well inside the stream's 24-hour retention."
+  }
+}
+
+variable "reconcile_enabled" {
+  description = "Whether the reconcile function exists (ReconcileDrift alarm)."
+  type        = bool
+  default     = false
+}
+
 variable "tags" {
   description = "Tags."
   type        = map(string)

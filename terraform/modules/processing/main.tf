@@ -106,6 +106,8 @@ module "function" {
 
   function_name        = "${var.name}-process"
   binary               = "process"
+  package_type         = var.package_type
+  image_uri            = lookup(var.image_uris, "process", null)
   description          = "Validates raw images, writes variants and analytics features (SQS-wrapped S3 events)."
   artifact_dir         = var.artifact_dir
   memory_size          = var.memory_size

@@ -13,6 +13,11 @@ output "dlq_name" {
   value       = module.queue.dlq_name
 }
 
+output "dlq_arn" {
+  description = "ARN of the process queue's dead-letter queue."
+  value       = module.queue.dlq_arn
+}
+
 output "queue_url" {
   description = "URL of the process queue."
   value       = module.queue.url

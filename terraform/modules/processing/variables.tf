@@ -38,6 +38,18 @@ variable "async_dlq_arn" {
   type        = string
 }
 
+variable "package_type" {
+  description = "Zip (cargo-lambda zips from artifact_dir) or Image (container images from image_uris)."
+  type        = string
+  default     = "Zip"
+}
+
+variable "image_uris" {
+  description = "Container image of each function by binary name, pinned by digest (package_type = Image)."
+  type        = map(string)
+  default     = {}
+}
+
 variable "artifact_dir" {
   description = "cargo-lambda output directory (target/lambda)."
   type        = string

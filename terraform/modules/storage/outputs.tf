@@ -20,5 +20,5 @@ output "athena_results_bucket" {
 
 output "access_log_bucket" {
   description = "Bucket receiving S3 server access logs (id and arn)."
-  value       = { id = aws_s3_bucket.access_logs.id, arn = aws_s3_bucket.access_logs.arn }
+  value       = { id = module.access_logs.id, arn = module.access_logs.arn }
 }

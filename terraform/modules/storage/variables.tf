@@ -49,6 +49,18 @@ variable "quarantine_retention_days" {
   type        = number
 }
 
+variable "table_export_prefix" {
+  description = "Key prefix of DynamoDB table exports in the lake bucket (no slashes at either end)."
+  type        = string
+  default     = "table-exports"
+}
+
+variable "table_export_retention_days" {
+  description = "Days after which table exports (and reconcile reports beside them) are deleted."
+  type        = number
+  default     = 7
+}
+
 variable "athena_results_retention_days" {
   description = "Days after which Athena query results are deleted."
   type        = number
@@ -63,6 +75,12 @@ variable "upload_cors_origins" {
   description = "Browser origins allowed to POST presigned uploads straight to the raw bucket; empty disables CORS."
   type        = list(string)
   default     = []
+}
+
+variable "bucket_policy_documents" {
+  description = "Extra bucket-policy documents (JSON) by bucket role: raw, processed, lake, athena_results (modules/network's endpoint restrictions)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "force_destroy" {

@@ -1,0 +1,414 @@
+//! Redrive: stream batches that exhausted their retries, read again from DynamoDB Streams and
+//! exported through the exporter's door.
+//!
+//! When the `stream-export` function keeps failing on a batch, the event source mapping gives
+//! up after its retries and sends the on-failure destination (an SQS queue) a message with
+//! the batch's place, not its records:
+//!
+//! ```json
+//! {"requestContext": {"condition": "RetryAttemptsExhausted", …}, "version": "1.0", …,
+//!  "DDBStreamBatchInfo": {"shardId": "shardId-…", "startSequenceNumber": "…",
+//!   "endSequenceNumber": "…", "approximateArrivalOfFirstRecord": "…",
+//!   "approximateArrivalOfLastRecord": "…", "batchSize": 1, "streamArn": "arn:…/stream/…"}}
+//! ```
+//!
+//! For each such message, redrive asks the stream for an iterator at the first sequence number
+//! and reads records up to the last, exports them (the GetRecords response is a document the
+//! door reads; its files are named as the stream's, by the same stream label), and deletes
+//! the message only once every object is written. A replay of the same range rewrites the
+//! same objects; rows a bisected batch had already landed repeat their event ids, which the
+//! `image_events_dedup` view and compaction drop. A message whose records have aged out of
+//! the stream (24 hours) stays in the queue, and the report names the time window to backfill
+//! from a table export.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+use crate::aws_json::{AwsError, AwsJson, Service};
+use crate::export::{ExportOptions, Exporter, WrittenFile};
+use crate::layout::stream_label;
+use crate::reader::Source;
+
+/// Where a failed batch was in the stream.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchInfo {
+    pub shard_id: String,
+    pub start_sequence_number: String,
+    pub end_sequence_number: String,
+    #[serde(default)]
+    pub approximate_arrival_of_first_record: Option<String>,
+    #[serde(default)]
+    pub approximate_arrival_of_last_record: Option<String>,
+    #[serde(default)]
+    pub batch_size: Option<u64>,
+    pub stream_arn: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct OnFailure {
+    #[serde(rename = "DDBStreamBatchInfo")]
+    batch: BatchInfo,
+}
+
+/// What to redrive.
+#[derive(Debug, Clone)]
+pub struct RedriveOptions {
+    /// The on-failure queue's URL.
+    pub queue_url: String,
+    /// Only messages of this stream (others are left for their own redrive).
+    pub stream_arn: Option<String>,
+    /// Stop after this many messages (`None`: until the queue gives no more).
+    pub max_messages: Option<usize>,
+    /// How long a received message stays hidden from others while it is redriven.
+    pub visibility_timeout_secs: u32,
+}
+
+/// A batch whose records the stream no longer has: backfill this window from a table export.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgedOut {
+    pub message_id: String,
+    pub batch: BatchInfo,
+    /// Why the stream could not give the records.
+    pub reason: String,
+}
+
+/// A message that could not be redriven this time (it stays in the queue).
+#[derive(Debug, Clone, Serialize)]
+pub struct Failed {
+    pub message_id: String,
+    pub reason: String,
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RedriveReport {
+    pub messages: usize,
+    /// Messages whose batch was exported; they were deleted.
+    pub redriven: usize,
+    pub records: usize,
+    pub rows_written: usize,
+    pub quarantined: usize,
+    pub files: Vec<WrittenFile>,
+    /// Messages of another stream, left in the queue.
+    pub other_streams: usize,
+    pub aged_out: Vec<AgedOut>,
+    pub failed: Vec<Failed>,
+}
+
+impl RedriveReport {
+    /// The time window a backfill must cover for the batches that aged out: the earliest and
+    /// the latest arrival they name (RFC 3339), if any did.
+    pub fn backfill_window(&self) -> Option<(String, String)> {
+        let firsts = self
+            .aged_out
+            .iter()
+            .filter_map(|a| a.batch.approximate_arrival_of_first_record.clone());
+        let lasts = self
+            .aged_out
+            .iter()
+            .filter_map(|a| a.batch.approximate_arrival_of_last_record.clone());
+        // RFC 3339 UTC times of one format sort as text.
+        Some((firsts.min()?, lasts.max()?))
+    }
+}
+
+/// Why redrive stopped before going through the queue.
+#[derive(Debug, Error)]
+pub enum RedriveError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{operation} answered something that is not its documented JSON: {reason}")]
+    Response {
+        operation: &'static str,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct Received {
+    #[serde(rename = "Messages", default)]
+    messages: Vec<Message>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    #[serde(rename = "MessageId")]
+    id: String,
+    #[serde(rename = "ReceiptHandle")]
+    receipt: String,
+    #[serde(rename = "Body")]
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Records<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    records: Vec<&'a RawValue>,
+    #[serde(rename = "NextShardIterator", default)]
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordPlace {
+    dynamodb: Option<Place>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Place {
+    #[serde(rename = "SequenceNumber")]
+    sequence_number: Option<String>,
+}
+
+/// Compares decimal sequence numbers (no leading zeros) as numbers.
+fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Empty GetRecords pages read in a row before giving up on reaching the batch's end.
+const MAX_EMPTY_PAGES: usize = 20;
+
+fn parse<'a, T: Deserialize<'a>>(
+    operation: &'static str,
+    bytes: &'a [u8],
+) -> Result<T, RedriveError> {
+    serde_json::from_slice(bytes).map_err(|e| RedriveError::Response {
+        operation,
+        reason: e.to_string(),
+    })
+}
+
+/// Goes through the on-failure queue once: every message it hands out is redriven, left, or
+/// reported. `options` of `exporter` are kept but for the stream label, which is each
+/// message's stream's.
+pub async fn redrive(
+    aws: &AwsJson,
+    exporter: &Exporter,
+    options: &RedriveOptions,
+    exported_at_ms: i64,
+) -> Result<RedriveReport, RedriveError> {
+    let mut report = RedriveReport::default();
+    loop {
+        let wanted = options
+            .max_messages
+            .map_or(10, |max| max.saturating_sub(report.messages).min(10));
+        if wanted == 0 {
+            break;
+        }
+        let body = aws
+            .call(
+                Service::Sqs,
+                "ReceiveMessage",
+                &json!({
+                    "QueueUrl": options.queue_url,
+                    "MaxNumberOfMessages": wanted,
+                    "VisibilityTimeout": options.visibility_timeout_secs,
+                    "WaitTimeSeconds": 1,
+                }),
+            )
+            .await?;
+        let received: Received = parse("ReceiveMessage", &body)?;
+        if received.messages.is_empty() {
+            break;
+        }
+        for message in received.messages {
+            report.messages += 1;
+            let batch = match serde_json::from_str::<OnFailure>(&message.body) {
+                Ok(m) => m.batch,
+                Err(e) => {
+                    report.failed.push(Failed {
+                        message_id: message.id,
+                        reason: format!(
+                            "not a DynamoDB Streams on-failure record (no DDBStreamBatchInfo): {e}"
+                        ),
+                    });
+                    continue;
+                }
+            };
+            if options
+                .stream_arn
+                .as_ref()
+                .is_some_and(|arn| *arn != batch.stream_arn)
+            {
+                report.other_streams += 1;
+                // Visible again at once, for its own stream's redrive.
+                let _ = aws
+                    .call(
+                        Service::Sqs,
+                        "ChangeMessageVisibility",
+                        &json!({"QueueUrl": options.queue_url, "ReceiptHandle": message.receipt, "VisibilityTimeout": 0}),
+                    )
+                    .await;
+                continue;
+            }
+            match redrive_batch(aws, exporter, &batch, exported_at_ms, &mut report).await {
+                Ok(()) => {
+                    aws.call(
+                        Service::Sqs,
+                        "DeleteMessage",
+                        &json!({"QueueUrl": options.queue_url, "ReceiptHandle": message.receipt}),
+                    )
+                    .await?;
+                    report.redriven += 1;
+                }
+                Err(BatchError::AgedOut(reason)) => report.aged_out.push(AgedOut {
+                    message_id: message.id,
+                    batch,
+                    reason,
+                }),
+                Err(BatchError::Failed(reason)) => report.failed.push(Failed {
+                    message_id: message.id,
+                    reason,
+                }),
+            }
+        }
+    }
+    Ok(report)
+}
+
+enum BatchError {
+    /// The stream no longer has the records.
+    AgedOut(String),
+    Failed(String),
+}
+
+impl BatchError {
+    /// A failed call to the stream: the records aged out (past the stream's 24 hours, or the
+    /// stream itself is gone, as when the table was recreated), or something to try again
+    /// (an expired iterator included: the next run asks for a new one).
+    fn from_stream(error: AwsError) -> BatchError {
+        match error.kind() {
+            Some("TrimmedDataAccessException" | "ResourceNotFoundException") => {
+                BatchError::AgedOut(error.to_string())
+            }
+            _ => BatchError::Failed(error.to_string()),
+        }
+    }
+}
+
+/// Reads one batch's records from the stream and exports them.
+async fn redrive_batch(
+    aws: &AwsJson,
+    exporter: &Exporter,
+    batch: &BatchInfo,
+    exported_at_ms: i64,
+    report: &mut RedriveReport,
+) -> Result<(), BatchError> {
+    let iterator = aws
+        .call(
+            Service::DynamoDbStreams,
+            "GetShardIterator",
+            &json!({
+                "StreamArn": batch.stream_arn,
+                "ShardId": batch.shard_id,
+                "ShardIteratorType": "AT_SEQUENCE_NUMBER",
+                "SequenceNumber": batch.start_sequence_number,
+            }),
+        )
+        .await
+        .map_err(BatchError::from_stream)?;
+    #[derive(Deserialize)]
+    struct Iterator {
+        #[serde(rename = "ShardIterator")]
+        iterator: Option<String>,
+    }
+    let mut next = parse::<Iterator>("GetShardIterator", &iterator)
+        .map_err(|e| BatchError::Failed(e.to_string()))?
+        .iterator;
+    let mut kept: Vec<String> = Vec::new();
+    let mut empty = 0;
+    let mut reached_end = false;
+    while let Some(iterator) = next.take() {
+        let page = aws
+            .call(
+                Service::DynamoDbStreams,
+                "GetRecords",
+                &json!({"ShardIterator": iterator, "Limit": 1000}),
+            )
+            .await
+            .map_err(BatchError::from_stream)?;
+        let records: Records<'_> =
+            parse("GetRecords", &page).map_err(|e| BatchError::Failed(e.to_string()))?;
+        if records.records.is_empty() {
+            empty += 1;
+            if empty >= MAX_EMPTY_PAGES {
+                break;
+            }
+        } else {
+            empty = 0;
+        }
+        for raw in &records.records {
+            let seq = serde_json::from_str::<RecordPlace>(raw.get())
+                .ok()
+                .and_then(|r| r.dynamodb?.sequence_number);
+            let Some(seq) = seq else {
+                // Kept: the exporter quarantines a record without a sequence number.
+                kept.push(raw.get().to_owned());
+                continue;
+            };
+            match sequence_cmp(&seq, &batch.end_sequence_number) {
+                std::cmp::Ordering::Greater => {
+                    reached_end = true;
+                    break;
+                }
+                std::cmp::Ordering::Equal => {
+                    kept.push(raw.get().to_owned());
+                    reached_end = true;
+                    break;
+                }
+                std::cmp::Ordering::Less => kept.push(raw.get().to_owned()),
+            }
+        }
+        if reached_end {
+            break;
+        }
+        next = records.next;
+    }
+    // A closed shard ends (no next iterator) with the batch's last record in it; an open one
+    // must reach it.
+    let last_kept = kept.last().and_then(|raw| {
+        serde_json::from_str::<RecordPlace>(raw)
+            .ok()
+            .and_then(|r| r.dynamodb?.sequence_number)
+    });
+    if !reached_end && last_kept.as_deref() != Some(batch.end_sequence_number.as_str()) {
+        return Err(BatchError::Failed(format!(
+            "the stream gave records up to {} but not the batch's last, {}; try again later",
+            last_kept.unwrap_or_else(|| "none".to_owned()),
+            batch.end_sequence_number
+        )));
+    }
+    let document = format!("{{\"Records\":[{}]}}", kept.join(","));
+    let labelled = exporter.with_options(ExportOptions {
+        stream_override: Some(stream_label(&batch.stream_arn)),
+        ..exporter.options().clone()
+    });
+    let prepared = labelled
+        .prepare(
+            Source::Document(document.as_bytes()),
+            exported_at_ms,
+            usize::MAX,
+        )
+        .map_err(|e| BatchError::Failed(e.to_string()))?;
+    for batch_out in prepared {
+        let written = labelled
+            .write(batch_out)
+            .await
+            .map_err(|e| BatchError::Failed(e.to_string()))?;
+        if written.failed_records() > 0 {
+            return Err(BatchError::Failed(format!(
+                "{} records could not be written: {}",
+                written.failed_records(),
+                written.write_errors.join("; ")
+            )));
+        }
+        report.records += written.received;
+        report.rows_written += written.rows_written;
+        report.quarantined += written.quarantined;
+        report.files.extend(written.files);
+    }
+    Ok(())
+}

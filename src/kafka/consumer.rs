@@ -1,0 +1,569 @@
+//! `imglake serve --kafka-*`: reads a topic's partitions and runs each batch through the
+//! `kafka-ingest` handler, committing offsets to the embedded store only after the batch's
+//! items are stored.
+//!
+//! Per partition, one task repeats: fetch from the committed offset → split into batches of
+//! `--kafka-batch-size` → for each: the Lambda event ([`super::event`]) → the handler →
+//! queue RECEIVED images for processing (waiting while the queue is full: back-pressure, not
+//! loss) → commit the offset after the last record whose outcome is stored. A record whose
+//! outcome is a retry (our own I/O failed) stops the commit at its offset, and the partition
+//! is fetched again from there after a backoff. Poison records are REJECTED by the handler
+//! with their reason and committed past: they never block their partition.
+//!
+//! Delivery is at least once; ids derive from topic/partition/offset (or the `image-id`
+//! header), so a record delivered again finds its item and changes nothing: no duplicates.
+//! A broker that goes away is retried with backoff (each failed request is logged, and shown
+//! by `/healthz`) until it is back. Stopping (Ctrl-C) cancels only a fetch in flight: the
+//! records already fetched are handled and committed first.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::builder::TypedValueParser as _;
+use clap::{Args, ValueEnum};
+use imglake_pipeline::handlers::metrics::Outcomes;
+use imglake_pipeline::handlers::Pipeline;
+use imglake_pipeline::store::EmbeddedStore;
+use rskafka::client::error::{Error as ClientError, ProtocolError};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
+use rskafka::client::Client;
+use rskafka::record::RecordAndOffset;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::config::{parse_topic, KafkaConnArgs};
+use super::event::kafka_event;
+
+/// Where a partition that has no committed offset starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartAt {
+    /// The oldest record the broker keeps (Lambda's TRIM_HORIZON).
+    Earliest,
+    /// Records produced from now on (Lambda's LATEST).
+    Latest,
+}
+
+/// `imglake serve`'s Kafka consumer options.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaConsumeArgs {
+    /// Consume images from Kafka: bootstrap brokers HOST:PORT[,HOST:PORT…] (needs
+    /// --kafka-topic).
+    #[arg(
+        long,
+        env = "IMGLAKE_KAFKA_BROKERS",
+        value_delimiter = ',',
+        requires = "kafka_topic"
+    )]
+    pub kafka_brokers: Vec<String>,
+
+    /// Topic to consume; every partition is read.
+    #[arg(long, env = "IMGLAKE_KAFKA_TOPIC", value_parser = parse_topic, requires = "kafka_brokers")]
+    pub kafka_topic: Option<String>,
+
+    /// Name under which this data directory keeps its offsets (in metadata.sqlite3, not in
+    /// the broker): another group reads the topic again from --kafka-start.
+    #[arg(long, env = "IMGLAKE_KAFKA_GROUP", default_value = "imglake")]
+    pub kafka_group: String,
+
+    /// Where partitions without a committed offset start.
+    #[arg(long, env = "IMGLAKE_KAFKA_START", value_enum, default_value_t = StartAt::Earliest)]
+    pub kafka_start: StartAt,
+
+    /// Records per handler call (Lambda's batch size); offsets are committed after each.
+    #[arg(long, env = "IMGLAKE_KAFKA_BATCH_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000).try_map(usize::try_from))]
+    pub kafka_batch_size: usize,
+
+    /// Bytes one fetch asks of a partition, like 4MB (a record batch larger than this still
+    /// arrives whole, up to 64MB).
+    #[arg(long, env = "IMGLAKE_KAFKA_FETCH_BYTES", default_value = "4MB", value_parser = parse_fetch_bytes)]
+    pub kafka_fetch_bytes: i32,
+
+    /// Longest a fetch waits for new records (e.g. 500ms).
+    #[arg(long, env = "IMGLAKE_KAFKA_MAX_WAIT", default_value = "500ms", value_parser = crate::cli::parse_duration)]
+    pub kafka_max_wait: Duration,
+
+    #[command(flatten)]
+    pub conn: KafkaConnArgs,
+}
+
+fn parse_fetch_bytes(s: &str) -> Result<i32, String> {
+    let n = imglake_exporter::compact::parse_size(s)?;
+    if (1024..=256 * 1024 * 1024).contains(&n) {
+        i32::try_from(n).map_err(|e| e.to_string())
+    } else {
+        Err("use 1KB to 256MB".into())
+    }
+}
+
+/// How often the topic's partition list is read again (partitions may be added).
+const PARTITION_REFRESH: Duration = Duration::from_secs(30);
+/// Longest pause between attempts while the broker or the store keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What `/healthz` shows of one partition.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartitionStatus {
+    /// The next offset to read: every record before it has its outcome stored.
+    pub committed: Option<i64>,
+    /// The offset after the last record whose outcome is stored; ahead of `committed` while
+    /// a batch's images are queued for processing and its offset is not yet committed.
+    pub stored: Option<i64>,
+    /// The broker's high watermark at the last fetch (the offset after its last record).
+    pub high_watermark: Option<i64>,
+    /// The last failure while it lasts (cleared by the next successful fetch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The consumer's state for `/healthz`.
+#[derive(Debug, Default)]
+pub struct Status {
+    topic: String,
+    group: String,
+    partitions: Mutex<BTreeMap<i32, PartitionStatus>>,
+}
+
+impl Status {
+    fn update(&self, partition: i32, f: impl FnOnce(&mut PartitionStatus)) {
+        let mut map = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(map.entry(partition).or_default());
+    }
+
+    /// Topic, group, and per partition: committed and stored offsets, high watermark, and
+    /// the current error.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let partitions = self
+            .partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        serde_json::json!({"topic": self.topic, "group": self.group, "partitions": partitions})
+    }
+}
+
+/// What the partition tasks share.
+struct Ctx {
+    client: Client,
+    topic: String,
+    group: String,
+    bootstrap: String,
+    start: StartAt,
+    batch_size: usize,
+    fetch_bytes: i32,
+    max_wait_ms: i32,
+    pipeline: Arc<Pipeline<EmbeddedStore>>,
+    queue: mpsc::Sender<String>,
+    status: Arc<Status>,
+}
+
+/// A running consumer: stop it with [`Consumer::stop`].
+pub struct Consumer {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Outcomes>,
+    pub status: Arc<Status>,
+    pub topic: String,
+}
+
+impl Consumer {
+    /// Connects and starts reading every partition of the topic, or `None` when no
+    /// --kafka-brokers are given. Fails when the brokers cannot be reached or the topic
+    /// does not exist, naming the option to fix. RECEIVED images are sent to `queue`.
+    pub async fn start(
+        args: &KafkaConsumeArgs,
+        pipeline: Arc<Pipeline<EmbeddedStore>>,
+        queue: mpsc::Sender<String>,
+    ) -> anyhow::Result<Option<Consumer>> {
+        let Some(topic) = args.kafka_topic.clone() else {
+            return Ok(None);
+        };
+        let client = args.conn.connect(&args.kafka_brokers).await?;
+        let partitions = partitions(&client, &topic, &args.kafka_brokers).await?;
+        let status = Arc::new(Status {
+            topic: topic.clone(),
+            group: args.kafka_group.clone(),
+            partitions: Mutex::default(),
+        });
+        let committed = pipeline
+            .store
+            .kafka_offsets(&args.kafka_group, &topic)
+            .await
+            .context("reading the Kafka offsets of the metadata store")?;
+        for p in &partitions {
+            status.update(*p, |s| {
+                s.committed = committed.get(p).copied();
+                s.stored = s.committed;
+            });
+        }
+        let ctx = Arc::new(Ctx {
+            client,
+            topic: topic.clone(),
+            group: args.kafka_group.clone(),
+            bootstrap: args.kafka_brokers.join(","),
+            start: args.kafka_start,
+            batch_size: args.kafka_batch_size,
+            fetch_bytes: args.kafka_fetch_bytes,
+            max_wait_ms: i32::try_from(args.kafka_max_wait.as_millis()).unwrap_or(i32::MAX),
+            pipeline,
+            queue,
+            status: status.clone(),
+        });
+        tracing::info!(topic, ?partitions, group = %ctx.group, "kafka: consuming");
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(supervise(ctx, partitions, committed, stopped));
+        Ok(Some(Consumer {
+            stop,
+            task,
+            status,
+            topic,
+        }))
+    }
+
+    /// Stops fetching, handles and commits what was fetched, and returns the outcomes of
+    /// every record handled.
+    pub async fn stop(self) -> Outcomes {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "kafka: the consumer task failed");
+            Outcomes::default()
+        })
+    }
+}
+
+/// The partitions of `topic`, or an error saying how to create it.
+async fn partitions(client: &Client, topic: &str, brokers: &[String]) -> anyhow::Result<Vec<i32>> {
+    let topics = client
+        .list_topics()
+        .await
+        .with_context(|| format!("listing the topics of Kafka at {}", brokers.join(",")))?;
+    let Some(found) = topics.into_iter().find(|t| t.name == topic) else {
+        bail!(
+            "Kafka topic `{topic}` does not exist at {}: create it (e.g. `imglake kafka-send \
+             --create-topic 3 …`, or your cluster's tools) or fix --kafka-topic",
+            brokers.join(",")
+        );
+    };
+    let partitions: Vec<i32> = found.partitions.into_iter().collect();
+    if partitions.is_empty() {
+        bail!("Kafka topic `{topic}` has no partitions");
+    }
+    Ok(partitions)
+}
+
+/// Runs one task per partition, adding tasks for partitions added to the topic, until
+/// stopped; returns the outcomes of all of them.
+async fn supervise(
+    ctx: Arc<Ctx>,
+    initial: Vec<i32>,
+    committed: BTreeMap<i32, i64>,
+    mut stopped: watch::Receiver<bool>,
+) -> Outcomes {
+    let mut tasks = JoinSet::new();
+    let mut running = std::collections::BTreeSet::new();
+    for p in initial {
+        running.insert(p);
+        tasks.spawn(read_partition(
+            ctx.clone(),
+            p,
+            committed.get(&p).copied(),
+            stopped.clone(),
+        ));
+    }
+    let mut total = Outcomes::default();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            Some(done) = tasks.join_next() => merge(&mut total, done),
+            _ = tokio::time::sleep(PARTITION_REFRESH) => {
+                match ctx.client.list_topics().await {
+                    Ok(topics) => {
+                        let now = topics.into_iter().find(|t| t.name == ctx.topic);
+                        for p in now.map(|t| t.partitions).unwrap_or_default() {
+                            if running.insert(p) {
+                                tracing::info!(topic = %ctx.topic, partition = p, "kafka: new partition");
+                                tasks.spawn(read_partition(ctx.clone(), p, None, stopped.clone()));
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "kafka: cannot list partitions; retried"),
+                }
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        merge(&mut total, done);
+    }
+    total
+}
+
+fn merge(total: &mut Outcomes, done: Result<Outcomes, tokio::task::JoinError>) {
+    match done {
+        Ok(o) => total.merge(&o),
+        Err(e) => tracing::error!(error = %e, "kafka: a partition task failed"),
+    }
+}
+
+/// Backoff that doubles up to [`MAX_BACKOFF`].
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(100))
+    }
+    fn reset(&mut self) {
+        self.0 = Duration::from_millis(100);
+    }
+    /// Waits the current delay (or until stopped: then `false`) and doubles it.
+    async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        if *stopped.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = stopped.changed() => false,
+        }
+    }
+}
+
+/// One partition: fetch, handle, commit, until stopped.
+async fn read_partition(
+    ctx: Arc<Ctx>,
+    partition: i32,
+    committed: Option<i64>,
+    mut stopped: watch::Receiver<bool>,
+) -> Outcomes {
+    let mut outcomes = Outcomes::default();
+    let mut backoff = Backoff::new();
+    let client = loop {
+        let attempt = tokio::select! {
+            c = ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry) => c,
+            _ = stopped.changed() => return outcomes,
+        };
+        match attempt {
+            Ok(c) => break c,
+            Err(e) => {
+                report_error(&ctx, partition, "finding the partition's leader", &e);
+                if !backoff.wait(&mut stopped).await {
+                    return outcomes;
+                }
+            }
+        }
+    };
+    backoff.reset();
+    let mut next = committed;
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let offset = match next {
+            Some(o) => o,
+            None => match start_offset(&ctx, &client, &mut stopped).await {
+                Some(o) => {
+                    // Kept at once: a restart goes on from here, not from a later `latest`.
+                    commit(&ctx, partition, o).await;
+                    next = Some(o);
+                    o
+                }
+                None => break,
+            },
+        };
+        let fetched = tokio::select! {
+            r = client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms) => r,
+            _ = stopped.changed() => break,
+        };
+        let (records, high_watermark) = match fetched {
+            Ok(ok) => ok,
+            Err(ClientError::ServerError {
+                protocol_error: ProtocolError::OffsetOutOfRange,
+                ..
+            }) => {
+                match out_of_range(&ctx, &client, partition, offset).await {
+                    Ok(o) => next = Some(o),
+                    Err(e) => {
+                        report_error(&ctx, partition, "reading the partition's offsets", &e);
+                        if !backoff.wait(&mut stopped).await {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(e) => {
+                report_error(&ctx, partition, "fetching", &e);
+                if !backoff.wait(&mut stopped).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        ctx.status.update(partition, |s| {
+            s.high_watermark = Some(high_watermark);
+            s.error = None;
+        });
+        backoff.reset();
+        if records.is_empty() {
+            if high_watermark > offset {
+                // Only transaction markers (or records before `offset` in a batch) came
+                // back: do not ask again at once.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+            continue;
+        }
+        // Everything fetched is handled and committed, even when a stop arrives meanwhile.
+        for batch in records.chunks(ctx.batch_size) {
+            let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;
+            commit(&ctx, partition, upto).await;
+            next = Some(upto);
+            if retry {
+                // Our own failure (store, disk): the rest comes again from `upto`.
+                backoff.wait(&mut stopped).await;
+                break;
+            }
+        }
+    }
+    outcomes
+}
+
+/// Where a partition without a committed offset starts, or `None` when stopped first.
+async fn start_offset(
+    ctx: &Ctx,
+    client: &PartitionClient,
+    stopped: &mut watch::Receiver<bool>,
+) -> Option<i64> {
+    let at = match ctx.start {
+        StartAt::Earliest => OffsetAt::Earliest,
+        StartAt::Latest => OffsetAt::Latest,
+    };
+    let mut backoff = Backoff::new();
+    loop {
+        let got = tokio::select! {
+            r = client.get_offset(at) => r,
+            _ = stopped.changed() => return None,
+        };
+        match got {
+            Ok(o) => return Some(o),
+            Err(e) => {
+                report_error(ctx, client.partition(), "reading the start offset", &e);
+                if !backoff.wait(stopped).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// The offset to go on from when `offset` is outside what the broker keeps.
+async fn out_of_range(
+    ctx: &Ctx,
+    client: &PartitionClient,
+    partition: i32,
+    offset: i64,
+) -> Result<i64, ClientError> {
+    let earliest = client.get_offset(OffsetAt::Earliest).await?;
+    let latest = client.get_offset(OffsetAt::Latest).await?;
+    let next = if offset < earliest {
+        tracing::error!(
+            topic = %ctx.topic, partition, offset, earliest,
+            "kafka: records {offset}..{earliest} were deleted by the topic's retention before they were read; they are lost to this data directory. Continuing at {earliest}"
+        );
+        earliest
+    } else {
+        let restart = match ctx.start {
+            StartAt::Earliest => earliest,
+            StartAt::Latest => latest,
+        };
+        tracing::warn!(
+            topic = %ctx.topic, partition, offset, latest,
+            "kafka: the committed offset is past the partition's end (was the topic deleted and created again?); reading from {restart} (--kafka-start)"
+        );
+        restart
+    };
+    commit(ctx, partition, next).await;
+    Ok(next)
+}
+
+/// Runs one batch through the handler; returns the offset to commit (after the last record,
+/// or at the first record to be retried) and whether one must be retried.
+async fn handle(
+    ctx: &Ctx,
+    partition: i32,
+    batch: &[RecordAndOffset],
+    outcomes: &mut Outcomes,
+) -> (i64, bool) {
+    let event = kafka_event(&ctx.bootstrap, &ctx.topic, partition, batch);
+    let report = ctx.pipeline.handle_kafka(&event, outcomes).await;
+    let retry_at = report.retries().next().map(|r| r.offset);
+    let after_last = batch.last().map_or(0, |r| r.offset + 1);
+    let upto = retry_at.unwrap_or(after_last);
+    ctx.status.update(partition, |s| s.stored = Some(upto));
+    for record in &report.records {
+        match record.outcome {
+            "REJECTED" => tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                image_id = %record.image_id, reason = record.error.as_deref().unwrap_or(""),
+                "kafka: record rejected"
+            ),
+            "RETRY" => tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                error = record.error.as_deref().unwrap_or(""),
+                "kafka: record not stored; it is read again"
+            ),
+            _ => {}
+        }
+    }
+    for record in report.records.iter().filter(|r| r.outcome == "RECEIVED") {
+        // Waits while the queue is full: the consumer slows down instead of dropping.
+        if ctx.queue.send(record.image_id.clone()).await.is_err() {
+            tracing::warn!(image_id = %record.image_id, "processing queue closed; the image resumes on the next start");
+        }
+    }
+    (upto, retry_at.is_some())
+}
+
+/// Stores `next` as the partition's offset, retrying while the store fails (a commit that
+/// never lands only means the records are read again, and change nothing then).
+async fn commit(ctx: &Ctx, partition: i32, next: i64) {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=5 {
+        match ctx
+            .pipeline
+            .store
+            .commit_kafka_offset(&ctx.group, &ctx.topic, partition, next)
+            .await
+        {
+            Ok(()) => {
+                ctx.status.update(partition, |s| {
+                    s.committed = Some(next);
+                    s.stored = Some(next);
+                });
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(partition, next, attempt, error = %e, "kafka: committing the offset failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+    tracing::error!(
+        partition,
+        next,
+        "kafka: the offset could not be committed; these records are read again on the next start (nothing is duplicated)"
+    );
+}
+
+fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &ClientError) {
+    tracing::warn!(topic = %ctx.topic, partition, error = %error, "kafka: {doing} failed; retrying");
+    ctx.status
+        .update(partition, |s| s.error = Some(format!("{doing}: {error}")));
+}

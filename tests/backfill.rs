@@ -1,0 +1,397 @@
+//! Backfill and reconcile from DynamoDB table exports, end to end through the `imglake`
+//! binary, over one table's history (exporter/tests/fixtures/table_export/make.py): a stream outage
+//! longer than the stream's 24 hours repaired from an incremental export, a lake started from
+//! a full export, and exports that are damaged.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::util::{files_under, fixture, imglake, query, run_ok};
+
+fn table_export(name: &str) -> PathBuf {
+    let root = fixture("table_export").join(name).join("AWSDynamoDB");
+    // Incremental exports share AWSDynamoDB/data/ for their data files.
+    let id = std::fs::read_dir(&root)
+        .expect("export fixture")
+        .flatten()
+        .map(|e| e.file_name())
+        .find(|name| name != "data")
+        .expect("one export");
+    root.join(id)
+}
+
+fn stream(lake: &str, name: &str) {
+    run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(fixture(&format!("table_export/{name}.json")))
+            .args(["--lake", lake]),
+    );
+}
+
+fn backfill(lake: &str, export: &Path) -> Value {
+    let out = run_ok(
+        imglake()
+            .args(["backfill", "--json", "--lake", lake, "--export"])
+            .arg(export),
+    );
+    serde_json::from_str(&out).expect("backfill report")
+}
+
+fn reconcile(lake: &str, export: &Path) -> (Option<i32>, Value) {
+    let out = imglake()
+        .args(["reconcile", "--json", "--lake", lake, "--export"])
+        .arg(export)
+        .output()
+        .expect("run reconcile");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "reconcile printed no report ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+fn check(lake: &str) -> Output {
+    imglake()
+        .args(["check", "--lake", lake])
+        .output()
+        .expect("run check")
+}
+
+/// The lake agrees with the full export (reconcile: exit 0, no drift) and passes every check.
+fn assert_whole(lake: &str, export: &Path) {
+    let (code, report) = reconcile(lake, export);
+    assert_eq!(
+        (code, &report["drift"]),
+        (Some(0), &Value::from(0)),
+        "{report}"
+    );
+    let checked = check(lake);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
+}
+
+const CURRENT: &str = "select image_id, status, is_deleted, is_ttl_expiry, tenant, width, \
+                       variant_count, processed_bytes, error_code, received_at, processed_at \
+                       from images_current order by image_id";
+
+/// The lake's rows of one image, oldest first as the views order them.
+fn history(lake: &str, image_id: &str) -> String {
+    query(
+        lake,
+        "csv",
+        &format!(
+            "select event_name, status, previous_status, is_ttl_expiry from image_events_dedup \
+             where image_id = '{image_id}' order by date_trunc('second', event_time), \
+             case when event_id like 'export:%' then 0 else 1 end, event_time, sequence_number"
+        ),
+    )
+}
+
+#[test]
+fn an_outage_longer_than_the_streams_retention_is_repaired_from_an_incremental_export() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let complete = dir.path().join("complete").display().to_string();
+    for part in ["stream_before", "stream_outage", "stream_after"] {
+        stream(&complete, part);
+    }
+    // The outage's records never reached the lake.
+    stream(&lake, "stream_before");
+    stream(&lake, "stream_after");
+    let full = table_export("full-2");
+
+    let (code, report) = reconcile(&lake, &full);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(
+        report["missing_from_lake"], 1,
+        "the image created in the outage: {report}"
+    );
+    assert_eq!(
+        report["gone_from_table"], 1,
+        "the image a user deleted in the outage: {report}"
+    );
+    assert_eq!(
+        report["expired"], 1,
+        "the image TTL deleted is not drift: {report}"
+    );
+    assert_eq!(report["drift"], 2, "{report}");
+    assert!(
+        !check(&lake).status.success(),
+        "the checks see the gap in c's history"
+    );
+
+    let incremental = table_export("incremental");
+    let report = backfill(&lake, &incremental);
+    assert_eq!(report["lines_read"], 4, "{report}");
+    assert_eq!(report["rows_written"], 4, "{report}");
+    assert_eq!(report["quarantined"], 0, "{report}");
+    assert_whole(&lake, &full);
+
+    // The repaired lake's current state is the complete lake's, TTL expiry told apart.
+    let repaired = query(&lake, "csv", CURRENT);
+    assert_eq!(repaired, query(&complete, "csv", CURRENT));
+    assert!(
+        repaired.contains("01JDFY2Q4W8Z8H6V3M5N7K9P1A,PROCESSED,true,true,"),
+        "{repaired}"
+    );
+    assert!(
+        repaired.contains("01JDFY3A1B2C3D4E5F6G7H8J9K,REJECTED,true,false,"),
+        "{repaired}"
+    );
+    assert!(
+        repaired.contains("01JDFY5D6E7F8G9H0J1K2M3N4P,FAILED,false,false,"),
+        "{repaired}"
+    );
+    // An incremental export's rows are net changes: c went RECEIVED -> PROCESSED in one row,
+    // and the stream's next row (the tag) follows it.
+    assert_eq!(
+        history(&lake, "01JDFY4C5D6E7F8G9H0J1K2M3N"),
+        "event_name,status,previous_status,is_ttl_expiry\n\
+         INSERT,RECEIVED,,false\n\
+         MODIFY,PROCESSED,RECEIVED,false\n\
+         MODIFY,PROCESSED,PROCESSED,false\n"
+    );
+
+    // The same export again writes the same objects, byte for byte.
+    let lake_dir = dir.path().join("lake");
+    let before = contents(&lake_dir);
+    backfill(&lake, &incremental);
+    let after = contents(&lake_dir);
+    assert_eq!(before.len(), after.len());
+    assert!(
+        before == after,
+        "a second backfill of the same export changed the lake"
+    );
+}
+
+#[test]
+fn a_lake_starts_from_a_full_export_and_the_stream_carries_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let first = table_export("full-1");
+    let report = backfill(&lake, &first);
+    assert_eq!(
+        (
+            report["lines_read"].as_u64(),
+            report["rows_written"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+    assert_eq!(reconcile(&lake, &first).1["drift"], 0);
+    // Every attribute type survives, numbers to their 38 digits, in extra_attributes.
+    let extras = query(
+        &lake,
+        "csv",
+        "select extra_attributes from image_events where image_id = '01JDFY2Q4W8Z8H6V3M5N7K9P1A'",
+    );
+    for exact in [
+        "12345678901234567890123456789012345678",
+        "-0.00000000000000000000000000000000000001",
+        "\"\"SS\"\":[\"\"beach\"\",\"\"sunset\"\"]",
+        "\"\"BS\"\":[\"\"AAE=\"\",\"\"/w==\"\"]",
+        "naïve café — 😀",
+    ] {
+        assert!(extras.contains(exact), "{exact} not in {extras}");
+    }
+    let snapshot = query(
+        &lake,
+        "csv",
+        "select event_name, event_id, cast(event_time as varchar) as event_time, is_ttl_expiry \
+         from image_events where image_id = '01JDFY4C5D6E7F8G9H0J1K2M3N'",
+    );
+    assert_eq!(
+        snapshot,
+        "event_name,event_id,event_time,is_ttl_expiry\n\
+         SNAPSHOT,export:01795514460123-a1b2c3d4:01JDFY4C5D6E7F8G9H0J1K2M3N,2026-11-24T10:01:00.123Z,false\n"
+    );
+
+    stream(&lake, "stream_outage");
+    stream(&lake, "stream_after");
+    assert_whole(&lake, &table_export("full-2"));
+}
+
+/// Every file under `dir` with its bytes.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).expect("read");
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// A copy of `export`'s folder (under `into`/AWSDynamoDB/<id>) to damage.
+fn copy_export(export: &Path, into: &Path) -> PathBuf {
+    let target = into
+        .join("AWSDynamoDB")
+        .join(export.file_name().expect("id"));
+    std::fs::create_dir_all(target.join("data")).expect("mkdir");
+    for entry in walk(export) {
+        let relative = entry.strip_prefix(export).expect("under");
+        std::fs::copy(&entry, target.join(relative)).expect("copy");
+    }
+    target
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The data files of an export folder, as the manifest lists them (the one with items first).
+fn data_files(export: &Path) -> Vec<(PathBuf, Value)> {
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("manifest");
+    let mut files: Vec<(PathBuf, Value)> = manifest
+        .lines()
+        .map(|l| {
+            let entry: Value = serde_json::from_str(l).expect("manifest line");
+            let key = entry["dataFileS3Key"].as_str().expect("key");
+            let name = key.rsplit('/').next().expect("name");
+            (export.join("data").join(name), entry)
+        })
+        .collect();
+    files.sort_by_key(|(_, e)| std::cmp::Reverse(e["itemCount"].as_u64()));
+    files
+}
+
+fn failed_backfill(lake: &str, export: &Path) -> String {
+    let out = imglake()
+        .args(["backfill", "--lake", lake, "--export"])
+        .arg(export)
+        .output()
+        .expect("run backfill");
+    assert!(!out.status.success(), "backfill must fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_corrupt_or_missing_data_file_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let export = copy_export(&table_export("full-1"), &dir.path().join("corrupt"));
+    let (file, _) = data_files(&export).remove(0);
+    let mut bytes = std::fs::read(&file).expect("read");
+    let last = bytes.len() - 12;
+    bytes[last] ^= 0x20;
+    std::fs::write(&file, bytes).expect("write");
+    let name = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let error = failed_backfill(&lake, &export);
+    assert!(error.contains(&name) && error.contains("MD5"), "{error}");
+
+    let export = copy_export(&table_export("full-1"), &dir.path().join("missing"));
+    let (file, _) = data_files(&export).remove(0);
+    std::fs::remove_file(&file).expect("remove");
+    let name = file
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let error = failed_backfill(&lake, &export);
+    assert!(
+        error.contains(&name) && error.contains("missing"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_bad_line_is_quarantined_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let export = copy_export(&table_export("full-1"), &dir.path().join("bad-line"));
+    // The data file with items gains two lines that are no item, its manifest entry updated
+    // as DynamoDB would have written it.
+    let (file, entry) = data_files(&export).remove(0);
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&file).expect("open")),
+        &mut text,
+    )
+    .expect("gunzip");
+    text.push_str("{\"Item\": {\"image_id\": {\"S\": \"x\"}, \"size_bytes\": {\"N\": \"-\"}}\n");
+    text.push_str("{\"Item\": {\"image_id\": \n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).expect("gzip");
+    let body = gz.finish().expect("gzip");
+    std::fs::write(&file, &body).expect("write");
+    let md5 = md5_base64(&body);
+    let items = entry["itemCount"].as_u64().expect("count") + 2;
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("read");
+    let manifest: String = manifest
+        .lines()
+        .map(|l| {
+            let mut e: Value = serde_json::from_str(l).expect("line");
+            if e["dataFileS3Key"] == entry["dataFileS3Key"] {
+                e["md5Checksum"] = md5.clone().into();
+                e["itemCount"] = items.into();
+            }
+            format!("{e}\n")
+        })
+        .collect();
+    std::fs::write(export.join("manifest-files.json"), manifest).expect("write");
+
+    let report = backfill(&lake, &export);
+    assert_eq!(report["lines_read"], 5, "{report}");
+    assert_eq!(report["rows_written"], 3, "{report}");
+    assert_eq!(report["quarantined"], 2, "{report}");
+    let quarantined = files_under(&dir.path().join("lake/_quarantine"));
+    assert!(!quarantined.is_empty());
+    let (_, report) = reconcile(&lake, &export);
+    assert_eq!(report["unmappable_lines"], 2, "{report}");
+    assert_eq!(report["drift"], 0, "{report}");
+}
+
+fn md5_base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(bytes))
+}
+
+/// Memory stays bounded however large the export: 200 MB of lines (about 290 000 items)
+/// backfill under 160 MB of peak RSS (a debug build needs about 70 MB for 100 MB). The 2 GB
+/// run against the 500 MB target is in BENCHMARKS.md (scripts/backfill-memory.py).
+#[test]
+fn a_large_export_is_backfilled_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run_ok(
+        std::process::Command::new(crate::util::venv_bin("python"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/scripts/backfill-memory.py"
+            ))
+            .args([
+                "--imglake",
+                env!("CARGO_BIN_EXE_imglake"),
+                "--size",
+                "200MB",
+                "--work",
+            ])
+            .arg(dir.path()),
+    );
+    let result: Value = serde_json::from_str(out.trim()).expect("result");
+    assert!(result["lines"].as_u64() > Some(250_000), "{result}");
+    assert_eq!(result["rows_written"], result["lines"], "{result}");
+    let peak = result["peak_rss_mb"].as_f64().expect("peak");
+    assert!(peak < 160.0, "peak RSS {peak} MB: {result}");
+}

@@ -1,0 +1,415 @@
+//! `imglake serve` consuming, and `imglake kafka-send` producing, against a real
+//! Kafka-protocol broker (tansu) on 127.0.0.1: delivery through crashes, restarts of both
+//! sides, poison records, TLS with client certificates and SASL.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use harness::*;
+
+const TOPIC: &str = "images";
+
+/// Poison records, by file name → the reason they are REJECTED with.
+fn poison(dir: &Path) -> BTreeMap<&'static str, &'static str> {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    std::fs::write(dir.join("a-notes.txt"), b"not an image at all").expect("write");
+    std::fs::write(
+        dir.join("b-missing-claim.json"),
+        br#"{"bucket":"claims","key":"kafka-send/no-such-object"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("c-foreign-claim.json"),
+        br#"{"bucket":"elsewhere","key":"x"}"#,
+    )
+    .expect("write");
+    std::fs::write(dir.join("d-bad-claim.json"), br#"{"bucket": 7}"#).expect("write");
+    // Over serve's --max-image-size 3MB: it travels as a claim-check and is refused by size.
+    std::fs::write(dir.join("e-huge.bin"), vec![0x5a; 3_500_000]).expect("write");
+    BTreeMap::from([
+        ("a-notes.txt", "unknown_type"),
+        ("b-missing-claim.json", "claim_check_missing"),
+        ("c-foreign-claim.json", "claim_check_bucket_not_allowed"),
+        ("d-bad-claim.json", "invalid_claim_check"),
+        ("e-huge.bin", "too_large"),
+    ])
+}
+
+#[test]
+fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 3);
+    let brokers = broker.brokers();
+
+    // Poison first, all in partition 0, ahead of good images there.
+    let bad = poison(&dir.path().join("poison"));
+    let mut sent = kafka_send(
+        &brokers,
+        TOPIC,
+        &[&dir.path().join("poison")],
+        &data,
+        &["--kafka-partition", "0", "--tenant", "acme"],
+    );
+    let images = dir.path().join("images");
+    small_images(&images, 24, 1);
+    large_image(&images.join("large-1.jpg"), 1);
+    large_image(&images.join("large-2.jpg"), 2);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&images], &data, &[]));
+    assert_eq!(sent.len(), 31);
+    let routes = |route: &str| sent.iter().filter(|s| s.route == route).count();
+    // Both large images and the huge poison record go as claim-checks.
+    assert_eq!(routes("claim_check"), 3, "{sent:?}");
+
+    // One worker and a queue of one: each batch waits for processing after its items are
+    // stored, before its offset is committed. Kill serve in exactly that window.
+    let flags = [
+        "--kafka-batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+        "--max-image-size",
+        "3MB",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_until_a_batch_is_stored_not_committed();
+    serve.kill();
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    // The batch in flight at the kill came again and changed nothing.
+    assert!(summary(&log, "duplicates") >= 1, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+}
+
+#[test]
+fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut broker = Tansu::sqlite(dir.path());
+    broker.create_topic(TOPIC, 2);
+    let brokers = broker.brokers();
+    let one = dir.path().join("one");
+    small_images(&one, 6, 1);
+    let mut sent = kafka_send(&brokers, TOPIC, &[&one], &data, &[]);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "2s"]);
+    serve.wait_until_consumed(&ends(&sent));
+
+    broker.kill();
+    serve.wait_for(
+        "serve to see the broker gone",
+        Duration::from_secs(60),
+        |h| {
+            h["kafka"]["partitions"]
+                .as_object()
+                .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
+        },
+    );
+    broker.restart();
+    let two = dir.path().join("two");
+    small_images(&two, 6, 2);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&two], &data, &[]));
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert!(
+        health["kafka"]["partitions"]
+            .as_object()
+            .is_some_and(|parts| parts.values().all(|p| p["error"].is_null())),
+        "{health}"
+    );
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 12, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn ctrl_c_stores_and_commits_what_was_fetched_then_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 12, 3);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &[]);
+    let flags = [
+        "--kafka-batch-size",
+        "6",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    let health = serve.wait_until_a_batch_is_stored_not_committed();
+    // The full queue holds the consumer at that batch: it fetches nothing further (and
+    // drops nothing) until the batch's images are queued and its offset committed.
+    let part = &health["kafka"]["partitions"]["0"];
+    let ahead = part["stored"].as_i64().unwrap_or(0) - part["committed"].as_i64().unwrap_or(0);
+    assert!((1..=6).contains(&ahead), "{health}");
+    let log = serve.stop();
+    let received = summary(&log, "received");
+    assert!(received >= 6, "{log}");
+    // Everything received was processed before the exit.
+    assert_eq!(summary(&log, "processed"), received, "{log}");
+
+    // A restart reads on from the committed offset: nothing stored is delivered again. (Two
+    // more records, sent after the restart, show when it has read everything.)
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    let mut sent = sent;
+    let more = dir.path().join("more");
+    small_images(&more, 2, 6);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&more], &data, &[]));
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "duplicates"), 0, "{log}");
+    assert_eq!(summary(&log, "received"), 14 - received, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 5, 7);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &[]);
+    // A file where the raw store's images/ directory goes: every raw write fails (even as
+    // root), as a full or broken disk would make it.
+    let blocker = data.join("raw/images");
+    std::fs::create_dir_all(data.join("raw")).expect("mkdir");
+    std::fs::write(&blocker, b"in the way").expect("write");
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_for_log("kafka: record not stored; it is read again");
+    let health = serve.health().expect("healthz");
+    assert_eq!(
+        health["kafka"]["partitions"]["0"]["committed"].as_i64(),
+        Some(0),
+        "the offset moved past records that are not stored: {health}"
+    );
+    std::fs::remove_file(&blocker).expect("remove");
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 5, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn a_folder_sent_again_with_content_ids_adds_no_image() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 2);
+    let brokers = broker.brokers();
+    let images = dir.path().join("images");
+    small_images(&images, 4, 8);
+    large_image(&images.join("large.jpg"), 8);
+    let flags = ["--image-id", "content", "--tenant", "acme"];
+    let first = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
+    let again = kafka_send(&brokers, TOPIC, &[&images], &data, &flags);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_until_consumed(&ends(&[first.clone(), again].concat()));
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 5, "{log}");
+    assert_eq!(summary(&log, "duplicates"), 5, "{log}");
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &first, &BTreeMap::new());
+}
+
+#[test]
+fn tls_with_client_certificates_and_sasl_scram_reach_a_broker_that_requires_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let certs = Certs::make(&dir.path().join("certs"));
+    // SCRAM credentials live in the broker's storage: made while it runs without
+    // authentication, then required by its restart with --authentication, behind a TLS proxy
+    // that it advertises, so every connection a client makes goes through TLS.
+    let mut broker = Tansu::sqlite(dir.path());
+    broker.create_user("alice", "wonderland");
+    broker.create_topic(TOPIC, 2);
+    let proxy_port = free_port();
+    broker.restart_with(&["--authentication"], proxy_port);
+    let proxy = TlsProxy::start(proxy_port, broker.port, &certs);
+    let brokers = format!("127.0.0.1:{}", proxy.port);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "wonderland\n").expect("write");
+    let (ca, cert, key, password) = (
+        certs.ca.display().to_string(),
+        certs.client.display().to_string(),
+        certs.client_key.display().to_string(),
+        password.display().to_string(),
+    );
+    let secure = [
+        "--kafka-tls-ca",
+        &ca,
+        "--kafka-tls-cert",
+        &cert,
+        "--kafka-tls-key",
+        &key,
+        "--kafka-sasl-mechanism",
+        "scram-sha-512",
+        "--kafka-sasl-username",
+        "alice",
+        "--kafka-sasl-password-file",
+        &password,
+    ];
+    let images = dir.path().join("images");
+    small_images(&images, 4, 4);
+    let sent = kafka_send(&brokers, TOPIC, &[&images], &data, &secure);
+    assert_eq!(sent.len(), 4);
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &secure);
+    serve.wait_until_consumed(&ends(&sent));
+    serve.stop();
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+
+    // Each missing or wrong piece is refused, and the error says what to fix.
+    let (images, data) = (images.display().to_string(), data.display().to_string());
+    let refused = |flags: &[&str]| {
+        let send = [
+            "kafka-send",
+            &images,
+            "--kafka-brokers",
+            &brokers,
+            "--data-dir",
+            &data,
+        ];
+        let topic = ["--kafka-topic", TOPIC, "--kafka-timeout", "2s"];
+        imglake_fails(&[&send[..], &topic[..], flags].concat())
+    };
+    let sasl = [
+        "--kafka-sasl-mechanism",
+        "scram-sha-512",
+        "--kafka-sasl-username",
+        "alice",
+    ];
+    let tls = [
+        "--kafka-tls-ca",
+        &ca,
+        "--kafka-tls-cert",
+        &cert,
+        "--kafka-tls-key",
+        &key,
+    ];
+    let wrong_password =
+        refused(&[&tls[..], &sasl[..], &["--kafka-sasl-password", "queen"]].concat());
+    assert!(
+        wrong_password.contains("--kafka-sasl-username and the password"),
+        "{wrong_password}"
+    );
+    let other_ca = certs.other_ca.display().to_string();
+    let untrusted = refused(
+        &[
+            &[
+                "--kafka-tls-ca",
+                &other_ca,
+                "--kafka-tls-cert",
+                &cert,
+                "--kafka-tls-key",
+                &key,
+            ][..],
+            &sasl[..],
+            &["--kafka-sasl-password-file", &password],
+        ]
+        .concat(),
+    );
+    assert!(
+        untrusted.contains("give their CA with --kafka-tls-ca"),
+        "{untrusted}"
+    );
+    let no_client_cert = refused(
+        &[
+            &["--kafka-tls-ca", &ca][..],
+            &sasl[..],
+            &["--kafka-sasl-password-file", &password],
+        ]
+        .concat(),
+    );
+    assert!(
+        no_client_cert.contains("cannot connect to Kafka"),
+        "{no_client_cert}"
+    );
+    let no_sasl = refused(&tls);
+    assert!(no_sasl.contains("cannot connect to Kafka"), "{no_sasl}");
+    let no_tls = refused(&[]);
+    assert!(no_tls.contains("need --kafka-tls"), "{no_tls}");
+}
+
+#[test]
+fn unreachable_brokers_missing_topics_and_oversized_files_are_reported_with_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data").display().to_string();
+    let serve = |brokers: &str, topic: &str| {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let kafka = [
+            "--kafka-brokers",
+            brokers,
+            "--kafka-topic",
+            topic,
+            "--kafka-timeout",
+            "1s",
+        ];
+        imglake_fails(
+            &[
+                &["serve", "--addr", &addr, "--data-dir", &data][..],
+                &kafka[..],
+            ]
+            .concat(),
+        )
+    };
+    let stderr = serve(&format!("127.0.0.1:{}", free_port()), TOPIC);
+    assert!(
+        stderr.contains("cannot connect to Kafka") && stderr.contains("--kafka-brokers"),
+        "{stderr}"
+    );
+    let broker = Tansu::memory(dir.path());
+    let brokers = broker.brokers();
+    let stderr = serve(&brokers, "absent");
+    assert!(
+        stderr.contains("`absent` does not exist") && stderr.contains("--kafka-topic"),
+        "{stderr}"
+    );
+
+    let images = dir.path().join("images");
+    small_images(&images, 2, 5);
+    let images_arg = images.display().to_string();
+    let send = [
+        "kafka-send",
+        &images_arg,
+        "--kafka-brokers",
+        &brokers,
+        "--data-dir",
+        &data,
+    ];
+    let stderr = imglake_fails(&[&send[..], &["--kafka-topic", "absent"]].concat());
+    assert!(stderr.contains("--create-topic"), "{stderr}");
+
+    // A file above --max-file-size is skipped and reported; the others are sent.
+    std::fs::write(images.join("big.bin"), vec![1u8; 300_000]).expect("write");
+    let flags = [
+        "--kafka-topic",
+        TOPIC,
+        "--create-topic",
+        "1",
+        "--max-file-size",
+        "200KB",
+        "--json",
+    ];
+    let (code, stdout, stderr) = run_imglake(&[&send[..], &flags[..]].concat());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.bin") && stderr.contains("--max-file-size"),
+        "{stderr}"
+    );
+    let sent = stdout.lines().filter(|l| l.contains("\"offset\"")).count();
+    assert_eq!(sent, 2, "{stdout}");
+}

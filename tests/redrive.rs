@@ -1,0 +1,289 @@
+//! Redrive end to end against AWS-protocol servers on 127.0.0.1 (moto: S3, DynamoDB and its
+//! stream, SQS, Glue): a stream batch fails until its retries are exhausted, the on-failure
+//! queue gets the documented `DDBStreamBatchInfo` message, and the `redrive` Lambda binary (or
+//! `imglake redrive`) reads the batch again from the stream into the lake.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::lambda_stream::{faulty_s3_proxy, moto_step, run_stream_export};
+use crate::util::{imglake, query_with, run_ok, sibling_binary, Moto, RuntimeApi};
+
+const LAKE: &str = "s3://imglake-lake/lake";
+
+fn one_number(moto: &Moto, sql: &str) -> i64 {
+    let out = query_with(&moto.env(), LAKE, "json", sql);
+    serde_json::from_str::<Value>(out.lines().next().unwrap_or("{}")).expect("row")["n"]
+        .as_i64()
+        .unwrap_or(-1)
+}
+
+fn depth(moto: &Moto) -> usize {
+    moto_step(moto, "depth").trim().parse().expect("depth")
+}
+
+fn stream_arn(moto: &Moto) -> String {
+    moto.boto3(
+        "import boto3; print(boto3.client('dynamodb').describe_table(TableName='imglake-images')['Table']['LatestStreamArn'])",
+    )
+    .trim()
+    .to_owned()
+}
+
+/// Runs the `redrive` binary once through the Lambda Runtime API, as its schedule would.
+fn run_redrive_lambda(env: &[(&'static str, String)]) -> (String, Value, String) {
+    let api = RuntimeApi::serve_one(
+        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
+    );
+    let mut child = Command::new(sibling_binary("redrive"))
+        .envs(env.iter().cloned())
+        .envs(api.env())
+        .env("IMGLAKE_LAKE_URL", LAKE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start redrive");
+    let (kind, body) = api.outcome();
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (kind, body, logs)
+}
+
+#[test]
+fn a_batch_that_exhausted_its_retries_is_redriven_into_a_complete_lake() {
+    let moto = Moto::start();
+    moto_step(&moto, "setup");
+    moto_step(&moto, "changes");
+    let queue_url = moto_step(&moto, "queue").trim().to_owned();
+    let event: Value = serde_json::from_str(&moto_step(&moto, "event")).expect("event");
+    let records = event["Records"].as_array().expect("records").clone();
+    assert_eq!(records.len(), 6);
+
+    // S3 refuses every write of the lake: each attempt fails the whole batch.
+    let mut refusing = moto.env();
+    refusing.push((
+        "AWS_ENDPOINT_URL_S3",
+        faulty_s3_proxy(&moto.endpoint, "image_events"),
+    ));
+    for attempt in 0..3 {
+        let (kind, body, _) = run_stream_export(&refusing, event.to_string());
+        let failed = body["batchItemFailures"].as_array().map_or(0, Vec::len);
+        assert!(
+            kind == "error" || failed > 0,
+            "attempt {attempt} must fail while S3 refuses: {kind} {body}"
+        );
+    }
+    // Bisecting the batch landed its first half before the rest exhausted the retries.
+    let first_half = serde_json::json!({ "Records": records[..3] }).to_string();
+    let (_, body, _) = run_stream_export(&moto.env(), first_half);
+    assert_eq!(body, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        one_number(&moto, "select count(*) as n from image_events"),
+        3
+    );
+    // The event source mapping's on-failure message names the whole batch.
+    run_ok(
+        Command::new(crate::util::venv_bin("python"))
+            .args([crate::lambda_stream::SCRIPT, "fail", "0", "5"])
+            .envs(moto.env()),
+    );
+    assert_eq!(depth(&moto), 1);
+
+    let mut env = moto.env();
+    env.push(("IMGLAKE_REDRIVE_QUEUE_URL", queue_url));
+    env.push(("IMGLAKE_STREAM_ARN", stream_arn(&moto)));
+    env.push(("IMGLAKE_GLUE_DATABASE", "imglake".into()));
+    env.push(("IMGLAKE_GLUE_TABLE", "image_events".into()));
+    let (kind, body, logs) = run_redrive_lambda(&env);
+    assert_eq!(kind, "response", "{body}\n{logs}");
+    assert_eq!(body["redriven"], 1, "{body}\n{logs}");
+    assert_eq!(body["records"], 6, "{body}");
+    assert_eq!(body["rows_written"], 6, "{body}");
+    let emf: Value = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("_aws").is_some())
+        .unwrap_or_else(|| panic!("no EMF line in\n{logs}"));
+    assert_eq!(emf["RedriveBatches"], 1);
+    assert_eq!(emf["RedriveAgedOut"], 0);
+    assert_eq!(
+        depth(&moto),
+        0,
+        "the message is deleted once its batch is written"
+    );
+
+    // Every change is in the lake; the three the first half had landed twice, under the same
+    // event ids, which the dedup view drops.
+    assert_eq!(
+        one_number(&moto, "select count(*) as n from image_events"),
+        9
+    );
+    assert_eq!(
+        one_number(
+            &moto,
+            "select count(distinct event_id) as n from image_events"
+        ),
+        6
+    );
+    assert_eq!(
+        one_number(&moto, "select count(*) as n from image_events_dedup"),
+        6
+    );
+    let current = query_with(
+        &moto.env(),
+        LAKE,
+        "csv",
+        "select image_id, status, is_deleted, error_code from images_current order by image_id",
+    );
+    assert_eq!(
+        current,
+        "image_id,status,is_deleted,error_code\n\
+         img-0,PROCESSING,false,\n\
+         img-1,REJECTED,false,unsupported_type\n\
+         img-2,RECEIVED,true,\n"
+    );
+    // The checks agree (no event id names two changes, no transition is missing)...
+    let check = imglake()
+        .args(["check", "--lake", LAKE])
+        .envs(moto.env())
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // ... and compaction leaves one row per change.
+    run_ok(imglake().args(["compact", "--lake", LAKE]).envs(moto.env()));
+    assert_eq!(
+        one_number(&moto, "select count(*) as n from image_events"),
+        6
+    );
+
+    // The redriven partition is registered in Glue like the stream export's.
+    let partitions: Value = serde_json::from_str(&moto_step(&moto, "partitions")).expect("json");
+    assert!(
+        !partitions.as_array().expect("array").is_empty(),
+        "{partitions}"
+    );
+}
+
+/// A DynamoDB Streams endpoint whose records have all aged out: every call answers what
+/// the service answers for records past its 24-hour retention.
+fn trimmed_stream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let mut reader = BufReader::new(client.try_clone().expect("clone"));
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let error = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException","message":"The operation attempted to read past the oldest stream record in a shard."}"#;
+            let mut client = client;
+            let _ = write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
+                error.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_batch_aged_out_of_the_stream_stays_queued_and_the_window_to_backfill_is_named() {
+    let moto = Moto::start();
+    moto_step(&moto, "setup");
+    moto_step(&moto, "changes");
+    let queue_url = moto_step(&moto, "queue").trim().to_owned();
+    let fail = |args: &[&str]| {
+        run_ok(
+            Command::new(crate::util::venv_bin("python"))
+                .arg(crate::lambda_stream::SCRIPT)
+                .arg("fail")
+                .args(args)
+                .envs(moto.env()),
+        )
+    };
+    fail(&["1", "3"]);
+    // A message of another table's stream: left alone by a redrive of this one.
+    fail(&[
+        "0",
+        "0",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000",
+    ]);
+
+    let mut env = moto.env();
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", trimmed_stream()));
+    let run = |extra: &[&str]| {
+        let out = imglake()
+            .args([
+                "redrive",
+                "--queue",
+                &queue_url,
+                "--lake",
+                LAKE,
+                "--stream-arn",
+            ])
+            .arg(stream_arn(&moto))
+            .args(["--visibility-timeout", "0"])
+            .args(extra)
+            .envs(env.iter().cloned())
+            .output()
+            .expect("run imglake redrive");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(&["--max-messages", "2"]);
+    assert_eq!(code, Some(1), "a message left behind fails the run: {text}");
+    assert!(
+        text.contains("aged out of the stream, left in the queue"),
+        "{text}"
+    );
+    assert!(
+        text.contains("messages of other streams left in the queue"),
+        "{text}"
+    );
+    let window = "backfill the window 2026-";
+    assert!(text.contains(window), "{text}");
+    assert!(text.contains("imglake backfill --export"), "{text}");
+    assert_eq!(depth(&moto), 2, "both messages stay");
+
+    let (code, json) = run(&["--json", "--max-messages", "2"]);
+    assert_eq!(code, Some(1));
+    let report: Value = serde_json::from_str(json.lines().next().unwrap_or("")).expect("json");
+    assert_eq!(
+        report["aged_out"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
+    assert_eq!(report["other_streams"], 1);
+    let window = report["backfill_window"].as_array().expect("window");
+    assert!(window[0].as_str() <= window[1].as_str(), "{report}");
+    assert_eq!(
+        one_number(&moto, "select count(*) as n from image_events"),
+        0
+    );
+}
