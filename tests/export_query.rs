@@ -714,7 +714,7 @@ fn check_passes_a_healthy_lake_and_names_the_problems_of_an_unhealthy_one() {
     export(&healthy, "get_records.json", &[]);
     export(&healthy, "bad_records.jsonl", &[]);
     let out = run_ok(imglake().args(["check", "--lake", &healthy]));
-    assert!(out.contains("all 6 checks passed"), "{out}");
+    assert!(out.contains("all 7 checks passed"), "{out}");
 
     let (_dir2, unhealthy) = lake_dir();
     let fixture = concat!(
@@ -735,6 +735,7 @@ fn check_passes_a_healthy_lake_and_names_the_problems_of_an_unhealthy_one() {
         "negative_sizes",
         "processed_without_variants",
         "rejected_without_error_code",
+        "replaced_uploads",
     ] {
         assert!(
             stdout.contains(&format!("FAIL  {check}:")),
@@ -742,7 +743,7 @@ fn check_passes_a_healthy_lake_and_names_the_problems_of_an_unhealthy_one() {
         );
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("6 of 6 checks found problems"), "{stderr}");
+    assert!(stderr.contains("7 of 7 checks found problems"), "{stderr}");
 }
 
 #[test]

@@ -205,7 +205,7 @@ fn unhealthy_lake() -> (tempfile::TempDir, String) {
             .args(["--lake", &lake]),
     );
     assert!(
-        summary.contains("records:     56\nrows:        56\nquarantined: 0"),
+        summary.contains("records:     62\nrows:        62\nquarantined: 0"),
         "{summary}"
     );
     (dir, lake)
@@ -278,6 +278,10 @@ fn expected_offences(check: &str) -> Vec<(&'static str, &'static str)> {
                  processed_bytes is null",
             ),
         ],
+        "replaced_uploads" => vec![(
+            "replaced-4",
+            "a later upload to raw/acme/REPLACED.jpg was set aside (upload_replaced)",
+        )],
         "rejected_without_error_code" => vec![
             ("failed-blank-code-3", "FAILED without an error_code"),
             ("rejected-no-code-2", "REJECTED without an error_code"),

@@ -178,7 +178,7 @@ pub const COLUMNS: &[Column] = &[
         "status",
         Str,
         Image,
-        "RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED",
+        "RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED | ABANDONED",
     ),
     col("source", Str, Image, "api | kafka"),
     col(

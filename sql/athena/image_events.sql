@@ -27,7 +27,7 @@ CREATE EXTERNAL TABLE image_events (
   `previous_status`  string COMMENT 'status in OldImage, if any',
   `exported_at`      timestamp COMMENT 'when the exporter wrote this row; for a table export, when DynamoDB finished the export',
   `image_id`         string COMMENT 'table hash key (from Keys)',
-  `status`           string COMMENT 'RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED',
+  `status`           string COMMENT 'RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED | ABANDONED',
   `source`           string COMMENT 'api | kafka',
   `source_ref`       string COMMENT 'upload request id or topic/partition/offset',
   `tenant`           string COMMENT 'owning tenant',

@@ -1,6 +1,6 @@
 -- Check: every change follows the pipeline's state machine.
 --   INSERT            creates a RECEIVED image, and only when the image does not exist
---   RECEIVED       -> PROCESSING | REJECTED
+--   RECEIVED       -> PROCESSING | REJECTED | ABANDONED (its upload form expired unused)
 --   PROCESSING     -> PROCESSED | FAILED | REJECTED
 --   any status     -> the same status (an update that leaves the status alone)
 --   REMOVE            (user delete or TTL expiry) keeps the status the image had
@@ -77,6 +77,7 @@ judged AS (
         AND (status_before || ' -> ' || status) NOT IN (
           'RECEIVED -> PROCESSING',
           'RECEIVED -> REJECTED',
+          'RECEIVED -> ABANDONED',
           'PROCESSING -> PROCESSED',
           'PROCESSING -> FAILED',
           'PROCESSING -> REJECTED'

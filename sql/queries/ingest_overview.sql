@@ -1,6 +1,7 @@
 -- QuickSight dataset "Ingest overview": per UTC day and source, images by outcome and bytes.
 -- Outcome columns split `images` by the images' latest status; in_flight is RECEIVED or
--- PROCESSING, unknown is no status (keys-only stream records).
+-- PROCESSING, abandoned is an upload form that expired unused (never in flight), unknown is no
+-- status (keys-only stream records).
 SELECT
   ingest_date,
   source,
@@ -9,6 +10,7 @@ SELECT
   sum(CASE WHEN status = 'REJECTED' THEN images ELSE 0 END) AS rejected,
   sum(CASE WHEN status = 'FAILED' THEN images ELSE 0 END) AS failed,
   sum(CASE WHEN status IN ('RECEIVED', 'PROCESSING') THEN images ELSE 0 END) AS in_flight,
+  sum(CASE WHEN status = 'ABANDONED' THEN images ELSE 0 END) AS abandoned,
   sum(CASE WHEN status IS NULL THEN images ELSE 0 END) AS unknown,
   sum(images_deleted) AS deleted,
   sum(raw_bytes) AS raw_bytes,

@@ -75,9 +75,8 @@ fn filter_of(q: &ListQuery) -> Result<(ItemFilter, Option<ListCursor>, usize), S
                 .into_iter()
                 .find(|st| st.as_str().eq_ignore_ascii_case(&s))
                 .ok_or_else(|| {
-                    format!(
-                        "status `{s}` is none of RECEIVED, PROCESSING, PROCESSED, REJECTED, FAILED"
-                    )
+                    let all: Vec<&str> = Status::ALL.iter().map(|st| st.as_str()).collect();
+                    format!("status `{s}` is none of {}", all.join(", "))
                 })?,
         ),
     };

@@ -7,7 +7,7 @@
   const POLL_MS = 2000;
   const UPLOAD_POLL_MS = 1000;
   const PARALLEL_UPLOADS = 3;
-  const STATUSES = ["RECEIVED", "PROCESSING", "PROCESSED", "REJECTED", "FAILED"];
+  const STATUSES = ["RECEIVED", "PROCESSING", "PROCESSED", "REJECTED", "FAILED", "ABANDONED"];
   const TERMINAL = new Set(["PROCESSED", "REJECTED", "FAILED"]);
 
   const state = {
@@ -635,6 +635,7 @@
         ["rejected", "Rejected", "#d62728"],
         ["failed", "Failed", "#8c564b"],
         ["in_flight", "In flight", "#ff7f0e"],
+        ["abandoned", "Abandoned", "#bcbd22"],
         ["unknown", "Unknown", "#7f7f7f"],
       ].map(([k, label, color]) => ({ label, color, data: rows.map((r) => r[k]) }))
         .filter((d) => d.data.some((v) => v)),

@@ -14,7 +14,7 @@ locals {
     { name = "previous_status", type = "string", comment = "status in OldImage, if any" },
     { name = "exported_at", type = "timestamp", comment = "when the exporter wrote this row; for a table export, when DynamoDB finished the export" },
     { name = "image_id", type = "string", comment = "table hash key (from Keys)" },
-    { name = "status", type = "string", comment = "RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED" },
+    { name = "status", type = "string", comment = "RECEIVED | PROCESSING | PROCESSED | REJECTED | FAILED | ABANDONED" },
     { name = "source", type = "string", comment = "api | kafka" },
     { name = "source_ref", type = "string", comment = "upload request id or topic/partition/offset" },
     { name = "tenant", type = "string", comment = "owning tenant" },

@@ -17,6 +17,7 @@ locals {
         { name = "rejected", type = "INTEGER" },
         { name = "failed", type = "INTEGER" },
         { name = "in_flight", type = "INTEGER" },
+        { name = "abandoned", type = "INTEGER" },
         { name = "unknown", type = "INTEGER" },
         { name = "deleted", type = "INTEGER" },
         { name = "raw_bytes", type = "INTEGER" },
