@@ -39,6 +39,13 @@ locals {
     IMGLAKE_MAX_MEGAPIXELS    = tostring(var.max_megapixels)
     IMGLAKE_ALLOW_TIFF        = tostring(var.allow_tiff)
     IMGLAKE_MAX_JPEG_SCANS    = tostring(var.max_jpeg_scans)
+
+    # upload signs forms for this long; process's sweep abandons older unused ones.
+    IMGLAKE_UPLOAD_FORM_EXPIRES_SECS = tostring(var.upload_form_expires_seconds)
+
+    # Decode memory for one image: 60% of process's memory (2 048 MB -> 1 228 MB), judged from
+    # the header at ingest too, so an image process could not hold is refused when it arrives.
+    IMGLAKE_MEMORY_BUDGET = "${floor(var.process.memory_size * 0.6)}MB"
   }
 }
 
@@ -167,6 +174,9 @@ module "ingest_api" {
   throttling_burst_limit = var.api_throttling.burst_limit
   throttling_rate_limit  = var.api_throttling.rate_limit
   cors_allow_origins     = var.upload_cors_origins
+
+  form_throttling_burst_limit = var.api_throttling.form_burst_limit
+  form_throttling_rate_limit  = var.api_throttling.form_rate_limit
 }
 
 module "kafka_ingest" {
@@ -231,6 +241,7 @@ module "processing" {
   max_receive_count                  = var.process.max_receive_count
   memory_size                        = var.process.memory_size
   timeout                            = var.process.timeout
+  abandon_sweep_schedule             = var.abandon_sweep_schedule
 }
 
 # --- Analytics ----------------------------------------------------------------------------------

@@ -175,6 +175,23 @@ variable "noncurrent_version_expiration_days" {
   default     = 1
 }
 
+variable "upload_form_expires_seconds" {
+  description = "Seconds a presigned upload form stays valid; the process function's schedule abandons the images of older forms that received no upload."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.upload_form_expires_seconds >= 60 && var.upload_form_expires_seconds <= 604800
+    error_message = "upload_form_expires_seconds must be 60 to 604800 (S3 presigned forms last at most 7 days)."
+  }
+}
+
+variable "abandon_sweep_schedule" {
+  description = "EventBridge Scheduler expression of the process function's sweep of expired, unused upload forms (their images become ABANDONED)."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
 variable "metadata_ttl_days" {
   description = "Days after which metadata items expire (the functions set expires_at; DynamoDB TTL deletes them)."
   type        = number
@@ -369,10 +386,12 @@ variable "api_payload_format_version" {
 }
 
 variable "api_throttling" {
-  description = "Stage-wide throttling of the upload API."
+  description = "Throttling of the upload API: stage-wide, and of POST /images (upload forms, each recording an image) for all clients together."
   type = object({
-    burst_limit = optional(number, 100)
-    rate_limit  = optional(number, 50)
+    burst_limit      = optional(number, 100)
+    rate_limit       = optional(number, 50)
+    form_burst_limit = optional(number, 20)
+    form_rate_limit  = optional(number, 10)
   })
   default = {}
 }

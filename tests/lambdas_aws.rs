@@ -646,3 +646,43 @@ print(json.dumps(out))
     }
     assert_eq!(history, expected, "{rows}");
 }
+
+#[test]
+fn the_scheduled_process_invocation_abandons_images_whose_form_expired_unused() {
+    let moto = Moto::start();
+    setup(&moto);
+    let mut env = pipeline_env();
+    // Forms valid for one second, in both functions as terraform sets them.
+    env.push(("IMGLAKE_UPLOAD_FORM_EXPIRES_SECS", "1".into()));
+    let unused = invoke(&moto, "upload", &env, &fixture("apigw_post_images.json"));
+    assert_eq!(unused.body["statusCode"], 201, "{}", unused.body);
+    let unused_id = response_body(&unused)["image_id"]
+        .as_str()
+        .expect("image_id")
+        .to_owned();
+    let used = invoke(&moto, "upload", &env, &fixture("apigw_post_images.json"));
+    let used_id = response_body(&used)["image_id"]
+        .as_str()
+        .expect("image_id")
+        .to_owned();
+    // The second form's upload arrived (its processing has not run yet): not abandoned.
+    python(
+        &moto,
+        &format!(
+            r#"boto3.client("s3").put_object(Bucket={RAW:?}, Key="images/{used_id}", Body=b"x")"#
+        ),
+    );
+    // Form lifetime and the grace (at most the lifetime) have passed.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let swept = invoke(&moto, "process", &env, &json!({"source": "imglake.schedule"}));
+    assert_eq!(swept.kind, "response", "{}", swept.stdout);
+    assert_eq!(swept.body, json!({"abandoned": 1}), "{}", swept.stdout);
+    assert_eq!(swept.metrics()["Abandoned"], 1);
+    let items = python_json(&moto, r#"print(json.dumps(items()))"#);
+    assert_eq!(items[&unused_id]["status"], "ABANDONED", "{items}");
+    assert_eq!(items[&unused_id]["error_code"], "upload_expired", "{items}");
+    assert_eq!(items[&used_id]["status"], "RECEIVED", "{items}");
+    // Swept again: nothing more to do.
+    let again = invoke(&moto, "process", &env, &json!({"source": "imglake.schedule"}));
+    assert_eq!(again.body, json!({"abandoned": 0}), "{}", again.stdout);
+}

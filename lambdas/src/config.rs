@@ -43,7 +43,12 @@ pub const ENV_MAX_ATTEMPTS: &str = "IMGLAKE_MAX_ATTEMPTS";
 /// Comma-separated buckets Kafka claim-checks may name (the raw bucket always may).
 pub const ENV_CLAIM_CHECK_BUCKETS: &str = "IMGLAKE_CLAIM_CHECK_BUCKETS";
 
-/// How long a presigned upload form stays valid.
+/// Seconds a presigned upload form stays valid (default 900, 15 minutes): the upload
+/// function signs forms for this long, and the process function's scheduled sweep abandons the
+/// images of forms older than this that received no upload. Both must see the same value.
+pub const ENV_UPLOAD_FORM_EXPIRES_SECS: &str = "IMGLAKE_UPLOAD_FORM_EXPIRES_SECS";
+
+/// How long a presigned upload form stays valid by default.
 pub const PRESIGN_EXPIRES_IN: Duration = Duration::from_secs(15 * 60);
 
 /// A configuration problem at start-up; the message starts with the variable to fix.
@@ -86,6 +91,8 @@ pub struct Config {
     pub max_attempts: u32,
     /// Extra claim-check buckets (besides the raw bucket), without duplicates.
     pub claim_check_buckets: Vec<String>,
+    /// How long an upload form is valid ([`ENV_UPLOAD_FORM_EXPIRES_SECS`]).
+    pub form_expires_in: Duration,
 }
 
 fn non_empty(var: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
@@ -239,7 +246,15 @@ impl Config {
                 claim_check_buckets.push(name.to_owned());
             }
         }
+        let form_expires_secs = number(
+            &var,
+            ENV_UPLOAD_FORM_EXPIRES_SECS,
+            1..=7 * 24 * 3600,
+            PRESIGN_EXPIRES_IN.as_secs(),
+            "a number of seconds from 1 to 604800 (S3 presigned forms last at most 7 days)",
+        )?;
         Ok(Config {
+            form_expires_in: Duration::from_secs(form_expires_secs),
             raw_bucket,
             processed_bucket,
             metadata_table,
@@ -306,7 +321,7 @@ impl Config {
             region,
             credentials,
             endpoint,
-            expires_in: PRESIGN_EXPIRES_IN,
+            expires_in: self.form_expires_in,
             server_side_encryption: self
                 .kms_key_id
                 .as_ref()

@@ -286,6 +286,8 @@ def function_environment(binary: str, lake: Path) -> dict[str, str]:
         "IMGLAKE_MAX_MEGAPIXELS": "50",
         "IMGLAKE_ALLOW_TIFF": "false",
         "IMGLAKE_MAX_JPEG_SCANS": "64",
+        "IMGLAKE_UPLOAD_FORM_EXPIRES_SECS": "900",
+        "IMGLAKE_MEMORY_BUDGET": "1061MB",
         "IMGLAKE_CLAIM_CHECK_BUCKETS": "",
         "IMGLAKE_MAX_ATTEMPTS": "5",
         "IMGLAKE_LAKE_URL": str(lake),

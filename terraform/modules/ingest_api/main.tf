@@ -1,5 +1,6 @@
 # HTTP API -> `upload` Lambda. Every route requires a JWT (or IAM) authorizer; the stage is
-# throttled and writes JSON access logs to an encrypted log group.
+# throttled (POST /images, which issues upload forms and records an image for each, more tightly)
+# and writes JSON access logs to an encrypted log group.
 
 locals {
   routes = {
@@ -124,6 +125,9 @@ resource "aws_cloudwatch_log_group" "access" {
 }
 
 resource "aws_apigatewayv2_stage" "default" {
+  # route_settings names a route that must exist first.
+  depends_on = [aws_apigatewayv2_route.this]
+
   api_id      = aws_apigatewayv2_api.this.id
   name        = "$default"
   auto_deploy = true
@@ -132,6 +136,16 @@ resource "aws_apigatewayv2_stage" "default" {
   default_route_settings {
     throttling_burst_limit   = var.throttling_burst_limit
     throttling_rate_limit    = var.throttling_rate_limit
+    detailed_metrics_enabled = true
+  }
+
+  # Each form records a RECEIVED image: a flood of unused forms is metadata and lake rows until
+  # the process function's sweep abandons them. HTTP APIs throttle a route for all clients
+  # together (they have no usage plans and take no WAF web ACL), so this bounds the total.
+  route_settings {
+    route_key                = local.routes.create_upload
+    throttling_burst_limit   = var.form_throttling_burst_limit
+    throttling_rate_limit    = var.form_throttling_rate_limit
     detailed_metrics_enabled = true
   }
 

@@ -143,6 +143,18 @@ variable "throttling_rate_limit" {
   default     = 50
 }
 
+variable "form_throttling_burst_limit" {
+  description = "Burst limit of POST /images (upload forms), for all clients together (requests)."
+  type        = number
+  default     = 20
+}
+
+variable "form_throttling_rate_limit" {
+  description = "Steady-state limit of POST /images (upload forms), for all clients together (requests per second)."
+  type        = number
+  default     = 10
+}
+
 variable "cors_allow_origins" {
   description = "Browser origins allowed to call the API; empty disables CORS."
   type        = list(string)

@@ -68,10 +68,18 @@ data "aws_iam_policy_document" "process" {
     resources = [module.queue.arn]
   }
 
+  # A raw object is read at the version its S3 event names; a later upload to a key whose
+  # image is already final is recorded on the item and its version deleted (upload_replaced).
   statement {
     sid       = "ReadRawImages"
-    actions   = ["s3:GetObject"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${var.raw_bucket.arn}/*"]
+  }
+
+  statement {
+    sid       = "RemoveReplacedUploads"
+    actions   = ["s3:DeleteObjectVersion"]
+    resources = ["${var.raw_bucket.arn}/images/*"]
   }
 
   # Without ListBucket, a raw object removed before its event is handled answers 403, not 404:
@@ -91,6 +99,13 @@ data "aws_iam_policy_document" "process" {
   statement {
     sid       = "UpdateMetadata"
     actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"]
+    resources = [var.table_arn]
+  }
+
+  # The scheduled sweep lists RECEIVED items still waiting for their upload.
+  statement {
+    sid       = "FindAbandonedUploads"
+    actions   = ["dynamodb:Scan"]
     resources = [var.table_arn]
   }
 
@@ -141,5 +156,87 @@ resource "aws_lambda_event_source_mapping" "queue" {
 
   metrics_config {
     metrics = ["EventCount"]
+  }
+}
+
+# --- Abandoned uploads ---------------------------------------------------------------------------
+# The same function, invoked on a schedule, moves images whose upload form expired unused to
+# ABANDONED (upload_expired): without it they would stay RECEIVED, counted as in flight, until
+# DynamoDB TTL removes them.
+
+data "aws_iam_policy_document" "scheduler_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["scheduler.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "scheduler" {
+  name               = "${var.name}-process-schedule"
+  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  tags               = var.tags
+}
+
+data "aws_iam_policy_document" "scheduler" {
+  statement {
+    sid       = "InvokeProcess"
+    actions   = ["lambda:InvokeFunction"]
+    resources = [module.function.function_arn]
+  }
+
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.async_dlq_arn]
+  }
+
+  statement {
+    sid       = "UseDataKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler" {
+  name   = "invoke-process-sweep"
+  role   = aws_iam_role.scheduler.id
+  policy = data.aws_iam_policy_document.scheduler.json
+}
+
+resource "aws_scheduler_schedule" "abandon_sweep" {
+  name                         = "${var.name}-abandon-sweep"
+  description                  = "Moves images whose upload form expired unused to ABANDONED."
+  schedule_expression          = var.abandon_sweep_schedule
+  schedule_expression_timezone = "UTC"
+  state                        = "ENABLED"
+  kms_key_arn                  = var.kms_key_arn
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = module.function.function_arn
+    role_arn = aws_iam_role.scheduler.arn
+    input    = jsonencode({ source = "imglake.schedule" })
+
+    retry_policy {
+      maximum_retry_attempts       = 2
+      maximum_event_age_in_seconds = 600
+    }
+
+    dead_letter_config {
+      arn = var.async_dlq_arn
+    }
   }
 }

@@ -121,6 +121,12 @@ variable "max_receive_count" {
   default     = 5
 }
 
+variable "abandon_sweep_schedule" {
+  description = "EventBridge Scheduler expression invoking the process function with {\"source\": \"imglake.schedule\"}: images whose upload form expired unused become ABANDONED."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
 variable "tags" {
   description = "Tags."
   type        = map(string)
