@@ -674,7 +674,12 @@ fn the_scheduled_process_invocation_abandons_images_whose_form_expired_unused() 
     );
     // Form lifetime and the grace (at most the lifetime) have passed.
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    let swept = invoke(&moto, "process", &env, &json!({"source": "imglake.schedule"}));
+    let swept = invoke(
+        &moto,
+        "process",
+        &env,
+        &json!({"source": "imglake.schedule"}),
+    );
     assert_eq!(swept.kind, "response", "{}", swept.stdout);
     assert_eq!(swept.body, json!({"abandoned": 1}), "{}", swept.stdout);
     assert_eq!(swept.metrics()["Abandoned"], 1);
@@ -683,6 +688,11 @@ fn the_scheduled_process_invocation_abandons_images_whose_form_expired_unused() 
     assert_eq!(items[&unused_id]["error_code"], "upload_expired", "{items}");
     assert_eq!(items[&used_id]["status"], "RECEIVED", "{items}");
     // Swept again: nothing more to do.
-    let again = invoke(&moto, "process", &env, &json!({"source": "imglake.schedule"}));
+    let again = invoke(
+        &moto,
+        "process",
+        &env,
+        &json!({"source": "imglake.schedule"}),
+    );
     assert_eq!(again.body, json!({"abandoned": 0}), "{}", again.stdout);
 }
