@@ -169,11 +169,19 @@ fn variants(item: &ImageItem) -> Vec<Value> {
     };
     list.into_iter()
         .map(|mut v| {
+            // `<id>/<content>/<file>` (variants keyed by the upload's content), or
+            // `<id>/<file>` (items written before).
             let url = v["key"]
                 .as_str()
                 .and_then(|k| k.split_once('/'))
-                .filter(|(id, file)| *id == item.image_id && is_variant_file(file))
-                .map(|(id, file)| format!("/console/files/{id}/{file}"));
+                .filter(|(id, rest)| {
+                    *id == item.image_id
+                        && match rest.split_once('/') {
+                            Some((content, file)) => is_content(content) && is_variant_file(file),
+                            None => is_variant_file(rest),
+                        }
+                })
+                .map(|(id, rest)| format!("/console/files/{id}/{rest}"));
             if let (Some(map), Some(url)) = (v.as_object_mut(), url) {
                 map.insert("url".to_owned(), Value::String(url));
             }
@@ -291,19 +299,44 @@ fn is_variant_file(file: &str) -> bool {
         && matches!(ext, "jpg" | "png" | "webp")
 }
 
-/// `GET /console/files/{id}/{file}`: a variant's bytes from the processed store.
+/// The content segment of a variant key: hex digits of the upload's SHA-256.
+fn is_content(segment: &str) -> bool {
+    (1..=64).contains(&segment.len()) && segment.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn no_such_file() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "file_not_found",
+        "no such variant file (GET /console/api/images/{id} lists them)",
+    )
+}
+
+/// `GET /console/files/{id}/{file}`: a variant's bytes from the processed store (keys of
+/// items written before variants were keyed by content).
 pub async fn file(
     State(console): State<Arc<Console>>,
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
     if !is_valid_image_id(&id) || !is_variant_file(&file) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "file_not_found",
-            "no such variant file (GET /console/api/images/{id} lists them)",
-        );
+        return no_such_file();
     }
-    let key = format!("{id}/{file}");
+    variant_bytes(&console, format!("{id}/{file}")).await
+}
+
+/// `GET /console/files/{id}/{content}/{file}`: a variant's bytes, keyed by its upload's content.
+pub async fn content_file(
+    State(console): State<Arc<Console>>,
+    Path((id, content, file)): Path<(String, String, String)>,
+) -> Response {
+    if !is_valid_image_id(&id) || !is_content(&content) || !is_variant_file(&file) {
+        return no_such_file();
+    }
+    variant_bytes(&console, format!("{id}/{content}/{file}")).await
+}
+
+async fn variant_bytes(console: &Console, key: String) -> Response {
+    let file = key.rsplit('/').next().unwrap_or("").to_owned();
     let processed = &console.local.pipeline.processed;
     match processed.size(&key).await {
         Ok(Some(_)) => {}
@@ -391,6 +424,8 @@ mod tests {
 
     #[test]
     fn variant_files_are_names_the_recipes_allow() {
+        assert!(is_content("0123456789abcdef"));
+        assert!(!is_content("..") && !is_content("") && !is_content("0123/x"));
         for ok in ["thumb.jpg", "display.webp", "card_2x-b.png"] {
             assert!(is_variant_file(ok), "{ok}");
         }

@@ -11,7 +11,7 @@
 //! | `GET /console/api/images?status&source&tenant&limit&after` | a page of images, newest first |
 //! | `GET /console/api/facets` | image counts by status, source and tenant |
 //! | `GET /console/api/images/{id}` | the item (as `GET /images/{id}`), variants, lake history |
-//! | `GET /console/files/{id}/{variant file}` | a variant's bytes (thumbnails, links) |
+//! | `GET /console/files/{id}/{content}/{variant file}` | a variant's bytes (thumbnails, links; `{content}` is absent from keys of items written before variants were keyed by content) |
 //! | `GET /console/api/lake` | feed cursor, changes waiting, files in the lake |
 //! | `GET /console/api/queries` | the names and descriptions of sql/queries and sql/checks |
 //! | `GET /console/api/queries/{name}` | one query of sql/queries over the lake (DataFusion) |
@@ -118,6 +118,10 @@ pub fn router<S>(console: Arc<Console>) -> Router<S> {
         .route("/console/api/facets", page(images::facets))
         .route("/console/api/images/{id}", page(images::detail))
         .route("/console/files/{id}/{file}", page(images::file))
+        .route(
+            "/console/files/{id}/{content}/{file}",
+            page(images::content_file),
+        )
         .route("/console/api/lake", page(dashboard::lake))
         .route("/console/api/queries", page(dashboard::catalog))
         .route("/console/api/queries/{name}", page(dashboard::query))
