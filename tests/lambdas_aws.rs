@@ -696,3 +696,72 @@ fn the_scheduled_process_invocation_abandons_images_whose_form_expired_unused() 
     );
     assert_eq!(again.body, json!({"abandoned": 0}), "{}", again.stdout);
 }
+
+#[test]
+fn a_second_upload_to_a_processed_images_key_is_recorded_and_its_version_removed() {
+    let moto = Moto::start();
+    setup(&moto);
+    python(
+        &moto,
+        &format!(
+            r#"boto3.client("s3").put_bucket_versioning(Bucket={RAW:?}, VersioningConfiguration={{"Status": "Enabled"}})"#
+        ),
+    );
+    let env = pipeline_env();
+    let created = invoke(&moto, "upload", &env, &fixture("apigw_post_images.json"));
+    let id = response_body(&created)["image_id"]
+        .as_str()
+        .expect("image_id")
+        .to_owned();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (dir.path().join("first.jpg"), dir.path().join("second.jpg"));
+    std::fs::write(&first, jpeg(11)).expect("write");
+    std::fs::write(&second, jpeg(12)).expect("write");
+    // The form's upload, processed; then the same key uploaded again (S3 cannot refuse a form
+    // posted twice before it expires), and that event delivered too.
+    let put = |path: &std::path::Path| {
+        python(
+            &moto,
+            &format!(
+                r#"boto3.client("s3").put_object(Bucket={RAW:?}, Key="images/{id}", Body=open({:?}, "rb").read())"#,
+                path.display().to_string()
+            ),
+        )
+    };
+    put(&first);
+    let processed = invoke(&moto, "process", &env, &sqs_event(&moto));
+    assert_eq!(processed.metrics()["Processed"], 1, "{}", processed.stdout);
+    let before = python_json(&moto, r#"print(json.dumps(items()))"#)[&id].clone();
+    assert_eq!(before["status"], "PROCESSED", "{before}");
+    put(&second);
+    let replaced = invoke(&moto, "process", &env, &sqs_event(&moto));
+    assert_eq!(
+        replaced.body,
+        json!({"batchItemFailures": []}),
+        "{}",
+        replaced.stdout
+    );
+    assert_eq!(replaced.metrics()["RawReplaced"], 1, "{}", replaced.stdout);
+    let state = python_json(
+        &moto,
+        &format!(
+            r#"
+s3 = boto3.client("s3")
+versions = s3.list_object_versions(Bucket={RAW:?}, Prefix="images/{id}").get("Versions", [])
+current = s3.get_object(Bucket={RAW:?}, Key="images/{id}")["Body"].read()
+print(json.dumps({{"item": items()["{id}"], "versions": len(versions),
+                  "current_is_first": current == open({first:?}, "rb").read()}}))
+"#,
+            first = first.display().to_string()
+        ),
+    );
+    // The item still describes the first upload, and says a later one was set aside.
+    let item = &state["item"];
+    assert_eq!(item["status"], "PROCESSED", "{state}");
+    assert_eq!(item["sha256"], before["sha256"], "{state}");
+    assert_eq!(item["variants_json"], before["variants_json"], "{state}");
+    assert_eq!(item["error_code"], "upload_replaced", "{state}");
+    // The stray version is removed: the raw bytes are the ones the item describes again.
+    assert_eq!(state["versions"], 1, "{state}");
+    assert_eq!(state["current_is_first"], true, "{state}");
+}
