@@ -6,7 +6,8 @@
 //! expired and a grace period passed, and only when its raw object is absent: an upload that
 //! arrived is left to processing however long its queue is.
 //!
-//! `imglake serve` runs it on a timer; on AWS the `sweep` Lambda runs it on a schedule.
+//! `imglake serve` runs it on a timer; on AWS the `process` function runs it when its schedule
+//! invokes it (`{"source": "imglake.schedule"}`, terraform `abandon_sweep_schedule`).
 
 use std::time::Duration;
 
