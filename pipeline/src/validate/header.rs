@@ -242,37 +242,54 @@ fn png_has_trns(b: &[u8]) -> bool {
     false
 }
 
+/// A TIFF's byte order (`II` little-endian, else `MM` big-endian) and its integer reads.
+#[derive(Clone, Copy)]
+struct TiffOrder {
+    little: bool,
+}
+
+impl TiffOrder {
+    fn of(b: &[u8]) -> Self {
+        Self {
+            little: b.starts_with(b"II"),
+        }
+    }
+
+    fn u16(self, b: &[u8], at: usize) -> Option<u16> {
+        let a = array(b, at)?;
+        Some(if self.little {
+            u16::from_le_bytes(a)
+        } else {
+            u16::from_be_bytes(a)
+        })
+    }
+
+    fn u32(self, b: &[u8], at: usize) -> Option<u32> {
+        let a = array(b, at)?;
+        Some(if self.little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
+    }
+
+    fn u64(self, b: &[u8], at: usize) -> Option<u64> {
+        let a = array(b, at)?;
+        Some(if self.little {
+            u64::from_le_bytes(a)
+        } else {
+            u64::from_be_bytes(a)
+        })
+    }
+}
+
 /// SamplesPerPixel (277, default 1) and the first BitsPerSample (258, default 1) of a TIFF's
 /// first directory; `None` when the directory cannot be read.
 fn tiff_samples(b: &[u8]) -> Option<(u8, u8)> {
-    let little = b.starts_with(b"II");
-    let u16_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u16::from_le_bytes(a)
-            } else {
-                u16::from_be_bytes(a)
-            }
-        })
-    };
-    let u32_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u32::from_le_bytes(a)
-            } else {
-                u32::from_be_bytes(a)
-            }
-        })
-    };
-    let u64_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u64::from_le_bytes(a)
-            } else {
-                u64::from_be_bytes(a)
-            }
-        })
-    };
+    let order = TiffOrder::of(b);
+    let u16_at = |at: usize| order.u16(b, at);
+    let u32_at = |at: usize| order.u32(b, at);
+    let u64_at = |at: usize| order.u64(b, at);
     let big = u16_at(2)? == 43;
     let (ifd, count_width, entry_size, inline) = if big {
         (usize::try_from(u64_at(8)?).ok()?, 8, 20, 8)
@@ -585,34 +602,10 @@ fn jpeg(b: &[u8]) -> Result<(u32, u32), Rejection> {
 fn tiff(b: &[u8]) -> Result<(u32, u32), Rejection> {
     const F: ImageFormat = ImageFormat::Tiff;
     let cut = || corrupt(F, CUT_SHORT);
-    let little = b.starts_with(b"II");
-    let u16_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u16::from_le_bytes(a)
-            } else {
-                u16::from_be_bytes(a)
-            }
-        })
-    };
-    let u32_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u32::from_le_bytes(a)
-            } else {
-                u32::from_be_bytes(a)
-            }
-        })
-    };
-    let u64_at = |at: usize| {
-        array(b, at).map(|a| {
-            if little {
-                u64::from_le_bytes(a)
-            } else {
-                u64::from_be_bytes(a)
-            }
-        })
-    };
+    let order = TiffOrder::of(b);
+    let u16_at = |at: usize| order.u16(b, at);
+    let u32_at = |at: usize| order.u32(b, at);
+    let u64_at = |at: usize| order.u64(b, at);
     let big = u16_at(2).ok_or_else(cut)? == 43;
     // Directory offset; entry count width; entry size; value field width.
     let (ifd, count_width, entry_size) = if big {
