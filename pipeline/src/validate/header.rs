@@ -255,31 +255,27 @@ impl TiffOrder {
         }
     }
 
+    /// The `N`-byte integer at `at`, read in this order; `None` past the end.
+    fn int<const N: usize, T>(
+        self,
+        b: &[u8],
+        at: usize,
+        le: fn([u8; N]) -> T,
+        be: fn([u8; N]) -> T,
+    ) -> Option<T> {
+        array(b, at).map(if self.little { le } else { be })
+    }
+
     fn u16(self, b: &[u8], at: usize) -> Option<u16> {
-        let a = array(b, at)?;
-        Some(if self.little {
-            u16::from_le_bytes(a)
-        } else {
-            u16::from_be_bytes(a)
-        })
+        self.int(b, at, u16::from_le_bytes, u16::from_be_bytes)
     }
 
     fn u32(self, b: &[u8], at: usize) -> Option<u32> {
-        let a = array(b, at)?;
-        Some(if self.little {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        })
+        self.int(b, at, u32::from_le_bytes, u32::from_be_bytes)
     }
 
     fn u64(self, b: &[u8], at: usize) -> Option<u64> {
-        let a = array(b, at)?;
-        Some(if self.little {
-            u64::from_le_bytes(a)
-        } else {
-            u64::from_be_bytes(a)
-        })
+        self.int(b, at, u64::from_le_bytes, u64::from_be_bytes)
     }
 }
 
