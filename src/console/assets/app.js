@@ -8,14 +8,19 @@
   const UPLOAD_POLL_MS = 1000;
   const PARALLEL_UPLOADS = 3;
   const STATUSES = ["RECEIVED", "PROCESSING", "PROCESSED", "REJECTED", "FAILED", "ABANDONED"];
-  const TERMINAL = new Set(["PROCESSED", "REJECTED", "FAILED"]);
+  // Statuses an image never leaves (ABANDONED: its upload form expired unused).
+  const TERMINAL = new Set(["PROCESSED", "REJECTED", "FAILED", "ABANDONED"]);
+  // Longest wait the upload page honours from a Retry-After before asking again.
+  const MAX_RETRY_WAIT_S = 60;
+  // How long the upload page keeps asking a busy server (429/503) before it gives up on a file.
+  const BUSY_GIVE_UP_MS = 10 * 60 * 1000;
 
   const state = {
     config: null,
     view: null,
     lake: null,
-    list: { filter: { status: "", source: "", tenant: "" }, cursors: [null], page: 0 },
-    detail: { id: null, settled: false },
+    list: { filter: { status: "", source: "", tenant: "" }, cursors: [null], page: 0, shown: null },
+    detail: { id: null, settled: false, shown: null },
     dashboard: { cursor: undefined, charts: new Map(), catalog: null, loading: false },
     uploads: [],
     uploadQueue: [],
@@ -110,6 +115,47 @@
     el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
   }
 
+  /** What identifies an element across a re-render: its id, link target or control name,
+   * qualified by the nearest keyed ancestor (a row's image id, a card's id). */
+  function uiKey(el, root) {
+    let own = el.id ? `#${el.id}`
+      : el.getAttribute("href") ? `href=${el.getAttribute("href")}`
+        : el.name ? `name=${el.name}`
+          : el.tagName === "SUMMARY" || el.tagName === "DETAILS"
+            ? `${el.tagName}:${(el.tagName === "SUMMARY" ? el : el.querySelector("summary") || el).textContent.trim()}`
+            : null;
+    if (!own) return null;
+    for (let p = el.parentElement; p && p !== root; p = p.parentElement) {
+      const k = p.dataset && (p.dataset.imageId || p.dataset.query || p.dataset.check);
+      if (k || p.id) { own = `${k || "#" + p.id}/${own}`; break; }
+    }
+    return own;
+  }
+
+  /** Re-renders `root` by `render()` while keeping what the reader was doing there: the
+   * keyboard focus (the element with the same key gets it back) and which <details> were
+   * open or closed by hand. A live page must not close what someone opened, nor throw their
+   * focus to the top of the document every refresh. */
+  function keepingUi(root, render) {
+    const active = document.activeElement;
+    const focusKey = active && root.contains(active) ? uiKey(active, root) : null;
+    const details = new Map();
+    for (const d of root.querySelectorAll("details")) {
+      const k = uiKey(d, root);
+      if (k) details.set(k, d.open);
+    }
+    render();
+    for (const d of root.querySelectorAll("details")) {
+      const k = uiKey(d, root);
+      if (k && details.has(k)) d.open = details.get(k);
+    }
+    if (focusKey && !root.contains(document.activeElement)) {
+      const again = Array.from(root.querySelectorAll("a[href], button, summary, select, input, [tabindex]"))
+        .find((el) => uiKey(el, root) === focusKey);
+      if (again) again.focus({ preventScroll: true });
+    }
+  }
+
   // ---------------------------------------------------------------- routing
 
   function parseRoute() {
@@ -133,20 +179,17 @@
       if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
     showBanner(null);
+    // Focus moves to the heading only when the page changes: a new filter or the same image
+    // again keeps the reader where they are.
+    const samePage = state.view === r.view && (r.view !== "detail" || state.detail.id === r.id);
     state.view = r.view;
     const titles = { upload: "Upload", images: "Images", detail: "Image", dashboard: "Dashboard" };
     document.title = `${titles[r.view]} · imglake console`;
     if (r.view === "images") {
-      const f = { status: r.params.get("status") || "", source: r.params.get("source") || "", tenant: r.params.get("tenant") || "" };
-      if (JSON.stringify(f) !== JSON.stringify(state.list.filter)) {
-        state.list.filter = f;
-        state.list.cursors = [null];
-        state.list.page = 0;
-      }
+      applyFilter({ status: r.params.get("status") || "", source: r.params.get("source") || "", tenant: r.params.get("tenant") || "" });
       loadFacets();
-      loadList();
     } else if (r.view === "detail") {
-      state.detail = { id: r.id, settled: false };
+      state.detail = { id: r.id, settled: false, shown: null };
       setChildren($("detail-body"), h("p", { class: "empty" }, "Loading…"));
       $("detail-title").textContent = `Image ${r.id}`;
       loadDetail();
@@ -154,7 +197,7 @@
       state.dashboard.cursor = undefined;
       loadDashboard();
     }
-    if (!initial) {
+    if (!initial && !samePage) {
       const heading = document.querySelector(`#view-${r.view} h1`);
       if (heading) heading.focus();
     }
@@ -266,9 +309,22 @@
       return;
     }
     updateUpload(u, { state: "uploading", text: "Asking for an upload form…" });
-    const r = await fetch("/images", { method: "POST", headers: { [c ? c.tenant_header : "x-imglake-tenant"]: u.tenant } });
-    let body = null;
-    try { body = await r.json(); } catch (_) { body = null; }
+    // A busy server (429 too many forms for this tenant, 503 full) says when to come back:
+    // wait that long and ask again, instead of losing the file.
+    const giveUpAt = Date.now() + BUSY_GIVE_UP_MS;
+    let r;
+    let body;
+    for (;;) {
+      r = await fetch("/images", { method: "POST", headers: { [c ? c.tenant_header : "x-imglake-tenant"]: u.tenant } });
+      body = null;
+      try { body = await r.json(); } catch (_) { body = null; }
+      const wait = busyWait(r.status, r.headers.get("retry-after"));
+      if (wait === null || Date.now() + wait > giveUpAt) break;
+      const e = (body && body.error) || {};
+      updateUpload(u, { code: `${r.status} ${e.code || ""}`.trim(), text: `The server is busy; asking again in ${ms(wait)}…` });
+      await sleep(wait);
+      updateUpload(u, { code: null, text: "Asking for an upload form…" });
+    }
     if (!r.ok) {
       const e = (body && body.error) || {};
       updateUpload(u, { state: "error", code: `${r.status} ${e.code || ""}`.trim(), text: e.message || "the form was refused" });
@@ -280,21 +336,15 @@
     if ("key" in fields) form.append("key", fields.key);
     for (const [k, v] of Object.entries(fields)) if (k !== "key") form.append(k, v);
     form.append("file", u.file, u.file.name);
-    const answer = await new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open("POST", formUrl(body.upload.url));
-      xhr.upload.addEventListener("progress", (e) => {
-        if (e.lengthComputable) {
-          // The bar shows the share; the text (read out by screen readers) changes with
-          // the state only.
-          updateUpload(u, { progress: Math.round((100 * e.loaded) / e.total) });
-        }
-      });
-      xhr.addEventListener("load", () => resolve({ status: xhr.status, text: xhr.responseText }));
-      xhr.addEventListener("error", () => reject(new Error("the connection failed")));
-      xhr.addEventListener("abort", () => reject(new Error("the upload was aborted")));
-      xhr.send(form);
-    });
+    let answer;
+    for (;;) {
+      answer = await postForm(u, body.upload.url, form);
+      const wait = answer.status === 503 ? busyWait(503, answer.retryAfter) : null;
+      if (wait === null || Date.now() + wait > giveUpAt) break;
+      updateUpload(u, { code: "503", progress: 0, text: `The server is busy; sending again in ${ms(wait)}…` });
+      await sleep(wait);
+      updateUpload(u, { code: null, text: "Uploading…" });
+    }
     if (answer.status < 200 || answer.status >= 300) {
       let e = {};
       try { e = JSON.parse(answer.text).error || {}; } catch (_) { e = {}; }
@@ -303,6 +353,25 @@
     }
     updateUpload(u, { state: "stored", progress: 100, text: "Stored; waiting for processing…" });
     await followUpload(u);
+  }
+
+  /** Posts the signed form with the file, showing progress; resolves with the answer. */
+  function postForm(u, url, form) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", formUrl(url));
+      xhr.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) {
+          // The bar shows the share; the text (read out by screen readers) changes with
+          // the state only.
+          updateUpload(u, { progress: Math.round((100 * e.loaded) / e.total) });
+        }
+      });
+      xhr.addEventListener("load", () => resolve({ status: xhr.status, text: xhr.responseText, retryAfter: xhr.getResponseHeader("retry-after") }));
+      xhr.addEventListener("error", () => reject(new Error("the connection failed")));
+      xhr.addEventListener("abort", () => reject(new Error("the upload was aborted")));
+      xhr.send(form);
+    });
   }
 
   /** Polls the public API (GET /images/{id}) until the image is processed or refused. */
@@ -325,10 +394,10 @@
         updateUpload(u, { state: "processed", code: null, text: `Processed: ${dims}${variants} variant${variants === 1 ? "" : "s"}` });
         return;
       }
-      if (item.status === "REJECTED" || item.status === "FAILED") {
+      if (TERMINAL.has(item.status)) {
         const code = item.error_code || "unknown";
         const status = state.config && state.config.rejections[code];
-        const label = item.status === "REJECTED" ? `${status || 422} ${code}` : `FAILED ${code}`;
+        const label = item.status === "REJECTED" ? `${status || 422} ${code}` : `${item.status} ${code}`;
         updateUpload(u, { state: item.status.toLowerCase(), code: label, text: item.error_message || "" });
         return;
       }
@@ -338,6 +407,20 @@
   }
 
   function sleep(msDelay) { return new Promise((r) => setTimeout(r, msDelay)); }
+
+  /** How long to wait before asking again after `status`, in ms; null when not a busy answer.
+   * Honours Retry-After in seconds (an HTTP date counts from now), at least 1 s and at most
+   * MAX_RETRY_WAIT_S, with a little jitter so a batch of files does not return at once. */
+  function busyWait(status, retryAfter) {
+    if (status !== 429 && status !== 503) return null;
+    let secs = Number(retryAfter);
+    if (!Number.isFinite(secs)) {
+      const at = Date.parse(retryAfter || "");
+      secs = Number.isNaN(at) ? 2 : (at - Date.now()) / 1000;
+    }
+    secs = Math.min(MAX_RETRY_WAIT_S, Math.max(1, secs));
+    return Math.round(secs * 1000 * (1 + Math.random() * 0.25));
+  }
 
   function setUpDropZone() {
     const drop = $("drop");
@@ -396,6 +479,7 @@
     const cursor = l.cursors[l.page];
     if (cursor) q.set("after", cursor);
     const asked = q.toString();
+    const view = JSON.stringify([l.filter, l.page]);
     let page;
     try {
       page = await getJson(`/console/api/images?${asked}`);
@@ -403,14 +487,36 @@
       showBanner(`Cannot list the images: ${err.message}`);
       return;
     }
-    if (state.view !== "images") return;
+    // A newer filter or page was asked for meanwhile: this answer is stale.
+    if (state.view !== "images" || JSON.stringify([l.filter, l.page]) !== view) return;
     l.cursors[l.page + 1] = page.next || null;
     renderList(page);
   }
 
+  /** Brings the "3 s ago" texts under `root` up to date without redrawing anything else. */
+  function refreshTimes(root) {
+    for (const t of root.querySelectorAll("time[datetime]")) {
+      const when = Date.parse(t.getAttribute("datetime"));
+      if (!Number.isNaN(when)) t.textContent = ago(when);
+    }
+  }
+
   function renderList(page) {
     const l = state.list;
-    const rows = page.images.map((img) => {
+    // The same answer as last time: leave the rows alone (focus, selection, hover) and only
+    // age their times.
+    const shown = JSON.stringify([l.filter, l.page, page.images, page.total, page.next]);
+    if (shown !== l.shown) {
+      l.shown = shown;
+      keepingUi($("image-rows"), () => setChildren($("image-rows"), listRows(page)));
+    } else {
+      refreshTimes($("image-rows"));
+    }
+    listSummary(page);
+  }
+
+  function listRows(page) {
+    return page.images.map((img) => {
       const thumb = img.thumbnail
         ? h("img", { src: img.thumbnail, alt: "", width: "48", height: "48", loading: "lazy" })
         : h("span", { class: "placeholder", "aria-hidden": "true" }, img.status === "PROCESSED" ? "–" : "no image");
@@ -429,7 +535,10 @@
         h("td", { "data-label": "Received" }, timeEl(img.received_at)),
       );
     });
-    setChildren($("image-rows"), rows);
+  }
+
+  function listSummary(page) {
+    const l = state.list;
     const first = l.page * 50 + (page.images.length ? 1 : 0);
     const last = l.page * 50 + page.images.length;
     const filtered = Object.values(l.filter).some(Boolean) ? " matching" : "";
@@ -443,12 +552,27 @@
     performance.mark("imglake:images-rendered", { detail: { page: l.page, filter: { ...l.filter }, rows: page.images.length } });
   }
 
+  /** Shows the list under `filter` (from page one when it changed). */
+  function applyFilter(filter) {
+    const l = state.list;
+    if (JSON.stringify(filter) !== JSON.stringify(l.filter)) {
+      l.filter = filter;
+      l.cursors = [null];
+      l.page = 0;
+      l.shown = null;
+    }
+    loadList();
+  }
+
   function setUpList() {
     const form = $("filters");
+    // A select changes with every arrow key: the list follows in place, the address keeps the
+    // filter (replaced, not one history entry per key) and the focus stays on the select.
     form.addEventListener("change", () => {
       const data = new FormData(form);
       const filter = { status: data.get("status") || "", source: data.get("source") || "", tenant: data.get("tenant") || "" };
-      location.hash = listHash(filter);
+      history.replaceState(null, "", listHash(filter));
+      applyFilter(filter);
     });
     form.addEventListener("submit", (e) => e.preventDefault());
     $("page-older").addEventListener("click", () => {
@@ -499,7 +623,13 @@
       return;
     }
     if (state.view !== "detail" || state.detail.id !== id) return;
-    renderDetail(d);
+    const shown = JSON.stringify(d);
+    if (shown === state.detail.shown) {
+      refreshTimes($("detail-body"));
+      return;
+    }
+    state.detail.shown = shown;
+    keepingUi($("detail-body"), () => renderDetail(d));
   }
 
   function renderDetail(d) {
@@ -518,12 +648,17 @@
         h("img", { src: display.url, alt: `The ${display.name} variant of image ${d.image_id}`, width: display.width, height: display.height })));
     }
 
-    if (item && (item.status === "REJECTED" || item.status === "FAILED")) {
+    const why = {
+      REJECTED: ["Why it was refused", (code) => `${d.http_status || 422} ${code}`],
+      FAILED: ["Why processing failed", (code) => `FAILED ${code}`],
+      ABANDONED: ["Why it was abandoned", (code) => `ABANDONED ${code}`],
+    }[item && item.status];
+    if (why) {
       const code = item.error_code || "unknown";
-      cards.push(h("section", { class: "card" },
-        h("h2", {}, item.status === "REJECTED" ? "Why it was refused" : "Why processing failed"),
+      cards.push(h("section", { class: "card", id: "why" },
+        h("h2", {}, why[0]),
         h("div", { class: "error-box" },
-          h("p", {}, h("span", { class: "code" }, item.status === "REJECTED" ? `${d.http_status || 422} ${code}` : `FAILED ${code}`)),
+          h("p", {}, h("span", { class: "code" }, why[1](code))),
           h("p", {}, item.error_message || "no message"))));
     }
 
@@ -674,7 +809,20 @@
   function chartConfig(spec) {
     const axisValue = spec.bytes ? (v) => bytes(v) : (v) => count(v);
     const valueAxis = { beginAtZero: true, stacked: !!spec.stacked, ticks: { callback: axisValue }, title: { display: true, text: spec.yTitle || spec.xTitle || "" } };
-    const labelAxis = { stacked: !!spec.stacked, ticks: { autoSkip: true, maxRotation: 45 } };
+    // Long labels ("unsupported_format (REJECTED)") would squeeze the bars to nothing on a
+    // phone: the axis shows them shortened with an ellipsis, the tooltip in full.
+    const labelAxis = {
+      stacked: !!spec.stacked,
+      ticks: {
+        autoSkip: true,
+        maxRotation: 45,
+        callback(value) {
+          const label = String(this.getLabelForValue(value));
+          const max = this.chart.width < 500 ? 18 : 40;
+          return label.length > max ? `${label.slice(0, max - 1)}…` : label;
+        },
+      },
+    };
     return {
       type: spec.type,
       data: {
@@ -746,7 +894,7 @@
       let checks;
       try {
         checks = await getJson("/console/api/checks");
-        renderChecks(checks);
+        keepingUi($("checks-body"), () => renderChecks(checks));
       } catch (err) {
         setChildren($("checks-body"), h("p", { class: "error-box" }, `The checks could not run: ${err.message}`));
       }
