@@ -982,3 +982,90 @@ def test_the_apis_cors_headers_are_what_serve_allows():
     listed = re.search(r"allow_headers\s*=\s*\[([^\]]*)\]", text).group(1)
     deployed = [h.strip().strip('"') for h in listed.split(",") if h.strip()]
     assert sorted(deployed) == sorted(h.strip() for h in served.split(","))
+
+
+# --- VPC endpoint policies admit every call the functions make ---------------------------------
+
+# Every policy attached to a function's execution role (not the schedulers' or queues' policies).
+FUNCTION_POLICIES = [
+    (MODULES / "lambda_function" / "main.tf", "runtime"),
+    (MODULES / "ingest_api" / "main.tf", "upload"),
+    (MODULES / "kafka_ingest" / "main.tf", "kafka_ingest"),
+    (MODULES / "processing" / "main.tf", "process"),
+    (EXPORT / "main.tf", "stream_export"),
+    (EXPORT / "main.tf", "compact"),
+    (EXPORT / "main.tf", "redrive"),
+    (EXPORT / "main.tf", "reconcile"),
+]
+# Services whose calls do not leave through an endpoint of modules/network: the Kafka and EC2 calls
+# are made by Lambda's service (pollers, ENI management) with the role, not from the subnets.
+NO_ENDPOINT_SERVICES = {"kafka", "kafka-cluster", "ec2"}
+SERVICE_ENDPOINT = {"cloudwatch": "monitoring"}
+
+
+def action_pattern(pattern: str) -> re.Pattern:
+    """An IAM action pattern as a regex over action strings (case-insensitive, as IAM compares).
+
+    Matching another *pattern* with it decides coverage: a `*` of the granted pattern is only
+    matched by `.*`, so `s3:*` and `s3:Get*` cover `s3:Get*` and `s3:GetObject` does not."""
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "*" else "[^*]" if ch == "?" else re.escape(ch))
+    return re.compile("".join(out), re.IGNORECASE)
+
+
+def allowed_by(actions: list[str], wanted: str) -> bool:
+    return any(action_pattern(a).fullmatch(wanted) for a in actions)
+
+
+def endpoint_for(action: str) -> str | None:
+    service, _, name = action.partition(":")
+    service = service.lower()
+    if service in NO_ENDPOINT_SERVICES:
+        return None
+    if service == "dynamodb" and name.lower() in {"describestream", "getsharditerator", "getrecords", "liststreams"}:
+        return "dynamodb_streams"
+    return SERVICE_ENDPOINT.get(service, service)
+
+
+def endpoint_allowed_actions() -> dict[str, list[str]]:
+    """Allowed actions by endpoint, from the literal statements in modules/network's locals."""
+    by_endpoint = block(local_values(NETWORK / "main.tf")["endpoint_statements"])
+    out = {}
+    for endpoint, sts in by_endpoint.items():
+        acts = []
+        for st in items(sts):
+            acts.extend(scalar(a) for a in items(st["actions"]))
+        out[endpoint] = acts
+    return out
+
+
+def test_the_action_matcher_expands_wildcards():
+    assert allowed_by(["s3:Get*"], "s3:GetObjectVersion") and allowed_by(["s3:*"], "s3:Get*")
+    assert allowed_by(["S3:getobject"], "s3:GetObject"), "IAM compares actions case-insensitively"
+    assert not allowed_by(["s3:GetObject"], "s3:Get*"), "one action does not cover a wildcard grant"
+    assert not allowed_by(["s3:GetObject"], "s3:GetObjectVersion")
+    assert not allowed_by(["s3:Get?bject"], "s3:Get*bject")
+    assert endpoint_for("dynamodb:GetRecords") == "dynamodb_streams" and endpoint_for("dynamodb:Scan") == "dynamodb"
+
+
+def test_every_function_action_is_allowed_by_its_vpc_endpoint_policy():
+    """With the network module on, each call a function's role allows leaves through an endpoint
+    whose policy must allow it too, or the call is refused (e.g. process's GetObjectVersion)."""
+    endpoints = endpoint_allowed_actions()
+    assert {"s3", "dynamodb", "dynamodb_streams", "sqs", "glue", "kms", "logs"} <= set(endpoints)
+    missing, checked = [], 0
+    for path, name in FUNCTION_POLICIES:
+        for st in statements(policy_document(path, name)):
+            if scalar(st.get("effect", "Allow")) != "Allow":
+                continue
+            for action in (scalar(a) for a in items(st["actions"])):
+                endpoint = endpoint_for(action)
+                if endpoint is None:
+                    continue
+                checked += 1
+                assert endpoint in endpoints, f"{name} calls {action} but the network module has no {endpoint} endpoint policy"
+                if not allowed_by(endpoints[endpoint], action):
+                    missing.append(f"{path.parent.name}/{name} {scalar(st.get('sid'))}: {action} (endpoint {endpoint})")
+    assert checked > 30
+    assert not missing, "refused by the VPC endpoint policies:\n" + "\n".join(missing)

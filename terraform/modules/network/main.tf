@@ -236,8 +236,9 @@ locals {
     s3 = [{
       sid = "ThisDeploymentsBuckets"
       actions = [
-        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-        "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
+        # process reads the event's object version and deletes replaced versions.
+        "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+        "s3:AbortMultipartUpload", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
       ]
       resources = concat(local.buckets, [for b in local.buckets : "${b}/*"])
     }]
@@ -245,7 +246,8 @@ locals {
       {
         sid = "ThisDeploymentsTable"
         actions = [
-          "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
+          # Scan: process's abandon sweep.
+          "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Scan",
           "dynamodb:DescribeTable", "dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport",
         ]
         resources = [var.table_arn, "${var.table_arn}/export/*"]
