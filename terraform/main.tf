@@ -26,6 +26,8 @@ locals {
   # Where the functions run: the network module's private subnets, or a VPC given as is.
   network_enabled = var.network.enabled
   vpc_config      = local.network_enabled ? module.network[0].vpc_config : var.lambda_vpc_config
+  # Shared VPC (no private DNS on the interface endpoints): where the functions find them.
+  endpoint_environment = local.network_enabled ? module.network[0].endpoint_environment : {}
 
   # Configuration shared by the image pipeline functions (upload, kafka-ingest, process).
   pipeline_environment = {
@@ -121,6 +123,7 @@ module "network" {
 
   name                      = local.name
   vpc_id                    = var.network.vpc_id
+  dedicated_vpc             = var.network.dedicated_vpc
   vpc_cidr                  = var.network.vpc_cidr
   availability_zones        = var.network.availability_zones
   private_subnet_ids        = var.network.private_subnet_ids
@@ -286,7 +289,7 @@ module "export" {
   artifact_dir                       = var.lambda_artifact_dir
   package_type                       = var.lambda_package_type
   image_uris                         = local.image_uris
-  environment                        = { RUST_LOG = var.log_level }
+  environment                        = merge({ RUST_LOG = var.log_level }, local.endpoint_environment)
   tracing                            = var.enable_xray
   vpc_config                         = local.vpc_config
   stream_export_reserved_concurrency = lookup(var.reserved_concurrency, "stream-export", -1)

@@ -125,6 +125,7 @@ variable "network" {
   type = object({
     enabled                   = optional(bool, false)
     vpc_id                    = optional(string)
+    dedicated_vpc             = optional(bool)
     vpc_cidr                  = optional(string, "10.80.0.0/20")
     availability_zones        = optional(list(string), [])
     private_subnet_ids        = optional(list(string), [])

@@ -1069,3 +1069,34 @@ def test_every_function_action_is_allowed_by_its_vpc_endpoint_policy():
                     missing.append(f"{path.parent.name}/{name} {scalar(st.get('sid'))}: {action} (endpoint {endpoint})")
     assert checked > 30
     assert not missing, "refused by the VPC endpoint policies:\n" + "\n".join(missing)
+
+
+def test_endpoints_take_over_dns_only_in_a_dedicated_vpc():
+    """Private DNS on an interface endpoint answers the service's public name for the whole VPC,
+    and these endpoint policies admit this deployment's resources only: in a shared VPC that
+    would refuse every other workload's SQS, STS, Glue... calls. Safe default: dedicated only when
+    the module creates the VPC; in a shared one the functions get the endpoints' own names."""
+    net_vars = variables(NETWORK / "variables.tf")
+    assert "default" in net_vars["dedicated_vpc"] and scalar(net_vars["dedicated_vpc"]["default"]) is None
+    net_locals = local_values(NETWORK / "main.tf")
+    assert expr(net_locals["dedicated"]) == "${var.dedicated_vpc==null?local.create_vpc:var.dedicated_vpc}"
+    assert expr(net_locals["create_vpc"]) == "${var.vpc_id==null}"
+    interface = resources(NETWORK / "main.tf", "aws_vpc_endpoint")["interface"]
+    assert scalar(interface["private_dns_enabled"]) == "${local.dedicated}"
+    assert scalar(resources(NETWORK / "main.tf", "aws_vpc_endpoint")["dynamodb_streams"]["private_dns_enabled"]) is False
+    # The Kafka pollers' endpoints only work through private DNS: not created in a shared VPC.
+    assert "var.kafka_in_vpc&&local.dedicated?{" in expr(net_locals["interface_endpoints"])
+    # Every endpoint a function may address without private DNS has its SDK variable.
+    names = block(net_locals["endpoint_env_names"])
+    assert {"glue", "sqs", "athena", "kms", "logs", "monitoring", "xray"} <= set(names)
+    assert all(re.fullmatch(r"AWS_ENDPOINT_URL_[A-Z_]+", v) for v in names.values())
+    outputs = {k: v for o in parse(NETWORK / "outputs.tf")["output"] for k, v in o.items()}
+    value = expr(outputs["endpoint_environment"]["value"])
+    assert value.startswith("${local.dedicated?{}:{") and "local.endpoint_env_names[k]" in value
+    root = module_calls(TF / "main.tf")
+    assert scalar(root["network"]["dedicated_vpc"]) == "${var.network.dedicated_vpc}"
+    assert "dedicated_vpc=optional(bool)" in expr(variables(TF / "variables.tf")["network"]["type"])
+    assert expr(root["export"]["environment"]) == "${merge({RUST_LOG=var.log_level},local.endpoint_environment)}"
+    assert "module.network[0].endpoint_environment" in expr(local_values(TF / "main.tf")["endpoint_environment"])
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    assert "network.dedicated_vpc" in readme

@@ -25,6 +25,9 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   arn_prefix = "arn:${local.partition}"
   create_vpc = var.vpc_id == null
+  # A VPC the module creates holds imglake alone; one given by vpc_id is taken to be shared
+  # unless dedicated_vpc says otherwise (see the variable and terraform/README.md).
+  dedicated = var.dedicated_vpc == null ? local.create_vpc : var.dedicated_vpc
   zones      = length(var.availability_zones) > 0 ? var.availability_zones : ["${data.aws_region.current.region}a", "${data.aws_region.current.region}b"]
 
   vpc_id          = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
@@ -45,7 +48,9 @@ locals {
       glue = "stream-export and redrive register lake partitions in Glue"
       sqs  = "redrive reads stream-export's on-failure queue"
     },
-    var.kafka_in_vpc ? {
+    # Lambda's pollers reach these by their public names only (private DNS), which in a shared
+    # VPC would take the services over for every workload: there the VPC must provide them.
+    var.kafka_in_vpc && local.dedicated ? {
       lambda         = "Lambda's Kafka pollers invoke kafka-ingest"
       sts            = "Lambda's Kafka pollers assume kafka-ingest's role"
       secretsmanager = "Lambda's pollers read the self-managed Kafka SASL secret"
@@ -304,6 +309,17 @@ locals {
     xray       = [{ sid = "Traces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources = ["*"] }]
   }
   endpoints = concat(["s3", "dynamodb", "dynamodb_streams"], keys(local.interface_endpoints))
+
+  # The AWS SDKs' service-specific endpoint variables (AWS_ENDPOINT_URL_<service id>).
+  endpoint_env_names = {
+    glue       = "AWS_ENDPOINT_URL_GLUE"
+    sqs        = "AWS_ENDPOINT_URL_SQS"
+    athena     = "AWS_ENDPOINT_URL_ATHENA"
+    kms        = "AWS_ENDPOINT_URL_KMS"
+    logs       = "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"
+    monitoring = "AWS_ENDPOINT_URL_CLOUDWATCH"
+    xray       = "AWS_ENDPOINT_URL_XRAY"
+  }
 }
 
 data "aws_iam_policy_document" "endpoint" {
@@ -330,6 +346,11 @@ data "aws_iam_policy_document" "endpoint" {
   }
 }
 
+# Private DNS only in a dedicated VPC: it answers the service's public name (sqs.<region>...)
+# with this endpoint for the whole VPC, and these policies admit this deployment's resources
+# only, so in a shared VPC every other workload's SQS, Glue, ... calls would be refused. In a
+# shared VPC the functions address the endpoints by their own DNS names instead
+# (AWS_ENDPOINT_URL_<SERVICE>, the endpoint_environment output, which the AWS SDK reads).
 resource "aws_vpc_endpoint" "interface" {
   for_each = local.interface_endpoints
 
@@ -338,7 +359,7 @@ resource "aws_vpc_endpoint" "interface" {
   vpc_endpoint_type   = "Interface"
   subnet_ids          = local.subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
+  private_dns_enabled = local.dedicated
   policy              = data.aws_iam_policy_document.endpoint[each.key].json
   tags                = merge(var.tags, { Name = "${var.name}-${each.key}", Purpose = each.value })
 }

@@ -26,6 +26,12 @@ variable "availability_zones" {
   }
 }
 
+variable "dedicated_vpc" {
+  description = "The VPC holds imglake alone. true: interface endpoints get private DNS (they answer sqs.<region>.amazonaws.com and so on for the whole VPC) and their policies admit this deployment's resources only. false (shared VPC): no private DNS, the functions are given the endpoints' own names (AWS_ENDPOINT_URL_<SERVICE>), no Kafka poller endpoints (the VPC must provide lambda/sts/secretsmanager). null: true for a VPC this module creates, false with vpc_id."
+  type        = bool
+  default     = null
+}
+
 variable "private_subnet_ids" {
   description = "With vpc_id: the private subnets the functions and interface endpoints use (at least two zones)."
   type        = list(string)
