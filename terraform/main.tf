@@ -134,6 +134,9 @@ module "network" {
   athena_workgroup_name     = module.analytics.workgroup_name
   athena_endpoint           = var.network.athena_endpoint
   kafka_in_vpc              = var.network.kafka_in_vpc
+  # The pollers' groups: an MSK cluster's (network.kafka_security_group_ids), a self-managed
+  # cluster's mapping's (kafka.vpc_security_group_ids).
+  kafka_security_group_ids = distinct(concat(var.network.kafka_security_group_ids, var.kafka.vpc_security_group_ids))
   extra_interface_endpoints = var.network.extra_interface_endpoints
   client_cidrs              = var.network.client_cidrs
   restrict_buckets_to_vpc   = var.network.restrict_buckets_to_vpc

@@ -132,6 +132,7 @@ variable "network" {
     route_table_ids           = optional(list(string), [])
     athena_endpoint           = optional(bool, false)
     kafka_in_vpc              = optional(bool, false)
+    kafka_security_group_ids  = optional(list(string), [])
     extra_interface_endpoints = optional(list(string), [])
     client_cidrs              = optional(list(string), [])
     restrict_buckets_to_vpc   = optional(bool, true)

@@ -881,8 +881,10 @@ def test_network_places_every_function_and_scopes_every_endpoint():
     doc = policy_document(net, "endpoint")
     assert expr(doc["for_each"]) == "${toset(local.endpoints)}"
     content = block(dynamic(doc, "statement")["content"])
-    cond = block(content["condition"])
-    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"])
+    cond = dynamic(content, "condition")
+    assert expr(cond["for_each"]) == "${can(statement.value.principals)?[]:[local.account_id]}"
+    cond = block(cond["content"])
+    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${condition.value}"])
     assert scalar(content["resources"]) == "${statement.value.resources}"
     statements_by_endpoint = block(local_values(net)["endpoint_statements"])
     assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb","dynamodb_streams"],keys(local.interface_endpoints))}'
@@ -1100,3 +1102,27 @@ def test_endpoints_take_over_dns_only_in_a_dedicated_vpc():
     assert "module.network[0].endpoint_environment" in expr(local_values(TF / "main.tf")["endpoint_environment"])
     readme = (TF / "README.md").read_text(encoding="utf-8")
     assert "network.dedicated_vpc" in readme
+
+
+def test_kafka_pollers_reach_the_endpoints_made_for_them():
+    """The pollers use the event source mapping's security groups (MSK: the cluster's), not the
+    functions' group; the endpoints' group must admit them, and STS must let the Lambda service
+    principal assume kafka-ingest's role (it has no aws:PrincipalAccount)."""
+    rules = resources(NETWORK / "main.tf", "aws_vpc_security_group_ingress_rule")
+    rule = rules["endpoints_from_kafka_pollers"]
+    assert scalar(rule["security_group_id"]) == "${aws_security_group.endpoints.id}"
+    assert scalar(rule["referenced_security_group_id"]) == "${each.value}"
+    assert (scalar(rule["from_port"]), scalar(rule["to_port"]), scalar(rule["ip_protocol"])) == (443, 443, "tcp")
+    assert expr(rule["for_each"]).startswith("${var.kafka_in_vpc?{fori,sginvar.kafka_security_group_ids:")
+    var = variables(NETWORK / "variables.tf")["kafka_security_group_ids"]
+    assert "length(var.kafka_security_group_ids)>0" in expr(block(var["validation"])["condition"])
+    call = module_calls(TF / "main.tf")["network"]
+    sgs = expr(call["kafka_security_group_ids"])
+    assert "var.network.kafka_security_group_ids" in sgs and "var.kafka.vpc_security_group_ids" in sgs
+    sts = items(block(local_values(NETWORK / "main.tf")["endpoint_statements"])["sts"])
+    lambda_service = [st for st in sts if block(st.get("principals", {})).get("identifiers") in (["lambda.amazonaws.com"], "lambda.amazonaws.com")]
+    assert lambda_service, "the STS endpoint policy does not admit the lambda.amazonaws.com service principal"
+    st = lambda_service[0]
+    assert scalar(block(st["principals"])["type"]) == "Service"
+    assert [scalar(a) for a in items(st["actions"])] == ["sts:AssumeRole"]
+    assert [scalar(r) for r in items(st["resources"])] == ["${local.role_arn}-kafka-ingest"]

@@ -202,6 +202,21 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
   tags                         = var.tags
 }
 
+# Lambda's Kafka pollers run with the event source mapping's security groups (the MSK cluster's,
+# or kafka.vpc_security_group_ids for a self-managed cluster), not the functions' group: without
+# this rule the lambda, STS, Secrets Manager and SQS endpoints made for them are unreachable.
+# Keyed by position so that group ids known only after apply still plan.
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_kafka_pollers" {
+  for_each                     = var.kafka_in_vpc ? { for i, sg in var.kafka_security_group_ids : tostring(i) => sg } : {}
+  security_group_id            = aws_security_group.endpoints.id
+  description                  = "HTTPS from Lambda's Kafka pollers (the event source mapping's security group)"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value
+  tags                         = var.tags
+}
+
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_clients" {
   for_each          = toset(var.client_cidrs)
   security_group_id = aws_security_group.endpoints.id
@@ -279,7 +294,19 @@ locals {
       resources = [local.queues]
     }]
     lambda = [{ sid = "ThisDeploymentsFunctions", actions = ["lambda:InvokeFunction"], resources = [local.functions] }]
-    sts    = [{ sid = "ThisDeploymentsRoles", actions = ["sts:AssumeRole"], resources = ["${local.role_arn}-*"] }]
+    sts = [
+      { sid = "ThisDeploymentsRoles", actions = ["sts:AssumeRole"], resources = ["${local.role_arn}-*"] },
+      # Lambda's Kafka pollers assume kafka-ingest's role as the Lambda service: the caller is the
+      # service principal, which has no aws:PrincipalAccount (AWS's documented STS endpoint policy
+      # for event source mappings names lambda.amazonaws.com). Only that role; its trust policy
+      # still decides who may assume it.
+      {
+        sid        = "LambdaPollersAssumeKafkaIngest"
+        actions    = ["sts:AssumeRole"]
+        resources  = ["${local.role_arn}-kafka-ingest"]
+        principals = { type = "Service", identifiers = ["lambda.amazonaws.com"] }
+      },
+    ]
     secretsmanager = [{
       sid       = "ThisDeploymentsSecrets"
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
@@ -333,14 +360,18 @@ data "aws_iam_policy_document" "endpoint" {
       resources = statement.value.resources
 
       principals {
-        type        = "*"
-        identifiers = ["*"]
+        type        = try(statement.value.principals.type, "*")
+        identifiers = try(statement.value.principals.identifiers, ["*"])
       }
 
-      condition {
-        test     = "StringEquals"
-        variable = "aws:PrincipalAccount"
-        values   = [local.account_id]
+      # Any principal of this account; a service principal (above) has no account of its own.
+      dynamic "condition" {
+        for_each = can(statement.value.principals) ? [] : [local.account_id]
+        content {
+          test     = "StringEquals"
+          variable = "aws:PrincipalAccount"
+          values   = [condition.value]
+        }
       }
     }
   }

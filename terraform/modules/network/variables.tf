@@ -87,6 +87,17 @@ variable "kafka_in_vpc" {
   default     = false
 }
 
+variable "kafka_security_group_ids" {
+  description = "With kafka_in_vpc: the security groups of Lambda's Kafka pollers (an MSK cluster's security groups; a self-managed cluster's event source mapping's vpc_security_group_ids). The endpoints' group admits HTTPS from them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !var.kafka_in_vpc || length(var.kafka_security_group_ids) > 0
+    error_message = "kafka_in_vpc needs kafka_security_group_ids: the pollers' security groups, which the endpoints must admit."
+  }
+}
+
 variable "extra_interface_endpoints" {
   description = "More interface endpoints for tools run inside the VPC, each with a policy scoped to this deployment: any of kms, logs, monitoring, xray."
   type        = list(string)
