@@ -1126,3 +1126,14 @@ def test_kafka_pollers_reach_the_endpoints_made_for_them():
     assert scalar(block(st["principals"])["type"]) == "Service"
     assert [scalar(a) for a in items(st["actions"])] == ["sts:AssumeRole"]
     assert [scalar(r) for r in items(st["resources"])] == ["${local.role_arn}-kafka-ingest"]
+
+
+def test_replication_is_configured_only_after_the_replicas_are_versioned():
+    """S3 refuses a replication configuration whose destination bucket is not versioned yet; the
+    destination's ARN alone only orders it after the bucket, not after modules/bucket's
+    aws_s3_bucket_versioning: a first apply needs the whole replica module first."""
+    config = resources(REPLICATION / "main.tf", "aws_s3_bucket_replication_configuration")["this"]
+    depends = {expr(d) for d in items(config["depends_on"])}
+    assert "${module.replica}" in depends or "module.replica" in depends, depends
+    assert any(x in depends for x in ("${aws_iam_role_policy.replication}", "aws_iam_role_policy.replication"))
+    assert "aws_s3_bucket_versioning" in {r for e in parse(MODULES / "bucket" / "main.tf")["resource"] for r in e}

@@ -187,5 +187,7 @@ resource "aws_s3_bucket_replication_configuration" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.replication]
+  # The destination must be versioned first (modules/bucket's aws_s3_bucket_versioning): S3
+  # refuses the configuration otherwise, so a first apply would fail.
+  depends_on = [aws_iam_role_policy.replication, module.replica]
 }
