@@ -1137,3 +1137,11 @@ def test_replication_is_configured_only_after_the_replicas_are_versioned():
     assert "${module.replica}" in depends or "module.replica" in depends, depends
     assert any(x in depends for x in ("${aws_iam_role_policy.replication}", "aws_iam_role_policy.replication"))
     assert "aws_s3_bucket_versioning" in {r for e in parse(MODULES / "bucket" / "main.tf")["resource"] for r in e}
+
+
+def test_only_s3_for_this_account_assumes_the_replication_role():
+    trust = block(policy_document(REPLICATION / "main.tf", "assume")["statement"])
+    assert block(trust["principals"])["identifiers"] in (["s3.amazonaws.com"], "s3.amazonaws.com")
+    cond = block(trust["condition"])
+    assert (scalar(cond["test"]), scalar(cond["variable"])) == ("StringEquals", "aws:SourceAccount")
+    assert items(cond["values"]) == ["${data.aws_caller_identity.current.account_id}"]
