@@ -385,6 +385,7 @@ module "access" {
     module.kafka_ingest.failure_queue_arn,
     module.async_dlq.arn,
   ]
+  move_target_queue_arns = [module.processing.queue_arn]
 }
 
 # --- Container images (optional) ----------------------------------------------------------------

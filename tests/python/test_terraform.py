@@ -1145,3 +1145,17 @@ def test_only_s3_for_this_account_assumes_the_replication_role():
     cond = block(trust["condition"])
     assert (scalar(cond["test"]), scalar(cond["variable"])) == ("StringEquals", "aws:SourceAccount")
     assert items(cond["values"]) == ["${data.aws_caller_identity.current.account_id}"]
+
+
+def test_operators_can_move_dead_letters_back_to_the_process_queue():
+    """`aws sqs start-message-move-task` from the process DLQ sends to its source queue: the
+    operator needs sqs:SendMessage there (only that: the process queue is not theirs to drain)."""
+    root = module_calls(TF / "main.tf")["access"]
+    outputs = {k: v for o in parse(MODULES / "processing" / "outputs.tf")["output"] for k, v in o.items()}
+    assert scalar(outputs["queue_arn"]["value"]) == "${module.queue.arn}"
+    targets = [expr(a) for a in items(root["move_target_queue_arns"])]
+    assert targets == ["${module.processing.queue_arn}"]
+    assert "${module.processing.dlq_arn}" in [expr(a) for a in items(root["queue_arns"])]
+    st = statement(policy_document(ACCESS / "main.tf", "operator"), "MoveDeadLettersBack")
+    assert scalar(st["resources"]) == "${var.move_target_queue_arns}"
+    assert sorted(scalar(a) for a in items(st["actions"])) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
