@@ -973,17 +973,27 @@ def test_every_example_sets_only_declared_variables():
         assert values and not unknown, f"{example.name} sets undeclared variables: {unknown}"
 
 
-def test_the_apis_cors_headers_are_what_serve_allows():
-    """A web app calling the upload API sends what serve's CORS layer allows (src/console/cors.rs):
-    the same request headers must pass API Gateway's preflight."""
-    import re
+def cors_list(source: str, const: str) -> list[str]:
+    value = re.search(rf'const {const}: &str = "([^"]*)"', source).group(1)
+    return [v.strip() for v in value.split(",") if v.strip()]
 
+
+def test_the_apis_cors_configuration_is_what_serve_answers():
+    """A web app calling the upload API sees what serve's CORS layer (src/console/cors.rs) gives it:
+    the same request headers and methods pass API Gateway's preflight, and the same response
+    headers (Location of a created image, Retry-After of a 503) are readable by the page."""
     cors = (REPO / "src" / "console" / "cors.rs").read_text(encoding="utf-8")
-    served = re.search(r'const API_HEADERS: &str = "([^"]+)"', cors).group(1)
-    text = (MODULES / "ingest_api" / "main.tf").read_text(encoding="utf-8")
-    listed = re.search(r"allow_headers\s*=\s*\[([^\]]*)\]", text).group(1)
-    deployed = [h.strip().strip('"') for h in listed.split(",") if h.strip()]
-    assert sorted(deployed) == sorted(h.strip() for h in served.split(","))
+    api = resources(MODULES / "ingest_api" / "main.tf", "aws_apigatewayv2_api")["this"]
+    deployed = block(dynamic(api, "cors_configuration")["content"])
+    for attribute, const, case in (
+        ("allow_headers", "API_HEADERS", str.lower),
+        ("allow_methods", "API_METHODS", str.upper),
+        ("expose_headers", "API_EXPOSE", str.lower),
+    ):
+        assert attribute in deployed, f"cors_configuration has no {attribute} (serve's {const})"
+        listed = sorted(case(scalar(v)) for v in items(deployed[attribute]))
+        assert listed == sorted(case(v) for v in cors_list(cors, const)), attribute
+    assert str(scalar(deployed["max_age"])) == cors_list(cors, "API_MAX_AGE")[0]
 
 
 # --- VPC endpoint policies admit every call the functions make ---------------------------------
