@@ -1169,3 +1169,30 @@ def test_operators_can_move_dead_letters_back_to_the_process_queue():
     st = statement(policy_document(ACCESS / "main.tf", "operator"), "MoveDeadLettersBack")
     assert scalar(st["resources"]) == "${var.move_target_queue_arns}"
     assert sorted(scalar(a) for a in items(st["actions"])) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+
+
+def test_the_region_loss_runbook_is_what_this_configuration_allows():
+    """Redeploying in the replica region in the same account: IAM names are global and the replica
+    buckets already hold the names a same-named deployment would give its own buckets there, so
+    the runbook must change the name (environment); and it may only promise copies this
+    configuration makes (no table backup leaves the region)."""
+    # The collision the runbook avoids: replica buckets are named like the storage buckets with
+    # the replica region's suffix; role names carry local.name, which carries the environment.
+    replica = module_calls(REPLICATION / "main.tf")["replica"]
+    assert scalar(replica["name"]) == "${var.name}-${var.bucket_suffix}-${each.key}"
+    storage = module_calls(MODULES / "storage" / "main.tf")
+    assert scalar(storage["lake"]["name"]) == "${var.name}-${var.bucket_suffix}-lake"
+    call = module_calls(TF / "main.tf")["replication"]
+    assert "coalesce(var.replication.region,var.aws_region)" in expr(call["bucket_suffix"])
+    assert expr(local_values(TF / "main.tf")["name"]) == "${var.name_prefix}-${var.environment}"
+    assert expr(local_values(TF / "main.tf")["bucket_suffix"]).endswith("-${data.aws_region.current.region}")
+    copies_table = any(
+        resources(p, t) for p in tf_files() for t in ("aws_backup_plan", "aws_dynamodb_table_replica", "aws_backup_selection")
+    )
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| the region is unavailable"))
+    if not copies_table:
+        assert "backup" not in row.lower() or "no backup" in row.lower(), "the runbook relies on a table copy terraform never makes"
+        assert "PITR restore" not in row or "not possible" in row
+    for needed in ("`environment`", "`aws_region", "state key", "`replication.enabled = false`", "aws s3 sync"):
+        assert needed in row, f"region-loss runbook lacks {needed}"
