@@ -1196,3 +1196,16 @@ def test_the_region_loss_runbook_is_what_this_configuration_allows():
         assert "PITR restore" not in row or "not possible" in row
     for needed in ("`environment`", "`aws_region", "state key", "`replication.enabled = false`", "aws s3 sync"):
         assert needed in row, f"region-loss runbook lacks {needed}"
+
+
+def test_the_deploy_checks_setup_names_checkov_too():
+    """`eval "$(scripts/deploy-checks-setup.sh)"` is the documented set-up for running these tests
+    by hand: it must name checkov as scripts/test.sh does, or checkov's test fails spuriously."""
+    if not os.environ.get("IMGLAKE_TF_SCHEMA"):
+        pytest.skip("the deploy checks are not set up here (their caches would be built from the network)")
+    out = subprocess.run(
+        ["bash", "scripts/deploy-checks-setup.sh"], cwd=REPO, capture_output=True, text=True, timeout=600, check=True
+    ).stdout
+    exported = dict(re.findall(r"^export (\w+)=(.*)$", out, re.MULTILINE))
+    assert {"IMGLAKE_TF_SCHEMA", "IMGLAKE_HADOLINT", "IMGLAKE_CHECKOV"} <= set(exported), exported
+    assert Path(exported["IMGLAKE_CHECKOV"]).name == "checkov" and Path(exported["IMGLAKE_CHECKOV"]).exists()
