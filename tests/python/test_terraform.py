@@ -1209,3 +1209,25 @@ def test_the_deploy_checks_setup_names_checkov_too():
     exported = dict(re.findall(r"^export (\w+)=(.*)$", out, re.MULTILINE))
     assert {"IMGLAKE_TF_SCHEMA", "IMGLAKE_HADOLINT", "IMGLAKE_CHECKOV"} <= set(exported), exported
     assert Path(exported["IMGLAKE_CHECKOV"]).name == "checkov" and Path(exported["IMGLAKE_CHECKOV"]).exists()
+
+
+def test_people_reach_athena_through_its_endpoint_and_quicksight_needs_it():
+    """With private_only, analysts and operators call Athena through the athena endpoint: every
+    Athena action their permission sets allow must pass its policy (the console lists workgroups
+    and catalogs, actions on "*"). QuickSight's VPC connection is useless without that endpoint."""
+    athena = endpoint_allowed_actions()["athena"]
+    missing = []
+    for p, name, doc in policy_documents():
+        if p.parent != ACCESS:
+            continue
+        for st in statements(doc):
+            if scalar(st.get("effect", "Allow")) != "Allow" or "actions" not in st:
+                continue
+            for action in (scalar(a) for a in items(st["actions"])):
+                if action.lower().startswith("athena:") and not allowed_by(athena, action):
+                    missing.append(f"{name} {scalar(st.get('sid'))}: {action}")
+    assert not missing, "refused by the Athena endpoint policy:\n" + "\n".join(missing)
+    listings = [st for st in items(block(local_values(NETWORK / "main.tf")["endpoint_statements"])["athena"]) if items(st["resources"]) == ["*"]]
+    assert listings and all(scalar(a).split(":")[1].startswith("List") for st in listings for a in items(st["actions"]))
+    validations = [expr(v["condition"]) for v in blocks(variables(NETWORK / "variables.tf")["quicksight_vpc_connection"].get("validation", []))]
+    assert "${!var.quicksight_vpc_connection||var.athena_endpoint}" in validations

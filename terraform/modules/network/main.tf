@@ -312,19 +312,23 @@ locals {
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
       resources = ["${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.name}/*"]
     }]
-    athena = [{
-      sid = "ThisDeploymentsWorkgroup"
-      actions = [
-        "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-        "athena:GetQueryRuntimeStatistics", "athena:BatchGetQueryExecution", "athena:ListQueryExecutions", "athena:GetWorkGroup",
-        "athena:GetNamedQuery", "athena:BatchGetNamedQuery", "athena:ListNamedQueries",
-        "athena:GetDataCatalog", "athena:GetDatabase", "athena:ListDatabases", "athena:GetTableMetadata", "athena:ListTableMetadata",
-      ]
-      resources = [
-        "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.athena_workgroup_name}",
-        "${local.arn_prefix}:athena:${local.region}:${local.account_id}:datacatalog/AwsDataCatalog",
-      ]
-    }]
+    athena = [
+      {
+        sid = "ThisDeploymentsWorkgroup"
+        actions = [
+          "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+          "athena:GetQueryRuntimeStatistics", "athena:BatchGetQueryExecution", "athena:ListQueryExecutions", "athena:GetWorkGroup",
+          "athena:GetNamedQuery", "athena:BatchGetNamedQuery", "athena:ListNamedQueries",
+          "athena:GetDataCatalog", "athena:GetDatabase", "athena:ListDatabases", "athena:GetTableMetadata", "athena:ListTableMetadata",
+        ]
+        resources = [
+          "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.athena_workgroup_name}",
+          "${local.arn_prefix}:athena:${local.region}:${local.account_id}:datacatalog/AwsDataCatalog",
+        ]
+      },
+      # Listing workgroups and catalogs (the console, JDBC/ODBC drivers) has no resource.
+      { sid = "Listings", actions = ["athena:ListWorkGroups", "athena:ListDataCatalogs", "athena:ListEngineVersions"], resources = ["*"] },
+    ]
     kms = [{ sid = "ThisDeploymentsKeys", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources = var.kms_key_arns }]
     logs = [{
       sid       = "ThisDeploymentsLogGroups"

@@ -125,6 +125,11 @@ variable "quicksight_vpc_connection" {
   description = "Create a QuickSight VPC connection (with its role and security group) so QuickSight reaches Athena through the endpoint."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.quicksight_vpc_connection || var.athena_endpoint
+    error_message = "quicksight_vpc_connection needs athena_endpoint: the connection's security group reaches the interface endpoints only."
+  }
 }
 
 variable "log_kms_key_arn" {
