@@ -1231,3 +1231,15 @@ def test_people_reach_athena_through_its_endpoint_and_quicksight_needs_it():
     assert listings and all(scalar(a).split(":")[1].startswith("List") for st in listings for a in items(st["actions"]))
     validations = [expr(v["condition"]) for v in blocks(variables(NETWORK / "variables.tf")["quicksight_vpc_connection"].get("validation", []))]
     assert "${!var.quicksight_vpc_connection||var.athena_endpoint}" in validations
+
+
+def test_the_readme_states_the_limits_of_private_only_and_of_replication():
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    access = readme.split("## Analyst and operator access", 1)[1].split("\n## ", 1)[0]
+    # Gateway endpoints carry traffic from the VPC's route tables only: with private_only, lake
+    # reads from a VPN or Direct Connect are refused; on-premises DNS does not see private DNS.
+    for needed in ("gateway endpoint", "Route 53 Resolver inbound endpoint", "Direct Connect", "console"):
+        assert needed in access, f"private_only caveat missing: {needed}"
+    replication = readme.split("## Replication", 1)[1].split("\n## ", 1)[0]
+    for needed in ("Batch Replication", "S3ReplicateObject", "existing objects"):
+        assert needed in replication, f"replication section lacks {needed}"
