@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares the deployment checks of tests/python (terraform/ against the AWS provider schema,
-# docker/*/Dockerfile with hadolint, checkov on terraform/) and prints the variables that point
+# docker/Dockerfile with hadolint, checkov on terraform/) and prints the variables that point
 # the tests at them (IMGLAKE_CHECKOV as scripts/test.sh sets it):
 #   eval "$(scripts/deploy-checks-setup.sh)"
 # All are cached in ~/.cache/imglake (the provider schema, 37 MB fetched from npm once; the

@@ -13,7 +13,7 @@ locals {
   queries_dir   = "${path.module}/../sql/queries"
   kafka_enabled = var.kafka.source != "none"
 
-  # Every Lambda binary (crates' [[bin]] entries; docker/<binary>/Dockerfile for images).
+  # Every Lambda binary (crates' [[bin]] entries; docker/Dockerfile targets for images).
   lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
   image_uris      = try(module.images[0].image_uris, {})
 

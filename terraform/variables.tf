@@ -67,7 +67,7 @@ variable "lambda_artifact_dir" {
 }
 
 variable "lambda_package_type" {
-  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/<binary>/Dockerfile, pushed to the ECR repositories this configuration creates)."
+  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/Dockerfile (one target per binary), pushed to the ECR repositories this configuration creates)."
   type        = string
   default     = "Zip"
 
