@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Lambda container images (docker/<binary>/Dockerfile, arm64) and pushes each to its
-# ECR repository, for terraform's lambda_package_type = "Image".
-#   scripts/build-images.sh TAG [BINARY...]      # default: every docker/<binary>/Dockerfile
+# Builds the Lambda container images (docker/Dockerfile, one target per binary, arm64) and pushes
+# each to its ECR repository, for terraform's lambda_package_type = "Image". The targets share
+# one build stage, which BuildKit builds once.
+#   scripts/build-images.sh TAG [BINARY...]      # default: every target of docker/Dockerfile
 #   DRY_RUN=1 scripts/build-images.sh TAG        # print the commands only
 # Repository URLs come from `terraform -chdir=terraform output -json image_repository_urls`, or
 # from IMGLAKE_IMAGE_REPOSITORIES (the same JSON object: binary -> repository URL). Needs Docker
@@ -16,16 +17,19 @@ if [[ ! "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
   echo "error: '$tag' is not a valid image tag" >&2; exit 2
 fi
 repos="${IMGLAKE_IMAGE_REPOSITORIES:-$(terraform -chdir=terraform output -json image_repository_urls)}"
+# The image targets: every stage built on the Lambda base image.
+targets="$(sed -n 's|^FROM public\.ecr\.aws/lambda/provided:al2023 AS \([a-z0-9-]*\)$|\1|p' docker/Dockerfile)"
 if (($# == 0)); then
-  set -- $(for f in docker/*/Dockerfile; do basename "$(dirname "$f")"; done)
+  # shellcheck disable=SC2086 # one target name per word
+  set -- $targets
 fi
 for binary in "$@"; do
-  [[ -f "docker/$binary/Dockerfile" ]] || { echo "error: no docker/$binary/Dockerfile" >&2; exit 2; }
+  grep -qx -- "$binary" <<<"$targets" || { echo "error: docker/Dockerfile has no target $binary" >&2; exit 2; }
   repo="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$repos" "$binary")"
   if [[ -z "$repo" ]]; then
     echo "error: no repository for $binary: apply terraform with lambda_package_type = \"Image\" first" >&2
     exit 1
   fi
-  cmd=(docker buildx build --platform linux/arm64 --provenance=false -f "docker/$binary/Dockerfile" -t "$repo:$tag" --push .)
+  cmd=(docker buildx build --platform linux/arm64 --provenance=false -f docker/Dockerfile --target "$binary" -t "$repo:$tag" --push .)
   if [[ -n "${DRY_RUN:-}" ]]; then printf '%q ' "${cmd[@]}"; echo; else echo "== $binary -> $repo:$tag" >&2; "${cmd[@]}"; fi
 done

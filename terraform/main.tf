@@ -13,7 +13,7 @@ locals {
   queries_dir   = "${path.module}/../sql/queries"
   kafka_enabled = var.kafka.source != "none"
 
-  # Every Lambda binary (crates' [[bin]] entries; docker/<binary>/Dockerfile for images).
+  # Every Lambda binary (crates' [[bin]] entries; docker/Dockerfile targets for images).
   lambda_binaries = ["upload", "kafka-ingest", "process", "stream-export", "compact", "redrive", "reconcile"]
   image_uris      = try(module.images[0].image_uris, {})
 
@@ -26,6 +26,8 @@ locals {
   # Where the functions run: the network module's private subnets, or a VPC given as is.
   network_enabled = var.network.enabled
   vpc_config      = local.network_enabled ? module.network[0].vpc_config : var.lambda_vpc_config
+  # Shared VPC (no private DNS on the interface endpoints): where the functions find them.
+  endpoint_environment = local.network_enabled ? module.network[0].endpoint_environment : {}
 
   # Configuration shared by the image pipeline functions (upload, kafka-ingest, process).
   pipeline_environment = {
@@ -121,6 +123,7 @@ module "network" {
 
   name                      = local.name
   vpc_id                    = var.network.vpc_id
+  dedicated_vpc             = var.network.dedicated_vpc
   vpc_cidr                  = var.network.vpc_cidr
   availability_zones        = var.network.availability_zones
   private_subnet_ids        = var.network.private_subnet_ids
@@ -131,6 +134,9 @@ module "network" {
   athena_workgroup_name     = module.analytics.workgroup_name
   athena_endpoint           = var.network.athena_endpoint
   kafka_in_vpc              = var.network.kafka_in_vpc
+  # The pollers' groups: an MSK cluster's (network.kafka_security_group_ids), a self-managed
+  # cluster's mapping's (kafka.vpc_security_group_ids).
+  kafka_security_group_ids = distinct(concat(var.network.kafka_security_group_ids, var.kafka.vpc_security_group_ids))
   extra_interface_endpoints = var.network.extra_interface_endpoints
   client_cidrs              = var.network.client_cidrs
   restrict_buckets_to_vpc   = var.network.restrict_buckets_to_vpc
@@ -286,7 +292,7 @@ module "export" {
   artifact_dir                       = var.lambda_artifact_dir
   package_type                       = var.lambda_package_type
   image_uris                         = local.image_uris
-  environment                        = { RUST_LOG = var.log_level }
+  environment                        = merge({ RUST_LOG = var.log_level }, local.endpoint_environment)
   tracing                            = var.enable_xray
   vpc_config                         = local.vpc_config
   stream_export_reserved_concurrency = lookup(var.reserved_concurrency, "stream-export", -1)
@@ -379,6 +385,7 @@ module "access" {
     module.kafka_ingest.failure_queue_arn,
     module.async_dlq.arn,
   ]
+  move_target_queue_arns = [module.processing.queue_arn]
 }
 
 # --- Container images (optional) ----------------------------------------------------------------

@@ -67,7 +67,7 @@ variable "lambda_artifact_dir" {
 }
 
 variable "lambda_package_type" {
-  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/<binary>/Dockerfile, pushed to the ECR repositories this configuration creates)."
+  description = "How the functions are packaged: Zip (cargo-lambda zips from lambda_artifact_dir) or Image (container images from docker/Dockerfile (one target per binary), pushed to the ECR repositories this configuration creates)."
   type        = string
   default     = "Zip"
 
@@ -125,12 +125,14 @@ variable "network" {
   type = object({
     enabled                   = optional(bool, false)
     vpc_id                    = optional(string)
+    dedicated_vpc             = optional(bool)
     vpc_cidr                  = optional(string, "10.80.0.0/20")
     availability_zones        = optional(list(string), [])
     private_subnet_ids        = optional(list(string), [])
     route_table_ids           = optional(list(string), [])
     athena_endpoint           = optional(bool, false)
     kafka_in_vpc              = optional(bool, false)
+    kafka_security_group_ids  = optional(list(string), [])
     extra_interface_endpoints = optional(list(string), [])
     client_cidrs              = optional(list(string), [])
     restrict_buckets_to_vpc   = optional(bool, true)

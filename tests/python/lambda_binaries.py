@@ -1,7 +1,7 @@
 """The Lambda binaries of the workspace, read from the crates' Cargo.toml `[[bin]]` entries: every
 binary of a crate that depends on `lambda_runtime` is a Lambda function. Terraform
-(modules/lambda_function), docker/<binary>/Dockerfile and the environment contract in
-terraform/README.md are tested against this list, so a new binary without its Dockerfile,
+(modules/lambda_function), the targets of docker/Dockerfile and the environment contract in
+terraform/README.md are tested against this list, so a new binary without its image target,
 repository or documented environment fails the suite.
 """
 

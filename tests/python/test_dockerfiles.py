@@ -1,7 +1,7 @@
-"""docker/<binary>/Dockerfile, one per Lambda binary (the crates' [[bin]] entries): linted with
-hadolint, checked for the layout the Lambda provided.al2023 base image expects, and each image's
-entrypoint emulated without Docker: the binary the Dockerfile builds is put where its COPY puts
-it, started the way the base image's /lambda-entrypoint.sh starts the bootstrap (the handler
+"""docker/Dockerfile, one target stage per Lambda binary (the crates' [[bin]] entries) over one
+build stage that builds what scripts/build-lambdas.sh builds: linted with hadolint, checked for
+the layout the Lambda provided.al2023 base image expects, and each image's entrypoint emulated
+without Docker: the binary the Dockerfile builds is put where its target's COPY puts it, started the way the base image's /lambda-entrypoint.sh starts the bootstrap (the handler
 name from CMD in _HANDLER, AWS_LAMBDA_RUNTIME_API set), with exactly the environment terraform/
 gives that function, and it must serve one invocation through a Lambda Runtime API on
 127.0.0.1.
@@ -29,6 +29,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DOCKER = REPO / "docker"
+DOCKERFILE = DOCKER / "Dockerfile"
 sys.path.insert(0, str(HERE))
 
 import lambda_binaries  # noqa: E402
@@ -84,12 +85,17 @@ def substitute(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), text)
 
 
+def target_stages() -> dict[str, dict]:
+    """The image targets of docker/Dockerfile (every stage after the build stage), by name."""
+    return {st["name"]: st for st in stages(DOCKERFILE)[1:]}
+
+
 def image_layout(binary: str) -> dict:
-    """What the image of `binary` runs: the binary's path, CMD, ENTRYPOINT and ENV."""
-    path = DOCKER / binary / "Dockerfile"
-    st = stages(path)
-    assert len(st) == 2, f"{path}: expected a build stage and the Lambda image, got {len(st)} stages"
-    build, final = st
+    """What the image of `binary` (its target) runs: the binary's path, CMD, ENTRYPOINT and ENV."""
+    path = DOCKERFILE
+    build = stages(path)[0]
+    assert binary in target_stages(), f"{path}: no target stage {binary!r}"
+    final = target_stages()[binary]
     assert build["from"] == BUILD_BASE and build["name"], f"{path}: build stage must be a named {BUILD_BASE} stage"
     assert final["from"] == LAMBDA_BASE, f"{path}: the image must be built on {LAMBDA_BASE}, not {final['from']}"
     env = dict(BASE_ENV)
@@ -116,24 +122,50 @@ def image_layout(binary: str) -> dict:
 # --- Every binary has its Dockerfile ------------------------------------------------------------------
 
 
-def test_every_lambda_binary_has_a_dockerfile_and_every_dockerfile_a_binary():
+def test_every_lambda_binary_has_a_target_and_every_target_a_binary():
     built = set(lambda_binaries.built_binaries())
     assert built, "no Lambda binary found in the crates' [[bin]] entries"
-    on_disk = {p.parent.name for p in DOCKER.glob("*/Dockerfile")}
-    missing = built - on_disk
-    assert not missing, f"Lambda binaries without docker/<binary>/Dockerfile: {sorted(missing)}"
-    unknown = on_disk - lambda_binaries.all_binaries()
-    assert not unknown, f"docker/ has Dockerfiles of no Lambda binary: {sorted(unknown)}"
+    assert sorted(p.relative_to(DOCKER).as_posix() for p in DOCKER.rglob("Dockerfile*")) == ["Dockerfile"], (
+        "one docker/Dockerfile, no per-binary copies"
+    )
+    targets = set(target_stages())
+    missing = built - targets
+    assert not missing, f"Lambda binaries without a target in docker/Dockerfile: {sorted(missing)}"
+    unknown = targets - lambda_binaries.all_binaries()
+    assert not unknown, f"docker/Dockerfile has targets of no Lambda binary: {sorted(unknown)}"
     now_built = lambda_binaries.NOT_YET_BUILT & built
     assert not now_built, f"{sorted(now_built)} are built now: remove them from NOT_YET_BUILT in tests/python/lambda_binaries.py"
 
 
-def test_the_dockerfiles_are_one_file_with_another_binary_name():
-    files = sorted(DOCKER.glob("*/Dockerfile"))
-    reference = files[0].read_text(encoding="utf-8").replace(files[0].parent.name, "BINARY")
-    for path in files[1:]:
-        text = path.read_text(encoding="utf-8").replace(path.parent.name, "BINARY")
-        assert text == reference, f"{path} differs from {files[0]} beyond the binary name: change them all alike"
+def test_the_targets_are_one_stage_with_another_binary_name():
+    targets = target_stages()
+    shapes = {
+        name: (st["from"], [(w, re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "BINARY", r)) for w, r in st["body"]])
+        for name, st in targets.items()
+    }
+    reference = next(iter(shapes.values()))
+    for name, shape in shapes.items():
+        assert shape == reference, f"target {name} differs from the others beyond the binary name: {shape} vs {reference}"
+
+
+def build_lambdas_packages() -> list[str]:
+    """The `-p` packages of scripts/build-lambdas.sh's cargo lambda build."""
+    script = (REPO / "scripts" / "build-lambdas.sh").read_text(encoding="utf-8")
+    builds = [line for line in script.splitlines() if line.strip().startswith("cargo lambda build")]
+    assert len(builds) == 1, builds
+    return re.findall(r"(?:-p|--package)\s+(\S+)", builds[0])
+
+
+def test_the_images_build_exactly_what_the_zips_build():
+    """Features unify over the packages a cargo build selects: the images must select the same
+    packages as scripts/build-lambdas.sh (not, say, the exporter too), and build no subset."""
+    cargo = image_layout(sorted(target_stages())[0])["cargo"]
+    packages = re.findall(r"(?:-p|--package)\s+(\S+)", cargo)
+    assert packages and sorted(packages) == sorted(build_lambdas_packages()), (packages, build_lambdas_packages())
+    assert "--bin " not in cargo and "--features" not in cargo and "--no-default-features" not in cargo, cargo
+    script = (REPO / "scripts" / "build-lambdas.sh").read_text(encoding="utf-8")
+    listed = re.search(r"^lambdas=\(([^)]*)\)", script, re.MULTILINE).group(1).split()
+    assert set(listed) == set(target_stages()), "build-lambdas.sh and docker/Dockerfile know different binaries"
 
 
 @pytest.mark.parametrize("binary", sorted(lambda_binaries.all_binaries()))
@@ -146,9 +178,11 @@ def test_the_image_runs_the_binary_as_the_base_images_bootstrap(binary):
     assert layout["cmd"] == [binary], "CMD is the handler name, one argument"
     cargo = layout["cargo"]
     assert "--release" in cargo and "--locked" in cargo
-    assert re.search(rf"--bin {re.escape(binary)}(\s|$)", cargo), cargo
-    assert re.search(rf"target/release/{re.escape(binary)}\s+{re.escape(layout['source'])}(\s|$)", cargo), (
-        f"the build stage must put target/release/{binary} at {layout['source']}"
+    installed = re.search(r"install -D -m 0755 -t (\S+) (.*)$", cargo)
+    assert installed, f"the build stage must install the binaries into one directory: {cargo}"
+    assert f"target/release/{binary}" in installed.group(2).split(), f"target/release/{binary} is not installed"
+    assert layout["source"] == f"{installed.group(1)}/{binary}", (
+        f"the {binary} target must copy {installed.group(1)}/{binary}, not {layout['source']}"
     )
     crate = lambda_binaries.built_binaries().get(binary)
     if crate is not None:
@@ -169,7 +203,7 @@ def hadolint() -> str:
 
 
 def test_hadolint_finds_nothing_in_the_dockerfiles():
-    files = sorted(str(p) for p in DOCKER.glob("*/Dockerfile"))
+    files = [str(DOCKERFILE)]
     proc = subprocess.run([hadolint(), "--no-color", *files], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, f"hadolint:\n{proc.stdout}{proc.stderr}"
     # Every suppression names a rule and sits under a comment that says why.
@@ -437,8 +471,8 @@ def build_images(*args: str, repositories: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_build_images_pushes_every_dockerfile_to_its_repository_with_the_tag():
-    binaries = sorted(p.parent.name for p in DOCKER.glob("*/Dockerfile"))
+def test_build_images_pushes_every_target_to_its_repository_with_the_tag():
+    binaries = list(target_stages())
     repos = {b: f"111122223333.dkr.ecr.eu-west-1.amazonaws.com/imglake-prod/{b}" for b in binaries}
     proc = build_images("3f2a9c1", repositories=repos)
     assert proc.returncode == 0, proc.stderr
@@ -446,7 +480,7 @@ def test_build_images_pushes_every_dockerfile_to_its_repository_with_the_tag():
     assert len(commands) == len(binaries)
     for b, command in zip(binaries, commands):
         assert command.startswith("docker buildx build --platform linux/arm64 --provenance=false ")
-        assert f"-f docker/{b}/Dockerfile -t {repos[b]}:3f2a9c1 --push ." in command
+        assert f"-f docker/Dockerfile --target {b} -t {repos[b]}:3f2a9c1 --push ." in command
 
 
 def test_build_images_refuses_a_missing_repository_and_a_bad_tag():

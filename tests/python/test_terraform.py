@@ -881,8 +881,10 @@ def test_network_places_every_function_and_scopes_every_endpoint():
     doc = policy_document(net, "endpoint")
     assert expr(doc["for_each"]) == "${toset(local.endpoints)}"
     content = block(dynamic(doc, "statement")["content"])
-    cond = block(content["condition"])
-    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${local.account_id}"])
+    cond = dynamic(content, "condition")
+    assert expr(cond["for_each"]) == "${can(statement.value.principals)?[]:[local.account_id]}"
+    cond = block(cond["content"])
+    assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${condition.value}"])
     assert scalar(content["resources"]) == "${statement.value.resources}"
     statements_by_endpoint = block(local_values(net)["endpoint_statements"])
     assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb","dynamodb_streams"],keys(local.interface_endpoints))}'
@@ -971,14 +973,273 @@ def test_every_example_sets_only_declared_variables():
         assert values and not unknown, f"{example.name} sets undeclared variables: {unknown}"
 
 
-def test_the_apis_cors_headers_are_what_serve_allows():
-    """A web app calling the upload API sends what serve's CORS layer allows (src/console/cors.rs):
-    the same request headers must pass API Gateway's preflight."""
-    import re
+def cors_list(source: str, const: str) -> list[str]:
+    value = re.search(rf'const {const}: &str = "([^"]*)"', source).group(1)
+    return [v.strip() for v in value.split(",") if v.strip()]
 
+
+def test_the_apis_cors_configuration_is_what_serve_answers():
+    """A web app calling the upload API sees what serve's CORS layer (src/console/cors.rs) gives it:
+    the same request headers and methods pass API Gateway's preflight, and the same response
+    headers (Location of a created image, Retry-After of a 503) are readable by the page."""
     cors = (REPO / "src" / "console" / "cors.rs").read_text(encoding="utf-8")
-    served = re.search(r'const API_HEADERS: &str = "([^"]+)"', cors).group(1)
-    text = (MODULES / "ingest_api" / "main.tf").read_text(encoding="utf-8")
-    listed = re.search(r"allow_headers\s*=\s*\[([^\]]*)\]", text).group(1)
-    deployed = [h.strip().strip('"') for h in listed.split(",") if h.strip()]
-    assert sorted(deployed) == sorted(h.strip() for h in served.split(","))
+    api = resources(MODULES / "ingest_api" / "main.tf", "aws_apigatewayv2_api")["this"]
+    deployed = block(dynamic(api, "cors_configuration")["content"])
+    for attribute, const, case in (
+        ("allow_headers", "API_HEADERS", str.lower),
+        ("allow_methods", "API_METHODS", str.upper),
+        ("expose_headers", "API_EXPOSE", str.lower),
+    ):
+        assert attribute in deployed, f"cors_configuration has no {attribute} (serve's {const})"
+        listed = sorted(case(scalar(v)) for v in items(deployed[attribute]))
+        assert listed == sorted(case(v) for v in cors_list(cors, const)), attribute
+    assert str(scalar(deployed["max_age"])) == cors_list(cors, "API_MAX_AGE")[0]
+
+
+# --- VPC endpoint policies admit every call the functions make ---------------------------------
+
+# Every policy attached to a function's execution role (not the schedulers' or queues' policies).
+FUNCTION_POLICIES = [
+    (MODULES / "lambda_function" / "main.tf", "runtime"),
+    (MODULES / "ingest_api" / "main.tf", "upload"),
+    (MODULES / "kafka_ingest" / "main.tf", "kafka_ingest"),
+    (MODULES / "processing" / "main.tf", "process"),
+    (EXPORT / "main.tf", "stream_export"),
+    (EXPORT / "main.tf", "compact"),
+    (EXPORT / "main.tf", "redrive"),
+    (EXPORT / "main.tf", "reconcile"),
+]
+# Services whose calls do not leave through an endpoint of modules/network: the Kafka and EC2 calls
+# are made by Lambda's service (pollers, ENI management) with the role, not from the subnets.
+NO_ENDPOINT_SERVICES = {"kafka", "kafka-cluster", "ec2"}
+SERVICE_ENDPOINT = {"cloudwatch": "monitoring"}
+
+
+def action_pattern(pattern: str) -> re.Pattern:
+    """An IAM action pattern as a regex over action strings (case-insensitive, as IAM compares).
+
+    Matching another *pattern* with it decides coverage: a `*` of the granted pattern is only
+    matched by `.*`, so `s3:*` and `s3:Get*` cover `s3:Get*` and `s3:GetObject` does not."""
+    out = []
+    for ch in pattern:
+        out.append(".*" if ch == "*" else "[^*]" if ch == "?" else re.escape(ch))
+    return re.compile("".join(out), re.IGNORECASE)
+
+
+def allowed_by(actions: list[str], wanted: str) -> bool:
+    return any(action_pattern(a).fullmatch(wanted) for a in actions)
+
+
+def endpoint_for(action: str) -> str | None:
+    service, _, name = action.partition(":")
+    service = service.lower()
+    if service in NO_ENDPOINT_SERVICES:
+        return None
+    if service == "dynamodb" and name.lower() in {"describestream", "getsharditerator", "getrecords", "liststreams"}:
+        return "dynamodb_streams"
+    return SERVICE_ENDPOINT.get(service, service)
+
+
+def endpoint_allowed_actions() -> dict[str, list[str]]:
+    """Allowed actions by endpoint, from the literal statements in modules/network's locals."""
+    by_endpoint = block(local_values(NETWORK / "main.tf")["endpoint_statements"])
+    out = {}
+    for endpoint, sts in by_endpoint.items():
+        acts = []
+        for st in items(sts):
+            acts.extend(scalar(a) for a in items(st["actions"]))
+        out[endpoint] = acts
+    return out
+
+
+def test_the_action_matcher_expands_wildcards():
+    assert allowed_by(["s3:Get*"], "s3:GetObjectVersion") and allowed_by(["s3:*"], "s3:Get*")
+    assert allowed_by(["S3:getobject"], "s3:GetObject"), "IAM compares actions case-insensitively"
+    assert not allowed_by(["s3:GetObject"], "s3:Get*"), "one action does not cover a wildcard grant"
+    assert not allowed_by(["s3:GetObject"], "s3:GetObjectVersion")
+    assert not allowed_by(["s3:Get?bject"], "s3:Get*bject")
+    assert endpoint_for("dynamodb:GetRecords") == "dynamodb_streams" and endpoint_for("dynamodb:Scan") == "dynamodb"
+
+
+def test_every_function_action_is_allowed_by_its_vpc_endpoint_policy():
+    """With the network module on, each call a function's role allows leaves through an endpoint
+    whose policy must allow it too, or the call is refused (e.g. process's GetObjectVersion)."""
+    endpoints = endpoint_allowed_actions()
+    assert {"s3", "dynamodb", "dynamodb_streams", "sqs", "glue", "kms", "logs"} <= set(endpoints)
+    missing, checked = [], 0
+    for path, name in FUNCTION_POLICIES:
+        for st in statements(policy_document(path, name)):
+            if scalar(st.get("effect", "Allow")) != "Allow":
+                continue
+            for action in (scalar(a) for a in items(st["actions"])):
+                endpoint = endpoint_for(action)
+                if endpoint is None:
+                    continue
+                checked += 1
+                assert endpoint in endpoints, f"{name} calls {action} but the network module has no {endpoint} endpoint policy"
+                if not allowed_by(endpoints[endpoint], action):
+                    missing.append(f"{path.parent.name}/{name} {scalar(st.get('sid'))}: {action} (endpoint {endpoint})")
+    assert checked > 30
+    assert not missing, "refused by the VPC endpoint policies:\n" + "\n".join(missing)
+
+
+def test_endpoints_take_over_dns_only_in_a_dedicated_vpc():
+    """Private DNS on an interface endpoint answers the service's public name for the whole VPC,
+    and these endpoint policies admit this deployment's resources only: in a shared VPC that
+    would refuse every other workload's SQS, STS, Glue... calls. Safe default: dedicated only when
+    the module creates the VPC; in a shared one the functions get the endpoints' own names."""
+    net_vars = variables(NETWORK / "variables.tf")
+    assert "default" in net_vars["dedicated_vpc"] and scalar(net_vars["dedicated_vpc"]["default"]) is None
+    net_locals = local_values(NETWORK / "main.tf")
+    assert expr(net_locals["dedicated"]) == "${var.dedicated_vpc==null?local.create_vpc:var.dedicated_vpc}"
+    assert expr(net_locals["create_vpc"]) == "${var.vpc_id==null}"
+    interface = resources(NETWORK / "main.tf", "aws_vpc_endpoint")["interface"]
+    assert scalar(interface["private_dns_enabled"]) == "${local.dedicated}"
+    assert scalar(resources(NETWORK / "main.tf", "aws_vpc_endpoint")["dynamodb_streams"]["private_dns_enabled"]) is False
+    # The Kafka pollers' endpoints only work through private DNS: not created in a shared VPC.
+    assert "var.kafka_in_vpc&&local.dedicated?{" in expr(net_locals["interface_endpoints"])
+    # Every endpoint a function may address without private DNS has its SDK variable.
+    names = block(net_locals["endpoint_env_names"])
+    assert {"glue", "sqs", "athena", "kms", "logs", "monitoring", "xray"} <= set(names)
+    assert all(re.fullmatch(r"AWS_ENDPOINT_URL_[A-Z_]+", v) for v in names.values())
+    outputs = {k: v for o in parse(NETWORK / "outputs.tf")["output"] for k, v in o.items()}
+    value = expr(outputs["endpoint_environment"]["value"])
+    assert value.startswith("${local.dedicated?{}:{") and "local.endpoint_env_names[k]" in value
+    root = module_calls(TF / "main.tf")
+    assert scalar(root["network"]["dedicated_vpc"]) == "${var.network.dedicated_vpc}"
+    assert "dedicated_vpc=optional(bool)" in expr(variables(TF / "variables.tf")["network"]["type"])
+    assert expr(root["export"]["environment"]) == "${merge({RUST_LOG=var.log_level},local.endpoint_environment)}"
+    assert "module.network[0].endpoint_environment" in expr(local_values(TF / "main.tf")["endpoint_environment"])
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    assert "network.dedicated_vpc" in readme
+
+
+def test_kafka_pollers_reach_the_endpoints_made_for_them():
+    """The pollers use the event source mapping's security groups (MSK: the cluster's), not the
+    functions' group; the endpoints' group must admit them, and STS must let the Lambda service
+    principal assume kafka-ingest's role (it has no aws:PrincipalAccount)."""
+    rules = resources(NETWORK / "main.tf", "aws_vpc_security_group_ingress_rule")
+    rule = rules["endpoints_from_kafka_pollers"]
+    assert scalar(rule["security_group_id"]) == "${aws_security_group.endpoints.id}"
+    assert scalar(rule["referenced_security_group_id"]) == "${each.value}"
+    assert (scalar(rule["from_port"]), scalar(rule["to_port"]), scalar(rule["ip_protocol"])) == (443, 443, "tcp")
+    assert expr(rule["for_each"]).startswith("${var.kafka_in_vpc?{fori,sginvar.kafka_security_group_ids:")
+    var = variables(NETWORK / "variables.tf")["kafka_security_group_ids"]
+    assert "length(var.kafka_security_group_ids)>0" in expr(block(var["validation"])["condition"])
+    call = module_calls(TF / "main.tf")["network"]
+    sgs = expr(call["kafka_security_group_ids"])
+    assert "var.network.kafka_security_group_ids" in sgs and "var.kafka.vpc_security_group_ids" in sgs
+    sts = items(block(local_values(NETWORK / "main.tf")["endpoint_statements"])["sts"])
+    lambda_service = [st for st in sts if block(st.get("principals", {})).get("identifiers") in (["lambda.amazonaws.com"], "lambda.amazonaws.com")]
+    assert lambda_service, "the STS endpoint policy does not admit the lambda.amazonaws.com service principal"
+    st = lambda_service[0]
+    assert scalar(block(st["principals"])["type"]) == "Service"
+    assert [scalar(a) for a in items(st["actions"])] == ["sts:AssumeRole"]
+    assert [scalar(r) for r in items(st["resources"])] == ["${local.role_arn}-kafka-ingest"]
+
+
+def test_replication_is_configured_only_after_the_replicas_are_versioned():
+    """S3 refuses a replication configuration whose destination bucket is not versioned yet; the
+    destination's ARN alone only orders it after the bucket, not after modules/bucket's
+    aws_s3_bucket_versioning: a first apply needs the whole replica module first."""
+    config = resources(REPLICATION / "main.tf", "aws_s3_bucket_replication_configuration")["this"]
+    depends = {expr(d) for d in items(config["depends_on"])}
+    assert "${module.replica}" in depends or "module.replica" in depends, depends
+    assert any(x in depends for x in ("${aws_iam_role_policy.replication}", "aws_iam_role_policy.replication"))
+    assert "aws_s3_bucket_versioning" in {r for e in parse(MODULES / "bucket" / "main.tf")["resource"] for r in e}
+
+
+def test_only_s3_for_this_account_assumes_the_replication_role():
+    trust = block(policy_document(REPLICATION / "main.tf", "assume")["statement"])
+    assert block(trust["principals"])["identifiers"] in (["s3.amazonaws.com"], "s3.amazonaws.com")
+    cond = block(trust["condition"])
+    assert (scalar(cond["test"]), scalar(cond["variable"])) == ("StringEquals", "aws:SourceAccount")
+    assert items(cond["values"]) == ["${data.aws_caller_identity.current.account_id}"]
+
+
+def test_operators_can_move_dead_letters_back_to_the_process_queue():
+    """`aws sqs start-message-move-task` from the process DLQ sends to its source queue: the
+    operator needs sqs:SendMessage there (only that: the process queue is not theirs to drain)."""
+    root = module_calls(TF / "main.tf")["access"]
+    outputs = {k: v for o in parse(MODULES / "processing" / "outputs.tf")["output"] for k, v in o.items()}
+    assert scalar(outputs["queue_arn"]["value"]) == "${module.queue.arn}"
+    targets = [expr(a) for a in items(root["move_target_queue_arns"])]
+    assert targets == ["${module.processing.queue_arn}"]
+    assert "${module.processing.dlq_arn}" in [expr(a) for a in items(root["queue_arns"])]
+    st = statement(policy_document(ACCESS / "main.tf", "operator"), "MoveDeadLettersBack")
+    assert scalar(st["resources"]) == "${var.move_target_queue_arns}"
+    assert sorted(scalar(a) for a in items(st["actions"])) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+
+
+def test_the_region_loss_runbook_is_what_this_configuration_allows():
+    """Redeploying in the replica region in the same account: IAM names are global and the replica
+    buckets already hold the names a same-named deployment would give its own buckets there, so
+    the runbook must change the name (environment); and it may only promise copies this
+    configuration makes (no table backup leaves the region)."""
+    # The collision the runbook avoids: replica buckets are named like the storage buckets with
+    # the replica region's suffix; role names carry local.name, which carries the environment.
+    replica = module_calls(REPLICATION / "main.tf")["replica"]
+    assert scalar(replica["name"]) == "${var.name}-${var.bucket_suffix}-${each.key}"
+    storage = module_calls(MODULES / "storage" / "main.tf")
+    assert scalar(storage["lake"]["name"]) == "${var.name}-${var.bucket_suffix}-lake"
+    call = module_calls(TF / "main.tf")["replication"]
+    assert "coalesce(var.replication.region,var.aws_region)" in expr(call["bucket_suffix"])
+    assert expr(local_values(TF / "main.tf")["name"]) == "${var.name_prefix}-${var.environment}"
+    assert expr(local_values(TF / "main.tf")["bucket_suffix"]).endswith("-${data.aws_region.current.region}")
+    copies_table = any(
+        resources(p, t) for p in tf_files() for t in ("aws_backup_plan", "aws_dynamodb_table_replica", "aws_backup_selection")
+    )
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| the region is unavailable"))
+    if not copies_table:
+        assert "backup" not in row.lower() or "no backup" in row.lower(), "the runbook relies on a table copy terraform never makes"
+        assert "PITR restore" not in row or "not possible" in row
+    for needed in ("`environment`", "`aws_region", "state key", "`replication.enabled = false`", "aws s3 sync"):
+        assert needed in row, f"region-loss runbook lacks {needed}"
+
+
+def test_the_deploy_checks_setup_names_checkov_too():
+    """`eval "$(scripts/deploy-checks-setup.sh)"` is the documented set-up for running these tests
+    by hand: it must name checkov as scripts/test.sh does, or checkov's test fails spuriously."""
+    if not os.environ.get("IMGLAKE_TF_SCHEMA"):
+        pytest.skip("the deploy checks are not set up here (their caches would be built from the network)")
+    out = subprocess.run(
+        ["bash", "scripts/deploy-checks-setup.sh"], cwd=REPO, capture_output=True, text=True, timeout=600, check=True
+    ).stdout
+    exported = dict(re.findall(r"^export (\w+)=(.*)$", out, re.MULTILINE))
+    assert {"IMGLAKE_TF_SCHEMA", "IMGLAKE_HADOLINT", "IMGLAKE_CHECKOV"} <= set(exported), exported
+    assert Path(exported["IMGLAKE_CHECKOV"]).name == "checkov" and Path(exported["IMGLAKE_CHECKOV"]).exists()
+
+
+def test_people_reach_athena_through_its_endpoint_and_quicksight_needs_it():
+    """With private_only, analysts and operators call Athena through the athena endpoint: every
+    Athena action their permission sets allow must pass its policy (the console lists workgroups
+    and catalogs, actions on "*"). QuickSight's VPC connection is useless without that endpoint."""
+    athena = endpoint_allowed_actions()["athena"]
+    missing = []
+    for p, name, doc in policy_documents():
+        if p.parent != ACCESS:
+            continue
+        for st in statements(doc):
+            if scalar(st.get("effect", "Allow")) != "Allow" or "actions" not in st:
+                continue
+            for action in (scalar(a) for a in items(st["actions"])):
+                if action.lower().startswith("athena:") and not allowed_by(athena, action):
+                    missing.append(f"{name} {scalar(st.get('sid'))}: {action}")
+    assert not missing, "refused by the Athena endpoint policy:\n" + "\n".join(missing)
+    listings = [st for st in items(block(local_values(NETWORK / "main.tf")["endpoint_statements"])["athena"]) if items(st["resources"]) == ["*"]]
+    assert listings and all(scalar(a).split(":")[1].startswith("List") for st in listings for a in items(st["actions"]))
+    validations = [expr(v["condition"]) for v in blocks(variables(NETWORK / "variables.tf")["quicksight_vpc_connection"].get("validation", []))]
+    assert "${!var.quicksight_vpc_connection||var.athena_endpoint}" in validations
+
+
+def test_the_readme_states_the_limits_of_private_only_and_of_replication():
+    readme = (TF / "README.md").read_text(encoding="utf-8")
+    access = readme.split("## Analyst and operator access", 1)[1].split("\n## ", 1)[0]
+    # Gateway endpoints carry traffic from the VPC's route tables only: with private_only, lake
+    # reads from a VPN or Direct Connect are refused; on-premises DNS does not see private DNS.
+    for needed in ("gateway endpoint", "Route 53 Resolver inbound endpoint", "Direct Connect", "console"):
+        assert needed in access, f"private_only caveat missing: {needed}"
+    replication = readme.split("## Replication", 1)[1].split("\n## ", 1)[0]
+    for needed in ("Batch Replication", "S3ReplicateObject", "existing objects"):
+        assert needed in replication, f"replication section lacks {needed}"

@@ -188,6 +188,14 @@ data "aws_iam_policy_document" "operator" {
     resources = var.queue_arns
   }
 
+  # start-message-move-task sends the process DLQ's messages back to the process queue as the
+  # caller: SendMessage there, and nothing that would drain it.
+  statement {
+    sid       = "MoveDeadLettersBack"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes"]
+    resources = var.move_target_queue_arns
+  }
+
   statement {
     sid       = "RereadTheStream"
     actions   = ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"]

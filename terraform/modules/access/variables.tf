@@ -109,6 +109,11 @@ variable "queue_arns" {
   type        = list(string)
 }
 
+variable "move_target_queue_arns" {
+  description = "Source queues of those dead-letter queues, where start-message-move-task sends the dead letters back (the process queue): SendMessage only."
+  type        = list(string)
+}
+
 variable "private_only" {
   description = "Refuse the analyst's Athena calls and lake reads that do not come through this VPC's endpoints (modules/network's athena and S3 endpoints)."
   type        = bool

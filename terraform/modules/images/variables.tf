@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "binaries" {
-  description = "Lambda binaries (one repository each), as named by the crates' [[bin]] entries and docker/<binary>/Dockerfile."
+  description = "Lambda binaries (one repository each), as named by the crates' [[bin]] entries and the targets of docker/Dockerfile."
   type        = list(string)
 }
 

@@ -72,9 +72,12 @@ resource "aws_apigatewayv2_api" "this" {
     for_each = length(var.cors_allow_origins) > 0 ? [1] : []
     content {
       allow_origins = var.cors_allow_origins
-      allow_methods = ["GET", "POST", "PUT"]
-      allow_headers = ["authorization", "content-type", "idempotency-key", "x-imglake-tenant"]
-      max_age       = 3600
+      # As `imglake serve` answers (src/console/cors.rs): HEAD too, and the page may read the
+      # Location of a created image and the Retry-After of a 503.
+      allow_methods  = ["GET", "HEAD", "POST", "PUT"]
+      allow_headers  = ["authorization", "content-type", "idempotency-key", "x-imglake-tenant"]
+      expose_headers = ["location", "retry-after"]
+      max_age        = 3600
     }
   }
 }

@@ -1,6 +1,6 @@
 # One Rust Lambda (arm64) with its own role, log group, encrypted environment, async dead-letter
 # queue and optional X-Ray tracing and VPC. Packaged as a zip (provided.al2023, handler
-# "bootstrap", the default) or as a container image built from docker/<binary>/Dockerfile on the
+# "bootstrap", the default) or as a container image built from docker/Dockerfile (target <binary>) on the
 # Lambda provided.al2023 base image and pushed to ECR (package_type = "Image").
 
 data "aws_caller_identity" "current" {}
@@ -143,7 +143,7 @@ resource "aws_lambda_function" "this" {
 
     precondition {
       condition     = local.zip || var.image_uri != null
-      error_message = "package_type = Image needs the image of ${var.binary}: build docker/${var.binary}/Dockerfile and push it (terraform/README.md, Container images)."
+      error_message = "package_type = Image needs the image of ${var.binary}: build docker/Dockerfile --target ${var.binary} and push it (terraform/README.md, Container images)."
     }
   }
 

@@ -14,7 +14,7 @@ variable "artifact_dir" {
 }
 
 variable "package_type" {
-  description = "Zip (cargo-lambda's bootstrap.zip on provided.al2023) or Image (a container image from docker/<binary>/Dockerfile in ECR)."
+  description = "Zip (cargo-lambda's bootstrap.zip on provided.al2023) or Image (a container image from docker/Dockerfile's <binary> target in ECR)."
   type        = string
   default     = "Zip"
 

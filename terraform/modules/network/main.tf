@@ -25,6 +25,9 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   arn_prefix = "arn:${local.partition}"
   create_vpc = var.vpc_id == null
+  # A VPC the module creates holds imglake alone; one given by vpc_id is taken to be shared
+  # unless dedicated_vpc says otherwise (see the variable and terraform/README.md).
+  dedicated = var.dedicated_vpc == null ? local.create_vpc : var.dedicated_vpc
   zones      = length(var.availability_zones) > 0 ? var.availability_zones : ["${data.aws_region.current.region}a", "${data.aws_region.current.region}b"]
 
   vpc_id          = local.create_vpc ? aws_vpc.this[0].id : var.vpc_id
@@ -45,7 +48,9 @@ locals {
       glue = "stream-export and redrive register lake partitions in Glue"
       sqs  = "redrive reads stream-export's on-failure queue"
     },
-    var.kafka_in_vpc ? {
+    # Lambda's pollers reach these by their public names only (private DNS), which in a shared
+    # VPC would take the services over for every workload: there the VPC must provide them.
+    var.kafka_in_vpc && local.dedicated ? {
       lambda         = "Lambda's Kafka pollers invoke kafka-ingest"
       sts            = "Lambda's Kafka pollers assume kafka-ingest's role"
       secretsmanager = "Lambda's pollers read the self-managed Kafka SASL secret"
@@ -197,6 +202,21 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
   tags                         = var.tags
 }
 
+# Lambda's Kafka pollers run with the event source mapping's security groups (the MSK cluster's,
+# or kafka.vpc_security_group_ids for a self-managed cluster), not the functions' group: without
+# this rule the lambda, STS, Secrets Manager and SQS endpoints made for them are unreachable.
+# Keyed by position so that group ids known only after apply still plan.
+resource "aws_vpc_security_group_ingress_rule" "endpoints_from_kafka_pollers" {
+  for_each                     = var.kafka_in_vpc ? { for i, sg in var.kafka_security_group_ids : tostring(i) => sg } : {}
+  security_group_id            = aws_security_group.endpoints.id
+  description                  = "HTTPS from Lambda's Kafka pollers (the event source mapping's security group)"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value
+  tags                         = var.tags
+}
+
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_clients" {
   for_each          = toset(var.client_cidrs)
   security_group_id = aws_security_group.endpoints.id
@@ -236,8 +256,9 @@ locals {
     s3 = [{
       sid = "ThisDeploymentsBuckets"
       actions = [
-        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-        "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
+        # process reads the event's object version and deletes replaced versions.
+        "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+        "s3:AbortMultipartUpload", "s3:ListBucket", "s3:GetBucketLocation", "s3:ListMultipartUploadParts",
       ]
       resources = concat(local.buckets, [for b in local.buckets : "${b}/*"])
     }]
@@ -245,7 +266,8 @@ locals {
       {
         sid = "ThisDeploymentsTable"
         actions = [
-          "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem",
+          # Scan: process's abandon sweep.
+          "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:Scan",
           "dynamodb:DescribeTable", "dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport",
         ]
         resources = [var.table_arn, "${var.table_arn}/export/*"]
@@ -272,25 +294,41 @@ locals {
       resources = [local.queues]
     }]
     lambda = [{ sid = "ThisDeploymentsFunctions", actions = ["lambda:InvokeFunction"], resources = [local.functions] }]
-    sts    = [{ sid = "ThisDeploymentsRoles", actions = ["sts:AssumeRole"], resources = ["${local.role_arn}-*"] }]
+    sts = [
+      { sid = "ThisDeploymentsRoles", actions = ["sts:AssumeRole"], resources = ["${local.role_arn}-*"] },
+      # Lambda's Kafka pollers assume kafka-ingest's role as the Lambda service: the caller is the
+      # service principal, which has no aws:PrincipalAccount (AWS's documented STS endpoint policy
+      # for event source mappings names lambda.amazonaws.com). Only that role; its trust policy
+      # still decides who may assume it.
+      {
+        sid        = "LambdaPollersAssumeKafkaIngest"
+        actions    = ["sts:AssumeRole"]
+        resources  = ["${local.role_arn}-kafka-ingest"]
+        principals = { type = "Service", identifiers = ["lambda.amazonaws.com"] }
+      },
+    ]
     secretsmanager = [{
       sid       = "ThisDeploymentsSecrets"
       actions   = ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"]
       resources = ["${local.arn_prefix}:secretsmanager:${local.region}:${local.account_id}:secret:${var.name}/*"]
     }]
-    athena = [{
-      sid = "ThisDeploymentsWorkgroup"
-      actions = [
-        "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
-        "athena:GetQueryRuntimeStatistics", "athena:BatchGetQueryExecution", "athena:ListQueryExecutions", "athena:GetWorkGroup",
-        "athena:GetNamedQuery", "athena:BatchGetNamedQuery", "athena:ListNamedQueries",
-        "athena:GetDataCatalog", "athena:GetDatabase", "athena:ListDatabases", "athena:GetTableMetadata", "athena:ListTableMetadata",
-      ]
-      resources = [
-        "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.athena_workgroup_name}",
-        "${local.arn_prefix}:athena:${local.region}:${local.account_id}:datacatalog/AwsDataCatalog",
-      ]
-    }]
+    athena = [
+      {
+        sid = "ThisDeploymentsWorkgroup"
+        actions = [
+          "athena:StartQueryExecution", "athena:StopQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+          "athena:GetQueryRuntimeStatistics", "athena:BatchGetQueryExecution", "athena:ListQueryExecutions", "athena:GetWorkGroup",
+          "athena:GetNamedQuery", "athena:BatchGetNamedQuery", "athena:ListNamedQueries",
+          "athena:GetDataCatalog", "athena:GetDatabase", "athena:ListDatabases", "athena:GetTableMetadata", "athena:ListTableMetadata",
+        ]
+        resources = [
+          "${local.arn_prefix}:athena:${local.region}:${local.account_id}:workgroup/${var.athena_workgroup_name}",
+          "${local.arn_prefix}:athena:${local.region}:${local.account_id}:datacatalog/AwsDataCatalog",
+        ]
+      },
+      # Listing workgroups and catalogs (the console, JDBC/ODBC drivers) has no resource.
+      { sid = "Listings", actions = ["athena:ListWorkGroups", "athena:ListDataCatalogs", "athena:ListEngineVersions"], resources = ["*"] },
+    ]
     kms = [{ sid = "ThisDeploymentsKeys", actions = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"], resources = var.kms_key_arns }]
     logs = [{
       sid       = "ThisDeploymentsLogGroups"
@@ -302,6 +340,17 @@ locals {
     xray       = [{ sid = "Traces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources = ["*"] }]
   }
   endpoints = concat(["s3", "dynamodb", "dynamodb_streams"], keys(local.interface_endpoints))
+
+  # The AWS SDKs' service-specific endpoint variables (AWS_ENDPOINT_URL_<service id>).
+  endpoint_env_names = {
+    glue       = "AWS_ENDPOINT_URL_GLUE"
+    sqs        = "AWS_ENDPOINT_URL_SQS"
+    athena     = "AWS_ENDPOINT_URL_ATHENA"
+    kms        = "AWS_ENDPOINT_URL_KMS"
+    logs       = "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"
+    monitoring = "AWS_ENDPOINT_URL_CLOUDWATCH"
+    xray       = "AWS_ENDPOINT_URL_XRAY"
+  }
 }
 
 data "aws_iam_policy_document" "endpoint" {
@@ -315,19 +364,28 @@ data "aws_iam_policy_document" "endpoint" {
       resources = statement.value.resources
 
       principals {
-        type        = "*"
-        identifiers = ["*"]
+        type        = try(statement.value.principals.type, "*")
+        identifiers = try(statement.value.principals.identifiers, ["*"])
       }
 
-      condition {
-        test     = "StringEquals"
-        variable = "aws:PrincipalAccount"
-        values   = [local.account_id]
+      # Any principal of this account; a service principal (above) has no account of its own.
+      dynamic "condition" {
+        for_each = can(statement.value.principals) ? [] : [local.account_id]
+        content {
+          test     = "StringEquals"
+          variable = "aws:PrincipalAccount"
+          values   = [condition.value]
+        }
       }
     }
   }
 }
 
+# Private DNS only in a dedicated VPC: it answers the service's public name (sqs.<region>...)
+# with this endpoint for the whole VPC, and these policies admit this deployment's resources
+# only, so in a shared VPC every other workload's SQS, Glue, ... calls would be refused. In a
+# shared VPC the functions address the endpoints by their own DNS names instead
+# (AWS_ENDPOINT_URL_<SERVICE>, the endpoint_environment output, which the AWS SDK reads).
 resource "aws_vpc_endpoint" "interface" {
   for_each = local.interface_endpoints
 
@@ -336,7 +394,7 @@ resource "aws_vpc_endpoint" "interface" {
   vpc_endpoint_type   = "Interface"
   subnet_ids          = local.subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]
-  private_dns_enabled = true
+  private_dns_enabled = local.dedicated
   policy              = data.aws_iam_policy_document.endpoint[each.key].json
   tags                = merge(var.tags, { Name = "${var.name}-${each.key}", Purpose = each.value })
 }

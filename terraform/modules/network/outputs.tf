@@ -37,3 +37,10 @@ output "quicksight_vpc_connection_arn" {
   description = "QuickSight VPC connection for the Athena data source (null without quicksight_vpc_connection)."
   value       = try(aws_quicksight_vpc_connection.this[0].arn, null)
 }
+
+output "endpoint_environment" {
+  description = "In a shared VPC (no private DNS): AWS_ENDPOINT_URL_<SERVICE> = the interface endpoint's own HTTPS name, for the functions' environment; empty in a dedicated VPC."
+  value = local.dedicated ? {} : {
+    for k, e in aws_vpc_endpoint.interface : local.endpoint_env_names[k] => "https://${e.dns_entry[0].dns_name}"
+  }
+}

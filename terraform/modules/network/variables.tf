@@ -26,6 +26,12 @@ variable "availability_zones" {
   }
 }
 
+variable "dedicated_vpc" {
+  description = "The VPC holds imglake alone. true: interface endpoints get private DNS (they answer sqs.<region>.amazonaws.com and so on for the whole VPC) and their policies admit this deployment's resources only. false (shared VPC): no private DNS, the functions are given the endpoints' own names (AWS_ENDPOINT_URL_<SERVICE>), no Kafka poller endpoints (the VPC must provide lambda/sts/secretsmanager). null: true for a VPC this module creates, false with vpc_id."
+  type        = bool
+  default     = null
+}
+
 variable "private_subnet_ids" {
   description = "With vpc_id: the private subnets the functions and interface endpoints use (at least two zones)."
   type        = list(string)
@@ -81,6 +87,17 @@ variable "kafka_in_vpc" {
   default     = false
 }
 
+variable "kafka_security_group_ids" {
+  description = "With kafka_in_vpc: the security groups of Lambda's Kafka pollers (an MSK cluster's security groups; a self-managed cluster's event source mapping's vpc_security_group_ids). The endpoints' group admits HTTPS from them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = !var.kafka_in_vpc || length(var.kafka_security_group_ids) > 0
+    error_message = "kafka_in_vpc needs kafka_security_group_ids: the pollers' security groups, which the endpoints must admit."
+  }
+}
+
 variable "extra_interface_endpoints" {
   description = "More interface endpoints for tools run inside the VPC, each with a policy scoped to this deployment: any of kms, logs, monitoring, xray."
   type        = list(string)
@@ -108,6 +125,11 @@ variable "quicksight_vpc_connection" {
   description = "Create a QuickSight VPC connection (with its role and security group) so QuickSight reaches Athena through the endpoint."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.quicksight_vpc_connection || var.athena_endpoint
+    error_message = "quicksight_vpc_connection needs athena_endpoint: the connection's security group reaches the interface endpoints only."
+  }
 }
 
 variable "log_kms_key_arn" {

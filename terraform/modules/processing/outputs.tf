@@ -22,3 +22,8 @@ output "queue_url" {
   description = "URL of the process queue."
   value       = module.queue.url
 }
+
+output "queue_arn" {
+  description = "ARN of the process queue (where operators move dead letters back to)."
+  value       = module.queue.arn
+}

@@ -7,6 +7,7 @@
 # table and its quarantine) is replicated, not table exports.
 
 data "aws_region" "source" {}
+data "aws_caller_identity" "current" {}
 
 data "aws_region" "replica" {
   provider = aws.replica
@@ -70,6 +71,13 @@ data "aws_iam_policy_document" "assume" {
     principals {
       type        = "Service"
       identifiers = ["s3.amazonaws.com"]
+    }
+
+    # Only S3 acting for this account's buckets (confused-deputy guard).
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
     }
   }
 }
@@ -187,5 +195,7 @@ resource "aws_s3_bucket_replication_configuration" "this" {
     }
   }
 
-  depends_on = [aws_iam_role_policy.replication]
+  # The destination must be versioned first (modules/bucket's aws_s3_bucket_versioning): S3
+  # refuses the configuration otherwise, so a first apply would fail.
+  depends_on = [aws_iam_role_policy.replication, module.replica]
 }
