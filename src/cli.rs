@@ -119,7 +119,9 @@ pub struct RedriveArgs {
     #[arg(long, env = "IMGLAKE_STREAM_ARN")]
     pub stream_arn: Option<String>,
 
-    /// Stop after this many messages (default: until the queue gives no more).
+    /// Stop after this many messages (default: until a receive gives no message this run has
+    /// not already gone through; other streams' messages are hidden from this run while it
+    /// lasts and made visible again at its end).
     #[arg(long)]
     pub max_messages: Option<usize>,
 
