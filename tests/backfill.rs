@@ -349,7 +349,26 @@ fn a_bad_line_is_quarantined_and_counted() {
             format!("{e}\n")
         })
         .collect();
-    std::fs::write(export.join("manifest-files.json"), manifest).expect("write");
+    std::fs::write(export.join("manifest-files.json"), &manifest).expect("write");
+    // The summary's item count and both manifests' checksums, as DynamoDB would write them.
+    let mut summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(export.join("manifest-summary.json")).expect("read"),
+    )
+    .expect("summary");
+    summary["itemCount"] = (summary["itemCount"].as_u64().expect("count") + 2).into();
+    let summary = summary.to_string();
+    std::fs::write(export.join("manifest-summary.json"), &summary).expect("write");
+    for (name, text) in [("files", &manifest), ("summary", &summary)] {
+        use md5::Digest as _;
+        std::fs::write(
+            export.join(format!("manifest-{name}.checksum")),
+            md5::Md5::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+        .expect("write");
+    }
 
     let report = backfill(&lake, &export);
     assert_eq!(report["lines_read"], 5, "{report}");
@@ -394,4 +413,101 @@ fn a_large_export_is_backfilled_in_bounded_memory() {
     assert_eq!(result["rows_written"], result["lines"], "{result}");
     let peak = result["peak_rss_mb"].as_f64().expect("peak");
     assert!(peak < 160.0, "peak RSS {peak} MB: {result}");
+}
+
+/// A manifest cut short or altered is refused, naming the fix, before any row is written:
+/// a line removed from manifest-files.json (caught by its checksum file, and without that file
+/// by the summary's item count), and a data file altered with its manifest line made to match
+/// (caught by the manifest's checksum file). The untouched export still backfills.
+#[test]
+fn a_truncated_or_altered_manifest_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let no_rows = |lake: &str| {
+        assert!(
+            !Path::new(lake).exists() || files_under(Path::new(lake)).is_empty(),
+            "nothing is written from a refused export"
+        )
+    };
+
+    // A line of manifest-files.json removed.
+    let export = copy_export(&table_export("full-1"), &dir.path().join("cut"));
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("read");
+    let lines: Vec<&str> = manifest.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 1, "the fixture has several data files");
+    let first_with_items = lines
+        .iter()
+        .position(|l| {
+            serde_json::from_str::<Value>(l).expect("line")["itemCount"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        })
+        .expect("a data file with items");
+    let cut: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != first_with_items)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(export.join("manifest-files.json"), &cut).expect("write");
+    let error = failed_backfill(&lake, &export);
+    assert!(
+        error.contains("manifest-files.checksum") && error.contains("export again"),
+        "{error}"
+    );
+    no_rows(&lake);
+    // Its checksum file gone too: the summary's item count tells.
+    std::fs::remove_file(export.join("manifest-files.checksum")).expect("remove");
+    let error = failed_backfill(&lake, &export);
+    assert!(
+        error.contains("manifest-summary.json says") && error.contains("truncated"),
+        "{error}"
+    );
+    no_rows(&lake);
+    let out = imglake()
+        .args(["reconcile", "--lake", &lake, "--export"])
+        .arg(&export)
+        .output()
+        .expect("reconcile");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("truncated"),
+        "reconcile refuses it too: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A data file altered, and its manifest line's MD5 made to match.
+    let export = copy_export(&table_export("full-1"), &dir.path().join("altered"));
+    let (file, entry) = data_files(&export).remove(0);
+    let mut text = String::new();
+    {
+        use std::io::Read as _;
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).expect("open"))
+            .read_to_string(&mut text)
+            .expect("gunzip");
+    }
+    let altered = text.replacen(r#"{"S":""#, r#"{"S":"x"#, 1);
+    assert_ne!(altered, text);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        use std::io::Write as _;
+        gz.write_all(altered.as_bytes()).expect("gzip");
+    }
+    let body = gz.finish().expect("gzip");
+    std::fs::write(&file, &body).expect("write");
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("read");
+    let old_md5 = entry["md5Checksum"].as_str().expect("md5").to_owned();
+    std::fs::write(
+        export.join("manifest-files.json"),
+        manifest.replace(&old_md5, &md5_base64(&body)),
+    )
+    .expect("write");
+    let error = failed_backfill(&lake, &export);
+    assert!(error.contains("manifest-files.checksum"), "{error}");
+    no_rows(&lake);
+
+    // The untouched export goes in whole.
+    let report = backfill(&lake, &table_export("full-1"));
+    assert_eq!(report["rows_written"], report["lines_read"], "{report}");
+    assert!(report["rows_written"].as_u64() > Some(0), "{report}");
 }
