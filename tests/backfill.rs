@@ -511,3 +511,157 @@ fn a_truncated_or_altered_manifest_is_refused() {
     assert_eq!(report["rows_written"], report["lines_read"], "{report}");
     assert!(report["rows_written"].as_u64() > Some(0), "{report}");
 }
+
+/// Writes a DynamoDB export folder `<root>/AWSDynamoDB/<id>` with one data file of `lines`,
+/// its manifests and their checksums; `summary` adds the kind's fields.
+fn write_export(root: &Path, id: &str, lines: &[Value], summary: Value) -> PathBuf {
+    use md5::Digest as _;
+    let folder = root.join("AWSDynamoDB").join(id);
+    std::fs::create_dir_all(folder.join("data")).expect("mkdir");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).expect("gzip");
+    let body = gz.finish().expect("gzip");
+    let key = format!("AWSDynamoDB/{id}/data/a.json.gz");
+    std::fs::write(root.join(&key), &body).expect("write");
+    let hex = |bytes: &[u8]| -> String {
+        md5::Md5::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let files = format!(
+        "{}\n",
+        serde_json::json!({"itemCount": lines.len(), "md5Checksum": md5_base64(&body), "etag": hex(&body), "dataFileS3Key": key})
+    );
+    let mut all = serde_json::json!({
+        "version": "2020-06-30",
+        "exportArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/export/{id}"),
+        "startTime": "2026-11-25T12:00:00.000Z",
+        "endTime": "2026-11-25T12:05:00.000Z",
+        "manifestFilesS3Key": format!("AWSDynamoDB/{id}/manifest-files.json"),
+        "itemCount": lines.len(),
+        "outputFormat": "DYNAMODB_JSON",
+    });
+    for (k, v) in summary.as_object().expect("object") {
+        all[k] = v.clone();
+    }
+    let all = all.to_string();
+    for (name, text) in [("files", &files), ("summary", &all)] {
+        std::fs::write(folder.join(format!("manifest-{name}.json")), text).expect("write");
+        std::fs::write(
+            folder.join(format!("manifest-{name}.checksum")),
+            hex(text.as_bytes()),
+        )
+        .expect("write");
+    }
+    folder
+}
+
+/// An outage's boundary second, where stream rows (whole seconds) and export rows
+/// (milliseconds) meet: `images_current` and reconcile order an image's rows by the same rule,
+/// so the view shows the table's state whenever reconcile reports no drift.
+/// - img-r: the stream's INSERT (RECEIVED) at second S, then the outage; an incremental export
+///   holds its last write of the window, PROCESSED at S.900. The export row is newer.
+/// - img-s: a full export's SNAPSHOT (PROCESSING) at S2.500, and the stream's MODIFY to
+///   PROCESSED in second S2, after the snapshot. The stream row is newer.
+#[test]
+fn reconcile_and_images_current_agree_at_an_outage_boundary_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let s: i64 = 1_795_600_000;
+    let s2 = s + 10;
+    let image = |id: &str, status: &str, received: i64| {
+        let mut item = serde_json::json!({
+            "image_id": {"S": id}, "status": {"S": status}, "source": {"S": "api"},
+            "tenant": {"S": "acme"}, "received_at": {"N": (received * 1000 + 100).to_string()},
+            "expires_at": {"N": (received + 7 * 86_400).to_string()},
+        });
+        if status == "PROCESSED" {
+            item["processed_at"] = serde_json::json!({"N": (received * 1000 + 900).to_string()});
+        }
+        item
+    };
+    let record = |id: &str, name: &str, second: i64, seq: &str, new: Value, old: Option<Value>| {
+        let mut dynamodb = serde_json::json!({
+            "ApproximateCreationDateTime": second, "Keys": {"image_id": {"S": id}},
+            "SequenceNumber": seq, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "NewImage": new,
+        });
+        if let Some(old) = old {
+            dynamodb["OldImage"] = old;
+        }
+        serde_json::json!({
+            "eventID": format!("e-{id}-{seq}"), "eventName": name, "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1", "dynamodb": dynamodb,
+            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/stream/2026-11-01T00:00:00.000",
+        })
+    };
+    let stream_file = dir.path().join("stream.json");
+    std::fs::write(
+        &stream_file,
+        serde_json::json!({"Records": [
+            record("img-r", "INSERT", s, "100000000000000009000", image("img-r", "RECEIVED", s), None),
+            record("img-s", "MODIFY", s2, "100000000000000009100", image("img-s", "PROCESSED", s),
+                Some(image("img-s", "PROCESSING", s))),
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&stream_file)
+            .args(["--lake", &lake]),
+    );
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .expect("time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let incremental = write_export(
+        &dir.path().join("inc"),
+        "01795610000000-bbbb0001",
+        &[serde_json::json!({
+            "Metadata": {"WriteTimestampMicros": {"N": (s * 1_000_000 + 900_000).to_string()}},
+            "Keys": {"image_id": {"S": "img-r"}},
+            "NewImage": image("img-r", "PROCESSED", s),
+        })],
+        serde_json::json!({
+            "exportFromTime": iso((s - 600) * 1000), "exportToTime": iso((s + 3000) * 1000),
+            "outputView": "NEW_AND_OLD_IMAGES", "exportType": "INCREMENTAL_EXPORT",
+        }),
+    );
+    let snapshot = write_export(
+        &dir.path().join("snap"),
+        "01795600010500-bbbb0002",
+        &[serde_json::json!({"Item": image("img-s", "PROCESSING", s)})],
+        serde_json::json!({"exportTime": iso(s2 * 1000 + 500)}),
+    );
+    backfill(&lake, &incremental);
+    backfill(&lake, &snapshot);
+    let full = write_export(
+        &dir.path().join("full"),
+        "01795620000000-bbbb0003",
+        &[
+            serde_json::json!({"Item": image("img-r", "PROCESSED", s)}),
+            serde_json::json!({"Item": image("img-s", "PROCESSED", s)}),
+        ],
+        serde_json::json!({"exportTime": iso((s + 7200) * 1000)}),
+    );
+    let (code, report) = reconcile(&lake, &full);
+    let current = query(
+        &lake,
+        "csv",
+        "select image_id, status from images_current order by image_id",
+    );
+    assert_eq!(
+        (code, report["drift"].as_u64(), current.as_str()),
+        (
+            Some(0),
+            Some(0),
+            "image_id,status\nimg-r,PROCESSED\nimg-s,PROCESSED\n"
+        ),
+        "reconcile: {report}"
+    );
+}
