@@ -50,8 +50,9 @@ pub enum Command {
     /// rows that the views order among the stream's: to start a lake from a snapshot, or to
     /// repair one after an outage longer than the stream keeps records.
     Backfill(BackfillArgs),
-    /// Compare the lake's state as of a full table export's time with the export's items;
-    /// exit 1 on drift.
+    /// Compare the lake's state as of a full table export's time with the export's items.
+    /// Exit status: 0 no drift, 3 drift (the report says what to backfill), 1 an error
+    /// (the export or the lake could not be read), 2 a usage error.
     Reconcile(ReconcileArgs),
     /// Export again the stream batches that exhausted their retries: read each on-failure
     /// message of the queue, re-read its records from DynamoDB Streams and write them to the

@@ -110,7 +110,7 @@ fn an_outage_longer_than_the_streams_retention_is_repaired_from_an_incremental_e
     let full = table_export("full-2");
 
     let (code, report) = reconcile(&lake, &full);
-    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(code, Some(3), "drift has its own exit status: {report}");
     assert_eq!(
         report["missing_from_lake"], 1,
         "the image created in the outage: {report}"
@@ -475,6 +475,7 @@ fn a_truncated_or_altered_manifest_is_refused() {
         "reconcile refuses it too: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(out.status.code(), Some(1), "an error, not drift");
 
     // A data file altered, and its manifest line's MD5 made to match.
     let export = copy_export(&table_export("full-1"), &dir.path().join("altered"));

@@ -100,7 +100,7 @@ fn backfill_and_reconcile_read_an_s3_export_into_an_s3_lake() {
             &export,
         ],
     );
-    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(code, Some(3), "{text}");
     assert_eq!(report["missing_from_lake"], 3, "{report}");
 }
 
