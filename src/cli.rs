@@ -48,14 +48,18 @@ pub enum Command {
     KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
     /// Write a DynamoDB table export (full or incremental, DYNAMODB_JSON) into the lake, as
     /// rows that the views order among the stream's: to start a lake from a snapshot, or to
-    /// repair one after an outage longer than the stream keeps records.
+    /// repair one after an outage longer than the stream keeps records. Glue partitions are not
+    /// registered (Athena projects them; for Redshift Spectrum see sql/redshift/partitions.sql).
     Backfill(BackfillArgs),
-    /// Compare the lake's state as of a full table export's time with the export's items;
-    /// exit 1 on drift.
+    /// Compare the lake's state as of a full table export's time with the export's items.
+    /// Exit status: 0 no drift, 3 drift (the report says what to backfill), 1 an error
+    /// (the export or the lake could not be read), 2 a usage error.
     Reconcile(ReconcileArgs),
     /// Export again the stream batches that exhausted their retries: read each on-failure
     /// message of the queue, re-read its records from DynamoDB Streams and write them to the
     /// lake; exit 1 when a message could not be redriven (aged out of the stream, or failed).
+    /// Glue partitions are not registered (the redrive Lambda does; Athena projects them; for
+    /// Redshift Spectrum see sql/redshift/partitions.sql).
     Redrive(RedriveArgs),
     /// Write the embedded store of a data directory as a DynamoDB table export (the format
     /// DynamoDB's export to S3 writes), full or incremental.
@@ -119,7 +123,9 @@ pub struct RedriveArgs {
     #[arg(long, env = "IMGLAKE_STREAM_ARN")]
     pub stream_arn: Option<String>,
 
-    /// Stop after this many messages (default: until the queue gives no more).
+    /// Stop after this many messages (default: until a receive gives no message this run has
+    /// not already gone through; other streams' messages are hidden from this run while it
+    /// lasts and made visible again at its end).
     #[arg(long)]
     pub max_messages: Option<usize>,
 

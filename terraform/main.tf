@@ -311,6 +311,7 @@ module "export" {
   redrive_enabled                    = var.redrive_enabled
   redrive_schedule                   = var.redrive_schedule
   reconcile_schedule                 = var.reconcile_schedule
+  metadata_ttl_days                  = var.metadata_ttl_days
   table_export_prefix                = var.table_export_prefix
   redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
 }

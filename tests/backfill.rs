@@ -110,7 +110,7 @@ fn an_outage_longer_than_the_streams_retention_is_repaired_from_an_incremental_e
     let full = table_export("full-2");
 
     let (code, report) = reconcile(&lake, &full);
-    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(code, Some(3), "drift has its own exit status: {report}");
     assert_eq!(
         report["missing_from_lake"], 1,
         "the image created in the outage: {report}"
@@ -349,7 +349,26 @@ fn a_bad_line_is_quarantined_and_counted() {
             format!("{e}\n")
         })
         .collect();
-    std::fs::write(export.join("manifest-files.json"), manifest).expect("write");
+    std::fs::write(export.join("manifest-files.json"), &manifest).expect("write");
+    // The summary's item count and both manifests' checksums, as DynamoDB would write them.
+    let mut summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(export.join("manifest-summary.json")).expect("read"),
+    )
+    .expect("summary");
+    summary["itemCount"] = (summary["itemCount"].as_u64().expect("count") + 2).into();
+    let summary = summary.to_string();
+    std::fs::write(export.join("manifest-summary.json"), &summary).expect("write");
+    for (name, text) in [("files", &manifest), ("summary", &summary)] {
+        use md5::Digest as _;
+        std::fs::write(
+            export.join(format!("manifest-{name}.checksum")),
+            md5::Md5::digest(text.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>(),
+        )
+        .expect("write");
+    }
 
     let report = backfill(&lake, &export);
     assert_eq!(report["lines_read"], 5, "{report}");
@@ -394,4 +413,256 @@ fn a_large_export_is_backfilled_in_bounded_memory() {
     assert_eq!(result["rows_written"], result["lines"], "{result}");
     let peak = result["peak_rss_mb"].as_f64().expect("peak");
     assert!(peak < 160.0, "peak RSS {peak} MB: {result}");
+}
+
+/// A manifest cut short or altered is refused, naming the fix, before any row is written:
+/// a line removed from manifest-files.json (caught by its checksum file, and without that file
+/// by the summary's item count), and a data file altered with its manifest line made to match
+/// (caught by the manifest's checksum file). The untouched export still backfills.
+#[test]
+fn a_truncated_or_altered_manifest_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let no_rows = |lake: &str| {
+        assert!(
+            !Path::new(lake).exists() || files_under(Path::new(lake)).is_empty(),
+            "nothing is written from a refused export"
+        )
+    };
+
+    // A line of manifest-files.json removed.
+    let export = copy_export(&table_export("full-1"), &dir.path().join("cut"));
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("read");
+    let lines: Vec<&str> = manifest.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 1, "the fixture has several data files");
+    let first_with_items = lines
+        .iter()
+        .position(|l| {
+            serde_json::from_str::<Value>(l).expect("line")["itemCount"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+        })
+        .expect("a data file with items");
+    let cut: String = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != first_with_items)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    std::fs::write(export.join("manifest-files.json"), &cut).expect("write");
+    let error = failed_backfill(&lake, &export);
+    assert!(
+        error.contains("manifest-files.checksum") && error.contains("export again"),
+        "{error}"
+    );
+    no_rows(&lake);
+    // Its checksum file gone too: the summary's item count tells.
+    std::fs::remove_file(export.join("manifest-files.checksum")).expect("remove");
+    let error = failed_backfill(&lake, &export);
+    assert!(
+        error.contains("manifest-summary.json says") && error.contains("truncated"),
+        "{error}"
+    );
+    no_rows(&lake);
+    let out = imglake()
+        .args(["reconcile", "--lake", &lake, "--export"])
+        .arg(&export)
+        .output()
+        .expect("reconcile");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("truncated"),
+        "reconcile refuses it too: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "an error, not drift");
+
+    // A data file altered, and its manifest line's MD5 made to match.
+    let export = copy_export(&table_export("full-1"), &dir.path().join("altered"));
+    let (file, entry) = data_files(&export).remove(0);
+    let mut text = String::new();
+    {
+        use std::io::Read as _;
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).expect("open"))
+            .read_to_string(&mut text)
+            .expect("gunzip");
+    }
+    let altered = text.replacen(r#"{"S":""#, r#"{"S":"x"#, 1);
+    assert_ne!(altered, text);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        use std::io::Write as _;
+        gz.write_all(altered.as_bytes()).expect("gzip");
+    }
+    let body = gz.finish().expect("gzip");
+    std::fs::write(&file, &body).expect("write");
+    let manifest = std::fs::read_to_string(export.join("manifest-files.json")).expect("read");
+    let old_md5 = entry["md5Checksum"].as_str().expect("md5").to_owned();
+    std::fs::write(
+        export.join("manifest-files.json"),
+        manifest.replace(&old_md5, &md5_base64(&body)),
+    )
+    .expect("write");
+    let error = failed_backfill(&lake, &export);
+    assert!(error.contains("manifest-files.checksum"), "{error}");
+    no_rows(&lake);
+
+    // The untouched export goes in whole.
+    let report = backfill(&lake, &table_export("full-1"));
+    assert_eq!(report["rows_written"], report["lines_read"], "{report}");
+    assert!(report["rows_written"].as_u64() > Some(0), "{report}");
+}
+
+/// Writes a DynamoDB export folder `<root>/AWSDynamoDB/<id>` with one data file of `lines`,
+/// its manifests and their checksums; `summary` adds the kind's fields.
+fn write_export(root: &Path, id: &str, lines: &[Value], summary: Value) -> PathBuf {
+    use md5::Digest as _;
+    let folder = root.join("AWSDynamoDB").join(id);
+    std::fs::create_dir_all(folder.join("data")).expect("mkdir");
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).expect("gzip");
+    let body = gz.finish().expect("gzip");
+    let key = format!("AWSDynamoDB/{id}/data/a.json.gz");
+    std::fs::write(root.join(&key), &body).expect("write");
+    let hex = |bytes: &[u8]| -> String {
+        md5::Md5::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let files = format!(
+        "{}\n",
+        serde_json::json!({"itemCount": lines.len(), "md5Checksum": md5_base64(&body), "etag": hex(&body), "dataFileS3Key": key})
+    );
+    let mut all = serde_json::json!({
+        "version": "2020-06-30",
+        "exportArn": format!("arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/export/{id}"),
+        "startTime": "2026-11-25T12:00:00.000Z",
+        "endTime": "2026-11-25T12:05:00.000Z",
+        "manifestFilesS3Key": format!("AWSDynamoDB/{id}/manifest-files.json"),
+        "itemCount": lines.len(),
+        "outputFormat": "DYNAMODB_JSON",
+    });
+    for (k, v) in summary.as_object().expect("object") {
+        all[k] = v.clone();
+    }
+    let all = all.to_string();
+    for (name, text) in [("files", &files), ("summary", &all)] {
+        std::fs::write(folder.join(format!("manifest-{name}.json")), text).expect("write");
+        std::fs::write(
+            folder.join(format!("manifest-{name}.checksum")),
+            hex(text.as_bytes()),
+        )
+        .expect("write");
+    }
+    folder
+}
+
+/// An outage's boundary second, where stream rows (whole seconds) and export rows
+/// (milliseconds) meet: `images_current` and reconcile order an image's rows by the same rule,
+/// so the view shows the table's state whenever reconcile reports no drift.
+/// - img-r: the stream's INSERT (RECEIVED) at second S, then the outage; an incremental export
+///   holds its last write of the window, PROCESSED at S.900. The export row is newer.
+/// - img-s: a full export's SNAPSHOT (PROCESSING) at S2.500, and the stream's MODIFY to
+///   PROCESSED in second S2, after the snapshot. The stream row is newer.
+#[test]
+fn reconcile_and_images_current_agree_at_an_outage_boundary_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake").display().to_string();
+    let s: i64 = 1_795_600_000;
+    let s2 = s + 10;
+    let image = |id: &str, status: &str, received: i64| {
+        let mut item = serde_json::json!({
+            "image_id": {"S": id}, "status": {"S": status}, "source": {"S": "api"},
+            "tenant": {"S": "acme"}, "received_at": {"N": (received * 1000 + 100).to_string()},
+            "expires_at": {"N": (received + 7 * 86_400).to_string()},
+        });
+        if status == "PROCESSED" {
+            item["processed_at"] = serde_json::json!({"N": (received * 1000 + 900).to_string()});
+        }
+        item
+    };
+    let record = |id: &str, name: &str, second: i64, seq: &str, new: Value, old: Option<Value>| {
+        let mut dynamodb = serde_json::json!({
+            "ApproximateCreationDateTime": second, "Keys": {"image_id": {"S": id}},
+            "SequenceNumber": seq, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "NewImage": new,
+        });
+        if let Some(old) = old {
+            dynamodb["OldImage"] = old;
+        }
+        serde_json::json!({
+            "eventID": format!("e-{id}-{seq}"), "eventName": name, "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "eu-west-1", "dynamodb": dynamodb,
+            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/imglake-images/stream/2026-11-01T00:00:00.000",
+        })
+    };
+    let stream_file = dir.path().join("stream.json");
+    std::fs::write(
+        &stream_file,
+        serde_json::json!({"Records": [
+            record("img-r", "INSERT", s, "100000000000000009000", image("img-r", "RECEIVED", s), None),
+            record("img-s", "MODIFY", s2, "100000000000000009100", image("img-s", "PROCESSED", s),
+                Some(image("img-s", "PROCESSING", s))),
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    run_ok(
+        imglake()
+            .args(["export", "--input"])
+            .arg(&stream_file)
+            .args(["--lake", &lake]),
+    );
+    let iso = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .expect("time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let incremental = write_export(
+        &dir.path().join("inc"),
+        "01795610000000-bbbb0001",
+        &[serde_json::json!({
+            "Metadata": {"WriteTimestampMicros": {"N": (s * 1_000_000 + 900_000).to_string()}},
+            "Keys": {"image_id": {"S": "img-r"}},
+            "NewImage": image("img-r", "PROCESSED", s),
+        })],
+        serde_json::json!({
+            "exportFromTime": iso((s - 600) * 1000), "exportToTime": iso((s + 3000) * 1000),
+            "outputView": "NEW_AND_OLD_IMAGES", "exportType": "INCREMENTAL_EXPORT",
+        }),
+    );
+    let snapshot = write_export(
+        &dir.path().join("snap"),
+        "01795600010500-bbbb0002",
+        &[serde_json::json!({"Item": image("img-s", "PROCESSING", s)})],
+        serde_json::json!({"exportTime": iso(s2 * 1000 + 500)}),
+    );
+    backfill(&lake, &incremental);
+    backfill(&lake, &snapshot);
+    let full = write_export(
+        &dir.path().join("full"),
+        "01795620000000-bbbb0003",
+        &[
+            serde_json::json!({"Item": image("img-r", "PROCESSED", s)}),
+            serde_json::json!({"Item": image("img-s", "PROCESSED", s)}),
+        ],
+        serde_json::json!({"exportTime": iso((s + 7200) * 1000)}),
+    );
+    let (code, report) = reconcile(&lake, &full);
+    let current = query(
+        &lake,
+        "csv",
+        "select image_id, status from images_current order by image_id",
+    );
+    assert_eq!(
+        (code, report["drift"].as_u64(), current.as_str()),
+        (
+            Some(0),
+            Some(0),
+            "image_id,status\nimg-r,PROCESSED\nimg-s,PROCESSED\n"
+        ),
+        "reconcile: {report}"
+    );
 }

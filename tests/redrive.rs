@@ -287,3 +287,85 @@ fn a_batch_aged_out_of_the_stream_stays_queued_and_the_window_to_backfill_is_nam
         0
     );
 }
+
+/// Messages of the queue visible now (not hidden by a consumer's visibility timeout).
+fn visible(moto: &Moto) -> usize {
+    moto.boto3(
+        "import boto3; s = boto3.client('sqs'); u = s.get_queue_url(QueueName='imglake-stream-export-failures')['QueueUrl']; print(s.get_queue_attributes(QueueUrl=u, AttributeNames=['ApproximateNumberOfMessages'])['Attributes']['ApproximateNumberOfMessages'])",
+    )
+    .trim()
+    .parse()
+    .expect("visible count")
+}
+
+/// Without `--max-messages`, a redrive of one stream ends when the queue gives only messages it
+/// has already gone through: another stream's message, left for its owner, and its own aged-out
+/// message are not received again and again. The other stream's message is visible again
+/// once the run ends.
+#[test]
+fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
+    let moto = Moto::start();
+    moto_step(&moto, "setup");
+    moto_step(&moto, "changes");
+    let queue_url = moto_step(&moto, "queue").trim().to_owned();
+    let fail = |args: &[&str]| {
+        run_ok(
+            Command::new(crate::util::venv_bin("python"))
+                .arg(crate::lambda_stream::SCRIPT)
+                .arg("fail")
+                .args(args)
+                .envs(moto.env()),
+        )
+    };
+    fail(&["1", "3"]);
+    fail(&[
+        "0",
+        "0",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000",
+    ]);
+    let mut env = moto.env();
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", trimmed_stream()));
+    let arn = stream_arn(&moto);
+    // With no visibility timeout first (each message visible again at once), then with one.
+    for visibility in ["0", "300"] {
+        let mut child = imglake()
+            .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
+            .args(["--stream-arn", &arn, "--visibility-timeout", visibility])
+            .envs(env.iter().cloned())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run imglake redrive");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while child.try_wait().expect("wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("imglake redrive --visibility-timeout {visibility} still running after 60 s: it receives the same messages again and again");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().expect("output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "an aged-out batch fails the run: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_str(text.lines().next().unwrap_or("")).expect("json");
+        assert_eq!(report["messages"], 2, "each message counted once: {report}");
+        assert_eq!(report["other_streams"], 1, "{report}");
+        assert_eq!(
+            report["aged_out"].as_array().map(Vec::len),
+            Some(1),
+            "{report}"
+        );
+        assert_eq!(report["redriven"], 0, "{report}");
+        assert_eq!(depth(&moto), 2, "both messages stay");
+        if visibility == "300" {
+            // The other stream's message is back for its own redrive; ours stays hidden.
+            assert_eq!(visible(&moto), 1);
+        }
+    }
+}

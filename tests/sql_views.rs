@@ -499,3 +499,90 @@ fn duplicate_check_compares_every_column_but_the_key_and_the_export_time() {
         }
     }
 }
+
+/// Every window over an image's rows in `sql/` (the views, the checks, the Redshift examples)
+/// orders them by the one rule reconcile uses too, `schema::RECENCY_ORDER`: the same terms, in
+/// the same order, all ascending or all descending.
+#[test]
+fn every_window_over_an_images_rows_uses_the_one_ordering_rule() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "sql") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&sql_path(""), &mut files);
+    let rule: Vec<String> = imglake_exporter::schema::RECENCY_ORDER
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let mut windows = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        let code: String = text
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let code = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        for marker in [
+            "PARTITION BY image_id ORDER BY ",
+            "PARTITION BY d.image_id ORDER BY ",
+        ] {
+            for (at, _) in code.match_indices(marker) {
+                let rest = &code[at + marker.len()..];
+                let (mut depth, mut end) = (0i32, rest.len());
+                for (i, c) in rest.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' if depth == 0 => {
+                            end = i;
+                            break;
+                        }
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                }
+                let mut terms = Vec::new();
+                let (mut depth, mut start) = (0i32, 0);
+                let clause = &rest[..end];
+                for (i, c) in clause.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        ',' if depth == 0 => {
+                            terms.push(clause[start..i].to_owned());
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                terms.push(clause[start..].to_owned());
+                let directions: Vec<bool> = terms.iter().map(|t| t.contains(" DESC")).collect();
+                let terms: Vec<String> = terms
+                    .iter()
+                    .map(|t| {
+                        t.replace(" NULLS LAST", "")
+                            .replace(" DESC", "")
+                            .replace("d.", "")
+                            .trim()
+                            .to_owned()
+                    })
+                    .collect();
+                assert_eq!(terms, rule, "{}: window ordered otherwise", file.display());
+                assert!(
+                    directions.iter().all(|d| *d == directions[0]),
+                    "{}: mixed directions",
+                    file.display()
+                );
+                windows += 1;
+            }
+        }
+    }
+    assert!(windows >= 5, "only {windows} windows over image rows found");
+}

@@ -14,6 +14,7 @@ mod lambda_stream;
 mod lambdas_aws;
 mod process_cli;
 mod readers;
+mod reconcile_aws;
 mod redrive;
 mod s3_lake;
 mod sql_views;

@@ -21,6 +21,8 @@
 //! the stream (24 hours) stays in the queue, and the report names the time window to backfill
 //! from a table export.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -191,6 +193,46 @@ pub async fn redrive(
     exported_at_ms: i64,
 ) -> Result<RedriveReport, RedriveError> {
     let mut report = RedriveReport::default();
+    // Messages received in this run, by id: a message handed out again (its visibility
+    // timeout passed, or it was left for another stream's redrive) is not gone through twice,
+    // and a receive that gives only such messages ends the run: the queue has nothing new.
+    let mut seen: HashSet<String> = HashSet::new();
+    // Other streams' messages, by id, with their latest receipt: kept hidden while this run
+    // lasts (made visible at once, they would come back to every receive of this loop), then
+    // handed back to their own stream's redrive at the end.
+    let mut foreign: HashMap<String, String> = HashMap::new();
+    let result = receive_all(
+        aws,
+        exporter,
+        options,
+        exported_at_ms,
+        &mut report,
+        &mut seen,
+        &mut foreign,
+    )
+    .await;
+    for receipt in foreign.into_values() {
+        // Best effort: a message not made visible here is visible again after its timeout.
+        let _ = aws
+            .call(
+                Service::Sqs,
+                "ChangeMessageVisibility",
+                &json!({"QueueUrl": options.queue_url, "ReceiptHandle": receipt, "VisibilityTimeout": 0}),
+            )
+            .await;
+    }
+    result.map(|()| report)
+}
+
+async fn receive_all(
+    aws: &AwsJson,
+    exporter: &Exporter,
+    options: &RedriveOptions,
+    exported_at_ms: i64,
+    report: &mut RedriveReport,
+    seen: &mut HashSet<String>,
+    foreign: &mut HashMap<String, String>,
+) -> Result<(), RedriveError> {
     loop {
         let wanted = options
             .max_messages
@@ -211,10 +253,16 @@ pub async fn redrive(
             )
             .await?;
         let received: Received = parse("ReceiveMessage", &body)?;
-        if received.messages.is_empty() {
-            break;
-        }
+        // Empty, or only messages this run already went through: the end.
+        let done = received.messages.iter().all(|m| seen.contains(&m.id));
         for message in received.messages {
+            if !seen.insert(message.id.clone()) {
+                // Received again: only its latest receipt can change its visibility.
+                if let Some(receipt) = foreign.get_mut(&message.id) {
+                    *receipt = message.receipt;
+                }
+                continue;
+            }
             report.messages += 1;
             let batch = match serde_json::from_str::<OnFailure>(&message.body) {
                 Ok(m) => m.batch,
@@ -234,17 +282,11 @@ pub async fn redrive(
                 .is_some_and(|arn| *arn != batch.stream_arn)
             {
                 report.other_streams += 1;
-                // Visible again at once, for its own stream's redrive.
-                let _ = aws
-                    .call(
-                        Service::Sqs,
-                        "ChangeMessageVisibility",
-                        &json!({"QueueUrl": options.queue_url, "ReceiptHandle": message.receipt, "VisibilityTimeout": 0}),
-                    )
-                    .await;
+                // Left for its own stream's redrive: made visible again when this run ends.
+                foreign.insert(message.id, message.receipt);
                 continue;
             }
-            match redrive_batch(aws, exporter, &batch, exported_at_ms, &mut report).await {
+            match redrive_batch(aws, exporter, &batch, exported_at_ms, report).await {
                 Ok(()) => {
                     aws.call(
                         Service::Sqs,
@@ -265,8 +307,11 @@ pub async fn redrive(
                 }),
             }
         }
+        if done {
+            break;
+        }
     }
-    Ok(report)
+    Ok(())
 }
 
 enum BatchError {

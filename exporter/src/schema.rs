@@ -303,6 +303,45 @@ pub fn column_index(name: &str) -> Option<usize> {
     COLUMNS.iter().position(|c| c.name == name)
 }
 
+/// THE ordering of an image's rows, oldest first; the newest is the image's current state.
+/// `images_current`, the `illegal_status_transitions` check, the Redshift example and
+/// reconcile all use it: the SQL files spell these terms (ascending, or each `DESC` for
+/// newest first), and tests/sql_views.rs checks that they do; [`recency_key`] is the same
+/// rule in Rust.
+///
+/// 1. The second of `event_time`: stream rows carry `ApproximateCreationDateTime`, whole
+///    seconds; export rows milliseconds.
+/// 2. Within a second, a full export's `SNAPSHOT` first: it is the item at one millisecond of
+///    that second, and a stream change of the same second may have come after it (ordering by
+///    the millisecond would put a snapshot taken at .500 after a change made at .900).
+/// 3. Then by the millisecond: an incremental export's row (the item's last write of the
+///    export's window, at `WriteTimestampMicros`) comes after a stream row of the same second,
+///    which is that write or an earlier one; it is later only if it was written after the
+///    window closed in that same second.
+/// 4. Then by the zero-padded sequence number (an export row's µs sorts below every stream
+///    sequence number).
+pub const RECENCY_ORDER: [&str; 4] = [
+    "date_trunc('second', event_time)",
+    "CASE WHEN event_name = 'SNAPSHOT' THEN 0 ELSE 1 END",
+    "event_time",
+    "sequence_number",
+];
+
+/// [`RECENCY_ORDER`] as a sort key, oldest first: of two rows of an image, the greater key is
+/// the newer row.
+pub fn recency_key<'a>(
+    event_time_ms: i64,
+    event_name: Option<&str>,
+    sequence_number: &'a str,
+) -> (i64, u8, i64, &'a str) {
+    (
+        event_time_ms.div_euclid(1000),
+        u8::from(event_name != Some("SNAPSHOT")),
+        event_time_ms,
+        sequence_number,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,13 @@
 //!
 //! An export is the folder `<prefix>/AWSDynamoDB/<export id>/` holding `manifest-summary.json`
 //! (what was exported: the table, the export time or window, the format) and
-//! `manifest-files.json` (JSON Lines: each data file's key, item count and MD5). The data
+//! `manifest-files.json` (JSON Lines: each data file's key, item count and MD5), each beside
+//! its `.checksum` (the manifest's MD5). The data
 //! files are gzipped JSON Lines: a full export's under `<export id>/data/`, an incremental
-//! export's in the shared `AWSDynamoDB/data/` folder. [`Export::open`] reads both manifests;
+//! export's in the shared `AWSDynamoDB/data/` folder. [`Export::open`] reads both manifests,
+//! checks them against their `.checksum` objects (when present) and the data files' item
+//! counts against the summary's `itemCount`, so that a truncated or altered manifest cannot
+//! leave a data file out;
 //! [`Export::data_files`] opens each data file after checking its MD5, so that a corrupt or
 //! missing file is an error naming it before any of its lines is used.
 
@@ -68,6 +72,20 @@ pub enum ExportError {
     },
     #[error("data file {file} cannot be read: {reason}")]
     DataFile { file: String, reason: String },
+    #[error("{what} of the export at {location} does not match {checksum}: its MD5 is {actual}, the checksum file says {expected}; the manifest was altered or cut short: copy the export again from its S3 folder, or export the table again")]
+    ManifestChecksum {
+        what: &'static str,
+        checksum: &'static str,
+        location: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the data files of the export at {location} hold {listed} items by manifest-files.json, manifest-summary.json says {summary}: the manifest is truncated or altered (a data file's line is missing); copy the export again from its S3 folder, or export the table again")]
+    ManifestItemCount {
+        location: String,
+        listed: u64,
+        summary: u64,
+    },
     #[error("data file {file} holds {actual} items, the manifest says {expected}")]
     ItemCount {
         file: String,
@@ -193,7 +211,53 @@ impl Export {
             location: location.to_owned(),
             reason,
         };
-        let summary: Summary = serde_json::from_slice(&read("manifest-summary.json").await?)
+        // Each manifest's `.checksum` object, when the export has it (DynamoDB writes both;
+        // simplified exports such as moto's do not): the MD5 of the manifest's bytes.
+        let verify = |what: &'static str, checksum: &'static str, bytes: &[u8]| {
+            let store = store.clone();
+            let key = Path::from(format!("{folder}/{checksum}"));
+            let location = location.to_owned();
+            let digest = Md5::digest(bytes);
+            async move {
+                let expected = match store.get(&key).await {
+                    Ok(got) => got.bytes().await.map_err(|source| ExportError::Read {
+                        what: checksum.to_owned(),
+                        location: location.clone(),
+                        source,
+                    })?,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(()),
+                    Err(source) => {
+                        return Err(ExportError::Read {
+                            what: checksum.to_owned(),
+                            location,
+                            source,
+                        })
+                    }
+                };
+                let expected = String::from_utf8_lossy(&expected).trim().to_owned();
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                let base64 = base64::engine::general_purpose::STANDARD.encode(digest);
+                if expected.eq_ignore_ascii_case(&hex) || expected == base64 {
+                    Ok(())
+                } else {
+                    Err(ExportError::ManifestChecksum {
+                        what,
+                        checksum,
+                        location,
+                        expected,
+                        actual: hex,
+                    })
+                }
+            }
+        };
+        let summary_bytes = read("manifest-summary.json").await?;
+        verify(
+            "manifest-summary.json",
+            "manifest-summary.checksum",
+            &summary_bytes,
+        )
+        .await?;
+        let summary: Summary = serde_json::from_slice(&summary_bytes)
             .map_err(|e| manifest("manifest-summary.json", e.to_string()))?;
         if let Some(format) = &summary.output_format {
             if format != "DYNAMODB_JSON" {
@@ -201,6 +265,12 @@ impl Export {
             }
         }
         let files_text = read("manifest-files.json").await?;
+        verify(
+            "manifest-files.json",
+            "manifest-files.checksum",
+            &files_text,
+        )
+        .await?;
         let mut files = Vec::new();
         for (i, line) in files_text.split(|b| *b == b'\n').enumerate() {
             if line.trim_ascii().is_empty() {
@@ -209,6 +279,18 @@ impl Export {
             let file: DataFile = serde_json::from_slice(line)
                 .map_err(|e| manifest("manifest-files.json", format!("line {}: {e}", i + 1)))?;
             files.push(file);
+        }
+        // A line missing from manifest-files.json (with its checksum file gone too) leaves a
+        // data file out: the summary's count of items tells.
+        let listed: u64 = files.iter().map(|f| f.item_count).sum();
+        if let Some(count) = summary.item_count {
+            if count != listed {
+                return Err(ExportError::ManifestItemCount {
+                    location: location.to_owned(),
+                    listed,
+                    summary: count,
+                });
+            }
         }
         let context =
             context_of(&summary).map_err(|reason| manifest("manifest-summary.json", reason))?;

@@ -21,6 +21,11 @@ pub const ENV_TABLE_ARN: &str = "IMGLAKE_TABLE_ARN";
 pub const ENV_EXPORT_BUCKET: &str = "IMGLAKE_EXPORT_BUCKET";
 pub const ENV_EXPORT_PREFIX: &str = "IMGLAKE_EXPORT_PREFIX";
 pub const ENV_EXPORT_KMS_KEY_ARN: &str = "IMGLAKE_EXPORT_KMS_KEY_ARN";
+/// The items' lifetime in days (as the pipeline functions'): the lake is read this long plus
+/// [`TTL_DELETION_LAG_DAYS`] before the export time, so every live image's last change is in it.
+pub use crate::config::ENV_METADATA_TTL_DAYS;
+/// Days DynamoDB's TTL may take to delete an expired item (typically within a few days).
+pub const TTL_DELETION_LAG_DAYS: i64 = 3;
 
 /// The report's name in the export's folder.
 pub const REPORT_NAME: &str = "imglake-reconcile.json";
@@ -34,6 +39,9 @@ pub struct ReconcileConfig {
     /// Prefix of the exports, without a trailing slash (may be empty).
     pub prefix: String,
     pub kms_key_arn: Option<String>,
+    /// How far before the export time the lake is read: the items' TTL plus
+    /// [`TTL_DELETION_LAG_DAYS`] (10 days for the default 7-day TTL).
+    pub window_ms: i64,
 }
 
 impl ReconcileConfig {
@@ -54,6 +62,22 @@ impl ReconcileConfig {
                 .trim_matches('/')
                 .to_owned(),
             kms_key_arn: var(ENV_EXPORT_KMS_KEY_ARN).filter(|v| !v.is_empty()),
+            window_ms: {
+                let days = match var(ENV_METADATA_TTL_DAYS).filter(|v| !v.trim().is_empty()) {
+                    None => 7,
+                    Some(v) => v
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|d| (1..=3650).contains(d))
+                        .ok_or_else(|| {
+                            ConfigError::Invalid(format!(
+                                "{ENV_METADATA_TTL_DAYS} is `{v}`: set it to a number of days from 1 to 3650 (the items' TTL)"
+                            ))
+                        })?,
+                };
+                (days + TTL_DELETION_LAG_DAYS) * 24 * 3_600_000
+            },
         })
     }
 }
@@ -202,7 +226,11 @@ pub async fn handle_reconcile(
             run.already_reconciled = Some(export.arn);
             break;
         }
-        let report = reconcile(lake, &opened, ReconcileOptions::default()).await?;
+        let options = ReconcileOptions {
+            window_ms: config.window_ms,
+            ..ReconcileOptions::default()
+        };
+        let report = reconcile(lake, &opened, options).await?;
         opened
             .write_beside(
                 REPORT_NAME,
@@ -279,6 +307,18 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((ok.prefix.as_str(), ok.kms_key_arn), ("reconcile", None));
+        assert_eq!(ok.window_ms, 10 * 24 * 3_600_000, "7-day TTL + 3 days");
+        let with_ttl = |days: &str| {
+            ReconcileConfig::from_lookup(lookup(&[
+                (ENV_LAKE_URL, "s3://b/l"),
+                (ENV_TABLE_ARN, "arn:aws:dynamodb:eu-west-1:1:table/t"),
+                (ENV_EXPORT_BUCKET, "exports"),
+                (ENV_METADATA_TTL_DAYS, days),
+            ]))
+        };
+        assert_eq!(with_ttl("30").unwrap().window_ms, 33 * 24 * 3_600_000);
+        let err = with_ttl("0").unwrap_err();
+        assert!(err.to_string().starts_with(ENV_METADATA_TTL_DAYS), "{err}");
     }
 
     #[test]

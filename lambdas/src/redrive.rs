@@ -17,6 +17,10 @@ use crate::stream_export::{Config, ConfigError};
 pub const ENV_QUEUE_URL: &str = "IMGLAKE_REDRIVE_QUEUE_URL";
 /// Environment variable: the table's stream; messages of other streams are left alone.
 pub const ENV_STREAM_ARN: &str = "IMGLAKE_STREAM_ARN";
+/// Environment variable: seconds a received message stays hidden from other runs while this
+/// one works on it; terraform sets it to the function's timeout plus a minute, as it sets the
+/// queue's own visibility timeout. Default 960: longer than Lambda's 15-minute limit.
+pub const ENV_VISIBILITY_TIMEOUT: &str = "IMGLAKE_REDRIVE_VISIBILITY_TIMEOUT";
 /// Messages redriven per run at most: a run stays well inside the function's time limit, and
 /// the schedule comes back for the rest.
 pub const MAX_MESSAGES_PER_RUN: usize = 100;
@@ -38,15 +42,26 @@ impl RedriveConfig {
                     "{ENV_QUEUE_URL} is not set: set it to the stream export's on-failure queue URL"
                 ))
             })?;
+        let visibility_timeout_secs = match var(ENV_VISIBILITY_TIMEOUT).filter(|v| !v.trim().is_empty()) {
+            None => 960,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (1..=43_200).contains(s))
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{ENV_VISIBILITY_TIMEOUT} is `{v}`: set it to seconds from 1 to 43200 (SQS's limit), longer than the function's timeout"
+                    ))
+                })?,
+        };
         Ok(RedriveConfig {
             base,
             options: RedriveOptions {
                 queue_url,
                 stream_arn: var(ENV_STREAM_ARN).filter(|v| !v.is_empty()),
                 max_messages: Some(MAX_MESSAGES_PER_RUN),
-                // Longer than the function's 15-minute limit: a message is not handed to
-                // another run while this one works on it.
-                visibility_timeout_secs: 960,
+                visibility_timeout_secs,
             },
         })
     }
@@ -154,6 +169,17 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(ok.options.max_messages, Some(100));
+        assert_eq!(ok.options.visibility_timeout_secs, 960);
+        let set = |v: &str| {
+            RedriveConfig::from_lookup(lookup(&[
+                (ENV_LAKE_URL, "s3://b/l"),
+                (ENV_QUEUE_URL, "http://127.0.0.1:1/q"),
+                (ENV_VISIBILITY_TIMEOUT, v),
+            ]))
+        };
+        assert_eq!(set("360").unwrap().options.visibility_timeout_secs, 360);
+        let err = set("0").unwrap_err();
+        assert!(err.to_string().starts_with(ENV_VISIBILITY_TIMEOUT), "{err}");
         assert_eq!(
             ok.options.stream_arn.as_deref(),
             Some("arn:aws:dynamodb:us-east-1:1:table/t/stream/x")

@@ -7,6 +7,7 @@
 //! ```text
 //! <out>/AWSDynamoDB/<export id>/manifest-summary.json   the export: ARN, time or window, counts
 //! <out>/AWSDynamoDB/<export id>/manifest-files.json     JSON Lines: itemCount, md5Checksum, etag, dataFileS3Key
+//! <out>/AWSDynamoDB/<export id>/manifest-{files,summary}.checksum   each manifest's MD5, hex
 //! <out>/AWSDynamoDB/<export id>/_started
 //! <out>/AWSDynamoDB/<export id>/data/<name>.json.gz     full export: {"Item": …} lines
 //! <out>/AWSDynamoDB/data/<name>.json.gz                 incremental export: {"Metadata", "Keys", "NewImage", "OldImage"} lines
@@ -153,6 +154,13 @@ pub async fn write_table_export(
     }
     let files_path = folder.join("manifest-files.json");
     std::fs::write(&files_path, &manifest_files).map_err(write_err(&files_path))?;
+    // As DynamoDB does: each manifest's MD5 (hex) in its `.checksum` object.
+    let checksum_path = folder.join("manifest-files.checksum");
+    std::fs::write(
+        &checksum_path,
+        hex::encode(Md5::digest(manifest_files.as_bytes())),
+    )
+    .map_err(write_err(&checksum_path))?;
 
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut summary = json!({
@@ -181,7 +189,14 @@ pub async fn write_table_export(
         }
     }
     let summary_path = folder.join("manifest-summary.json");
-    std::fs::write(&summary_path, summary.to_string()).map_err(write_err(&summary_path))?;
+    let summary_text = summary.to_string();
+    std::fs::write(&summary_path, &summary_text).map_err(write_err(&summary_path))?;
+    let checksum_path = folder.join("manifest-summary.checksum");
+    std::fs::write(
+        &checksum_path,
+        hex::encode(Md5::digest(summary_text.as_bytes())),
+    )
+    .map_err(write_err(&checksum_path))?;
     Ok(WrittenExport {
         folder,
         export_arn,

@@ -14,8 +14,8 @@
 -- of a window (RECEIVED -> PROCESSED in one step is normal there). They are never judged, and a
 -- stream row right after one is judged by its own OldImage and the state the export row left,
 -- but not for a missing change (the export row may have filled it). Rows are ordered as
--- images_current orders them: by the second, export rows before stream rows, then by time and
--- sequence number.
+-- images_current orders them (exporter/src/schema.rs RECENCY_ORDER): by the second, a full
+-- export's SNAPSHOT first within it, then by time and sequence number.
 -- Not judged: rows without a status (keys-only stream records), and changes whose previous
 -- status is unknown (the first row the lake holds for an image, when it is not an INSERT).
 -- Zero rows when healthy.
@@ -32,17 +32,17 @@ WITH ordered AS (
     event_id LIKE 'export:%' AS is_export,
     lag(event_name) OVER (
       PARTITION BY image_id
-      ORDER BY date_trunc('second', event_time), CASE WHEN event_id LIKE 'export:%' THEN 0 ELSE 1 END,
+      ORDER BY date_trunc('second', event_time), CASE WHEN event_name = 'SNAPSHOT' THEN 0 ELSE 1 END,
         event_time, sequence_number
     ) AS lake_previous_event,
     lag(status) OVER (
       PARTITION BY image_id
-      ORDER BY date_trunc('second', event_time), CASE WHEN event_id LIKE 'export:%' THEN 0 ELSE 1 END,
+      ORDER BY date_trunc('second', event_time), CASE WHEN event_name = 'SNAPSHOT' THEN 0 ELSE 1 END,
         event_time, sequence_number
     ) AS lake_previous_status,
     lag(event_id LIKE 'export:%') OVER (
       PARTITION BY image_id
-      ORDER BY date_trunc('second', event_time), CASE WHEN event_id LIKE 'export:%' THEN 0 ELSE 1 END,
+      ORDER BY date_trunc('second', event_time), CASE WHEN event_name = 'SNAPSHOT' THEN 0 ELSE 1 END,
         event_time, sequence_number
     ) AS lake_previous_is_export
   FROM image_events_dedup

@@ -30,12 +30,13 @@ FROM (
     image_id, status, event_name, is_ttl_expiry, source, tenant, format, size_bytes,
     processed_bytes, variant_count, error_code, error_message, received_at, processed_at,
     processing_ms, event_time,
-    -- As sql/athena/views/images_current.sql: by the second, stream rows over rows of a table
-    -- export (backfill) within it, then by time and sequence number.
+    -- As sql/athena/views/images_current.sql (exporter/src/schema.rs RECENCY_ORDER): by the
+    -- second, a full export's SNAPSHOT below stream rows within it, then by time and sequence
+    -- number.
     row_number() OVER (
       PARTITION BY image_id
       ORDER BY date_trunc('second', event_time) DESC,
-        CASE WHEN event_id LIKE 'export:%' THEN 0 ELSE 1 END DESC,
+        CASE WHEN event_name = 'SNAPSHOT' THEN 0 ELSE 1 END DESC,
         event_time DESC, sequence_number DESC
     ) AS recency
   FROM imglake.image_events

@@ -1,10 +1,15 @@
-//! `imglake reconcile`: the lake against a full table export; exit 1 on drift.
+//! `imglake reconcile`: the lake against a full table export; exit 3 on drift, 1 on an error
+//! (as every command), so that a schedule tells "the lake needs repair" from "reconcile could
+//! not run".
 
 use std::process::ExitCode;
 
 use imglake_exporter::table_export::{reconcile, Export, ReconcileOptions};
 
 use crate::cli::ReconcileArgs;
+
+/// Exit status on drift: 1 is an error (every command's), 2 a usage error (clap's).
+pub const DRIFT_EXIT: u8 = 3;
 
 pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let export = Export::open(&args.export).await?;
@@ -17,7 +22,7 @@ pub async fn run(args: ReconcileArgs) -> anyhow::Result<ExitCode> {
     let code = if report.drift == 0 {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        ExitCode::from(DRIFT_EXIT)
     };
     if args.json {
         outln!("{}", serde_json::to_string(&report)?);

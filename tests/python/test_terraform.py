@@ -644,10 +644,11 @@ def test_function_environments_are_the_contract_in_the_readme():
     assert deployed["redrive"] == {
         "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_PARQUET_COMPRESSION", "IMGLAKE_GLUE_DATABASE",
         "IMGLAKE_GLUE_TABLE", "IMGLAKE_REDRIVE_QUEUE_URL", "IMGLAKE_STREAM_ARN",
+        "IMGLAKE_REDRIVE_VISIBILITY_TIMEOUT",
     }
     assert deployed["reconcile"] == {
         "RUST_LOG", "IMGLAKE_LAKE_URL", "IMGLAKE_TABLE_ARN", "IMGLAKE_EXPORT_BUCKET",
-        "IMGLAKE_EXPORT_PREFIX", "IMGLAKE_EXPORT_KMS_KEY_ARN",
+        "IMGLAKE_EXPORT_PREFIX", "IMGLAKE_EXPORT_KMS_KEY_ARN", "IMGLAKE_METADATA_TTL_DAYS",
     }
 
 

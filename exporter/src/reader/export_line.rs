@@ -16,9 +16,10 @@
 //! | `is_ttl_expiry` | false | a REMOVE whose OldImage's `expires_at` had passed (inferred) |
 //!
 //! A µs timestamp has 16 digits, and DynamoDB's stream sequence numbers at least 21: padded to
-//! 40 digits, an export's row sorts below every stream row. Ordered by `event_time` and then
-//! `sequence_number` (as the views do), an export row falls among an image's stream rows at its
-//! time, and a stream row of the same millisecond comes after it. The event id makes a replay
+//! 40 digits, an export's row sorts below every stream row. Ordered by
+//! [`crate::schema::RECENCY_ORDER`] (as the views and reconcile do), an export row falls among
+//! an image's stream rows at its time (a full export's SNAPSHOT before the stream rows of its
+//! second), and a stream row of the same millisecond comes after it. The event id makes a replay
 //! of the same export rewrite, and the views and compaction drop, its own rows only.
 
 use std::borrow::Cow;

@@ -23,7 +23,7 @@ use crate::layout::{self, Partition};
 use crate::reader::{self, RecordSink, Source};
 use crate::record::StreamRecord;
 use crate::row::{self, Cell, MapContext, MapError};
-use crate::schema::{column_index, Kind, Origin, COLUMNS, HASH_KEY};
+use crate::schema::{column_index, recency_key, Kind, Origin, COLUMNS, HASH_KEY};
 
 /// How far reconcile looks.
 #[derive(Debug, Clone, Copy)]
@@ -205,6 +205,7 @@ impl RecordSink for TableSink<'_> {
 /// The lake's last row of an image up to the export time.
 struct LakeState {
     event_time_ms: i64,
+    snapshot: bool,
     sequence_number: String,
     removed: bool,
     expires_at_ms: Option<i64>,
@@ -339,12 +340,13 @@ fn scan_rows(
         if time > until_ms {
             continue;
         }
-        let newer =
-            |state_time: i64, state_seq: &str| (time, seq.as_str()) > (state_time, state_seq);
-        if states
-            .get(&id)
-            .is_some_and(|s| !newer(s.event_time_ms, &s.sequence_number))
-        {
+        // The one ordering rule of the views (schema::RECENCY_ORDER).
+        let name = text(name_at, i);
+        let key = recency_key(time, name.as_deref(), &seq);
+        if states.get(&id).is_some_and(|s| {
+            let name = if s.snapshot { "SNAPSHOT" } else { "" };
+            key <= recency_key(s.event_time_ms, Some(name), &s.sequence_number)
+        }) {
             continue;
         }
         let values: Vec<Option<String>> = columns.iter().map(|c| text(*c, i)).collect();
@@ -355,8 +357,9 @@ fn scan_rows(
             id,
             LakeState {
                 event_time_ms: time,
+                snapshot: name.as_deref() == Some("SNAPSHOT"),
                 sequence_number: seq,
-                removed: text(name_at, i).as_deref() == Some("REMOVE"),
+                removed: name.as_deref() == Some("REMOVE"),
                 expires_at_ms: text(expires_at, i).and_then(|t| t.parse().ok()),
                 hashes: values.iter().map(|v| hash_text(v.as_deref())).collect(),
             },

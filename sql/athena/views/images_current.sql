@@ -1,12 +1,14 @@
 -- Latest state of every image: its newest row. Images removed by a user or expired by DynamoDB
 -- TTL keep their last known state, flagged by is_deleted and is_ttl_expiry, so dashboards can
 -- count or exclude them.
--- Newest is by time, then by sequence number. Stream rows carry DynamoDB's
--- ApproximateCreationDateTime, rounded down to the second; rows of a table export (backfill:
--- event_id 'export:…', event_name SNAPSHOT for a full export) carry the export time or the
--- item's write time, to the millisecond. Within one second a stream row wins over an export
--- row: the export either already holds the stream row's change or was taken before it. Between
--- stream rows of one second the sequence number decides, as it did before exports existed.
+-- Newest by the one ordering rule of an image's rows (exporter/src/schema.rs RECENCY_ORDER;
+-- reconcile and checks/illegal_status_transitions use the same): by the second of event_time
+-- (stream rows carry DynamoDB's ApproximateCreationDateTime, whole seconds; rows of a table
+-- export, event_id 'export:…', the export time or the item's write time, to the millisecond);
+-- within a second a full export's SNAPSHOT first (a stream change of that second may have come
+-- after it); then by the millisecond (an incremental export's row, the item's last write of its
+-- window, comes after a stream row of its second: that row is the same write or an earlier
+-- one); then by sequence number, as between stream rows before exports existed.
 CREATE OR REPLACE VIEW images_current AS
 SELECT
   image_id,
@@ -49,7 +51,7 @@ FROM (
       PARTITION BY d.image_id
       ORDER BY
         date_trunc('second', d.event_time) DESC NULLS LAST,
-        CASE WHEN d.event_id LIKE 'export:%' THEN 0 ELSE 1 END DESC,
+        CASE WHEN d.event_name = 'SNAPSHOT' THEN 0 ELSE 1 END DESC,
         d.event_time DESC NULLS LAST,
         d.sequence_number DESC NULLS LAST
     ) AS recency

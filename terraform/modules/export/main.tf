@@ -260,6 +260,8 @@ module "redrive" {
 
   environment = merge(var.environment, local.lake_export_environment, var.redrive_extra_environment, {
     IMGLAKE_REDRIVE_QUEUE_URL = module.failures.url
+    # As the queue's visibility timeout: a message stays hidden while a run may still work on it.
+    IMGLAKE_REDRIVE_VISIBILITY_TIMEOUT = tostring(var.redrive_timeout + 60)
     # Messages of other streams (an earlier stream of the table, another table) are left alone.
     IMGLAKE_STREAM_ARN = var.stream_arn
   })
@@ -355,6 +357,7 @@ module "reconcile" {
     IMGLAKE_EXPORT_BUCKET      = var.lake_bucket.id
     IMGLAKE_EXPORT_PREFIX      = local.reconcile_export_prefix
     IMGLAKE_EXPORT_KMS_KEY_ARN = var.kms_key_arn
+    IMGLAKE_METADATA_TTL_DAYS  = tostring(var.metadata_ttl_days)
   })
 }
 

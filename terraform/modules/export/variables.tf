@@ -197,7 +197,7 @@ variable "redrive_memory_size" {
 }
 
 variable "redrive_timeout" {
-  description = "Timeout of redrive in seconds; the on-failure queue hides a received message for this plus a minute."
+  description = "Timeout of redrive in seconds; a message redrive receives stays hidden for this plus a minute (the on-failure queue's visibility timeout, and IMGLAKE_REDRIVE_VISIBILITY_TIMEOUT of the function)."
   type        = number
   default     = 300
 
@@ -214,6 +214,13 @@ variable "redrive_extra_environment" {
 }
 
 # --- reconcile ---
+
+variable "metadata_ttl_days" {
+  description = "Days the metadata table keeps an item (its TTL): reconcile reads the lake this long plus 3 days (TTL's deletion lag) before the export time."
+  type        = number
+  default     = 7
+}
+
 
 variable "reconcile_schedule" {
   description = "EventBridge Scheduler expression (UTC) of reconcile, e.g. cron(0 3 * * ? *); null creates no reconcile function. Each run starts a full table export (billed per GB of table)."
