@@ -331,6 +331,7 @@ def function_environment(binary: str, lake: Path) -> dict[str, str]:
         "IMGLAKE_COMPACT_TARGET_SIZE": "128MB",
         "IMGLAKE_COMPACT_HOURS": "3",
         "IMGLAKE_REDRIVE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/111122223333/imglake-prod-stream-export-failures",
+        "IMGLAKE_REDRIVE_VISIBILITY_TIMEOUT": "960",
         "IMGLAKE_STREAM_ARN": "arn:aws:dynamodb:eu-west-1:111122223333:table/imglake-prod-images/stream/2026-11-01T00:00:00.000",
         "IMGLAKE_TABLE_ARN": "arn:aws:dynamodb:eu-west-1:111122223333:table/imglake-prod-images",
         "IMGLAKE_EXPORT_BUCKET": "imglake-prod-111122223333-eu-west-1-lake",
