@@ -133,6 +133,7 @@ module "network" {
   glue_database_name        = module.analytics.database_name
   athena_workgroup_name     = module.analytics.workgroup_name
   athena_endpoint           = var.network.athena_endpoint
+  redrive_enabled           = var.redrive_enabled
   kafka_in_vpc              = var.network.kafka_in_vpc
   # The pollers' groups: an MSK cluster's (network.kafka_security_group_ids), a self-managed
   # cluster's mapping's (kafka.vpc_security_group_ids).
@@ -313,7 +314,7 @@ module "export" {
   reconcile_schedule                 = var.reconcile_schedule
   metadata_ttl_days                  = var.metadata_ttl_days
   table_export_prefix                = var.table_export_prefix
-  redrive_extra_environment          = local.network_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
+  redrive_extra_environment          = local.network_enabled && var.redrive_enabled ? { AWS_ENDPOINT_URL_DYNAMODB_STREAMS = module.network[0].dynamodb_streams_endpoint_url } : {}
 }
 
 # --- Cross-region replication (optional) -------------------------------------------------------

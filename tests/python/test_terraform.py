@@ -888,7 +888,7 @@ def test_network_places_every_function_and_scopes_every_endpoint():
     assert (scalar(cond["variable"]), items(cond["values"])) == ("aws:PrincipalAccount", ["${condition.value}"])
     assert scalar(content["resources"]) == "${statement.value.resources}"
     statements_by_endpoint = block(local_values(net)["endpoint_statements"])
-    assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb","dynamodb_streams"],keys(local.interface_endpoints))}'
+    assert expr(local_values(net)["endpoints"]) == '${concat(["s3","dynamodb"],var.redrive_enabled?["dynamodb_streams"]:[],keys(local.interface_endpoints))}'
     for extra in ("kms", "logs", "monitoring", "xray"):
         assert extra in statements_by_endpoint, f"no policy for the optional {extra} endpoint"
     needed = expr(local_values(net)["interface_endpoints"])
@@ -1244,3 +1244,27 @@ def test_the_readme_states_the_limits_of_private_only_and_of_replication():
     replication = readme.split("## Replication", 1)[1].split("\n## ", 1)[0]
     for needed in ("Batch Replication", "S3ReplicateObject", "existing objects"):
         assert needed in replication, f"replication section lacks {needed}"
+
+
+def test_the_stream_and_sqs_endpoints_are_made_only_for_their_callers():
+    """Only redrive reads the table's stream and an SQS queue from the subnets (stream-export's
+    stream reads and process's queue reads are Lambda's pollers, outside the VPC); the Kafka
+    pollers in a dedicated VPC send kafka-ingest's failures to SQS by its public name. With
+    redrive off, the DynamoDB Streams endpoint (and SQS, without those pollers) is not paid for."""
+    net = NETWORK / "main.tf"
+    variable = variables(NETWORK / "variables.tf")["redrive_enabled"]
+    assert scalar(variable["default"]) is True, "without the root's value, keep the endpoints"
+    calls = module_calls(TF / "main.tf")
+    assert scalar(calls["network"]["redrive_enabled"]) == "${var.redrive_enabled}"
+    assert expr(module_calls(EXPORT / "main.tf")["redrive"]["count"]) == "${var.redrive_enabled?1:0}", "the endpoint follows the function"
+    streams = resources(net, "aws_vpc_endpoint")["dynamodb_streams"]
+    assert expr(streams["count"]) == "${var.redrive_enabled?1:0}"
+    lookup = next(d["aws_vpc_endpoint_service"]["dynamodb_streams"] for d in parse(net)["data"] if "aws_vpc_endpoint_service" in d)
+    assert expr(lookup["count"]) == "${var.redrive_enabled?1:0}"
+    assert expr(local_values(net)["endpoints"]).startswith('${concat(["s3","dynamodb"],var.redrive_enabled?["dynamodb_streams"]:[],')
+    needed = expr(local_values(net)["interface_endpoints"])
+    assert needed.count("sqs=") == 1 and "var.redrive_enabled||(var.kafka_in_vpc&&local.dedicated)?{sqs=" in needed
+    assert "glue=" in needed.split("var.")[0], "glue stays unconditional: stream-export registers partitions"
+    output = next(o["dynamodb_streams_endpoint_url"] for o in parse(NETWORK / "outputs.tf")["output"] if "dynamodb_streams_endpoint_url" in o)
+    assert expr(output["value"]).startswith("${var.redrive_enabled?") and expr(output["value"]).endswith(":null}")
+    assert expr(calls["export"]["redrive_extra_environment"]).startswith("${local.network_enabled&&var.redrive_enabled?")

@@ -44,10 +44,15 @@ locals {
 
   # Interface endpoints by service, each because a function (or a named client) needs it.
   interface_endpoints = merge(
-    {
-      glue = "stream-export and redrive register lake partitions in Glue"
-      sqs  = "redrive reads stream-export's on-failure queue"
-    },
+    { glue = "stream-export and redrive register lake partitions in Glue" },
+    # Only redrive calls SQS itself; Lambda's Kafka pollers send to kafka-ingest's on-failure
+    # queue by SQS's public name (private DNS, so a dedicated VPC only).
+    var.redrive_enabled || (var.kafka_in_vpc && local.dedicated) ? {
+      sqs = join(", ", compact([
+        var.redrive_enabled ? "redrive reads stream-export's on-failure queue" : "",
+        var.kafka_in_vpc && local.dedicated ? "Lambda's Kafka pollers send to kafka-ingest's on-failure queue" : "",
+      ]))
+    } : {},
     # Lambda's pollers reach these by their public names only (private DNS), which in a shared
     # VPC would take the services over for every workload: there the VPC must provide them.
     var.kafka_in_vpc && local.dedicated ? {
@@ -339,7 +344,7 @@ locals {
     monitoring = [{ sid = "Metrics", actions = ["cloudwatch:PutMetricData", "cloudwatch:GetMetricData"], resources = ["*"] }]
     xray       = [{ sid = "Traces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets"], resources = ["*"] }]
   }
-  endpoints = concat(["s3", "dynamodb", "dynamodb_streams"], keys(local.interface_endpoints))
+  endpoints = concat(["s3", "dynamodb"], var.redrive_enabled ? ["dynamodb_streams"] : [], keys(local.interface_endpoints))
 
   # The AWS SDKs' service-specific endpoint variables (AWS_ENDPOINT_URL_<service id>).
   endpoint_env_names = {
@@ -401,8 +406,11 @@ resource "aws_vpc_endpoint" "interface" {
 
 # DynamoDB Streams has interface endpoints only, and without private DNS: clients address the
 # endpoint's own DNS name (redrive gets it as AWS_ENDPOINT_URL_DYNAMODB_STREAMS, which the AWS
-# SDK reads). Its service name is looked up rather than assumed.
+# SDK reads). Its service name is looked up rather than assumed. Only redrive reads the stream
+# from the subnets (stream-export's reads are Lambda's pollers, outside the VPC): no redrive, no
+# endpoint.
 data "aws_vpc_endpoint_service" "dynamodb_streams" {
+  count        = var.redrive_enabled ? 1 : 0
   service_type = "Interface"
 
   filter {
@@ -412,8 +420,9 @@ data "aws_vpc_endpoint_service" "dynamodb_streams" {
 }
 
 resource "aws_vpc_endpoint" "dynamodb_streams" {
+  count               = var.redrive_enabled ? 1 : 0
   vpc_id              = local.vpc_id
-  service_name        = data.aws_vpc_endpoint_service.dynamodb_streams.service_name
+  service_name        = data.aws_vpc_endpoint_service.dynamodb_streams[0].service_name
   vpc_endpoint_type   = "Interface"
   subnet_ids          = local.subnet_ids
   security_group_ids  = [aws_security_group.endpoints.id]

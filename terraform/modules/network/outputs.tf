@@ -24,8 +24,8 @@ output "athena_endpoint_id" {
 }
 
 output "dynamodb_streams_endpoint_url" {
-  description = "HTTPS URL of the DynamoDB Streams interface endpoint (its own DNS name; the service has no private DNS)."
-  value       = "https://${aws_vpc_endpoint.dynamodb_streams.dns_entry[0].dns_name}"
+  description = "HTTPS URL of the DynamoDB Streams interface endpoint (its own DNS name; the service has no private DNS); null without redrive_enabled."
+  value       = var.redrive_enabled ? "https://${aws_vpc_endpoint.dynamodb_streams[0].dns_entry[0].dns_name}" : null
 }
 
 output "bucket_policy_documents" {

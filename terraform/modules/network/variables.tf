@@ -81,6 +81,12 @@ variable "athena_endpoint" {
   default     = false
 }
 
+variable "redrive_enabled" {
+  description = "The redrive function is deployed: it is the only function that reads the table's stream (the DynamoDB Streams interface endpoint) and an SQS queue itself (stream-export's on-failure queue). false: neither endpoint is made, unless the Kafka pollers need SQS (kafka_in_vpc in a dedicated VPC)."
+  type        = bool
+  default     = true
+}
+
 variable "kafka_in_vpc" {
   description = "The Kafka cluster is in this VPC: create the endpoints Lambda's Kafka pollers need without NAT (lambda, sts, secretsmanager; sqs for the on-failure destination)."
   type        = bool
