@@ -997,6 +997,17 @@ def test_the_apis_cors_configuration_is_what_serve_answers():
     assert str(scalar(deployed["max_age"])) == cors_list(cors, "API_MAX_AGE")[0]
 
 
+def test_the_raw_buckets_cors_rule_is_what_serve_answers_for_uploads():
+    """The presigned POST goes to the raw bucket, whose CORS rule serve imitates on /upload/{bucket}
+    (src/console/cors.rs: POST, any request header, UPLOAD_EXPOSE readable, UPLOAD_MAX_AGE)."""
+    cors = (REPO / "src" / "console" / "cors.rs").read_text(encoding="utf-8")
+    rule = block(resources(MODULES / "storage" / "main.tf", "aws_s3_bucket_cors_configuration")["raw"]["cors_rule"])
+    assert items(rule["allowed_methods"]) == ["POST"] and items(rule["allowed_headers"]) == ["*"]
+    assert 'HeaderValue::from_static("POST")' in cors, "serve's upload route allows POST only"
+    assert sorted(h.lower() for h in items(rule["expose_headers"])) == sorted(cors_list(cors, "UPLOAD_EXPOSE"))
+    assert str(scalar(rule["max_age_seconds"])) == cors_list(cors, "UPLOAD_MAX_AGE")[0]
+
+
 # --- VPC endpoint policies admit every call the functions make ---------------------------------
 
 # Every policy attached to a function's execution role (not the schedulers' or queues' policies).
