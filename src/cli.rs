@@ -178,7 +178,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub queue_capacity: usize,
 
-    /// Open connections at once; more clients wait in the accept backlog.
+    /// Open connections at once. When all are open and another client connects, the
+    /// connection idle longest (nothing sent yet, a partial head, or between requests) is
+    /// closed for it; only when every one has a request in flight do clients wait in the
+    /// accept backlog.
     #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
 
@@ -216,8 +219,13 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_FORM_EXPIRY", default_value = "15m", value_parser = parse_duration)]
     pub form_expiry: std::time::Duration,
 
-    /// Seconds a client may take to send a request's headers, or its body, and may stay
-    /// silent on a connection.
+    /// Time a client has to send a whole request head, from connecting or from the end of
+    /// the previous answer on a kept-alive connection (e.g. 5s); then the connection closes.
+    #[arg(long, env = "IMGLAKE_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// Seconds a client may take to send a request's body, and may stay silent while a body
+    /// is due.
     #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 

@@ -389,3 +389,100 @@ fn an_unused_form_expires_into_abandoned_and_bombs_are_refused_by_name() {
     );
     server.stop();
 }
+
+/// One request on a fresh connection, with `headers` (`Name: value\r\n` each) and no body:
+/// the status and the whole answer, or `None` when nothing came back within `wait`.
+fn probe(addr: &str, head: &str, wait: Duration) -> Option<(u16, String, Duration)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+        // Answers here are small: stop at the end of the body.
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && !head.contains("keep-alive") {
+            let text = String::from_utf8_lossy(&answer);
+            let length = text
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            let split = answer
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(0)
+                + 4;
+            if length.is_some_and(|n| answer.len() >= split + n) {
+                break;
+            }
+        }
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text, took))
+}
+
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn more_idle_connections_than_the_cap_never_keep_health_out_and_headless_ones_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A small cap keeps the test cheap; the default header timeout (5 s).
+    let server = start(&dir.path().join("data"), &["--max-connections", "8"]);
+    let addr = server.addr.as_str();
+    // 12 connections that send nothing and 4 that send half a head: twice the cap.
+    let mut idle: Vec<TcpStream> = (0..12)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").expect("write");
+        idle.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let (status, answer, took) =
+            probe(addr, HEALTH, Duration::from_secs(3)).expect("/healthz answered within 3 s");
+        assert_eq!(status, 200, "{answer}");
+        worst = worst.max(took);
+        // More idle clients arrive between probes.
+        idle.push(TcpStream::connect(addr).expect("connect"));
+    }
+    eprintln!("16+ idle connections over a cap of 8: worst /healthz {worst:?}");
+    assert!(worst < PROBE_BUDGET, "{worst:?}");
+    drop(idle);
+    // A connection that sends no complete head is closed after the header timeout, not the
+    // 30 s body timeout.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut silent = TcpStream::connect(addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let result = silent.read(&mut buf);
+    let took = started.elapsed();
+    let timed_out = result.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(!timed_out, "still open after {took:?}");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(8),
+        "closed after {took:?}: {result:?}"
+    );
+    server.stop();
+}

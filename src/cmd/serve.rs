@@ -318,7 +318,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::conn::serve(
         listener,
         router,
-        Duration::from_secs(args.body_timeout_secs),
+        args.header_timeout.max(Duration::from_millis(100)),
         shutdown_signal(),
     )
     .await;
