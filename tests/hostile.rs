@@ -486,3 +486,34 @@ fn more_idle_connections_than_the_cap_never_keep_health_out_and_headless_ones_cl
     );
     server.stop();
 }
+
+#[test]
+fn reads_with_a_body_are_refused_before_the_body_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &["--max-requests", "2"]);
+    let addr = server.addr.as_str();
+    // Bodies that never come: each is answered at once, without waiting for them.
+    for head in [
+        "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc",
+        "HEAD /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n",
+    ] {
+        let (status, answer, took) =
+            probe(addr, head, Duration::from_secs(2)).expect("answered within 2 s");
+        assert_eq!(status, 400, "{head}: {answer}");
+        assert!(took < Duration::from_secs(1), "{head}: {took:?}");
+        if !head.starts_with("HEAD") {
+            assert!(answer.contains("body_not_allowed"), "{answer}");
+        }
+    }
+    // An empty body is not a body.
+    let (status, _, _) = probe(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .expect("answered");
+    assert_eq!(status, 200);
+    server.stop();
+}

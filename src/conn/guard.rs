@@ -7,9 +7,11 @@
 //!   memory uploads may hold at once (`--upload-memory`); when neither frees up within
 //!   [`UPLOAD_WAIT`] they get 503 with `Retry-After`. Their bodies must keep arriving at
 //!   `--min-body-rate` after a short grace (`--body-grace`), or they are cut (408).
-//! - Reads (`GET`, `HEAD`) take one of `--max-requests` read permits; other requests (forms,
-//!   deletes) one of as many permits of their own. Neither kind ever waits for an upload's, nor
-//!   reads for writes, and every body is held to the same minimum rate.
+//! - Reads (`GET`, `HEAD`, `/healthz` included) that declare a body are refused (400
+//!   `body_not_allowed`) before it is read, so no read waits on a body. Reads take one of
+//!   `--max-requests` read permits; other requests (forms, deletes) one of as many permits of
+//!   their own. Neither kind ever waits for an upload's, nor reads for writes, and every body
+//!   is held to the same minimum rate.
 //! - `POST /images` (a presigned form, and an item) is limited per client address and per
 //!   tenant (`--forms-per-minute`, a token bucket): 429 with `Retry-After` beyond it.
 //! - A request with both `Content-Length` and `Transfer-Encoding` is refused (400): behind a
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_LENGTH, RETRY_AFTER, TRANSFER_ENCODING};
+use axum::http::header::{CONNECTION, CONTENT_LENGTH, RETRY_AFTER, TRANSFER_ENCODING};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -301,7 +303,16 @@ fn kind(method: &Method, path: &str) -> Kind {
     }
 }
 
-/// The middleware: refuses ambiguous framing, applies the form rate, takes the request's
+/// Whether a request's head announces a body: a chunked one, or a length other than 0.
+fn declares_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get_all(CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.to_str().map_or(true, |v| v.trim() != "0"))
+}
+
+/// The middleware: refuses ambiguous framing and reads with a body, applies the form rate, takes the request's
 /// permits (held until its answer is made) and holds its body to the minimum rate.
 pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
@@ -316,6 +327,25 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
                 .into(),
             None,
         );
+    }
+    // A read has no body: one that declares one is refused before it is read, so a body
+    // trickling in cannot hold a read permit (nor keep /healthz's connection busy).
+    if matches!(*request.method(), Method::GET | Method::HEAD) && declares_body(headers) {
+        let mut response = refuse(
+            StatusCode::BAD_REQUEST,
+            "body_not_allowed",
+            format!(
+                "a {} request takes no body; send it without Content-Length or \
+                 Transfer-Encoding (or with Content-Length: 0)",
+                request.method()
+            ),
+            None,
+        );
+        // The body is not read: the connection cannot carry another request.
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     let kind = kind(request.method(), request.uri().path());
     let _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>) = match kind {
