@@ -517,3 +517,71 @@ fn reads_with_a_body_are_refused_before_the_body_is_read() {
     assert_eq!(status, 200);
     server.stop();
 }
+
+/// The value of header `name` (lower case) in a raw answer.
+fn header_of(answer: &str, name: &str) -> Option<String> {
+    answer.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+#[test]
+fn the_guards_refusals_carry_cors_headers_for_allowed_origins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &["--forms-per-minute", "1"]);
+    let addr = server.addr.as_str();
+    let origin = "http://localhost:5173";
+    let form = format!(
+        "POST /images HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let (status, answer, _) = probe(addr, &form, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer, _) = probe(addr, &form, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{answer}"
+    );
+    let exposed = header_of(&answer, "access-control-expose-headers").unwrap_or_default();
+    assert!(exposed.contains("retry-after"), "{answer}");
+    assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
+    assert!(
+        header_of(&answer, "vary")
+            .unwrap_or_default()
+            .contains("origin"),
+        "{answer}"
+    );
+    // The guard's 400 for ambiguous framing, to an upload.
+    let smuggle = format!(
+        "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"
+    );
+    let (status, answer, _) = probe(addr, &smuggle, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{answer}"
+    );
+    // An origin not allowed gets no CORS header, and every API answer varies by origin.
+    let other = form.replace(origin, "http://evil.example");
+    let (status, answer, _) = probe(addr, &other, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin"),
+        None,
+        "{answer}"
+    );
+    let plain = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let (_, answer, _) = probe(addr, plain, Duration::from_secs(5)).expect("answered");
+    assert!(
+        header_of(&answer, "vary")
+            .unwrap_or_default()
+            .contains("origin"),
+        "{answer}"
+    );
+    server.stop();
+}

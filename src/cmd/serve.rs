@@ -267,10 +267,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .merge(crate::console::router(console))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            cors.clone(),
-            crate::console::cors::apply,
-        ))
         .with_state(app.clone())
         // Permits by kind of request, body memory and rate, the form rate limit: one guard
         // for the whole server (`Router::layer` wraps every route on its own).
@@ -288,6 +284,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 form_upload_limit: upload_limit as u64,
             })),
             crate::conn::guard::guard,
+        ))
+        // CORS outside the guard: its refusals (429, 503, 400) reach a page of an allowed
+        // origin with their status and Retry-After, not as a failed fetch.
+        .layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            crate::console::cors::apply,
         ));
 
     eprintln!(
