@@ -195,8 +195,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_MAX_UPLOADS", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_uploads: usize,
 
-    /// Memory the bodies of uploads being received may hold at once, like 256MB: each
-    /// reserves its declared length (the route's limit when it declares none).
+    /// Memory the bodies of uploads being received may hold at once, like 256MB, taken as
+    /// their bytes arrive (never for a declared length). A quarter of it (at most 256 KiB an
+    /// upload slot) is split between the slots so small uploads never wait for it; a body
+    /// that finds no room within 10 s is answered 503 with Retry-After.
     #[arg(long, env = "IMGLAKE_UPLOAD_MEMORY", default_value = "256MB", value_parser = imglake_exporter::compact::parse_size)]
     pub upload_memory: u64,
 

@@ -487,6 +487,76 @@ fn more_idle_connections_than_the_cap_never_keep_health_out_and_headless_ones_cl
     server.stop();
 }
 
+/// A `PUT /images` declaring `declared` bytes that sends `per_second` bytes a second until
+/// `stop`, then goes away.
+fn trickling_upload(addr: String, declared: usize, per_second: usize, stop: Arc<AtomicBool>) {
+    let Ok(mut stream) = TcpStream::connect(&addr) else {
+        return;
+    };
+    let head =
+        format!("PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {declared}\r\n\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; per_second / 10];
+    let mut sent = 0;
+    while !stop.load(Ordering::Relaxed) && sent + chunk.len() < declared {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
+        sent += chunk.len();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2 MB of upload memory; attackers declare 1.9 MB each and send 4 KB/s, above the
+    // minimum rate of 1 KB/s, so they are not cut during the test.
+    let server = start(
+        &dir.path().join("data"),
+        &[
+            "--upload-memory",
+            "2MB",
+            "--max-uploads",
+            "16",
+            "--min-body-rate",
+            "1KB",
+        ],
+    );
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for n in 0..5 {
+        let image = jpeg(&photo(200, 150, 40 + n), 85);
+        let started = Instant::now();
+        let (status, body) = http(&addr, "PUT", "/images", &[], &image).expect("PUT");
+        let took = started.elapsed();
+        assert_eq!(
+            status,
+            202,
+            "after {took:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        worst = worst.max(took);
+    }
+    eprintln!("6 uploads declaring 1.9 MB at 4 KB/s: worst small PUT {worst:?}");
+    assert!(worst < Duration::from_secs(1), "{worst:?}");
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.join().expect("attacker");
+    }
+    server.stop();
+}
+
 #[test]
 fn reads_with_a_body_are_refused_before_the_body_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -280,8 +280,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     grace: args.body_grace,
                 },
                 forms_per_minute: args.forms_per_minute,
-                put_limit: direct_limit as u64,
-                form_upload_limit: upload_limit as u64,
             })),
             crate::conn::guard::guard,
         ))
@@ -448,6 +446,9 @@ fn body_error_reply(err: &(dyn std::error::Error + 'static)) -> Response {
         BodyFailure::TooSlow(message) => {
             json_error(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
         }
+        BodyFailure::Busy(message) => {
+            busy(json_error(StatusCode::SERVICE_UNAVAILABLE, "busy", message))
+        }
         BodyFailure::Malformed(message) => {
             json_error(StatusCode::BAD_REQUEST, "malformed_body", message)
         }
@@ -462,6 +463,14 @@ fn body_error_reply(err: &(dyn std::error::Error + 'static)) -> Response {
             format!("the request body could not be read: {message}"),
         ),
     }
+}
+
+/// `response` with `Retry-After: 1`.
+fn busy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 /// Whether reading a body failed because it was over the route's limit.
@@ -621,6 +630,11 @@ async fn upload(
                 BodyFailure::TooSlow(message) => {
                     json_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", message)
                 }
+                BodyFailure::Busy(message) => busy(json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    message,
+                )),
                 _ => json_error(
                     StatusCode::BAD_REQUEST,
                     "MalformedPOSTRequest",
