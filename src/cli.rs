@@ -222,7 +222,8 @@ pub struct ServeArgs {
     pub form_expiry: std::time::Duration,
 
     /// Time a client has to send a whole request head, from connecting or from the end of
-    /// the previous answer on a kept-alive connection (e.g. 5s); then the connection closes.
+    /// the previous answer on a kept-alive connection (e.g. 5s; --body-timeout-secs when
+    /// that is shorter); then the connection closes.
     #[arg(long, env = "IMGLAKE_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub header_timeout: std::time::Duration,
 

@@ -318,7 +318,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::conn::serve(
         listener,
         router,
-        args.header_timeout.max(Duration::from_millis(100)),
+        // --body-timeout-secs bounded heads before --header-timeout existed: the shorter.
+        args.header_timeout
+            .min(Duration::from_secs(args.body_timeout_secs))
+            .max(Duration::from_millis(100)),
         shutdown_signal(),
     )
     .await;
