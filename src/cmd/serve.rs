@@ -60,6 +60,8 @@ struct App {
     queue: std::sync::RwLock<Option<mpsc::Sender<String>>>,
     /// Requests and their outcomes, for the closing summary.
     outcomes: std::sync::Mutex<Outcomes>,
+    /// Second uploads to a used key with other bytes, refused (409): nothing was replaced.
+    refused_replays: std::sync::atomic::AtomicU64,
     body_timeout: Duration,
     /// The Kafka consumer's partitions, for /healthz.
     kafka: Option<Arc<crate::kafka::consumer::Status>>,
@@ -118,6 +120,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         local: Arc::new(local),
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
+        refused_replays: std::sync::atomic::AtomicU64::new(0),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         kafka: kafka.as_ref().map(|k| k.status.clone()),
     });
@@ -352,7 +355,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
     total.merge(&kafka_outcomes);
     eprintln!(
-        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}; last flush {} rows in {} files; lake {}",
+        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}, refused replays {}; last flush {} rows in {} files; lake {}",
         total.records_in,
         total.received,
         total.processed,
@@ -361,6 +364,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         total.duplicates,
         total.abandoned,
         total.replaced,
+        app.refused_replays
+            .load(std::sync::atomic::Ordering::Relaxed),
         flushed.rows,
         flushed.files,
         app.local.lake.display
@@ -711,9 +716,8 @@ async fn upload(
         let limit = app.local.pipeline.config.limits.max_bytes;
         let same = matches!(raw.get(&key, limit).await, Ok(first) if first == file);
         if !same {
-            if let Ok(mut total) = app.outcomes.lock() {
-                total.replaced += 1;
-            }
+            app.refused_replays
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 key,
                 bytes = file.len(),
