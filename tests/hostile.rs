@@ -661,3 +661,28 @@ fn the_guards_refusals_carry_cors_headers_for_allowed_origins() {
     );
     server.stop();
 }
+
+#[test]
+fn an_upload_to_an_abandoned_image_is_refused_though_its_form_is_still_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A form valid for 15 minutes...
+    let server = start(&data, &[]);
+    let (id, path, fields) = form(&server.addr);
+    server.stop();
+    // ...and a restart with forms valid for 1 s: the sweep abandons the image.
+    let server = start(&data, &["--form-expiry", "1s"]);
+    let addr = server.addr.as_str();
+    let abandoned = item_until(addr, &id, |item| item["status"] != "RECEIVED");
+    assert_eq!(abandoned["status"], "ABANDONED", "{abandoned}");
+    let image = jpeg(&photo(64, 48, 7), 85);
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &image, false));
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"]["code"], "UploadAbandoned", "{answer}");
+    // Nothing was stored, and the image stays abandoned.
+    assert!(!data.join("raw").join("images").join(&id).exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let after = item_until(addr, &id, |_| true);
+    assert_eq!(after["status"], "ABANDONED", "{after}");
+    server.stop();
+}

@@ -689,6 +689,12 @@ async fn upload(
             format!("no bucket {bucket}"),
         );
     }
+    // An image already abandoned takes no upload: its form may still be valid when
+    // --form-expiry was lowered after it was issued (the sweep goes by the current one).
+    let image = image_id_of_raw_key(&key).map(str::to_owned);
+    if let Some(refused) = refuse_if_abandoned(&app, image.as_deref()).await {
+        return refused;
+    }
     // A key takes one upload: a form posted again is a retry when it carries the same file
     // (answered as the first time), and refused when it carries another, which would replace
     // an image that may already be processed. The check and the write are one step.
@@ -708,6 +714,14 @@ async fn upload(
         }
     };
     if stored {
+        // The sweep may have abandoned the image between the check above and the write:
+        // then the bytes go, and the upload is refused like one that came later.
+        if let Some(refused) = refuse_if_abandoned(&app, image.as_deref()).await {
+            if let Err(err) = raw.delete(&key).await {
+                tracing::error!(key, error = %err, "removing an upload to an abandoned image failed");
+            }
+            return refused;
+        }
         // The image is stored now (its item became RECEIVED when the form was issued).
         if let Ok(mut total) = app.outcomes.lock() {
             total.received += 1;
@@ -742,6 +756,33 @@ async fn upload(
         headers.insert("location", v);
     }
     (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+/// The refusal of an upload to an image that is ABANDONED (its form expired unused).
+async fn refuse_if_abandoned(app: &App, image_id: Option<&str>) -> Option<Response> {
+    let image_id = image_id?;
+    use imglake_pipeline::store::MetadataStore as _;
+    let item = match app.local.pipeline.store.get(image_id).await {
+        Ok(item) => item?,
+        Err(err) => {
+            tracing::error!(image_id, error = %err, "reading an upload's item failed");
+            return Some(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "reading the image's record failed; retry",
+            ));
+        }
+    };
+    (item.status == imglake_pipeline::model::Status::Abandoned).then(|| {
+        json_error(
+            StatusCode::FORBIDDEN,
+            "UploadAbandoned",
+            format!(
+                "image {image_id} was abandoned: its upload form expired before an upload \
+                 arrived; request a new form with POST /images"
+            ),
+        )
+    })
 }
 
 /// A known route asked with another method (`POST /healthz`, `GET /upload/raw`).
