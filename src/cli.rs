@@ -252,6 +252,16 @@ pub struct ServeArgs {
     #[arg(long = "cors-origin", env = "IMGLAKE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::console::cors::parse_origin)]
     pub cors_origins: Vec<crate::console::cors::OriginPattern>,
 
+    /// A host name this server answers to besides IP addresses and localhost (requests
+    /// with another Host are refused with 421, against DNS rebinding), e.g. imglake.internal;
+    /// repeat it, or give several comma-separated in the variable.
+    #[arg(
+        long = "allowed-host",
+        env = "IMGLAKE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
     /// Item lifetime (DynamoDB TTL; default 7d), e.g. 30s to watch expiry locally.
     #[arg(long, env = "IMGLAKE_TTL", value_parser = parse_duration)]
     pub ttl: Option<std::time::Duration>,

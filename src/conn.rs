@@ -17,6 +17,7 @@
 
 pub mod framing;
 pub mod guard;
+pub mod host;
 
 use std::future::Future;
 use std::io;

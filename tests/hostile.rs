@@ -119,7 +119,7 @@ fn slow_client(addr: String, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>, other: 
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
         if stream
-            .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            .write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
             .is_err()
         {
             continue;
@@ -231,7 +231,7 @@ fn framing_attacks_are_refused_as_bad_requests() {
     // A malformed chunk size is a bad request, not a timeout.
     let answer = raw_exchange(
         addr,
-        b"PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("malformed_body"), "{answer}");
@@ -242,7 +242,7 @@ fn framing_attacks_are_refused_as_bad_requests() {
         "Transfer-Encoding: chunked\r\nContent-Length: 4",
     ] {
         let smuggle = format!(
-            "PUT /images HTTP/1.1\r\nHost: x\r\n{head}\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         );
         let answer = raw_exchange(addr, smuggle.as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{head}: {answer}");
@@ -252,13 +252,13 @@ fn framing_attacks_are_refused_as_bad_requests() {
     // A well-framed chunked upload still works, and so does a keep-alive request after it.
     let image = jpeg(&photo(64, 48, 3), 85);
     let mut chunked = format!(
-        "PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
         image.len()
     )
     .into_bytes();
     chunked.extend_from_slice(&image);
     chunked.extend_from_slice(
-        b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     let answer = raw_exchange(addr, &chunked);
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
@@ -312,7 +312,7 @@ fn forms_are_refused_when_replayed_with_another_file_misordered_or_flooded() {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .write_all(
-            b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            b"POST /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )
         .expect("write");
     let mut answer = String::new();
@@ -345,7 +345,7 @@ fn bad_tenant_and_idempotency_headers_are_refused() {
     ];
     for headers in bad {
         let mut request = format!(
-            "PUT /images HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             image.len()
         )
         .into_bytes();
@@ -684,5 +684,42 @@ fn an_upload_to_an_abandoned_image_is_refused_though_its_form_is_still_valid() {
     std::thread::sleep(Duration::from_millis(500));
     let after = item_until(addr, &id, |_| true);
     assert_eq!(after["status"], "ABANDONED", "{after}");
+    server.stop();
+}
+
+#[test]
+fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_console_or_the_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let port = addr.rsplit_once(':').expect("port").1.to_owned();
+    let get = |path: &str, host: &str| {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        probe(&addr, &head, Duration::from_secs(5)).expect("answered")
+    };
+    for path in ["/", "/healthz", "/images/01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+        let (status, answer, _) = get(path, &format!("rebind.evil.example:{port}"));
+        assert_eq!(status, 421, "{path}: {answer}");
+        assert!(answer.contains("host_not_allowed"), "{answer}");
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, answer, _) = get("/healthz", &host);
+        assert_eq!(status, 200, "{host}: {answer}");
+    }
+    let (status, _, _) = get("/healthz", "imglake.test");
+    assert_eq!(status, 421);
+    server.stop();
+    // A name the operator gives is accepted.
+    let server = start(&data, &["--allowed-host", "imglake.test"]);
+    let addr = server.addr.as_str();
+    let head =
+        format!("GET /healthz HTTP/1.1\r\nHost: imglake.test:{port}\r\nConnection: close\r\n\r\n");
+    let (status, answer, _) = probe(addr, &head, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 200, "{answer}");
     server.stop();
 }

@@ -291,6 +291,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .layer(axum::middleware::from_fn_with_state(
             cors.clone(),
             crate::console::cors::apply,
+        ))
+        // Outermost: a request for another host (DNS rebinding) is refused before anything.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::conn::host::HostPolicy::new(&args.allowed_hosts)),
+            crate::conn::host::check,
         ));
 
     eprintln!(
