@@ -211,8 +211,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_BODY_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub body_grace: std::time::Duration,
 
-    /// Upload forms (POST /images) each client address, and each tenant, may be issued per
-    /// minute; more are answered 429 with Retry-After.
+    /// Upload forms (POST /images) each client address may be issued per minute; more are
+    /// answered 429 with Retry-After. Not per tenant: X-Imglake-Tenant is unauthenticated
+    /// here, and any client could spend another tenant's forms.
     #[arg(long, env = "IMGLAKE_FORMS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub forms_per_minute: u32,
 

@@ -15,8 +15,10 @@
 //!   `--max-requests` read permits; other requests (forms, deletes) one of as many permits of
 //!   their own. Neither kind ever waits for an upload's, nor reads for writes, and every body
 //!   is held to the same minimum rate.
-//! - `POST /images` (a presigned form, and an item) is limited per client address and per
-//!   tenant (`--forms-per-minute`, a token bucket): 429 with `Retry-After` beyond it.
+//! - `POST /images` (a presigned form, and an item) is limited per client address
+//!   (`--forms-per-minute`, a token bucket): 429 with `Retry-After` beyond it. Not per
+//!   tenant: the tenant header is unauthenticated, and any client could spend another
+//!   tenant's forms ([`form_keys`]).
 //! - A request with both `Content-Length` and `Transfer-Encoding` is refused (400): behind a
 //!   proxy that reads the other header, it smuggles a second request.
 
@@ -408,6 +410,19 @@ fn kind(method: &Method, path: &str) -> Kind {
     }
 }
 
+/// The form rate limit's buckets for a request: its client address only. The tenant is not
+/// one: in serve it is the unauthenticated `X-Imglake-Tenant` header, so a bucket per tenant
+/// would let any client spend another tenant's forms. (On AWS, API Gateway's throttle
+/// applies: terraform/README.md.)
+fn form_keys(request: &Request) -> Vec<String> {
+    let client = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|a| a.0.ip().to_string())
+        .unwrap_or_default();
+    vec![format!("client {client}")]
+}
+
 /// Whether a request's head announces a body: a chunked one, or a length other than 0.
 fn declares_body(headers: &axum::http::HeaderMap) -> bool {
     headers.contains_key(TRANSFER_ENCODING)
@@ -481,30 +496,15 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
             }
         }
         Kind::Form => {
-            let client = request
-                .extensions()
-                .get::<ClientAddr>()
-                .map(|a| a.0.ip().to_string())
-                .unwrap_or_default();
-            let tenant = request
-                .headers()
-                .get(imglake_pipeline::handlers::upload::TENANT_HEADER)
-                .map(|v| {
-                    String::from_utf8_lossy(v.as_bytes())
-                        .chars()
-                        .take(64)
-                        .collect()
-                })
-                .unwrap_or_else(|| imglake_pipeline::handlers::DEFAULT_TENANT.to_owned());
-            let keys = [format!("client {client}"), format!("tenant {tenant}")];
+            let keys = form_keys(&request);
             if let Err(wait) = guard.forms.take(&keys, Instant::now()) {
                 let secs = wait.as_secs().saturating_add(1);
-                tracing::warn!(client, tenant, "upload forms refused: rate limit");
+                tracing::warn!(client = keys.join(", "), "upload forms refused: rate limit");
                 return refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_forms",
                     format!(
-                        "more than {} upload forms a minute for this client or tenant; retry in \
+                        "more than {} upload forms a minute from this client address; retry in \
                          {secs} s",
                         guard.forms.per_minute
                     ),
@@ -548,6 +548,20 @@ mod tests {
         let t1 = t0 + Duration::from_secs(1);
         assert!(limiter.take(&a, t1).is_ok());
         assert!(limiter.take(&a, t1).is_err());
+    }
+
+    #[test]
+    fn the_form_limit_keys_on_the_client_address_not_the_claimed_tenant() {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/images")
+            .header(imglake_pipeline::handlers::upload::TENANT_HEADER, "victim")
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ClientAddr("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(form_keys(&request), ["client 127.0.0.1"]);
     }
 
     #[tokio::test]
