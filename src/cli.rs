@@ -42,10 +42,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// The upload API as a local HTTP service, with processing workers, the lake exporter
     /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send image files (or directories of them) to a Kafka topic: inline, or as claim-checks
     /// when larger than a message; `serve --kafka-*` consumes them.
-    KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
+    KafkaSend(Box<crate::cmd::kafka_send::KafkaSendArgs>),
     /// Write a DynamoDB table export (full or incremental, DYNAMODB_JSON) into the lake, as
     /// rows that the views order among the stream's: to start a lake from a snapshot, or to
     /// repair one after an outage longer than the stream keeps records.

@@ -53,7 +53,7 @@ impl HostPolicy {
         name.parse::<std::net::Ipv4Addr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || self.names.iter().any(|n| *n == name)
+            || self.names.contains(&name)
     }
 
     /// The accepted hosts, for messages.
