@@ -180,8 +180,8 @@ pub struct ServeArgs {
 
     /// Open connections at once. When all are open and another client connects, the
     /// connection idle longest (nothing sent yet, a partial head, or between requests) is
-    /// closed for it; only when every one has a request in flight do clients wait in the
-    /// accept backlog.
+    /// closed for it. When every one has a request in flight, a few more (a sixteenth, 2 to
+    /// 16) answer /healthz only; beyond those, clients wait in the accept backlog.
     #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
 

@@ -3,9 +3,11 @@
 //! - At most N open connections (`--max-connections`). When all N are taken and another
 //!   client connects, the connection that has been idle longest (no request in flight: it
 //!   has sent nothing yet, only part of a head, or is a keep-alive connection between
-//!   requests) is closed to make room. Only when every connection has a request in flight do
-//!   further clients wait in the kernel's accept backlog. So idle or half-sent connections,
-//!   however many, never keep `/healthz` or anyone else out.
+//!   requests) is closed to make room. When every connection has a request in flight, a new
+//!   client gets one of a few reserve connections ([`reserve_for`]) that answer `/healthz`
+//!   only (anything else: 503 with `Retry-After`); when those are taken too, clients wait in
+//!   the kernel's accept backlog. So neither idle nor busy connections, however many, keep
+//!   `/healthz` out.
 //! - A request head must arrive whole within the header timeout (`--header-timeout`, 5 s by
 //!   default), counted from the connection's start or from the end of the previous response
 //!   (hyper's header read timeout), so a connection that sends no complete head, or idles
@@ -82,6 +84,11 @@ impl Drop for InFlight {
     }
 }
 
+/// Reserve connections for `max` ordinary ones: a few, for `/healthz` when all are busy.
+pub fn reserve_for(max: usize) -> usize {
+    (max / 16).clamp(2, 16)
+}
+
 /// Open connections, by an id of their own.
 type Table = Arc<Mutex<std::collections::HashMap<u64, Arc<ConnState>>>>;
 
@@ -90,6 +97,8 @@ type Table = Arc<Mutex<std::collections::HashMap<u64, Arc<ConnState>>>>;
 pub struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    /// Connections beyond `max` that answer `/healthz` only, when every other one is busy.
+    reserve: Arc<Semaphore>,
     idle: Duration,
     table: Table,
     next_id: u64,
@@ -100,6 +109,7 @@ impl LimitedListener {
         LimitedListener {
             inner,
             slots: Arc::new(Semaphore::new(max.max(1))),
+            reserve: Arc::new(Semaphore::new(reserve_for(max))),
             idle,
             table: Table::default(),
             next_id: 0,
@@ -129,25 +139,29 @@ impl LimitedListener {
         }
     }
 
-    /// A slot for a client just accepted: a free one, or one an idle connection gives up.
-    async fn slot(&self) -> OwnedSemaphorePermit {
+    /// A slot for a client just accepted: a free one, or one an idle connection gives up,
+    /// or else a reserve one (`true`: it answers `/healthz` only).
+    async fn slot(&self) -> (OwnedSemaphorePermit, bool) {
         loop {
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-                return permit;
+                return (permit, false);
             }
-            let evicted = self.evict_idlest();
-            let wait = if evicted {
+            let wait = if self.evict_idlest() {
                 // The evicted connection ends on its next poll; if it was busy after all,
                 // look again.
                 Duration::from_millis(200)
             } else {
-                // Every connection is busy: wait for one to end (or go idle).
+                // Every connection is busy: a reserve one, or wait for one to end (or go
+                // idle). Reserve connections that go idle are evicted like any other.
+                if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
+                    return (permit, true);
+                }
                 Duration::from_millis(50)
             };
             if let Ok(Ok(permit)) =
                 tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
             {
-                return permit;
+                return (permit, false);
             }
         }
     }
@@ -164,7 +178,7 @@ impl Listener for LimitedListener {
             // clients queue in the backlog.
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
-                    let permit = self.slot().await;
+                    let (permit, reserve) = self.slot().await;
                     let _ = stream.set_nodelay(true);
                     let heads = framing::Heads::default();
                     let state = Arc::new(ConnState::new());
@@ -178,6 +192,7 @@ impl Listener for LimitedListener {
                         scanner: framing::Scanner::new(heads.clone()),
                         heads,
                         _permit: permit,
+                        reserve,
                         idle: self.idle,
                         deadline: Box::pin(sleep(self.idle)),
                         state,
@@ -224,6 +239,7 @@ pub async fn serve(
         let heads = io.heads.clone();
         let state = io.state.clone();
         let router = router.clone();
+        let reserve = io.reserve;
         // The connection is busy from a request's head until its answer is sent: only idle
         // connections are closed to make room.
         let service = tower::service_fn(move |mut r: hyper::Request<hyper::body::Incoming>| {
@@ -232,6 +248,10 @@ pub async fn serve(
             let ambiguous = heads.lock().ok().and_then(|mut h| h.pop_front());
             if ambiguous == Some(true) {
                 r.extensions_mut().insert(guard::AmbiguousLength);
+            }
+            if reserve {
+                // The guard answers anything but /healthz with 503 on it.
+                r.extensions_mut().insert(guard::ReserveConnection);
             }
             let answer = tower::ServiceExt::oneshot(router.clone(), r);
             async move {
@@ -290,6 +310,8 @@ pub struct LimitedStream {
     scanner: framing::Scanner,
     heads: framing::Heads,
     _permit: OwnedSemaphorePermit,
+    /// A reserve connection: it answers `/healthz` only.
+    reserve: bool,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
     state: Arc<ConnState>,

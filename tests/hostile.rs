@@ -723,3 +723,44 @@ fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_console_or_the_api
     assert_eq!(status, 200, "{answer}");
     server.stop();
 }
+
+#[test]
+fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 4 connections, each held by an upload that keeps above the minimum rate.
+    let server = start(
+        &dir.path().join("data"),
+        &["--max-connections", "4", "--min-body-rate", "1KB"],
+    );
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let (status, answer, took) =
+            probe(&addr, HEALTH, Duration::from_secs(3)).expect("/healthz answered within 3 s");
+        assert_eq!(status, 200, "{answer}");
+        worst = worst.max(took);
+    }
+    eprintln!("4 busy connections of 4: worst /healthz {worst:?}");
+    assert!(worst < PROBE_BUDGET, "{worst:?}");
+    // Anything else on a reserve connection is told to come back, at once.
+    let read = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let (status, answer, took) =
+        probe(&addr, read, Duration::from_secs(3)).expect("answered within 3 s");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("answers /healthz only"), "{answer}");
+    assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    stop.store(true, Ordering::Relaxed);
+    for upload in uploads {
+        upload.join().expect("upload");
+    }
+    server.stop();
+}

@@ -1,7 +1,9 @@
 //! What `imglake serve` lets each request hold, by kind, so that hostile or slow clients
 //! cannot make it unavailable:
 //!
-//! - `GET /healthz` takes nothing: no permit, no body.
+//! - `GET /healthz` takes nothing: no permit, no body. It is all a reserve connection (one
+//!   opened when every other connection was busy, `crate::conn`) may ask for: anything else
+//!   there is 503 with `Retry-After`.
 //! - Uploads (`PUT /images`, `POST /upload/{bucket}`) take an upload slot (`--max-uploads`;
 //!   none free within [`UPLOAD_WAIT`]: 503 with `Retry-After`). Their bodies take memory
 //!   (`--upload-memory`) as their bytes arrive, never for what they only declare: each slot
@@ -53,6 +55,11 @@ pub struct ClientAddr(pub SocketAddr);
 /// keeps only the latter), by the accept loop.
 #[derive(Debug, Clone, Copy)]
 pub struct AmbiguousLength;
+
+/// Put on each request of a reserve connection (opened when every other connection was
+/// busy), by the accept loop: it may ask for `/healthz` only.
+#[derive(Debug, Clone, Copy)]
+pub struct ReserveConnection;
 
 /// The slowest a body may arrive.
 #[derive(Debug, Clone, Copy)]
@@ -468,6 +475,20 @@ pub async fn guard(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return response;
     }
     let kind = kind(request.method(), request.uri().path());
+    if request.extensions().get::<ReserveConnection>().is_some() && !matches!(kind, Kind::Health) {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "every connection of this server is busy; this one answers /healthz only; retry \
+             shortly"
+                .into(),
+            Some(1),
+        );
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let _permits: (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>) = match kind {
         Kind::Health => return next.run(request).await,
         Kind::Put | Kind::FormUpload => {
