@@ -42,10 +42,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// The upload API as a local HTTP service, with processing workers, the lake exporter
     /// and an optional TTL sweep; Ctrl-C flushes everything before exiting.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Send image files (or directories of them) to a Kafka topic: inline, or as claim-checks
     /// when larger than a message; `serve --kafka-*` consumes them.
-    KafkaSend(crate::cmd::kafka_send::KafkaSendArgs),
+    KafkaSend(Box<crate::cmd::kafka_send::KafkaSendArgs>),
     /// Write a DynamoDB table export (full or incremental, DYNAMODB_JSON) into the lake, as
     /// rows that the views order among the stream's: to start a lake from a snapshot, or to
     /// repair one after an outage longer than the stream keeps records. Glue partitions are not
@@ -184,7 +184,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_QUEUE_CAPACITY", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub queue_capacity: usize,
 
-    /// Open connections at once; more clients wait in the accept backlog.
+    /// Open connections at once. When all are open and another client connects, the
+    /// connection idle longest (nothing sent yet, a partial head, or between requests) is
+    /// closed for it. When every one has a request in flight, a few more (a sixteenth, 2 to
+    /// 16) answer /healthz only; beyond those, clients wait in the accept backlog.
     #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
 
@@ -198,8 +201,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_MAX_UPLOADS", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_uploads: usize,
 
-    /// Memory the bodies of uploads being received may hold at once, like 256MB: each
-    /// reserves its declared length (the route's limit when it declares none).
+    /// Memory the bodies of uploads being received may hold at once, like 256MB, taken as
+    /// their bytes arrive (never for a declared length). A quarter of it (at most 256 KiB an
+    /// upload slot) is split between the slots so small uploads never wait for it; a body
+    /// that finds no room within 10 s is answered 503 with Retry-After.
     #[arg(long, env = "IMGLAKE_UPLOAD_MEMORY", default_value = "256MB", value_parser = imglake_exporter::compact::parse_size)]
     pub upload_memory: u64,
 
@@ -212,8 +217,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_BODY_GRACE", default_value = "2s", value_parser = parse_duration)]
     pub body_grace: std::time::Duration,
 
-    /// Upload forms (POST /images) each client address, and each tenant, may be issued per
-    /// minute; more are answered 429 with Retry-After.
+    /// Upload forms (POST /images) each client address may be issued per minute; more are
+    /// answered 429 with Retry-After. Not per tenant: X-Imglake-Tenant is unauthenticated
+    /// here, and any client could spend another tenant's forms.
     #[arg(long, env = "IMGLAKE_FORMS_PER_MINUTE", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub forms_per_minute: u32,
 
@@ -222,8 +228,14 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_FORM_EXPIRY", default_value = "15m", value_parser = parse_duration)]
     pub form_expiry: std::time::Duration,
 
-    /// Seconds a client may take to send a request's headers, or its body, and may stay
-    /// silent on a connection.
+    /// Time a client has to send a whole request head, from connecting or from the end of
+    /// the previous answer on a kept-alive connection (e.g. 5s; --body-timeout-secs when
+    /// that is shorter); then the connection closes.
+    #[arg(long, env = "IMGLAKE_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// Seconds a client may take to send a request's body, and may stay silent while a body
+    /// is due.
     #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 
@@ -246,6 +258,16 @@ pub struct ServeArgs {
     /// repeat it, or give several comma-separated in the variable. `*` allows every origin.
     #[arg(long = "cors-origin", env = "IMGLAKE_CORS_ORIGINS", value_delimiter = ',', value_parser = crate::console::cors::parse_origin)]
     pub cors_origins: Vec<crate::console::cors::OriginPattern>,
+
+    /// A host name this server answers to besides IP addresses and localhost (requests
+    /// with another Host are refused with 421, against DNS rebinding), e.g. imglake.internal;
+    /// repeat it, or give several comma-separated in the variable.
+    #[arg(
+        long = "allowed-host",
+        env = "IMGLAKE_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
 
     /// Item lifetime (DynamoDB TTL; default 7d), e.g. 30s to watch expiry locally.
     #[arg(long, env = "IMGLAKE_TTL", value_parser = parse_duration)]

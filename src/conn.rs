@@ -1,22 +1,37 @@
-//! Connection limits for `imglake serve`: at most N open connections (further clients wait
-//! in the kernel's accept backlog), a connection that sends nothing for the idle timeout is
-//! closed, and a request's headers must arrive whole within the same time (hyper's header
-//! read timeout), so slow or stalled clients (slowloris, one header byte at a time) cannot
-//! hold the server's slots forever. What each request may hold once its headers are in is
-//! [`guard`]'s.
+//! Connection limits for `imglake serve`:
+//!
+//! - At most N open connections (`--max-connections`). When all N are taken and another
+//!   client connects, the connection that has been idle longest (no request in flight: it
+//!   has sent nothing yet, only part of a head, or is a keep-alive connection between
+//!   requests) is closed to make room. When every connection has a request in flight, a new
+//!   client gets one of a few reserve connections ([`reserve_for`]) that answer `/healthz`
+//!   only (anything else: 503 with `Retry-After`); when those are taken too, clients wait in
+//!   the kernel's accept backlog. So neither idle nor busy connections, however many, keep
+//!   `/healthz` out.
+//! - A request head must arrive whole within the header timeout (`--header-timeout`, 5 s by
+//!   default), counted from the connection's start or from the end of the previous response
+//!   (hyper's header read timeout), so a connection that sends no complete head, or idles
+//!   between requests, is closed after a few seconds.
+//! - A connection that sends nothing for the idle timeout (`--body-timeout-secs`) while a
+//!   body is due is closed.
+//!
+//! What each request may hold once its head is in is [`guard`]'s.
 
 pub mod framing;
 pub mod guard;
+pub mod host;
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::Listener;
 use axum::Router;
+use futures::task::AtomicWaker;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -26,11 +41,67 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, Instant, Sleep};
 
-/// A TCP listener that hands out at most `max` connections at a time.
+/// What the listener knows of one open connection, to close the longest idle one.
+#[derive(Debug)]
+pub struct ConnState {
+    /// Requests whose answer is not fully sent yet.
+    in_flight: AtomicUsize,
+    /// When the connection last became idle (accepted, or its last answer sent).
+    idle_since: Mutex<Instant>,
+    /// Set to close the connection: its next read ends as if the client had closed it.
+    evicted: AtomicBool,
+    /// The reader to wake when evicted.
+    waker: AtomicWaker,
+}
+
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            in_flight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            evicted: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+        }
+    }
+
+    /// A request head was read: the connection is busy until [`InFlight`] drops.
+    fn start(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+}
+
+/// Held by a request until its answer has been sent (or dropped).
+#[derive(Debug)]
+struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut since) = self.0.idle_since.lock() {
+            *since = Instant::now();
+        }
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Reserve connections for `max` ordinary ones: a few, for `/healthz` when all are busy.
+pub fn reserve_for(max: usize) -> usize {
+    (max / 16).clamp(2, 16)
+}
+
+/// Open connections, by an id of their own.
+type Table = Arc<Mutex<std::collections::HashMap<u64, Arc<ConnState>>>>;
+
+/// A TCP listener that hands out at most `max` connections at a time, closing the longest
+/// idle one to make room for a new client.
 pub struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    /// Connections beyond `max` that answer `/healthz` only, when every other one is busy.
+    reserve: Arc<Semaphore>,
     idle: Duration,
+    table: Table,
+    next_id: u64,
 }
 
 impl LimitedListener {
@@ -38,7 +109,60 @@ impl LimitedListener {
         LimitedListener {
             inner,
             slots: Arc::new(Semaphore::new(max.max(1))),
+            reserve: Arc::new(Semaphore::new(reserve_for(max))),
             idle,
+            table: Table::default(),
+            next_id: 0,
+        }
+    }
+
+    /// Closes the connection idle longest (none has a request in flight); false when every
+    /// connection is busy.
+    fn evict_idlest(&self) -> bool {
+        let Ok(table) = self.table.lock() else {
+            return false;
+        };
+        let idlest = table
+            .values()
+            .filter(|c| {
+                c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst)
+            })
+            .filter_map(|c| Some((*c.idle_since.lock().ok()?, c)))
+            .min_by_key(|(since, _)| *since);
+        match idlest {
+            Some((_, conn)) => {
+                conn.evicted.store(true, Ordering::SeqCst);
+                conn.waker.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A slot for a client just accepted: a free one, or one an idle connection gives up,
+    /// or else a reserve one (`true`: it answers `/healthz` only).
+    async fn slot(&self) -> (OwnedSemaphorePermit, bool) {
+        loop {
+            if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+                return (permit, false);
+            }
+            let wait = if self.evict_idlest() {
+                // The evicted connection ends on its next poll; if it was busy after all,
+                // look again.
+                Duration::from_millis(200)
+            } else {
+                // Every connection is busy: a reserve one, or wait for one to end (or go
+                // idle). Reserve connections that go idle are evicted like any other.
+                if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
+                    return (permit, true);
+                }
+                Duration::from_millis(50)
+            };
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
+            {
+                return (permit, false);
+            }
         }
     }
 }
@@ -48,25 +172,32 @@ impl Listener for LimitedListener {
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // Wait for a free slot before accepting: excess clients queue in the backlog.
-        let permit = loop {
-            match self.slots.clone().acquire_owned().await {
-                Ok(permit) => break permit,
-                Err(_) => tokio::task::yield_now().await,
-            }
-        };
         loop {
+            // Accept first, then find the client a slot: a full server closes its idlest
+            // connection for it; when every connection is busy, it waits here and further
+            // clients queue in the backlog.
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
+                    let (permit, reserve) = self.slot().await;
                     let _ = stream.set_nodelay(true);
                     let heads = framing::Heads::default();
+                    let state = Arc::new(ConnState::new());
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    if let Ok(mut table) = self.table.lock() {
+                        table.insert(id, state.clone());
+                    }
                     let io = LimitedStream {
                         stream,
                         scanner: framing::Scanner::new(heads.clone()),
                         heads,
                         _permit: permit,
+                        reserve,
                         idle: self.idle,
                         deadline: Box::pin(sleep(self.idle)),
+                        state,
+                        id,
+                        table: self.table.clone(),
                     };
                     return (io, addr);
                 }
@@ -84,7 +215,8 @@ impl Listener for LimitedListener {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for the requests in
-/// flight. `timeout` bounds both the whole header of each request and any silence.
+/// flight. `header_timeout` bounds each request head, counted from the connection's start or
+/// the end of the previous answer.
 ///
 /// This is `axum::serve` plus hyper's header read timeout, which needs a timer that
 /// `axum::serve` does not set: without it, a client sending one header byte per idle period
@@ -92,7 +224,7 @@ impl Listener for LimitedListener {
 pub async fn serve(
     mut listener: LimitedListener,
     router: Router,
-    timeout: Duration,
+    header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -105,20 +237,33 @@ pub async fn serve(
         // Each request knows its client (the form rate limit is per address) and whether its
         // head declared both lengths (hyper drops one of them).
         let heads = io.heads.clone();
-        let service = tower::ServiceExt::map_request(
-            router.clone(),
-            move |mut r: hyper::Request<hyper::body::Incoming>| {
-                r.extensions_mut().insert(guard::ClientAddr(addr));
-                let ambiguous = heads.lock().ok().and_then(|mut h| h.pop_front());
-                if ambiguous == Some(true) {
-                    r.extensions_mut().insert(guard::AmbiguousLength);
-                }
-                r
-            },
-        );
+        let state = io.state.clone();
+        let router = router.clone();
+        let reserve = io.reserve;
+        // The connection is busy from a request's head until its answer is sent: only idle
+        // connections are closed to make room.
+        let service = tower::service_fn(move |mut r: hyper::Request<hyper::body::Incoming>| {
+            let busy = state.start();
+            r.extensions_mut().insert(guard::ClientAddr(addr));
+            let ambiguous = heads.lock().ok().and_then(|mut h| h.pop_front());
+            if ambiguous == Some(true) {
+                r.extensions_mut().insert(guard::AmbiguousLength);
+            }
+            if reserve {
+                // The guard answers anything but /healthz with 503 on it.
+                r.extensions_mut().insert(guard::ReserveConnection);
+            }
+            let answer = tower::ServiceExt::oneshot(router.clone(), r);
+            async move {
+                let response = answer.await?;
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| axum::body::Body::new(Answer { body, _busy: busy })),
+                )
+            }
+        });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(timeout)
+            .header_read_timeout(header_timeout)
             .serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -131,16 +276,55 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// An answer's body, holding its request's [`InFlight`] until it is sent or dropped.
+struct Answer {
+    body: axum::body::Body,
+    _busy: InFlight,
+}
+
+impl hyper::body::Body for Answer {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A connection holding its slot until dropped; reads fail once the client has sent
-/// nothing for the idle timeout.
+/// nothing for the idle timeout, and end when the listener evicts it.
 pub struct LimitedStream {
     stream: TcpStream,
     /// Follows the requests' framing as their bytes are read.
     scanner: framing::Scanner,
     heads: framing::Heads,
     _permit: OwnedSemaphorePermit,
+    /// A reserve connection: it answers `/healthz` only.
+    reserve: bool,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    state: Arc<ConnState>,
+    id: u64,
+    table: Table,
+}
+
+impl Drop for LimitedStream {
+    fn drop(&mut self) {
+        if let Ok(mut table) = self.table.lock() {
+            table.remove(&self.id);
+        }
+    }
 }
 
 impl AsyncRead for LimitedStream {
@@ -150,6 +334,11 @@ impl AsyncRead for LimitedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.state.waker.register(cx.waker());
+        if this.state.evicted.load(Ordering::SeqCst) {
+            // Made room for a new client: read as the client closing the connection.
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Ready(result) => {

@@ -467,7 +467,7 @@ fn serve_takes_concurrent_and_presigned_uploads_and_a_graceful_stop_loses_nothin
     // A declared length over the PUT limit is refused at once, before any body is sent.
     let mut stream = TcpStream::connect(&addr).expect("connect");
     stream
-        .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
+        .write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
         .expect("head");
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -610,7 +610,7 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
     let stalled: Vec<TcpStream> = (0..4)
         .map(|_| {
             let mut s = TcpStream::connect(&server.addr).expect("connect");
-            s.write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\n")
+            s.write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 .expect("partial head");
             s
         })
@@ -640,7 +640,8 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
     // timeout, is cut off once the whole header has taken longer than the timeout.
     let mut trickle = TcpStream::connect(&server.addr).expect("connect");
     let started = Instant::now();
-    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let head =
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let mut cut_off = None;
     for byte in head {
         if trickle.write_all(&[*byte]).is_err() {
@@ -666,7 +667,7 @@ fn serve_drops_clients_that_stall_and_keeps_serving_others() {
     // A client that stops partway through its body is told so: a timeout, not "too large".
     let mut partial = TcpStream::connect(&server.addr).expect("connect");
     partial
-        .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+        .write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc")
         .expect("partial body");
     partial
         .set_read_timeout(Some(Duration::from_secs(10)))

@@ -119,7 +119,7 @@ fn slow_client(addr: String, stop: Arc<AtomicBool>, cut: Arc<AtomicU64>, other: 
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
         if stream
-            .write_all(b"PUT /images HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            .write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
             .is_err()
         {
             continue;
@@ -231,7 +231,7 @@ fn framing_attacks_are_refused_as_bad_requests() {
     // A malformed chunk size is a bad request, not a timeout.
     let answer = raw_exchange(
         addr,
-        b"PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
     );
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("malformed_body"), "{answer}");
@@ -242,7 +242,7 @@ fn framing_attacks_are_refused_as_bad_requests() {
         "Transfer-Encoding: chunked\r\nContent-Length: 4",
     ] {
         let smuggle = format!(
-            "PUT /images HTTP/1.1\r\nHost: x\r\n{head}\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
         );
         let answer = raw_exchange(addr, smuggle.as_bytes());
         assert!(answer.starts_with("HTTP/1.1 400"), "{head}: {answer}");
@@ -252,13 +252,13 @@ fn framing_attacks_are_refused_as_bad_requests() {
     // A well-framed chunked upload still works, and so does a keep-alive request after it.
     let image = jpeg(&photo(64, 48, 3), 85);
     let mut chunked = format!(
-        "PUT /images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
         image.len()
     )
     .into_bytes();
     chunked.extend_from_slice(&image);
     chunked.extend_from_slice(
-        b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     let answer = raw_exchange(addr, &chunked);
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
@@ -287,7 +287,10 @@ fn forms_are_refused_when_replayed_with_another_file_misordered_or_flooded() {
 
     let (status, answer) = post_form(addr, &path, &multipart(&fields, &first, false));
     assert_eq!(status, 204, "{answer}");
-    let processed = item_until(addr, &id, |item| item["status"] != "RECEIVED");
+    // Past PROCESSING too: a worker may be between the two when polled.
+    let processed = item_until(addr, &id, |item| {
+        item["status"] != "RECEIVED" && item["status"] != "PROCESSING"
+    });
     assert_eq!(processed["status"], "PROCESSED", "{processed}");
     // The same form and file again is a retry, answered as the first time.
     let (status, answer) = post_form(addr, &path, &multipart(&fields, &first, false));
@@ -309,7 +312,7 @@ fn forms_are_refused_when_replayed_with_another_file_misordered_or_flooded() {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .write_all(
-            b"POST /images HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            b"POST /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         )
         .expect("write");
     let mut answer = String::new();
@@ -323,7 +326,10 @@ fn forms_are_refused_when_replayed_with_another_file_misordered_or_flooded() {
     // Reads are not rate limited.
     let (status, _) = http(addr, "GET", &format!("/images/{id}"), &[], b"").expect("GET");
     assert_eq!(status, 200);
-    server.stop();
+    // The refused replay replaced nothing, and the summary says so.
+    let log = server.stop();
+    assert!(log.contains("replaced uploads 0"), "{log}");
+    assert!(log.contains("refused replays 1"), "{log}");
 }
 
 #[test]
@@ -339,7 +345,7 @@ fn bad_tenant_and_idempotency_headers_are_refused() {
     ];
     for headers in bad {
         let mut request = format!(
-            "PUT /images HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+            "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n",
             image.len()
         )
         .into_bytes();
@@ -387,5 +393,374 @@ fn an_unused_form_expires_into_abandoned_and_bombs_are_refused_by_name() {
         refused["error"]["message"],
         "GIF's first frame declares 65535×65535 = 4.3 GP, above the 50 MP budget (its canvas is 1×1)"
     );
+    server.stop();
+}
+
+/// One request on a fresh connection, with `headers` (`Name: value\r\n` each) and no body:
+/// the status and the whole answer, or `None` when nothing came back within `wait`.
+fn probe(addr: &str, head: &str, wait: Duration) -> Option<(u16, String, Duration)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.write_all(head.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+        // Answers here are small: stop at the end of the body.
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") && !head.contains("keep-alive") {
+            let text = String::from_utf8_lossy(&answer);
+            let length = text
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .and_then(|v| v.parse::<usize>().ok());
+            let split = answer
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(0)
+                + 4;
+            if length.is_some_and(|n| answer.len() >= split + n) {
+                break;
+            }
+        }
+    }
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    Some((status, text, took))
+}
+
+const HEALTH: &str = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn more_idle_connections_than_the_cap_never_keep_health_out_and_headless_ones_close() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A small cap keeps the test cheap; the default header timeout (5 s).
+    let server = start(&dir.path().join("data"), &["--max-connections", "8"]);
+    let addr = server.addr.as_str();
+    // 12 connections that send nothing and 4 that send half a head: twice the cap.
+    let mut idle: Vec<TcpStream> = (0..12)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").expect("write");
+        idle.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let (status, answer, took) =
+            probe(addr, HEALTH, Duration::from_secs(3)).expect("/healthz answered within 3 s");
+        assert_eq!(status, 200, "{answer}");
+        worst = worst.max(took);
+        // More idle clients arrive between probes.
+        idle.push(TcpStream::connect(addr).expect("connect"));
+    }
+    eprintln!("16+ idle connections over a cap of 8: worst /healthz {worst:?}");
+    assert!(worst < PROBE_BUDGET, "{worst:?}");
+    drop(idle);
+    // A connection that sends no complete head is closed after the header timeout, not the
+    // 30 s body timeout.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut silent = TcpStream::connect(addr).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let result = silent.read(&mut buf);
+    let took = started.elapsed();
+    let timed_out = result.as_ref().is_err_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    });
+    assert!(!timed_out, "still open after {took:?}");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(8),
+        "closed after {took:?}: {result:?}"
+    );
+    server.stop();
+}
+
+/// A `PUT /images` declaring `declared` bytes that sends `per_second` bytes a second until
+/// `stop`, then goes away.
+fn trickling_upload(addr: String, declared: usize, per_second: usize, stop: Arc<AtomicBool>) {
+    let Ok(mut stream) = TcpStream::connect(&addr) else {
+        return;
+    };
+    let head =
+        format!("PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {declared}\r\n\r\n");
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    let chunk = vec![b'x'; per_second / 10];
+    let mut sent = 0;
+    while !stop.load(Ordering::Relaxed) && sent + chunk.len() < declared {
+        if stream.write_all(&chunk).is_err() {
+            return;
+        }
+        sent += chunk.len();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2 MB of upload memory; attackers declare 1.9 MB each and send 4 KB/s, above the
+    // minimum rate of 1 KB/s, so they are not cut during the test.
+    let server = start(
+        &dir.path().join("data"),
+        &[
+            "--upload-memory",
+            "2MB",
+            "--max-uploads",
+            "16",
+            "--min-body-rate",
+            "1KB",
+        ],
+    );
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers: Vec<_> = (0..6)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for n in 0..5 {
+        let image = jpeg(&photo(200, 150, 40 + n), 85);
+        let started = Instant::now();
+        let (status, body) = http(&addr, "PUT", "/images", &[], &image).expect("PUT");
+        let took = started.elapsed();
+        assert_eq!(
+            status,
+            202,
+            "after {took:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        worst = worst.max(took);
+    }
+    eprintln!("6 uploads declaring 1.9 MB at 4 KB/s: worst small PUT {worst:?}");
+    assert!(worst < Duration::from_secs(1), "{worst:?}");
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.join().expect("attacker");
+    }
+    server.stop();
+}
+
+#[test]
+fn reads_with_a_body_are_refused_before_the_body_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &["--max-requests", "2"]);
+    let addr = server.addr.as_str();
+    // Bodies that never come: each is answered at once, without waiting for them.
+    for head in [
+        "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nabc",
+        "HEAD /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n",
+    ] {
+        let (status, answer, took) =
+            probe(addr, head, Duration::from_secs(2)).expect("answered within 2 s");
+        assert_eq!(status, 400, "{head}: {answer}");
+        assert!(took < Duration::from_secs(1), "{head}: {took:?}");
+        if !head.starts_with("HEAD") {
+            assert!(answer.contains("body_not_allowed"), "{answer}");
+        }
+    }
+    // An empty body is not a body.
+    let (status, _, _) = probe(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .expect("answered");
+    assert_eq!(status, 200);
+    server.stop();
+}
+
+/// The value of header `name` (lower case) in a raw answer.
+fn header_of(answer: &str, name: &str) -> Option<String> {
+    answer.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_owned())
+    })
+}
+
+#[test]
+fn the_guards_refusals_carry_cors_headers_for_allowed_origins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(&dir.path().join("data"), &["--forms-per-minute", "1"]);
+    let addr = server.addr.as_str();
+    let origin = "http://localhost:5173";
+    let form = format!(
+        "POST /images HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let (status, answer, _) = probe(addr, &form, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 201, "{answer}");
+    let (status, answer, _) = probe(addr, &form, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{answer}"
+    );
+    let exposed = header_of(&answer, "access-control-expose-headers").unwrap_or_default();
+    assert!(exposed.contains("retry-after"), "{answer}");
+    assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
+    assert!(
+        header_of(&answer, "vary")
+            .unwrap_or_default()
+            .contains("origin"),
+        "{answer}"
+    );
+    // The guard's 400 for ambiguous framing, to an upload.
+    let smuggle = format!(
+        "PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n"
+    );
+    let (status, answer, _) = probe(addr, &smuggle, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some(origin),
+        "{answer}"
+    );
+    // An origin not allowed gets no CORS header, and every API answer varies by origin.
+    let other = form.replace(origin, "http://evil.example");
+    let (status, answer, _) = probe(addr, &other, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 429, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin"),
+        None,
+        "{answer}"
+    );
+    let plain = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let (_, answer, _) = probe(addr, plain, Duration::from_secs(5)).expect("answered");
+    assert!(
+        header_of(&answer, "vary")
+            .unwrap_or_default()
+            .contains("origin"),
+        "{answer}"
+    );
+    server.stop();
+}
+
+#[test]
+fn an_upload_to_an_abandoned_image_is_refused_though_its_form_is_still_valid() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A form valid for 15 minutes...
+    let server = start(&data, &[]);
+    let (id, path, fields) = form(&server.addr);
+    server.stop();
+    // ...and a restart with forms valid for 1 s: the sweep abandons the image.
+    let server = start(&data, &["--form-expiry", "1s"]);
+    let addr = server.addr.as_str();
+    let abandoned = item_until(addr, &id, |item| item["status"] != "RECEIVED");
+    assert_eq!(abandoned["status"], "ABANDONED", "{abandoned}");
+    let image = jpeg(&photo(64, 48, 7), 85);
+    let (status, answer) = post_form(addr, &path, &multipart(&fields, &image, false));
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(answer["error"]["code"], "UploadAbandoned", "{answer}");
+    // Nothing was stored, and the image stays abandoned.
+    assert!(!data.join("raw").join("images").join(&id).exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let after = item_until(addr, &id, |_| true);
+    assert_eq!(after["status"], "ABANDONED", "{after}");
+    server.stop();
+}
+
+#[test]
+fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_console_or_the_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+    let port = addr.rsplit_once(':').expect("port").1.to_owned();
+    let get = |path: &str, host: &str| {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        probe(&addr, &head, Duration::from_secs(5)).expect("answered")
+    };
+    for path in ["/", "/healthz", "/images/01ARZ3NDEKTSV4RRFFQ69G5FAV"] {
+        let (status, answer, _) = get(path, &format!("rebind.evil.example:{port}"));
+        assert_eq!(status, 421, "{path}: {answer}");
+        assert!(answer.contains("host_not_allowed"), "{answer}");
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, answer, _) = get("/healthz", &host);
+        assert_eq!(status, 200, "{host}: {answer}");
+    }
+    let (status, _, _) = get("/healthz", "imglake.test");
+    assert_eq!(status, 421);
+    server.stop();
+    // A name the operator gives is accepted.
+    let server = start(&data, &["--allowed-host", "imglake.test"]);
+    let addr = server.addr.as_str();
+    let head =
+        format!("GET /healthz HTTP/1.1\r\nHost: imglake.test:{port}\r\nConnection: close\r\n\r\n");
+    let (status, answer, _) = probe(addr, &head, Duration::from_secs(5)).expect("answered");
+    assert_eq!(status, 200, "{answer}");
+    server.stop();
+}
+
+#[test]
+fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 4 connections, each held by an upload that keeps above the minimum rate.
+    let server = start(
+        &dir.path().join("data"),
+        &["--max-connections", "4", "--min-body-rate", "1KB"],
+    );
+    let addr = server.addr.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let uploads: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, stop) = (addr.clone(), stop.clone());
+            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        let (status, answer, took) =
+            probe(&addr, HEALTH, Duration::from_secs(3)).expect("/healthz answered within 3 s");
+        assert_eq!(status, 200, "{answer}");
+        worst = worst.max(took);
+    }
+    eprintln!("4 busy connections of 4: worst /healthz {worst:?}");
+    assert!(worst < PROBE_BUDGET, "{worst:?}");
+    // Anything else on a reserve connection is told to come back, at once.
+    let read = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let (status, answer, took) =
+        probe(&addr, read, Duration::from_secs(3)).expect("answered within 3 s");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("answers /healthz only"), "{answer}");
+    assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    stop.store(true, Ordering::Relaxed);
+    for upload in uploads {
+        upload.join().expect("upload");
+    }
     server.stop();
 }

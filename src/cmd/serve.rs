@@ -60,6 +60,8 @@ struct App {
     queue: std::sync::RwLock<Option<mpsc::Sender<String>>>,
     /// Requests and their outcomes, for the closing summary.
     outcomes: std::sync::Mutex<Outcomes>,
+    /// Second uploads to a used key with other bytes, refused (409): nothing was replaced.
+    refused_replays: std::sync::atomic::AtomicU64,
     body_timeout: Duration,
     /// The Kafka consumer's partitions, for /healthz.
     kafka: Option<Arc<crate::kafka::consumer::Status>>,
@@ -118,6 +120,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         local: Arc::new(local),
         queue: std::sync::RwLock::new(Some(queue)),
         outcomes: std::sync::Mutex::new(Outcomes::default()),
+        refused_replays: std::sync::atomic::AtomicU64::new(0),
         body_timeout: Duration::from_secs(args.body_timeout_secs),
         kafka: kafka.as_ref().map(|k| k.status.clone()),
     });
@@ -267,10 +270,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .merge(crate::console::router(console))
         .fallback(api)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            cors.clone(),
-            crate::console::cors::apply,
-        ))
         .with_state(app.clone())
         // Permits by kind of request, body memory and rate, the form rate limit: one guard
         // for the whole server (`Router::layer` wraps every route on its own).
@@ -284,10 +283,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     grace: args.body_grace,
                 },
                 forms_per_minute: args.forms_per_minute,
-                put_limit: direct_limit as u64,
-                form_upload_limit: upload_limit as u64,
             })),
             crate::conn::guard::guard,
+        ))
+        // CORS outside the guard: its refusals (429, 503, 400) reach a page of an allowed
+        // origin with their status and Retry-After, not as a failed fetch.
+        .layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            crate::console::cors::apply,
+        ))
+        // Outermost: a request for another host (DNS rebinding) is refused before anything.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::conn::host::HostPolicy::new(&args.allowed_hosts)),
+            crate::conn::host::check,
         ));
 
     eprintln!(
@@ -318,7 +326,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::conn::serve(
         listener,
         router,
-        Duration::from_secs(args.body_timeout_secs),
+        // --body-timeout-secs bounded heads before --header-timeout existed: the shorter.
+        args.header_timeout
+            .min(Duration::from_secs(args.body_timeout_secs))
+            .max(Duration::from_millis(100)),
         shutdown_signal(),
     )
     .await;
@@ -349,7 +360,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     total.merge(&processed.lock().map(|o| o.clone()).unwrap_or_default());
     total.merge(&kafka_outcomes);
     eprintln!(
-        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}; last flush {} rows in {} files; lake {}",
+        "imglake serve: stopped. requests {}, received {}, processed {}, rejected {}, failed {}, duplicates {}, abandoned {}, replaced uploads {}, refused replays {}; last flush {} rows in {} files; lake {}",
         total.records_in,
         total.received,
         total.processed,
@@ -358,6 +369,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         total.duplicates,
         total.abandoned,
         total.replaced,
+        app.refused_replays
+            .load(std::sync::atomic::Ordering::Relaxed),
         flushed.rows,
         flushed.files,
         app.local.lake.display
@@ -446,6 +459,9 @@ fn body_error_reply(err: &(dyn std::error::Error + 'static)) -> Response {
         BodyFailure::TooSlow(message) => {
             json_error(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
         }
+        BodyFailure::Busy(message) => {
+            busy(json_error(StatusCode::SERVICE_UNAVAILABLE, "busy", message))
+        }
         BodyFailure::Malformed(message) => {
             json_error(StatusCode::BAD_REQUEST, "malformed_body", message)
         }
@@ -460,6 +476,14 @@ fn body_error_reply(err: &(dyn std::error::Error + 'static)) -> Response {
             format!("the request body could not be read: {message}"),
         ),
     }
+}
+
+/// `response` with `Retry-After: 1`.
+fn busy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(1));
+    response
 }
 
 /// Whether reading a body failed because it was over the route's limit.
@@ -619,6 +643,11 @@ async fn upload(
                 BodyFailure::TooSlow(message) => {
                     json_error(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", message)
                 }
+                BodyFailure::Busy(message) => busy(json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    message,
+                )),
                 _ => json_error(
                     StatusCode::BAD_REQUEST,
                     "MalformedPOSTRequest",
@@ -665,6 +694,12 @@ async fn upload(
             format!("no bucket {bucket}"),
         );
     }
+    // An image already abandoned takes no upload: its form may still be valid when
+    // --form-expiry was lowered after it was issued (the sweep goes by the current one).
+    let image = image_id_of_raw_key(&key).map(str::to_owned);
+    if let Some(refused) = refuse_if_abandoned(&app, image.as_deref()).await {
+        return refused;
+    }
     // A key takes one upload: a form posted again is a retry when it carries the same file
     // (answered as the first time), and refused when it carries another, which would replace
     // an image that may already be processed. The check and the write are one step.
@@ -684,6 +719,14 @@ async fn upload(
         }
     };
     if stored {
+        // The sweep may have abandoned the image between the check above and the write:
+        // then the bytes go, and the upload is refused like one that came later.
+        if let Some(refused) = refuse_if_abandoned(&app, image.as_deref()).await {
+            if let Err(err) = raw.delete(&key).await {
+                tracing::error!(key, error = %err, "removing an upload to an abandoned image failed");
+            }
+            return refused;
+        }
         // The image is stored now (its item became RECEIVED when the form was issued).
         if let Ok(mut total) = app.outcomes.lock() {
             total.received += 1;
@@ -692,9 +735,8 @@ async fn upload(
         let limit = app.local.pipeline.config.limits.max_bytes;
         let same = matches!(raw.get(&key, limit).await, Ok(first) if first == file);
         if !same {
-            if let Ok(mut total) = app.outcomes.lock() {
-                total.replaced += 1;
-            }
+            app.refused_replays
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 key,
                 bytes = file.len(),
@@ -719,6 +761,33 @@ async fn upload(
         headers.insert("location", v);
     }
     (StatusCode::NO_CONTENT, headers).into_response()
+}
+
+/// The refusal of an upload to an image that is ABANDONED (its form expired unused).
+async fn refuse_if_abandoned(app: &App, image_id: Option<&str>) -> Option<Response> {
+    let image_id = image_id?;
+    use imglake_pipeline::store::MetadataStore as _;
+    let item = match app.local.pipeline.store.get(image_id).await {
+        Ok(item) => item?,
+        Err(err) => {
+            tracing::error!(image_id, error = %err, "reading an upload's item failed");
+            return Some(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SlowDown",
+                "reading the image's record failed; retry",
+            ));
+        }
+    };
+    (item.status == imglake_pipeline::model::Status::Abandoned).then(|| {
+        json_error(
+            StatusCode::FORBIDDEN,
+            "UploadAbandoned",
+            format!(
+                "image {image_id} was abandoned: its upload form expired before an upload \
+                 arrived; request a new form with POST /images"
+            ),
+        )
+    })
 }
 
 /// A known route asked with another method (`POST /healthz`, `GET /upload/raw`).

@@ -46,9 +46,9 @@ const API_HEADERS: &str = "authorization, content-type, idempotency-key, x-imgla
 const API_MAX_AGE: &str = "3600";
 const UPLOAD_MAX_AGE: &str = "3000";
 /// Response headers a page may read: the bucket rule's `expose_headers`, and `Retry-After`
-/// of the API's 503.
+/// of serve's 429 and 503 (on `/upload/…` too, though the S3 bucket sends none).
 const API_EXPOSE: &str = "location, retry-after";
-const UPLOAD_EXPOSE: &str = "etag, location";
+const UPLOAD_EXPOSE: &str = "etag, location, retry-after";
 
 /// One allowed origin, or a family of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,12 @@ pub async fn apply(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let Some(origin) = origin else {
-        return next.run(request).await;
+        // A cache must not hand this answer to a page of another origin, nor theirs here.
+        let mut response = next.run(request).await;
+        response
+            .headers_mut()
+            .append(VARY, HeaderValue::from_static("origin"));
+        return response;
     };
     let is_preflight = request.method() == Method::OPTIONS
         && request

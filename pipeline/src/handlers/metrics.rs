@@ -22,8 +22,8 @@ pub struct Outcomes {
     pub retries: u64,
     /// Events that are not ours (unknown keys, S3 test events).
     pub ignored: u64,
-    /// Uploads to a settled image's key that were set aside (see `Worked::Replaced`), or
-    /// refused by the local upload route.
+    /// Uploads to a settled image's key that were set aside (see `Worked::Replaced`). The
+    /// local upload route refuses them instead, and counts them apart (nothing is replaced).
     pub replaced: u64,
     /// Images whose upload form expired unused, moved to ABANDONED.
     pub abandoned: u64,

@@ -1050,6 +1050,46 @@ fn pipeline_at(clock: Arc<std::sync::atomic::AtomicI64>) -> Pipeline<EmbeddedSto
 }
 
 #[tokio::test]
+async fn a_backlog_of_uploads_awaiting_processing_does_not_starve_the_abandon_sweep() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let start = now().timestamp_millis();
+    let clock = Arc::new(AtomicI64::new(start));
+    let p = pipeline_at(clock.clone());
+    let mut o = Outcomes::default();
+    let post = || serde_json::from_str::<ApiGatewayV2httpRequest>(POST).unwrap();
+    let form = |resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse| {
+        body_of(resp)["image_id"].as_str().unwrap().to_owned()
+    };
+    // Five forms used (stored, not processed yet), then one left unused: it sorts after them.
+    for _ in 0..5 {
+        let used = form(&p.handle_upload(&post(), &mut o).await);
+        p.raw
+            .put(&raw_key(&used), Bytes::from(sample_jpeg()), "image/jpeg")
+            .await
+            .unwrap();
+    }
+    clock.store(start + 1000, Ordering::SeqCst);
+    let unused = form(&p.handle_upload(&post(), &mut o).await);
+    clock.store(start + 2000 * 1000, Ordering::SeqCst);
+    // A sweep moving at most 2 looks past the 5 uploads to the unused form.
+    let mut swept = Outcomes::default();
+    let moved = p
+        .abandon_expired_uploads(
+            Duration::from_secs(900),
+            Duration::from_secs(60),
+            2,
+            &mut swept,
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(
+        p.store.get(&unused).await.unwrap().unwrap().status,
+        Status::Abandoned
+    );
+}
+
+#[tokio::test]
 async fn forms_that_expire_unused_become_abandoned_and_used_ones_do_not() {
     use std::sync::atomic::{AtomicI64, Ordering};
     let clock = Arc::new(AtomicI64::new(now().timestamp_millis()));
