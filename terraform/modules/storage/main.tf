@@ -80,7 +80,7 @@ resource "aws_s3_bucket_cors_configuration" "raw" {
     allowed_methods = ["POST"]
     allowed_origins = var.upload_cors_origins
     allowed_headers = ["*"]
-    expose_headers  = ["ETag", "Location"]
+    expose_headers  = ["ETag", "Location", "Retry-After"] # Retry-After: what serve's upload route also exposes
     max_age_seconds = 3000
   }
 }
