@@ -49,6 +49,28 @@ impl BlobError {
     }
 }
 
+/// Why no object can ever be read or written at a key of a directory store, when the
+/// filesystem says so: a file where the key needs a directory (`claims/ok.png/x` under the
+/// file `claims/ok.png`), a directory where it needs a file, a symbolic-link loop, a name too
+/// long. Retrying cannot help, so these are the key's fault, not the backend's.
+fn unusable_path(error: &object_store::Error) -> Option<String> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            // ELOOP has no stable ErrorKind yet.
+            let loop_errno = if cfg!(target_os = "linux") { 40 } else { 62 };
+            let fatal = matches!(
+                io.kind(),
+                ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::InvalidFilename
+            ) || io.raw_os_error() == Some(loop_errno);
+            return fatal.then(|| format!("no object can exist at this path: {io}"));
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// One bucket (or directory) of blobs.
 #[derive(Clone)]
 pub struct BlobStore {
@@ -204,11 +226,17 @@ impl BlobStore {
                 location: self.location.clone(),
                 key: key.to_owned(),
             },
-            source => BlobError::Backend {
-                operation,
-                location: self.location.clone(),
-                key: key.to_owned(),
-                source: Box::new(source),
+            source => match unusable_path(&source) {
+                Some(reason) => BlobError::Key {
+                    key: key.to_owned(),
+                    reason,
+                },
+                None => BlobError::Backend {
+                    operation,
+                    location: self.location.clone(),
+                    key: key.to_owned(),
+                    source: Box::new(source),
+                },
             },
         }
     }
@@ -451,6 +479,22 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(matches!(err, BlobError::Key { .. }), "{key}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_the_filesystem_can_never_hold_is_the_keys_fault_not_a_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("claims").to_str().unwrap(), None).unwrap();
+        store
+            .put("ok.png", Bytes::from_static(b"png"), "image/png")
+            .await
+            .unwrap();
+        // Under a file (ENOTDIR), and a name longer than the filesystem takes.
+        for key in ["ok.png/x".to_owned(), "n".repeat(300)] {
+            let err = store.get(&key, 100).await.unwrap_err();
+            assert!(matches!(err, BlobError::Key { .. }), "{key}: {err:?}");
+            assert!(!err.is_retryable(), "{key}: {err}");
         }
     }
 

@@ -157,6 +157,9 @@ struct Ctx {
     batch_size: usize,
     fetch_bytes: i32,
     max_wait_ms: i32,
+    /// Longest one broker call may take, retries included (--kafka-timeout + the fetch's
+    /// --kafka-max-wait), before the partition reports it and backs off.
+    call_limit: Duration,
     pipeline: Arc<Pipeline<EmbeddedStore>>,
     queue: mpsc::Sender<String>,
     status: Arc<Status>,
@@ -209,6 +212,7 @@ impl Consumer {
             batch_size: args.kafka_batch_size,
             fetch_bytes: args.kafka_fetch_bytes,
             max_wait_ms: i32::try_from(args.kafka_max_wait.as_millis()).unwrap_or(i32::MAX),
+            call_limit: args.conn.kafka_timeout + args.kafka_max_wait,
             pipeline,
             queue,
             status: status.clone(),
@@ -308,6 +312,38 @@ fn merge(total: &mut Outcomes, done: Result<Outcomes, tokio::task::JoinError>) {
     }
 }
 
+/// A broker call that failed: the client's error, or no answer within `Ctx::call_limit`.
+#[derive(Debug)]
+enum CallFailed {
+    Client(ClientError),
+    NoAnswer(Duration),
+}
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallFailed::Client(e) => e.fmt(f),
+            CallFailed::NoAnswer(limit) => write!(
+                f,
+                "no answer from the broker within {limit:?} (--kafka-timeout plus --kafka-max-wait)"
+            ),
+        }
+    }
+}
+
+/// Runs one broker call for at most `ctx.call_limit`. The client retries inside a call with
+/// its own deadline, and again inside the leader lookup a failed call makes, so without this
+/// bound a dead broker held a call (and hid the outage from /healthz) for minutes.
+async fn bounded<T>(
+    ctx: &Ctx,
+    call: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, CallFailed> {
+    match tokio::time::timeout(ctx.call_limit, call).await {
+        Ok(r) => r.map_err(CallFailed::Client),
+        Err(_) => Err(CallFailed::NoAnswer(ctx.call_limit)),
+    }
+}
+
 /// Backoff that doubles up to [`MAX_BACKOFF`].
 struct Backoff(Duration);
 
@@ -343,7 +379,7 @@ async fn read_partition(
     let mut backoff = Backoff::new();
     let client = loop {
         let attempt = tokio::select! {
-            c = ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry) => c,
+            c = bounded(&ctx, ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry)) => c,
             _ = stopped.changed() => return outcomes,
         };
         match attempt {
@@ -375,15 +411,15 @@ async fn read_partition(
             },
         };
         let fetched = tokio::select! {
-            r = client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms) => r,
+            r = bounded(&ctx, client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms)) => r,
             _ = stopped.changed() => break,
         };
         let (records, high_watermark) = match fetched {
             Ok(ok) => ok,
-            Err(ClientError::ServerError {
+            Err(CallFailed::Client(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
-            }) => {
+            })) => {
                 match out_of_range(&ctx, &client, partition, offset).await {
                     Ok(o) => next = Some(o),
                     Err(e) => {
@@ -407,8 +443,8 @@ async fn read_partition(
             s.high_watermark = Some(high_watermark);
             s.error = None;
         });
-        backoff.reset();
         if records.is_empty() {
+            backoff.reset();
             if high_watermark > offset {
                 // Only transaction markers (or records before `offset` in a batch) came
                 // back: do not ask again at once.
@@ -420,15 +456,25 @@ async fn read_partition(
             continue;
         }
         // Everything fetched is handled and committed, even when a stop arrives meanwhile.
+        let mut stuck = false;
         for batch in records.chunks(ctx.batch_size) {
             let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;
             commit(&ctx, partition, upto).await;
             next = Some(upto);
             if retry {
-                // Our own failure (store, disk): the rest comes again from `upto`.
+                // Our own failure (store, disk): the rest comes again from `upto`. The wait
+                // grows while the same offset keeps failing (a successful re-fetch of it is
+                // no progress) and starts small again once a record gets past it.
+                if upto > offset {
+                    backoff.reset();
+                }
                 backoff.wait(&mut stopped).await;
+                stuck = true;
                 break;
             }
+        }
+        if !stuck {
+            backoff.reset();
         }
     }
     outcomes
@@ -447,7 +493,7 @@ async fn start_offset(
     let mut backoff = Backoff::new();
     loop {
         let got = tokio::select! {
-            r = client.get_offset(at) => r,
+            r = bounded(ctx, client.get_offset(at)) => r,
             _ = stopped.changed() => return None,
         };
         match got {
@@ -468,9 +514,9 @@ async fn out_of_range(
     client: &PartitionClient,
     partition: i32,
     offset: i64,
-) -> Result<i64, ClientError> {
-    let earliest = client.get_offset(OffsetAt::Earliest).await?;
-    let latest = client.get_offset(OffsetAt::Latest).await?;
+) -> Result<i64, CallFailed> {
+    let earliest = bounded(ctx, client.get_offset(OffsetAt::Earliest)).await?;
+    let latest = bounded(ctx, client.get_offset(OffsetAt::Latest)).await?;
     let next = if offset < earliest {
         tracing::error!(
             topic = %ctx.topic, partition, offset, earliest,
@@ -562,7 +608,7 @@ async fn commit(ctx: &Ctx, partition: i32, next: i64) {
     );
 }
 
-fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &ClientError) {
+fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &CallFailed) {
     tracing::warn!(topic = %ctx.topic, partition, error = %error, "kafka: {doing} failed; retrying");
     ctx.status
         .update(partition, |s| s.error = Some(format!("{doing}: {error}")));

@@ -39,6 +39,48 @@ fn poison(dir: &Path) -> BTreeMap<&'static str, &'static str> {
 }
 
 #[test]
+fn a_claim_check_no_object_can_have_is_refused_and_its_partition_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    // Keys no object can ever have in the claims directory: under a plain file (ENOTDIR) and
+    // a name longer than the filesystem takes. Retrying them would hold the partition for
+    // good (the keys kafka-send writes are content-addressed, so guessable).
+    std::fs::create_dir_all(data.join("claims")).expect("mkdir");
+    std::fs::write(data.join("claims/plain.png"), b"a file, not a directory").expect("write");
+    let poison = dir.path().join("poison");
+    std::fs::create_dir_all(&poison).expect("mkdir");
+    std::fs::write(
+        poison.join("a-under-a-file.json"),
+        br#"{"bucket":"claims","key":"plain.png/x"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        poison.join("b-name-too-long.json"),
+        format!(r#"{{"bucket":"claims","key":"{}"}}"#, "n".repeat(300)),
+    )
+    .expect("write");
+    let mut sent = kafka_send(&brokers, TOPIC, &[&poison], &data, &[]);
+    let good = dir.path().join("good");
+    small_images(&good, 3, 7);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&good], &data, &[]));
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "3s"]);
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert!(
+        log.matches("record rejected").count() == 2,
+        "two records are logged as rejected: {log}"
+    );
+    let bad = BTreeMap::from([
+        ("a-under-a-file.json", "invalid_claim_check"),
+        ("b-name-too-long.json", "invalid_claim_check"),
+    ]);
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+}
+
+#[test]
 fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
@@ -99,19 +141,29 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     let one = dir.path().join("one");
     small_images(&one, 6, 1);
     let mut sent = kafka_send(&brokers, TOPIC, &[&one], &data, &[]);
-    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "2s"]);
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "3s"]);
     serve.wait_until_consumed(&ends(&sent));
 
+    // The outage shows on /healthz within about --kafka-timeout (3 s) + --kafka-max-wait
+    // (0.5 s), not after the client's nested retries (minutes with the default 15 s).
     broker.kill();
+    let killed = std::time::Instant::now();
+    let gone = |h: &serde_json::Value| {
+        h["kafka"]["partitions"]
+            .as_object()
+            .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
+    };
     serve.wait_for(
         "serve to see the broker gone",
-        Duration::from_secs(60),
-        |h| {
-            h["kafka"]["partitions"]
-                .as_object()
-                .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
-        },
+        Duration::from_secs(90),
+        gone,
     );
+    let shown = killed.elapsed();
+    assert!(
+        shown < Duration::from_secs(8),
+        "the outage showed on /healthz {shown:?} after the broker died, with --kafka-timeout 3s"
+    );
+
     broker.restart();
     let two = dir.path().join("two");
     small_images(&two, 6, 2);
