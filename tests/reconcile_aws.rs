@@ -11,12 +11,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-use crate::util::{fixture, imglake, sibling_binary, Env, Moto, RuntimeApi};
+use crate::util::{fixture, imglake, Env, Moto};
 
 const LAKE: &str = "s3://imglake-lake/lake";
 const BUCKET: &str = "imglake-exports";
@@ -164,24 +163,9 @@ fn control_plane(calls: Arc<Mutex<Vec<String>>>) -> String {
 
 /// Runs the `reconcile` binary once through the Lambda Runtime API, as its schedule would.
 fn run_lambda(env: &Env) -> (String, Value, String) {
-    let api = RuntimeApi::serve_one(
-        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
-    );
-    let mut child = Command::new(sibling_binary("reconcile"))
-        .envs(env.iter().cloned())
-        .envs(api.env())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "reconcile")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start reconcile");
-    let (kind, body) = api.outcome();
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    (kind, body, logs)
+    let mut env = env.clone();
+    env.push(("AWS_LAMBDA_FUNCTION_NAME", "reconcile".to_owned()));
+    crate::util::run_scheduled_lambda("reconcile", &env)
 }
 
 #[test]

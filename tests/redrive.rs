@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 use crate::lambda_stream::{faulty_s3_proxy, moto_step, run_stream_export};
-use crate::util::{imglake, query_with, run_ok, sibling_binary, Moto, RuntimeApi};
+use crate::util::{imglake, query_with, run_ok, Moto};
 
 const LAKE: &str = "s3://imglake-lake/lake";
 
@@ -33,26 +33,36 @@ fn stream_arn(moto: &Moto) -> String {
     .to_owned()
 }
 
+/// moto with the table, its changes and the on-failure queue holding two messages: a batch of
+/// this stream (records 1 to 3) and one of another table's stream, which a redrive of this
+/// stream leaves alone. Returns the queue's URL.
+fn queue_with_a_foreign_message(moto: &Moto) -> String {
+    moto_step(moto, "setup");
+    moto_step(moto, "changes");
+    let queue_url = moto_step(moto, "queue").trim().to_owned();
+    let fail = |args: &[&str]| {
+        run_ok(
+            Command::new(crate::util::venv_bin("python"))
+                .arg(crate::lambda_stream::SCRIPT)
+                .arg("fail")
+                .args(args)
+                .envs(moto.env()),
+        )
+    };
+    fail(&["1", "3"]);
+    fail(&[
+        "0",
+        "0",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000",
+    ]);
+    queue_url
+}
+
 /// Runs the `redrive` binary once through the Lambda Runtime API, as its schedule would.
 fn run_redrive_lambda(env: &[(&'static str, String)]) -> (String, Value, String) {
-    let api = RuntimeApi::serve_one(
-        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
-    );
-    let mut child = Command::new(sibling_binary("redrive"))
-        .envs(env.iter().cloned())
-        .envs(api.env())
-        .env("IMGLAKE_LAKE_URL", LAKE)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start redrive");
-    let (kind, body) = api.outcome();
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    (kind, body, logs)
+    let mut env = env.to_vec();
+    env.push(("IMGLAKE_LAKE_URL", LAKE.to_owned()));
+    crate::util::run_scheduled_lambda("redrive", &env)
 }
 
 #[test]
@@ -212,25 +222,7 @@ fn trimmed_stream() -> String {
 #[test]
 fn a_batch_aged_out_of_the_stream_stays_queued_and_the_window_to_backfill_is_named() {
     let moto = Moto::start();
-    moto_step(&moto, "setup");
-    moto_step(&moto, "changes");
-    let queue_url = moto_step(&moto, "queue").trim().to_owned();
-    let fail = |args: &[&str]| {
-        run_ok(
-            Command::new(crate::util::venv_bin("python"))
-                .arg(crate::lambda_stream::SCRIPT)
-                .arg("fail")
-                .args(args)
-                .envs(moto.env()),
-        )
-    };
-    fail(&["1", "3"]);
-    // A message of another table's stream: left alone by a redrive of this one.
-    fail(&[
-        "0",
-        "0",
-        "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000",
-    ]);
+    let queue_url = queue_with_a_foreign_message(&moto);
 
     let mut env = moto.env();
     env.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", trimmed_stream()));
@@ -305,24 +297,7 @@ fn visible(moto: &Moto) -> usize {
 #[test]
 fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
     let moto = Moto::start();
-    moto_step(&moto, "setup");
-    moto_step(&moto, "changes");
-    let queue_url = moto_step(&moto, "queue").trim().to_owned();
-    let fail = |args: &[&str]| {
-        run_ok(
-            Command::new(crate::util::venv_bin("python"))
-                .arg(crate::lambda_stream::SCRIPT)
-                .arg("fail")
-                .args(args)
-                .envs(moto.env()),
-        )
-    };
-    fail(&["1", "3"]);
-    fail(&[
-        "0",
-        "0",
-        "arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000",
-    ]);
+    let queue_url = queue_with_a_foreign_message(&moto);
     let mut env = moto.env();
     env.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", trimmed_stream()));
     let arn = stream_arn(&moto);

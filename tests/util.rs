@@ -226,3 +226,30 @@ pub fn sibling_binary(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs Lambda binary `name` once through a [`RuntimeApi`] serving one scheduled event, as its
+/// EventBridge schedule would: the outcome (`response` or `error`), its body (JSON when it
+/// parses) and the binary's logs.
+pub fn run_scheduled_lambda(
+    name: &str,
+    env: &[(&'static str, String)],
+) -> (String, serde_json::Value, String) {
+    use std::process::Stdio;
+    let api = RuntimeApi::serve_one(
+        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
+    );
+    let mut child = Command::new(sibling_binary(name))
+        .envs(env.iter().cloned())
+        .envs(api.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let (kind, body) = api.outcome();
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+    (kind, body, logs)
+}
