@@ -131,7 +131,8 @@ fn check_bucket(var: &'static str, name: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn number<T: std::str::FromStr + PartialOrd>(
+/// An optional number variable: `default` when unset or empty, else a value in `range`.
+pub(crate) fn number<T: std::str::FromStr + PartialOrd>(
     var: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     range: std::ops::RangeInclusive<T>,

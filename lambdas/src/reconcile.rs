@@ -63,19 +63,14 @@ impl ReconcileConfig {
                 .to_owned(),
             kms_key_arn: var(ENV_EXPORT_KMS_KEY_ARN).filter(|v| !v.is_empty()),
             window_ms: {
-                let days = match var(ENV_METADATA_TTL_DAYS).filter(|v| !v.trim().is_empty()) {
-                    None => 7,
-                    Some(v) => v
-                        .trim()
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|d| (1..=3650).contains(d))
-                        .ok_or_else(|| {
-                            ConfigError::Invalid(format!(
-                                "{ENV_METADATA_TTL_DAYS} is `{v}`: set it to a number of days from 1 to 3650 (the items' TTL)"
-                            ))
-                        })?,
-                };
+                let days: i64 = crate::config::number(
+                    &var,
+                    ENV_METADATA_TTL_DAYS,
+                    1..=3650,
+                    7,
+                    "a number of days from 1 to 3650 (the items' TTL)",
+                )
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
                 (days + TTL_DELETION_LAG_DAYS) * 24 * 3_600_000
             },
         })

@@ -42,19 +42,14 @@ impl RedriveConfig {
                     "{ENV_QUEUE_URL} is not set: set it to the stream export's on-failure queue URL"
                 ))
             })?;
-        let visibility_timeout_secs = match var(ENV_VISIBILITY_TIMEOUT).filter(|v| !v.trim().is_empty()) {
-            None => 960,
-            Some(v) => v
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|s| (1..=43_200).contains(s))
-                .ok_or_else(|| {
-                    ConfigError::Invalid(format!(
-                        "{ENV_VISIBILITY_TIMEOUT} is `{v}`: set it to seconds from 1 to 43200 (SQS's limit), longer than the function's timeout"
-                    ))
-                })?,
-        };
+        let visibility_timeout_secs = crate::config::number(
+            &var,
+            ENV_VISIBILITY_TIMEOUT,
+            1..=43_200,
+            960,
+            "seconds from 1 to 43200 (SQS's limit), longer than the function's timeout",
+        )
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(RedriveConfig {
             base,
             options: RedriveOptions {
