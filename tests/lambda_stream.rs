@@ -3,11 +3,11 @@
 //! real binary through the Lambda Runtime API, Parquet written to S3, partitions registered in
 //! Glue, the lake queried with DataFusion over the same S3 endpoint.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::util::{query_with, run_ok, sibling_binary, venv_bin, Moto, RuntimeApi};
+use crate::util::{query_with, run_ok, venv_bin, Moto};
 
 pub(crate) const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/moto_stream.py");
 
@@ -165,21 +165,11 @@ pub(crate) fn faulty_s3_proxy(upstream: &str, refuse: &'static str) -> String {
 /// Runs the stream-export binary on `event` with `env` (lake `s3://imglake-lake/lake`)
 /// through the Lambda Runtime API; returns the outcome kind, its body and the binary's stdout.
 pub(crate) fn run_stream_export(env: &crate::util::Env, event: String) -> (String, Value, String) {
-    let api = RuntimeApi::serve_one(event);
-    let mut child = Command::new(sibling_binary("stream-export"))
-        .envs(env.iter().cloned())
-        .envs(api.env())
-        .env("IMGLAKE_LAKE_URL", "s3://imglake-lake/lake")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start stream-export");
-    let (kind, body) = api.outcome();
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned();
-    let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
-    (kind, body, logs)
+    let mut env = env.clone();
+    env.push(("IMGLAKE_LAKE_URL", "s3://imglake-lake/lake".to_owned()));
+    let run = crate::util::run_lambda_once("stream-export", &env, event);
+    let body = serde_json::from_str(&run.body).unwrap_or(Value::String(run.body));
+    (run.kind, body, run.stdout)
 }
 
 #[test]

@@ -7,12 +7,11 @@
 //! the size bound of a presigned form is checked in the policy document the form carries.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 
 use imglake_pipeline::samples;
 use serde_json::{json, Value};
 
-use crate::util::{query_with, sibling_binary, Env, Moto, RuntimeApi};
+use crate::util::{query_with, Env, Moto};
 
 const RAW: &str = "imglake-raw";
 const PROCESSED: &str = "imglake-processed";
@@ -197,27 +196,21 @@ impl Invocation {
 
 /// Runs `binary` for one `event` through the Lambda Runtime API.
 fn invoke(moto: &Moto, binary: &str, env: &Env, event: &Value) -> Invocation {
-    let api = RuntimeApi::serve_one(event.to_string());
-    let mut child = Command::new(sibling_binary(binary))
-        .envs(moto.env())
-        .envs(api.env())
-        .env("AWS_LAMBDA_FUNCTION_NAME", binary)
-        .envs(env.iter().cloned())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-    let (kind, body) = api.outcome();
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let body = serde_json::from_str(&body).unwrap_or_else(|e| {
+    let mut all = moto.env();
+    all.push(("AWS_LAMBDA_FUNCTION_NAME", binary.to_owned()));
+    all.extend(env.iter().cloned());
+    let run = crate::util::run_lambda_once(binary, &all, event.to_string());
+    let body = serde_json::from_str(&run.body).unwrap_or_else(|e| {
         panic!(
-            "{binary} answered {kind} with non-JSON ({e}): {body}\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
+            "{binary} answered {} with non-JSON ({e}): {}\n{}\n{}",
+            run.kind, run.body, run.stdout, run.stderr
         )
     });
-    Invocation { kind, body, stdout }
+    Invocation {
+        kind: run.kind,
+        body,
+        stdout: run.stdout,
+    }
 }
 
 /// The pipeline functions' environment, as terraform/main.tf sets it (no KMS key here).

@@ -227,17 +227,20 @@ pub fn sibling_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Runs Lambda binary `name` once through a [`RuntimeApi`] serving one scheduled event, as its
-/// EventBridge schedule would: the outcome (`response` or `error`), its body (JSON when it
-/// parses) and the binary's logs.
-pub fn run_scheduled_lambda(
-    name: &str,
-    env: &[(&'static str, String)],
-) -> (String, serde_json::Value, String) {
+/// What one run of a Lambda binary answered, and what it logged.
+pub struct LambdaRun {
+    /// `response` or `error`.
+    pub kind: String,
+    pub body: String,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs Lambda binary `name` once through a [`RuntimeApi`] that hands it `event`, with `env`
+/// (applied in order, so a later pair wins) and the API's address.
+pub fn run_lambda_once(name: &str, env: &[(&'static str, String)], event: String) -> LambdaRun {
     use std::process::Stdio;
-    let api = RuntimeApi::serve_one(
-        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
-    );
+    let api = RuntimeApi::serve_one(event);
     let mut child = Command::new(sibling_binary(name))
         .envs(env.iter().cloned())
         .envs(api.env())
@@ -248,8 +251,25 @@ pub fn run_scheduled_lambda(
     let (kind, body) = api.outcome();
     let _ = child.kill();
     let output = child.wait_with_output().expect("wait");
-    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
-    (kind, body, logs)
+    LambdaRun {
+        kind,
+        body,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs Lambda binary `name` once on a scheduled event, as its EventBridge schedule would:
+/// the outcome (`response` or `error`), its body (JSON when it parses) and the binary's logs.
+pub fn run_scheduled_lambda(
+    name: &str,
+    env: &[(&'static str, String)],
+) -> (String, serde_json::Value, String) {
+    let run = run_lambda_once(
+        name,
+        env,
+        r#"{"source":"aws.scheduler","detail-type":"Scheduled Event"}"#.to_owned(),
+    );
+    let body = serde_json::from_str(&run.body).unwrap_or(serde_json::Value::String(run.body));
+    (run.kind, body, run.stdout + &run.stderr)
 }
