@@ -515,6 +515,32 @@ fn trickling_upload(addr: String, declared: usize, per_second: usize, stop: Arc<
     }
 }
 
+/// `n` clients each running [`trickling_upload`] of 1.9 MB at 4 KB/s until [`stop`](Self::stop).
+struct TricklingUploads {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl TricklingUploads {
+    fn start(addr: &str, n: usize) -> TricklingUploads {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let (addr, stop) = (addr.to_owned(), stop.clone());
+                std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+            })
+            .collect();
+        TricklingUploads { stop, threads }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            thread.join().expect("trickling upload");
+        }
+    }
+}
+
 #[test]
 fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -532,13 +558,7 @@ fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
         ],
     );
     let addr = server.addr.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let attackers: Vec<_> = (0..6)
-        .map(|_| {
-            let (addr, stop) = (addr.clone(), stop.clone());
-            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
-        })
-        .collect();
+    let attackers = TricklingUploads::start(&addr, 6);
     std::thread::sleep(Duration::from_millis(500));
     let mut worst = Duration::ZERO;
     for n in 0..5 {
@@ -556,10 +576,7 @@ fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
     }
     eprintln!("6 uploads declaring 1.9 MB at 4 KB/s: worst small PUT {worst:?}");
     assert!(worst < Duration::from_secs(1), "{worst:?}");
-    stop.store(true, Ordering::Relaxed);
-    for attacker in attackers {
-        attacker.join().expect("attacker");
-    }
+    attackers.stop();
     server.stop();
 }
 
@@ -733,13 +750,7 @@ fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
         &["--max-connections", "4", "--min-body-rate", "1KB"],
     );
     let addr = server.addr.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let uploads: Vec<_> = (0..4)
-        .map(|_| {
-            let (addr, stop) = (addr.clone(), stop.clone());
-            std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
-        })
-        .collect();
+    let uploads = TricklingUploads::start(&addr, 4);
     std::thread::sleep(Duration::from_millis(500));
     let mut worst = Duration::ZERO;
     for _ in 0..5 {
@@ -758,9 +769,6 @@ fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
     assert!(answer.contains("answers /healthz only"), "{answer}");
     assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
     assert!(took < Duration::from_secs(1), "{took:?}");
-    stop.store(true, Ordering::Relaxed);
-    for upload in uploads {
-        upload.join().expect("upload");
-    }
+    uploads.stop();
     server.stop();
 }
