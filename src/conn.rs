@@ -21,6 +21,21 @@ pub mod framing;
 pub mod guard;
 pub mod host;
 
+/// An error in the upload API's shape, `{"error": {"code", "message"}}`, with `status`: every
+/// refusal of serve (routes, guard, Host check, CORS, console) is built here.
+pub fn json_error(
+    status: axum::http::StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message.into()}})),
+    )
+        .into_response()
+}
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;

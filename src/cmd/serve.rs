@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use crate::cli::ServeArgs;
 use crate::conn::guard::{body_failure, BodyFailure, BodyRate, Guard, GuardConfig};
+use crate::conn::json_error;
 use crate::local::{process_with_retries, sweep, Local, REGION};
 
 /// Room for the form fields of a presigned upload besides the file.
@@ -442,14 +443,6 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-}
-
-fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
-    )
-        .into_response()
 }
 
 /// The answer to a body that could not be read: too slow or stalled (408), malformed framing

@@ -35,10 +35,8 @@ use axum::extract::{Request, State};
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, RETRY_AFTER, TRANSFER_ENCODING};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use futures::StreamExt as _;
-use serde_json::json;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How long an upload waits for a slot and for room in the upload memory before 503.
@@ -380,11 +378,7 @@ impl Guard {
 }
 
 fn refuse(status: StatusCode, code: &str, message: String, retry_after: Option<u64>) -> Response {
-    let mut response = (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response();
+    let mut response = super::json_error(status, code, message);
     if let Some(secs) = retry_after {
         response
             .headers_mut()

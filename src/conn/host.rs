@@ -12,9 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::header::HOST;
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use axum::response::Response;
 
 /// The host names this server answers to besides IP addresses and `localhost`.
 #[derive(Debug, Clone, Default)]
@@ -89,19 +87,16 @@ pub async fn check(
                 .take(100)
                 .collect::<String>();
             tracing::warn!(host = shown, "request for another host refused");
-            (
+            super::json_error(
                 StatusCode::MISDIRECTED_REQUEST,
-                Json(json!({"error": {
-                    "code": "host_not_allowed",
-                    "message": format!(
-                        "this server does not answer to Host {shown} (a page rebinding its DNS \
-                         name to this address would); it answers to {}. Start imglake serve \
-                         with --allowed-host NAME to add a name",
-                        policy.describe()
-                    ),
-                }})),
+                "host_not_allowed",
+                format!(
+                    "this server does not answer to Host {shown} (a page rebinding its DNS \
+                     name to this address would); it answers to {}. Start imglake serve \
+                     with --allowed-host NAME to add a name",
+                    policy.describe()
+                ),
             )
-                .into_response()
         }
     }
 }

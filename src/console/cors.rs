@@ -31,8 +31,6 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
 /// Origins allowed without any flag: the loopback ones, on any port.
 pub const DEFAULT_ORIGINS: [&str; 3] =
@@ -296,18 +294,15 @@ fn preflight(policy: &CorsPolicy, route: Route, origin: &str, request: &HeaderMa
         "origin, access-control-request-method, access-control-request-headers",
     );
     if !policy.allows(origin) {
-        let mut response = (
+        let mut response = crate::conn::json_error(
             StatusCode::FORBIDDEN,
-            Json(json!({"error": {
-                "code": "cors_origin_not_allowed",
-                "message": format!(
-                    "the origin {origin} may not call this API from a browser; start imglake serve \
-                     with --cors-origin {origin} (or IMGLAKE_CORS_ORIGINS) to allow it. Allowed: {}",
-                    policy.describe()
-                ),
-            }})),
-        )
-            .into_response();
+            "cors_origin_not_allowed",
+            format!(
+                "the origin {origin} may not call this API from a browser; start imglake serve \
+                 with --cors-origin {origin} (or IMGLAKE_CORS_ORIGINS) to allow it. Allowed: {}",
+                policy.describe()
+            ),
+        );
         response.headers_mut().insert(VARY, vary);
         return response;
     }

@@ -30,12 +30,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, MethodRouter};
-use axum::{Json, Router};
+use axum::Router;
 use datafusion::prelude::SessionContext;
-use serde_json::json;
 
+use crate::conn::json_error as error;
 use crate::local::Local;
 
 /// What the console shows of serve's settings.
@@ -165,15 +165,6 @@ async fn security_headers(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
-}
-
-/// A JSON error in the upload API's shape: `{"error": {"code", "message"}}`.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message.into()}})),
-    )
-        .into_response()
 }
 
 /// A failure inside the console: logged whole, answered with its message.
