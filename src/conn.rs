@@ -52,11 +52,14 @@ pub struct ConnState {
     evicted: AtomicBool,
     /// The reader to wake when evicted.
     waker: AtomicWaker,
+    /// A reserve connection: closing it frees a reserve permit, not an ordinary slot.
+    reserve: bool,
 }
 
 impl ConnState {
-    fn new() -> ConnState {
+    fn new(reserve: bool) -> ConnState {
         ConnState {
+            reserve,
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
             evicted: AtomicBool::new(false),
@@ -116,16 +119,18 @@ impl LimitedListener {
         }
     }
 
-    /// Closes the connection idle longest (none has a request in flight); false when every
-    /// connection is busy.
-    fn evict_idlest(&self) -> bool {
+    /// Closes the connection idle longest (none has a request in flight) among the reserve
+    /// connections or among the ordinary ones; false when every one of them is busy.
+    fn evict_idlest(&self, reserve: bool) -> bool {
         let Ok(table) = self.table.lock() else {
             return false;
         };
         let idlest = table
             .values()
             .filter(|c| {
-                c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst)
+                c.reserve == reserve
+                    && c.in_flight.load(Ordering::SeqCst) == 0
+                    && !c.evicted.load(Ordering::SeqCst)
             })
             .filter_map(|c| Some((*c.idle_since.lock().ok()?, c)))
             .min_by_key(|(since, _)| *since);
@@ -146,22 +151,29 @@ impl LimitedListener {
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
                 return (permit, false);
             }
-            let wait = if self.evict_idlest() {
+            // Only an ordinary connection gives up an ordinary slot: a reserve one that is
+            // idle (e.g. closing after its /healthz answer) frees a reserve permit instead.
+            if self.evict_idlest(false) {
                 // The evicted connection ends on its next poll; if it was busy after all,
                 // look again.
-                Duration::from_millis(200)
-            } else {
-                // Every connection is busy: a reserve one, or wait for one to end (or go
-                // idle). Reserve connections that go idle are evicted like any other.
-                if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
-                    return (permit, true);
+                let wait = Duration::from_millis(200);
+                if let Ok(Ok(permit)) =
+                    tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
+                {
+                    return (permit, false);
                 }
-                Duration::from_millis(50)
-            };
-            if let Ok(Ok(permit)) =
-                tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
-            {
-                return (permit, false);
+                continue;
+            }
+            // Every ordinary connection is busy: a reserve one, or the first of either kind
+            // to end. Reserve connections that go idle are evicted like any other.
+            if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
+                return (permit, true);
+            }
+            self.evict_idlest(true);
+            tokio::select! {
+                Ok(permit) = self.slots.clone().acquire_owned() => return (permit, false),
+                Ok(permit) = self.reserve.clone().acquire_owned() => return (permit, true),
+                () = sleep(Duration::from_millis(50)) => {}
             }
         }
     }
@@ -181,7 +193,7 @@ impl Listener for LimitedListener {
                     let (permit, reserve) = self.slot().await;
                     let _ = stream.set_nodelay(true);
                     let heads = framing::Heads::default();
-                    let state = Arc::new(ConnState::new());
+                    let state = Arc::new(ConnState::new(reserve));
                     let id = self.next_id;
                     self.next_id += 1;
                     if let Ok(mut table) = self.table.lock() {
