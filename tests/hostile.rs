@@ -764,3 +764,58 @@ fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
     }
     server.stop();
 }
+
+#[test]
+fn an_upload_above_the_minimum_rate_holds_its_slot_no_longer_than_the_body_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One upload slot; a body may take 2 s in all, and must arrive at 1 KB/s.
+    let server = start(
+        &dir.path().join("data"),
+        &[
+            "--max-uploads",
+            "1",
+            "--min-body-rate",
+            "1KB",
+            "--body-timeout-secs",
+            "2",
+        ],
+    );
+    let addr = server.addr.as_str();
+    // 4 KB/s of a declared 1.9 MB: above the minimum rate, so only the body timeout ends it.
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1900000\r\n\r\n")
+        .expect("head");
+    slow.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        let mut buf = [0u8; 1024];
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {
+                if slow.write_all(&[b'x'; 400]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {answer}"
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The slot is free again.
+    let image = jpeg(&photo(64, 48, 9), 85);
+    let (status, body) = http(addr, "PUT", "/images", &[], &image).expect("PUT");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    server.stop();
+}
