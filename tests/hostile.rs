@@ -819,3 +819,63 @@ fn an_upload_above_the_minimum_rate_holds_its_slot_no_longer_than_the_body_timeo
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
     server.stop();
 }
+
+/// A connection that pipelines `count` requests for the console's script (44 KB each) and
+/// never reads an answer.
+fn unread_answers(addr: &str, count: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let request = "GET /console/assets/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(count);
+    stream.write_all(request.as_bytes()).expect("requests");
+    stream
+}
+
+#[test]
+fn clients_that_never_read_their_answers_neither_keep_others_out_nor_stay_for_ever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        &dir.path().join("data"),
+        &["--max-connections", "4", "--body-timeout-secs", "3"],
+    );
+    let addr = server.addr.as_str();
+    // Every connection busy with answers its client does not read (megabytes each, more than
+    // the socket buffers hold).
+    let mut hogs: Vec<TcpStream> = (0..4).map(|_| unread_answers(addr, 300)).collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    // They do not keep others out: a new client gets a whole connection, not a reserve one
+    // that answers /healthz only.
+    let read = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    for _ in 0..3 {
+        let (status, answer, took) =
+            probe(addr, read, Duration::from_secs(3)).expect("answered within 3 s");
+        assert_eq!(status, 404, "{answer}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+    // (Their clients go, so the next one gets an ordinary connection, not a reserve one.)
+    hogs.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    // And they do not stay for ever: a client that reads nothing of an answer for the idle
+    // timeout (3 s here) is cut, so it gets far less than the 350 MB it asked for. (Its
+    // requests fill the server's read buffer: it is not reading them, so only the answer's
+    // stalled write can time out.)
+    let mut late = unread_answers(addr, 8000);
+    std::thread::sleep(Duration::from_millis(4500));
+    late.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let ended = loop {
+        match late.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) => {
+                break !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    };
+    assert!(ended, "still open after {got} bytes");
+    assert!(got < 8000 * 40_000, "{got} bytes");
+    server.stop();
+}
