@@ -398,11 +398,13 @@ impl AsyncRead for LimitedStream {
 }
 
 impl LimitedStream {
-    /// A write (`op`), cut when the connection was evicted or when the client has read
-    /// nothing of the answer for the idle timeout; notes since when an answer waits unread.
+    /// A write or flush (`op`), cut when the connection was evicted or when the client has
+    /// read nothing of the answer for the idle timeout; notes since when an answer waits
+    /// unread. Only a write that completes (`writes`) shows the client reading again.
     fn write_with<T>(
         &mut self,
         cx: &mut Context<'_>,
+        writes: bool,
         op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
         self.state.write_waker.register(cx.waker());
@@ -415,7 +417,7 @@ impl LimitedStream {
         }
         match op(Pin::new(&mut self.stream), cx) {
             Poll::Ready(result) => {
-                if self.write_armed {
+                if writes && self.write_armed {
                     self.write_armed = false;
                     if let Ok(mut since) = self.state.unread_since.lock() {
                         *since = None;
@@ -451,12 +453,12 @@ impl AsyncWrite for LimitedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .write_with(cx, |stream, cx| stream.poll_write(cx, buf))
+            .write_with(cx, true, |stream, cx| stream.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut()
-            .write_with(cx, |stream, cx| stream.poll_flush(cx))
+            .write_with(cx, false, |stream, cx| stream.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -469,7 +471,7 @@ impl AsyncWrite for LimitedStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .write_with(cx, |stream, cx| stream.poll_write_vectored(cx, bufs))
+            .write_with(cx, true, |stream, cx| stream.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
