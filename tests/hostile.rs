@@ -713,6 +713,31 @@ fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_console_or_the_api
     }
     let (status, _, _) = get("/healthz", "imglake.test");
     assert_eq!(status, 421);
+    // A page of an allowed origin that calls the API under a name not listed reads the 421
+    // and the flag it names, not a failed fetch; the rebinding page's own origin is not
+    // allowed, so it reads nothing.
+    let api = |origin: &str| {
+        let head = format!(
+            "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: myhost.lan:{port}\r\n\
+             Origin: {origin}\r\nConnection: close\r\n\r\n"
+        );
+        probe(&addr, &head, Duration::from_secs(5)).expect("answered")
+    };
+    let (status, answer, _) = api("http://localhost:3000");
+    assert_eq!(status, 421, "{answer}");
+    assert!(answer.contains("--allowed-host"), "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000"),
+        "{answer}"
+    );
+    let (status, answer, _) = api(&format!("http://myhost.lan:{port}"));
+    assert_eq!(status, 421, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin"),
+        None,
+        "{answer}"
+    );
     server.stop();
     // A name the operator gives is accepted.
     let server = start(&data, &["--allowed-host", "imglake.test"]);
