@@ -1,7 +1,9 @@
 //! Hostile clients against the real `imglake serve` on 127.0.0.1: slow bodies that reconnect,
-//! ambiguous or malformed framing, replayed and misordered forms, bad headers, form floods
-//! and decompression bombs. Each test is bounded in time; `.config/nextest.toml` runs the
-//! latency test alone so that other tests do not steal its CPU.
+//! idle, half-sent, busy and never-reading connections beyond the cap, large declared bodies,
+//! reads with bodies, ambiguous or malformed framing, replayed and misordered forms, bad
+//! headers, foreign `Host` names, form floods and decompression bombs. Each test is bounded
+//! in time; `.config/nextest.toml` runs each alone so that other tests do not steal the CPU
+//! its latency budgets measure.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
