@@ -185,8 +185,8 @@ pub struct ServeArgs {
     pub queue_capacity: usize,
 
     /// Open connections at once. When all are open and another client connects, the
-    /// connection idle longest (nothing sent yet, a partial head, or between requests) is
-    /// closed for it. When every one has a request in flight, a few more (a sixteenth, 2 to
+    /// connection idle longest (nothing sent yet, a partial head, between requests, or an
+    /// answer left unread for 2 s) is closed for it. When every one has a request in flight, a few more (a sixteenth, 2 to
     /// 16) answer /healthz only; beyond those, clients wait in the accept backlog.
     #[arg(long, env = "IMGLAKE_MAX_CONNECTIONS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_000_000).try_map(usize::try_from))]
     pub max_connections: usize,
@@ -234,8 +234,8 @@ pub struct ServeArgs {
     #[arg(long, env = "IMGLAKE_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub header_timeout: std::time::Duration,
 
-    /// Seconds a client may take to send a request's body, and may stay silent while a body
-    /// is due.
+    /// Seconds a client may take to send a request's body, may stay silent while a body is
+    /// due, and may leave an answer unread (then the connection closes).
     #[arg(long, env = "IMGLAKE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 

@@ -3,7 +3,8 @@
 //! - At most N open connections (`--max-connections`). When all N are taken and another
 //!   client connects, the connection that has been idle longest (no request in flight: it
 //!   has sent nothing yet, only part of a head, or is a keep-alive connection between
-//!   requests) is closed to make room. When every connection has a request in flight, a new
+//!   requests; or an answer its client has left unread for [`UNREAD_IDLE`]) is closed to
+//!   make room. When every connection has a request in flight, a new
 //!   client gets one of a few reserve connections ([`reserve_for`]) that answer `/healthz`
 //!   only (anything else: 503 with `Retry-After`); when those are taken too, clients wait in
 //!   the kernel's accept backlog. So neither idle nor busy connections, however many, keep
@@ -13,7 +14,9 @@
 //!   (hyper's header read timeout), so a connection that sends no complete head, or idles
 //!   between requests, is closed after a few seconds.
 //! - A connection that sends nothing for the idle timeout (`--body-timeout-secs`) while a
-//!   body is due is closed.
+//!   body is due, or reads nothing of an answer for as long, is closed: a client that stops
+//!   reading (its answers, pipelined or large, filling the socket buffers) holds its
+//!   connection no longer than that.
 //!
 //! What each request may hold once its head is in is [`guard`]'s.
 
@@ -67,15 +70,25 @@ pub struct ConnState {
     evicted: AtomicBool,
     /// The reader to wake when evicted.
     waker: AtomicWaker,
+    /// Since when an answer's bytes have waited for the client to read (a write pending),
+    /// if they do.
+    unread_since: Mutex<Option<Instant>>,
+    /// The writer to wake when evicted.
+    write_waker: AtomicWaker,
+    /// A reserve connection: closing it frees a reserve permit, not an ordinary slot.
+    reserve: bool,
 }
 
 impl ConnState {
-    fn new() -> ConnState {
+    fn new(reserve: bool) -> ConnState {
         ConnState {
+            reserve,
             in_flight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
             evicted: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            unread_since: Mutex::new(None),
+            write_waker: AtomicWaker::new(),
         }
     }
 
@@ -98,6 +111,10 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// How long an answer may wait for its client to read it before the connection counts as
+/// idle, to be closed for a new client when every connection is taken.
+pub const UNREAD_IDLE: Duration = Duration::from_secs(2);
 
 /// Reserve connections for `max` ordinary ones: a few, for `/healthz` when all are busy.
 pub fn reserve_for(max: usize) -> usize {
@@ -131,23 +148,31 @@ impl LimitedListener {
         }
     }
 
-    /// Closes the connection idle longest (none has a request in flight); false when every
-    /// connection is busy.
-    fn evict_idlest(&self) -> bool {
+    /// Closes the connection idle longest among the reserve connections or among the
+    /// ordinary ones; false when every one of them is busy. Idle: no request in flight, or
+    /// an answer its client has left unread for [`UNREAD_IDLE`] (waiting on the client
+    /// either way).
+    fn evict_idlest(&self, reserve: bool) -> bool {
         let Ok(table) = self.table.lock() else {
             return false;
         };
+        let now = Instant::now();
         let idlest = table
             .values()
-            .filter(|c| {
-                c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.load(Ordering::SeqCst)
+            .filter(|c| c.reserve == reserve && !c.evicted.load(Ordering::SeqCst))
+            .filter_map(|c| {
+                if c.in_flight.load(Ordering::SeqCst) == 0 {
+                    return Some((*c.idle_since.lock().ok()?, c));
+                }
+                let unread = (*c.unread_since.lock().ok()?)?;
+                (now.saturating_duration_since(unread) >= UNREAD_IDLE).then_some((unread, c))
             })
-            .filter_map(|c| Some((*c.idle_since.lock().ok()?, c)))
             .min_by_key(|(since, _)| *since);
         match idlest {
             Some((_, conn)) => {
                 conn.evicted.store(true, Ordering::SeqCst);
                 conn.waker.wake();
+                conn.write_waker.wake();
                 true
             }
             None => false,
@@ -161,22 +186,29 @@ impl LimitedListener {
             if let Ok(permit) = self.slots.clone().try_acquire_owned() {
                 return (permit, false);
             }
-            let wait = if self.evict_idlest() {
+            // Only an ordinary connection gives up an ordinary slot: a reserve one that is
+            // idle (e.g. closing after its /healthz answer) frees a reserve permit instead.
+            if self.evict_idlest(false) {
                 // The evicted connection ends on its next poll; if it was busy after all,
                 // look again.
-                Duration::from_millis(200)
-            } else {
-                // Every connection is busy: a reserve one, or wait for one to end (or go
-                // idle). Reserve connections that go idle are evicted like any other.
-                if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
-                    return (permit, true);
+                let wait = Duration::from_millis(200);
+                if let Ok(Ok(permit)) =
+                    tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
+                {
+                    return (permit, false);
                 }
-                Duration::from_millis(50)
-            };
-            if let Ok(Ok(permit)) =
-                tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await
-            {
-                return (permit, false);
+                continue;
+            }
+            // Every ordinary connection is busy: a reserve one, or the first of either kind
+            // to end. Reserve connections that go idle are evicted like any other.
+            if let Ok(permit) = self.reserve.clone().try_acquire_owned() {
+                return (permit, true);
+            }
+            self.evict_idlest(true);
+            tokio::select! {
+                Ok(permit) = self.slots.clone().acquire_owned() => return (permit, false),
+                Ok(permit) = self.reserve.clone().acquire_owned() => return (permit, true),
+                () = sleep(Duration::from_millis(50)) => {}
             }
         }
     }
@@ -196,7 +228,7 @@ impl Listener for LimitedListener {
                     let (permit, reserve) = self.slot().await;
                     let _ = stream.set_nodelay(true);
                     let heads = framing::Heads::default();
-                    let state = Arc::new(ConnState::new());
+                    let state = Arc::new(ConnState::new(reserve));
                     let id = self.next_id;
                     self.next_id += 1;
                     if let Ok(mut table) = self.table.lock() {
@@ -210,6 +242,8 @@ impl Listener for LimitedListener {
                         reserve,
                         idle: self.idle,
                         deadline: Box::pin(sleep(self.idle)),
+                        write_deadline: Box::pin(sleep(self.idle)),
+                        write_armed: false,
                         state,
                         id,
                         table: self.table.clone(),
@@ -329,6 +363,9 @@ pub struct LimitedStream {
     reserve: bool,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    /// Armed while a write waits for the client to read: the idle timeout for answers.
+    write_deadline: Pin<Box<Sleep>>,
+    write_armed: bool,
     state: Arc<ConnState>,
     id: u64,
     table: Table,
@@ -375,17 +412,68 @@ impl AsyncRead for LimitedStream {
     }
 }
 
+impl LimitedStream {
+    /// A write or flush (`op`), cut when the connection was evicted or when the client has
+    /// read nothing of the answer for the idle timeout; notes since when an answer waits
+    /// unread. Only a write that completes (`writes`) shows the client reading again.
+    fn write_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        writes: bool,
+        op: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        self.state.write_waker.register(cx.waker());
+        if self.state.evicted.load(Ordering::SeqCst) {
+            // Closed for a new client while its answer waited unread.
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "closed for a new client: the answer was left unread",
+            )));
+        }
+        match op(Pin::new(&mut self.stream), cx) {
+            Poll::Ready(result) => {
+                if writes && self.write_armed {
+                    self.write_armed = false;
+                    if let Ok(mut since) = self.state.unread_since.lock() {
+                        *since = None;
+                    }
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                if !self.write_armed {
+                    self.write_armed = true;
+                    let now = Instant::now();
+                    self.write_deadline.as_mut().reset(now + self.idle);
+                    if let Ok(mut since) = self.state.unread_since.lock() {
+                        *since = Some(now);
+                    }
+                }
+                match self.write_deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client read nothing of the answer within the idle timeout",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
 impl AsyncWrite for LimitedStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        self.get_mut()
+            .write_with(cx, true, |stream, cx| stream.poll_write(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        self.get_mut()
+            .write_with(cx, false, |stream, cx| stream.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -397,7 +485,8 @@ impl AsyncWrite for LimitedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        self.get_mut()
+            .write_with(cx, true, |stream, cx| stream.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -1,7 +1,9 @@
 //! Hostile clients against the real `imglake serve` on 127.0.0.1: slow bodies that reconnect,
-//! ambiguous or malformed framing, replayed and misordered forms, bad headers, form floods
-//! and decompression bombs. Each test is bounded in time; `.config/nextest.toml` runs the
-//! latency test alone so that other tests do not steal its CPU.
+//! idle, half-sent, busy and never-reading connections beyond the cap, large declared bodies,
+//! reads with bodies, ambiguous or malformed framing, replayed and misordered forms, bad
+//! headers, foreign `Host` names, form floods and decompression bombs. Each test is bounded
+//! in time; `.config/nextest.toml` runs each alone so that other tests do not steal the CPU
+//! its latency budgets measure.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -730,6 +732,31 @@ fn a_foreign_host_is_refused_so_dns_rebinding_cannot_read_the_console_or_the_api
     }
     let (status, _, _) = get("/healthz", "imglake.test");
     assert_eq!(status, 421);
+    // A page of an allowed origin that calls the API under a name not listed reads the 421
+    // and the flag it names, not a failed fetch; the rebinding page's own origin is not
+    // allowed, so it reads nothing.
+    let api = |origin: &str| {
+        let head = format!(
+            "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: myhost.lan:{port}\r\n\
+             Origin: {origin}\r\nConnection: close\r\n\r\n"
+        );
+        probe(&addr, &head, Duration::from_secs(5)).expect("answered")
+    };
+    let (status, answer, _) = api("http://localhost:3000");
+    assert_eq!(status, 421, "{answer}");
+    assert!(answer.contains("--allowed-host"), "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000"),
+        "{answer}"
+    );
+    let (status, answer, _) = api(&format!("http://myhost.lan:{port}"));
+    assert_eq!(status, 421, "{answer}");
+    assert_eq!(
+        header_of(&answer, "access-control-allow-origin"),
+        None,
+        "{answer}"
+    );
     server.stop();
     // A name the operator gives is accepted.
     let server = start(&data, &["--allowed-host", "imglake.test"]);
@@ -770,5 +797,120 @@ fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
     assert!(header_of(&answer, "retry-after").is_some(), "{answer}");
     assert!(took < Duration::from_secs(1), "{took:?}");
     uploads.stop();
+    server.stop();
+}
+
+#[test]
+fn an_upload_above_the_minimum_rate_holds_its_slot_no_longer_than_the_body_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One upload slot; a body may take 2 s in all, and must arrive at 1 KB/s.
+    let server = start(
+        &dir.path().join("data"),
+        &[
+            "--max-uploads",
+            "1",
+            "--min-body-rate",
+            "1KB",
+            "--body-timeout-secs",
+            "2",
+        ],
+    );
+    let addr = server.addr.as_str();
+    // 4 KB/s of a declared 1.9 MB: above the minimum rate, so only the body timeout ends it.
+    let mut slow = TcpStream::connect(addr).expect("connect");
+    slow.write_all(b"PUT /images HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1900000\r\n\r\n")
+        .expect("head");
+    slow.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        let mut buf = [0u8; 1024];
+        match slow.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Err(_) => {
+                if slow.write_all(&[b'x'; 400]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {answer}"
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The slot is free again.
+    let image = jpeg(&photo(64, 48, 9), 85);
+    let (status, body) = http(addr, "PUT", "/images", &[], &image).expect("PUT");
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    server.stop();
+}
+
+/// A connection that pipelines `count` requests for the console's script (44 KB each) and
+/// never reads an answer.
+fn unread_answers(addr: &str, count: usize) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    let request = "GET /console/assets/app.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(count);
+    stream.write_all(request.as_bytes()).expect("requests");
+    stream
+}
+
+#[test]
+fn clients_that_never_read_their_answers_neither_keep_others_out_nor_stay_for_ever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = start(
+        &dir.path().join("data"),
+        &["--max-connections", "4", "--body-timeout-secs", "3"],
+    );
+    let addr = server.addr.as_str();
+    // Every connection busy with answers its client does not read (megabytes each, more than
+    // the socket buffers hold).
+    let mut hogs: Vec<TcpStream> = (0..4).map(|_| unread_answers(addr, 300)).collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    // They do not keep others out: a new client gets a whole connection, not a reserve one
+    // that answers /healthz only.
+    let read = "GET /images/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    for _ in 0..3 {
+        let (status, answer, took) =
+            probe(addr, read, Duration::from_secs(3)).expect("answered within 3 s");
+        assert_eq!(status, 404, "{answer}");
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+    // (Their clients go, so the next one gets an ordinary connection, not a reserve one.)
+    hogs.clear();
+    std::thread::sleep(Duration::from_millis(300));
+    // And they do not stay for ever: a client that reads nothing of an answer for the idle
+    // timeout (3 s here) is cut, so it gets far less than the 350 MB it asked for. (Its
+    // requests fill the server's read buffer: it is not reading them, so only the answer's
+    // stalled write can time out.)
+    let mut late = unread_answers(addr, 8000);
+    std::thread::sleep(Duration::from_millis(4500));
+    late.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let ended = loop {
+        match late.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) => {
+                break !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    };
+    assert!(ended, "still open after {got} bytes");
+    assert!(got < 8000 * 40_000, "{got} bytes");
     server.stop();
 }

@@ -287,16 +287,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             })),
             crate::conn::guard::guard,
         ))
-        // CORS outside the guard: its refusals (429, 503, 400) reach a page of an allowed
-        // origin with their status and Retry-After, not as a failed fetch.
-        .layer(axum::middleware::from_fn_with_state(
-            cors.clone(),
-            crate::console::cors::apply,
-        ))
-        // Outermost: a request for another host (DNS rebinding) is refused before anything.
+        // A request for another host (DNS rebinding) is refused before the guard and the
+        // routes.
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(crate::conn::host::HostPolicy::new(&args.allowed_hosts)),
             crate::conn::host::check,
+        ))
+        // Outermost, CORS: the guard's refusals (429, 503, 400) and the Host check's 421 reach
+        // a page of an allowed origin with their status and Retry-After, not as a failed
+        // fetch. A rebinding page's origin is its own name, not an allowed one, so it still
+        // reads nothing.
+        .layer(axum::middleware::from_fn_with_state(
+            cors.clone(),
+            crate::console::cors::apply,
         ));
 
     eprintln!(
