@@ -47,6 +47,50 @@ impl BlobError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, BlobError::Backend { .. })
     }
+
+    /// Why the key can never be read or written in this store, when a local file system
+    /// refused it for a reason that depends only on the key and the objects already there:
+    /// a key running under an existing object (`ENOTDIR`), naming a directory (`EISDIR`), a
+    /// symlink loop, a name too long, or a name the file system does not take. Retrying the
+    /// same key fails the same way, so callers holding a key from outside (a claim-check)
+    /// refuse it instead of retrying forever. (Our own keys failing so mean a broken store,
+    /// which an operator can repair: [`is_retryable`](Self::is_retryable) stays true.)
+    pub fn key_unusable(&self) -> Option<String> {
+        let BlobError::Backend { source, .. } = self else {
+            return None;
+        };
+        let object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: inner,
+        } = source.as_ref()
+        else {
+            return None;
+        };
+        if inner
+            .to_string()
+            .starts_with("Filenames containing trailing")
+        {
+            return Some(inner.to_string());
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind as K;
+                // ELOOP has no stable ErrorKind yet: by its number (Linux and the BSDs
+                // differ; 40 is Linux's, 62 macOS's).
+                let looped = cfg!(target_os = "linux") && io.raw_os_error() == Some(40)
+                    || cfg!(target_os = "macos") && io.raw_os_error() == Some(62);
+                return (looped
+                    || matches!(
+                        io.kind(),
+                        K::NotADirectory | K::IsADirectory | K::InvalidFilename | K::InvalidInput
+                    ))
+                .then(|| io.to_string());
+            }
+            cause = err.source();
+        }
+        None
+    }
 }
 
 /// One bucket (or directory) of blobs.
@@ -440,6 +484,27 @@ mod tests {
         let missing = store.get("images/a", 5).await.unwrap_err();
         assert!(matches!(missing, BlobError::NotFound { .. }), "{missing}");
         assert!(!missing.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn keys_the_file_system_can_never_read_are_told_apart_from_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().to_str().unwrap(), None).unwrap();
+        store
+            .put("ok.png", Bytes::from_static(b"x"), "image/png")
+            .await
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("adir")).unwrap();
+        let long = format!("{}/b", "a".repeat(300));
+        for key in ["ok.png/x", long.as_str(), "adir"] {
+            match store.get(key, 10).await {
+                Err(BlobError::NotFound { .. }) if key == "adir" => {}
+                Err(err) => assert!(err.key_unusable().is_some(), "{key}: {err:?}"),
+                Ok(_) => panic!("{key} was read"),
+            }
+        }
+        let missing = store.get("nothing", 10).await.unwrap_err();
+        assert_eq!(missing.key_unusable(), None);
     }
 
     #[tokio::test]

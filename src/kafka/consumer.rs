@@ -102,6 +102,10 @@ fn parse_fetch_bytes(s: &str) -> Result<i32, String> {
 const PARTITION_REFRESH: Duration = Duration::from_secs(30);
 /// Longest pause between attempts while the broker or the store keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest pause before a record that could not be stored is read again: it keeps growing
+/// while the same offset keeps failing (a fetch in between does not reset it), so a store
+/// that stays broken is retried, and logged, a few times a minute rather than a second.
+const MAX_RECORD_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What `/healthz` shows of one partition.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -308,12 +312,15 @@ fn merge(total: &mut Outcomes, done: Result<Outcomes, tokio::task::JoinError>) {
     }
 }
 
-/// Backoff that doubles up to [`MAX_BACKOFF`].
-struct Backoff(Duration);
+/// Backoff that doubles up to a cap ([`MAX_BACKOFF`] unless told).
+struct Backoff(Duration, Duration);
 
 impl Backoff {
     fn new() -> Backoff {
-        Backoff(Duration::from_millis(100))
+        Backoff::capped(MAX_BACKOFF)
+    }
+    fn capped(cap: Duration) -> Backoff {
+        Backoff(Duration::from_millis(100), cap)
     }
     fn reset(&mut self) {
         self.0 = Duration::from_millis(100);
@@ -321,7 +328,7 @@ impl Backoff {
     /// Waits the current delay (or until stopped: then `false`) and doubles it.
     async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) -> bool {
         let delay = self.0;
-        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        self.0 = (self.0 * 2).min(self.1);
         if *stopped.borrow() {
             return false;
         }
@@ -358,6 +365,9 @@ async fn read_partition(
     };
     backoff.reset();
     let mut next = committed;
+    // The offset of the record last handed back for retry, and its own backoff: kept across
+    // fetches so that a record failing again and again waits longer each time.
+    let mut retrying: Option<(i64, Backoff)> = None;
     loop {
         if *stopped.borrow() {
             break;
@@ -425,10 +435,18 @@ async fn read_partition(
             commit(&ctx, partition, upto).await;
             next = Some(upto);
             if retry {
-                // Our own failure (store, disk): the rest comes again from `upto`.
-                backoff.wait(&mut stopped).await;
+                // Our own failure (store, disk): the rest comes again from `upto`, after a
+                // pause that grows while this same offset keeps failing.
+                let same = retrying.as_ref().is_some_and(|(at, _)| *at == upto);
+                if !same {
+                    retrying = Some((upto, Backoff::capped(MAX_RECORD_BACKOFF)));
+                }
+                if let Some((_, b)) = retrying.as_mut() {
+                    b.wait(&mut stopped).await;
+                }
                 break;
             }
+            retrying = None;
         }
     }
     outcomes

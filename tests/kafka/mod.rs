@@ -191,6 +191,19 @@ fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
 
     let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
     serve.wait_for_log("kafka: record not stored; it is read again");
+    // Each attempt waits longer than the last (0.1 s doubling, not reset by the fetch in
+    // between): about 7 in the next 6 s, not a few every second.
+    std::thread::sleep(Duration::from_secs(6));
+    let attempts = serve
+        .log()
+        .lines()
+        .filter(|l| l.contains("it is read again") && l.contains("offset=0 "))
+        .count();
+    assert!(
+        (2..=9).contains(&attempts),
+        "{attempts} attempts at offset 0 in about 6 s:\n{}",
+        serve.log()
+    );
     let health = serve.health().expect("healthz");
     assert_eq!(
         health["kafka"]["partitions"]["0"]["committed"].as_i64(),
@@ -202,6 +215,62 @@ fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
     let log = serve.stop();
     assert_eq!(summary(&log, "received"), 5, "{log}");
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn a_claim_check_the_claims_store_can_never_read_is_rejected_and_its_partition_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    // An object of the claims store, and claim-checks whose keys the file system refuses
+    // whatever the retry: under that object (ENOTDIR), a name too long (ENAMETOOLONG).
+    std::fs::create_dir_all(data.join("claims")).expect("mkdir");
+    std::fs::write(data.join("claims/ok.png"), b"an object").expect("write");
+    let poison_dir = dir.path().join("poison");
+    std::fs::create_dir_all(&poison_dir).expect("mkdir");
+    std::fs::write(
+        poison_dir.join("a-under-an-object.json"),
+        br#"{"bucket":"claims","key":"ok.png/x"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        poison_dir.join("b-name-too-long.json"),
+        format!(r#"{{"bucket":"claims","key":"{}/b"}}"#, "a".repeat(300)),
+    )
+    .expect("write");
+    let mut sent = kafka_send(&brokers, TOPIC, &[&poison_dir], &data, &[]);
+    let images = dir.path().join("images");
+    small_images(&images, 3, 9);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&images], &data, &[]));
+    assert_eq!(sent.len(), 5);
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert!(
+        !log.contains("it is read again"),
+        "a poison claim-check was retried:\n{log}"
+    );
+    assert_eq!(summary(&log, "received"), 3, "{log}");
+    let bad = BTreeMap::from([
+        ("a-under-an-object.json", "invalid_claim_check"),
+        ("b-name-too-long.json", "invalid_claim_check"),
+    ]);
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+    // The reason says which key and why.
+    let reasons = crate::util::query(
+        &data.join("lake").display().to_string(),
+        "csv",
+        "select error_message from images_current where status = 'REJECTED' order by source_ref",
+    );
+    assert!(
+        reasons.contains("`ok.png/x` cannot be read from bucket `claims`")
+            && reasons.contains("Not a directory"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("File name too long"), "{reasons}");
 }
 
 #[test]

@@ -277,7 +277,19 @@ impl<M: MetadataStore> Pipeline<M> {
                 code: "invalid_claim_check",
                 message: format!("claim-check key is not valid: {reason}"),
             }),
-            Err(other) => Err(other),
+            // The key itself cannot be read (runs under an existing object, names a
+            // directory, too long…): reading it again fails the same way, so it is the
+            // record's fault, not a failure to retry.
+            Err(err) => match err.key_unusable() {
+                Some(reason) => Ok(Value::Refused {
+                    code: "invalid_claim_check",
+                    message: format!(
+                        "claim-check key `{}` cannot be read from bucket `{}`: {reason}",
+                        claim.key, claim.bucket
+                    ),
+                }),
+                None => Err(err),
+            },
         }
     }
 
