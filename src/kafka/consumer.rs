@@ -161,6 +161,9 @@ struct Ctx {
     batch_size: usize,
     fetch_bytes: i32,
     max_wait_ms: i32,
+    /// --kafka-timeout: how long one broker call may take, its client-side retries
+    /// included, before the partition shows the failure and tries again.
+    timeout: Duration,
     pipeline: Arc<Pipeline<EmbeddedStore>>,
     queue: mpsc::Sender<String>,
     status: Arc<Status>,
@@ -213,6 +216,7 @@ impl Consumer {
             batch_size: args.kafka_batch_size,
             fetch_bytes: args.kafka_fetch_bytes,
             max_wait_ms: i32::try_from(args.kafka_max_wait.as_millis()).unwrap_or(i32::MAX),
+            timeout: args.conn.kafka_timeout,
             pipeline,
             queue,
             status: status.clone(),
@@ -284,7 +288,7 @@ async fn supervise(
             _ = stopped.changed() => break,
             Some(done) = tasks.join_next() => merge(&mut total, done),
             _ = tokio::time::sleep(PARTITION_REFRESH) => {
-                match ctx.client.list_topics().await {
+                match within(ctx.timeout, ctx.client.list_topics()).await {
                     Ok(topics) => {
                         let now = topics.into_iter().find(|t| t.name == ctx.topic);
                         for p in now.map(|t| t.partitions).unwrap_or_default() {
@@ -350,7 +354,7 @@ async fn read_partition(
     let mut backoff = Backoff::new();
     let client = loop {
         let attempt = tokio::select! {
-            c = ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry) => c,
+            c = within(ctx.timeout, ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry)) => c,
             _ = stopped.changed() => return outcomes,
         };
         match attempt {
@@ -385,15 +389,19 @@ async fn read_partition(
             },
         };
         let fetched = tokio::select! {
-            r = client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms) => r,
+            // The fetch may wait --kafka-max-wait for records on top of the timeout.
+            r = within(
+                ctx.timeout + Duration::from_millis(u64::try_from(ctx.max_wait_ms).unwrap_or(0)),
+                client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms),
+            ) => r,
             _ = stopped.changed() => break,
         };
         let (records, high_watermark) = match fetched {
             Ok(ok) => ok,
-            Err(ClientError::ServerError {
+            Err(CallError::Client(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
-            }) => {
+            })) => {
                 match out_of_range(&ctx, &client, partition, offset).await {
                     Ok(o) => next = Some(o),
                     Err(e) => {
@@ -465,7 +473,7 @@ async fn start_offset(
     let mut backoff = Backoff::new();
     loop {
         let got = tokio::select! {
-            r = client.get_offset(at) => r,
+            r = within(ctx.timeout, client.get_offset(at)) => r,
             _ = stopped.changed() => return None,
         };
         match got {
@@ -486,9 +494,9 @@ async fn out_of_range(
     client: &PartitionClient,
     partition: i32,
     offset: i64,
-) -> Result<i64, ClientError> {
-    let earliest = client.get_offset(OffsetAt::Earliest).await?;
-    let latest = client.get_offset(OffsetAt::Latest).await?;
+) -> Result<i64, CallError> {
+    let earliest = within(ctx.timeout, client.get_offset(OffsetAt::Earliest)).await?;
+    let latest = within(ctx.timeout, client.get_offset(OffsetAt::Latest)).await?;
     let next = if offset < earliest {
         tracing::error!(
             topic = %ctx.topic, partition, offset, earliest,
@@ -580,7 +588,40 @@ async fn commit(ctx: &Ctx, partition: i32, next: i64) {
     );
 }
 
-fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &ClientError) {
+/// A broker call that failed: the client's error, or no answer within --kafka-timeout.
+#[derive(Debug)]
+enum CallError {
+    Client(ClientError),
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Client(e) => e.fmt(f),
+            CallError::TimedOut(limit) => write!(
+                f,
+                "no answer from the broker within {limit:?} (--kafka-timeout); is it running?"
+            ),
+        }
+    }
+}
+
+/// Runs one broker call for at most `limit`. The client retries a failing request with
+/// backoff until its own deadline, but those retries nest (finding the broker, connecting,
+/// the request), so one call could take many times --kafka-timeout before failing; this
+/// bounds the whole call, so an outage shows within --kafka-timeout.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(CallError::Client),
+        Err(_) => Err(CallError::TimedOut(limit)),
+    }
+}
+
+fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &CallError) {
     tracing::warn!(topic = %ctx.topic, partition, error = %error, "kafka: {doing} failed; retrying");
     ctx.status
         .update(partition, |s| s.error = Some(format!("{doing}: {error}")));

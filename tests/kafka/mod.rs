@@ -89,6 +89,13 @@ fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
 }
 
+/// Whether some partition of /healthz shows an error.
+fn a_partition_error(health: &serde_json::Value) -> bool {
+    health["kafka"]["partitions"]
+        .as_object()
+        .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
+}
+
 #[test]
 fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -97,35 +104,55 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     broker.create_topic(TOPIC, 2);
     let brokers = broker.brokers();
     let one = dir.path().join("one");
-    small_images(&one, 6, 1);
+    small_images(&one, 12, 1);
     let mut sent = kafka_send(&brokers, TOPIC, &[&one], &data, &[]);
-    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "2s"]);
-    serve.wait_until_consumed(&ends(&sent));
-
+    // A slow consumer (small batches, one worker, a queue of one), so that records are
+    // fetched but not committed when the broker goes.
+    let flags = [
+        "--kafka-timeout",
+        "3s",
+        "--kafka-batch-size",
+        "2",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_until_a_batch_is_stored_not_committed();
     broker.kill();
     serve.wait_for(
         "serve to see the broker gone",
         Duration::from_secs(60),
-        |h| {
-            h["kafka"]["partitions"]
-                .as_object()
-                .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
-        },
+        a_partition_error,
     );
     broker.restart();
     let two = dir.path().join("two");
     small_images(&two, 6, 2);
     sent.extend(kafka_send(&brokers, TOPIC, &[&two], &data, &[]));
     let health = serve.wait_until_consumed(&ends(&sent));
-    assert!(
-        health["kafka"]["partitions"]
-            .as_object()
-            .is_some_and(|parts| parts.values().all(|p| p["error"].is_null())),
-        "{health}"
+    assert!(!a_partition_error(&health), "{health}");
+
+    // With nothing to do, an outage shows on /healthz within --kafka-timeout (3 s) plus a
+    // fetch's wait (--kafka-max-wait 500ms) and some slack, not after nested retries.
+    broker.kill();
+    let gone = std::time::Instant::now();
+    serve.wait_for(
+        "the outage on /healthz within about --kafka-timeout",
+        Duration::from_secs(7),
+        a_partition_error,
     );
+    let shown = gone.elapsed();
+    broker.restart();
+    let three = dir.path().join("three");
+    small_images(&three, 2, 3);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&three], &data, &[]));
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert!(!a_partition_error(&health), "{health}");
     let log = serve.stop();
-    assert_eq!(summary(&log, "received"), 12, "{log}");
+    assert_eq!(summary(&log, "received"), 20, "{log}");
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+    eprintln!("the outage showed on /healthz after {shown:?}");
 }
 
 #[test]
