@@ -993,6 +993,62 @@ async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
     assert_eq!(again.duplicates, 10);
 }
 
+#[tokio::test]
+async fn a_kafka_record_with_a_repeated_tenant_or_id_header_is_refused_whichever_comes_first() {
+    let p = pipeline();
+    let bytes = |s: &str| s.bytes().map(|b| b as i8).collect::<Vec<i8>>();
+    let event = msk_event(vec![
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("acme")}, {"tenant": bytes("globex")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("globex")}, {"Tenant": bytes("acme")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"image-id": bytes("a1")}, {"image-id": bytes("b2")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("acme")}]}),
+    ]);
+    let mut o = Outcomes::default();
+    let report = p.handle_kafka(&event, &mut o).await;
+    let outcomes: Vec<(&str, Option<&str>)> = report
+        .records
+        .iter()
+        .map(|r| (r.outcome, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("REJECTED", Some("repeated_header")),
+            ("REJECTED", Some("repeated_header")),
+            ("REJECTED", Some("repeated_header")),
+            ("RECEIVED", None),
+        ]
+    );
+    // Refused under the derived id, with the reason; neither header's value was used.
+    let third = &report.records[2];
+    assert_eq!(
+        third.image_id,
+        kafka::derived_image_id("images", 0, 17, 1_795_600_804_000)
+    );
+    let item = p.store.get(&third.image_id).await.unwrap().unwrap();
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("image-id"),
+        "{item:?}"
+    );
+    let first = p
+        .store
+        .get(&report.records[0].image_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        first
+            .error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("tenant"),
+        "{first:?}"
+    );
+}
+
 #[test]
 fn s3_keys_are_url_decoded_and_only_raw_keys_map_to_images() {
     assert_eq!(worker::decode_s3_key("images/a+b%2Bc"), "images/a b+c");
