@@ -47,28 +47,50 @@ impl BlobError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, BlobError::Backend { .. })
     }
-}
 
-/// Why no object can ever be read or written at a key of a directory store, when the
-/// filesystem says so: a file where the key needs a directory (`claims/ok.png/x` under the
-/// file `claims/ok.png`), a directory where it needs a file, a symbolic-link loop, a name too
-/// long. Retrying cannot help, so these are the key's fault, not the backend's.
-fn unusable_path(error: &object_store::Error) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind;
-            // ELOOP has no stable ErrorKind yet.
-            let loop_errno = if cfg!(target_os = "linux") { 40 } else { 62 };
-            let fatal = matches!(
-                io.kind(),
-                ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::InvalidFilename
-            ) || io.raw_os_error() == Some(loop_errno);
-            return fatal.then(|| format!("no object can exist at this path: {io}"));
+    /// Why the key can never be read or written in this store, when a local file system
+    /// refused it for a reason that depends only on the key and the objects already there:
+    /// a key running under an existing object (`ENOTDIR`), naming a directory (`EISDIR`), a
+    /// symlink loop, a name too long, or a name the file system does not take. Retrying the
+    /// same key fails the same way, so callers holding a key from outside (a claim-check)
+    /// refuse it instead of retrying forever. (Our own keys failing so mean a broken store,
+    /// which an operator can repair: [`is_retryable`](Self::is_retryable) stays true.)
+    pub fn key_unusable(&self) -> Option<String> {
+        let BlobError::Backend { source, .. } = self else {
+            return None;
+        };
+        let object_store::Error::Generic {
+            store: "LocalFileSystem",
+            source: inner,
+        } = source.as_ref()
+        else {
+            return None;
+        };
+        if inner
+            .to_string()
+            .starts_with("Filenames containing trailing")
+        {
+            return Some(inner.to_string());
         }
-        cause = e.source();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                use std::io::ErrorKind as K;
+                // ELOOP has no stable ErrorKind yet: by its number (Linux and the BSDs
+                // differ; 40 is Linux's, 62 macOS's).
+                let looped = cfg!(target_os = "linux") && io.raw_os_error() == Some(40)
+                    || cfg!(target_os = "macos") && io.raw_os_error() == Some(62);
+                return (looped
+                    || matches!(
+                        io.kind(),
+                        K::NotADirectory | K::IsADirectory | K::InvalidFilename | K::InvalidInput
+                    ))
+                .then(|| io.to_string());
+            }
+            cause = err.source();
+        }
+        None
     }
-    None
 }
 
 /// One bucket (or directory) of blobs.
@@ -226,17 +248,11 @@ impl BlobStore {
                 location: self.location.clone(),
                 key: key.to_owned(),
             },
-            source => match unusable_path(&source) {
-                Some(reason) => BlobError::Key {
-                    key: key.to_owned(),
-                    reason,
-                },
-                None => BlobError::Backend {
-                    operation,
-                    location: self.location.clone(),
-                    key: key.to_owned(),
-                    source: Box::new(source),
-                },
+            source => BlobError::Backend {
+                operation,
+                location: self.location.clone(),
+                key: key.to_owned(),
+                source: Box::new(source),
             },
         }
     }
@@ -471,6 +487,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keys_the_file_system_can_never_read_are_told_apart_from_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().to_str().unwrap(), None).unwrap();
+        store
+            .put("ok.png", Bytes::from_static(b"x"), "image/png")
+            .await
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("adir")).unwrap();
+        let long = format!("{}/b", "a".repeat(300));
+        for key in ["ok.png/x", long.as_str(), "adir"] {
+            match store.get(key, 10).await {
+                Err(BlobError::NotFound { .. }) if key == "adir" => {}
+                Err(err) => assert!(err.key_unusable().is_some(), "{key}: {err:?}"),
+                Ok(_) => panic!("{key} was read"),
+            }
+        }
+        let missing = store.get("nothing", 10).await.unwrap_err();
+        assert_eq!(missing.key_unusable(), None);
+    }
+
+    #[tokio::test]
     async fn keys_that_escape_or_are_malformed_are_refused() {
         let store = BlobStore::in_memory();
         for key in ["", "../x", "a//b", "/a", "a/", "a/../b"] {
@@ -479,22 +516,6 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(matches!(err, BlobError::Key { .. }), "{key}: {err}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_key_the_filesystem_can_never_hold_is_the_keys_fault_not_a_retry() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("claims").to_str().unwrap(), None).unwrap();
-        store
-            .put("ok.png", Bytes::from_static(b"png"), "image/png")
-            .await
-            .unwrap();
-        // Under a file (ENOTDIR), and a name longer than the filesystem takes.
-        for key in ["ok.png/x".to_owned(), "n".repeat(300)] {
-            let err = store.get(&key, 100).await.unwrap_err();
-            assert!(matches!(err, BlobError::Key { .. }), "{key}: {err:?}");
-            assert!(!err.is_retryable(), "{key}: {err}");
         }
     }
 

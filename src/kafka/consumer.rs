@@ -102,6 +102,10 @@ fn parse_fetch_bytes(s: &str) -> Result<i32, String> {
 const PARTITION_REFRESH: Duration = Duration::from_secs(30);
 /// Longest pause between attempts while the broker or the store keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest pause before a record that could not be stored is read again: it keeps growing
+/// while the same offset keeps failing (a fetch in between does not reset it), so a store
+/// that stays broken is retried, and logged, a few times a minute rather than a second.
+const MAX_RECORD_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What `/healthz` shows of one partition.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -157,9 +161,9 @@ struct Ctx {
     batch_size: usize,
     fetch_bytes: i32,
     max_wait_ms: i32,
-    /// Longest one broker call may take, retries included (--kafka-timeout + the fetch's
-    /// --kafka-max-wait), before the partition reports it and backs off.
-    call_limit: Duration,
+    /// --kafka-timeout: how long one broker call may take, its client-side retries
+    /// included, before the partition shows the failure and tries again.
+    timeout: Duration,
     pipeline: Arc<Pipeline<EmbeddedStore>>,
     queue: mpsc::Sender<String>,
     status: Arc<Status>,
@@ -212,7 +216,7 @@ impl Consumer {
             batch_size: args.kafka_batch_size,
             fetch_bytes: args.kafka_fetch_bytes,
             max_wait_ms: i32::try_from(args.kafka_max_wait.as_millis()).unwrap_or(i32::MAX),
-            call_limit: args.conn.kafka_timeout + args.kafka_max_wait,
+            timeout: args.conn.kafka_timeout,
             pipeline,
             queue,
             status: status.clone(),
@@ -284,7 +288,7 @@ async fn supervise(
             _ = stopped.changed() => break,
             Some(done) = tasks.join_next() => merge(&mut total, done),
             _ = tokio::time::sleep(PARTITION_REFRESH) => {
-                match ctx.client.list_topics().await {
+                match within(ctx.timeout, ctx.client.list_topics()).await {
                     Ok(topics) => {
                         let now = topics.into_iter().find(|t| t.name == ctx.topic);
                         for p in now.map(|t| t.partitions).unwrap_or_default() {
@@ -312,44 +316,15 @@ fn merge(total: &mut Outcomes, done: Result<Outcomes, tokio::task::JoinError>) {
     }
 }
 
-/// A broker call that failed: the client's error, or no answer within `Ctx::call_limit`.
-#[derive(Debug)]
-enum CallFailed {
-    Client(ClientError),
-    NoAnswer(Duration),
-}
-
-impl std::fmt::Display for CallFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallFailed::Client(e) => e.fmt(f),
-            CallFailed::NoAnswer(limit) => write!(
-                f,
-                "no answer from the broker within {limit:?} (--kafka-timeout plus --kafka-max-wait)"
-            ),
-        }
-    }
-}
-
-/// Runs one broker call for at most `ctx.call_limit`. The client retries inside a call with
-/// its own deadline, and again inside the leader lookup a failed call makes, so without this
-/// bound a dead broker held a call (and hid the outage from /healthz) for minutes.
-async fn bounded<T>(
-    ctx: &Ctx,
-    call: impl std::future::Future<Output = Result<T, ClientError>>,
-) -> Result<T, CallFailed> {
-    match tokio::time::timeout(ctx.call_limit, call).await {
-        Ok(r) => r.map_err(CallFailed::Client),
-        Err(_) => Err(CallFailed::NoAnswer(ctx.call_limit)),
-    }
-}
-
-/// Backoff that doubles up to [`MAX_BACKOFF`].
-struct Backoff(Duration);
+/// Backoff that doubles up to a cap ([`MAX_BACKOFF`] unless told).
+struct Backoff(Duration, Duration);
 
 impl Backoff {
     fn new() -> Backoff {
-        Backoff(Duration::from_millis(100))
+        Backoff::capped(MAX_BACKOFF)
+    }
+    fn capped(cap: Duration) -> Backoff {
+        Backoff(Duration::from_millis(100), cap)
     }
     fn reset(&mut self) {
         self.0 = Duration::from_millis(100);
@@ -357,7 +332,7 @@ impl Backoff {
     /// Waits the current delay (or until stopped: then `false`) and doubles it.
     async fn wait(&mut self, stopped: &mut watch::Receiver<bool>) -> bool {
         let delay = self.0;
-        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        self.0 = (self.0 * 2).min(self.1);
         if *stopped.borrow() {
             return false;
         }
@@ -379,7 +354,7 @@ async fn read_partition(
     let mut backoff = Backoff::new();
     let client = loop {
         let attempt = tokio::select! {
-            c = bounded(&ctx, ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry)) => c,
+            c = within(ctx.timeout, ctx.client.partition_client(ctx.topic.clone(), partition, UnknownTopicHandling::Retry)) => c,
             _ = stopped.changed() => return outcomes,
         };
         match attempt {
@@ -394,6 +369,9 @@ async fn read_partition(
     };
     backoff.reset();
     let mut next = committed;
+    // The offset of the record last handed back for retry, and its own backoff: kept across
+    // fetches so that a record failing again and again waits longer each time.
+    let mut retrying: Option<(i64, Backoff)> = None;
     loop {
         if *stopped.borrow() {
             break;
@@ -411,12 +389,16 @@ async fn read_partition(
             },
         };
         let fetched = tokio::select! {
-            r = bounded(&ctx, client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms)) => r,
+            // The fetch may wait --kafka-max-wait for records on top of the timeout.
+            r = within(
+                ctx.timeout + Duration::from_millis(u64::try_from(ctx.max_wait_ms).unwrap_or(0)),
+                client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms),
+            ) => r,
             _ = stopped.changed() => break,
         };
         let (records, high_watermark) = match fetched {
             Ok(ok) => ok,
-            Err(CallFailed::Client(ClientError::ServerError {
+            Err(CallError::Client(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
             })) => {
@@ -443,8 +425,8 @@ async fn read_partition(
             s.high_watermark = Some(high_watermark);
             s.error = None;
         });
+        backoff.reset();
         if records.is_empty() {
-            backoff.reset();
             if high_watermark > offset {
                 // Only transaction markers (or records before `offset` in a batch) came
                 // back: do not ask again at once.
@@ -456,25 +438,23 @@ async fn read_partition(
             continue;
         }
         // Everything fetched is handled and committed, even when a stop arrives meanwhile.
-        let mut stuck = false;
         for batch in records.chunks(ctx.batch_size) {
             let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;
             commit(&ctx, partition, upto).await;
             next = Some(upto);
             if retry {
-                // Our own failure (store, disk): the rest comes again from `upto`. The wait
-                // grows while the same offset keeps failing (a successful re-fetch of it is
-                // no progress) and starts small again once a record gets past it.
-                if upto > offset {
-                    backoff.reset();
+                // Our own failure (store, disk): the rest comes again from `upto`, after a
+                // pause that grows while this same offset keeps failing.
+                let same = retrying.as_ref().is_some_and(|(at, _)| *at == upto);
+                if !same {
+                    retrying = Some((upto, Backoff::capped(MAX_RECORD_BACKOFF)));
                 }
-                backoff.wait(&mut stopped).await;
-                stuck = true;
+                if let Some((_, b)) = retrying.as_mut() {
+                    b.wait(&mut stopped).await;
+                }
                 break;
             }
-        }
-        if !stuck {
-            backoff.reset();
+            retrying = None;
         }
     }
     outcomes
@@ -493,7 +473,7 @@ async fn start_offset(
     let mut backoff = Backoff::new();
     loop {
         let got = tokio::select! {
-            r = bounded(ctx, client.get_offset(at)) => r,
+            r = within(ctx.timeout, client.get_offset(at)) => r,
             _ = stopped.changed() => return None,
         };
         match got {
@@ -514,9 +494,9 @@ async fn out_of_range(
     client: &PartitionClient,
     partition: i32,
     offset: i64,
-) -> Result<i64, CallFailed> {
-    let earliest = bounded(ctx, client.get_offset(OffsetAt::Earliest)).await?;
-    let latest = bounded(ctx, client.get_offset(OffsetAt::Latest)).await?;
+) -> Result<i64, CallError> {
+    let earliest = within(ctx.timeout, client.get_offset(OffsetAt::Earliest)).await?;
+    let latest = within(ctx.timeout, client.get_offset(OffsetAt::Latest)).await?;
     let next = if offset < earliest {
         tracing::error!(
             topic = %ctx.topic, partition, offset, earliest,
@@ -608,7 +588,40 @@ async fn commit(ctx: &Ctx, partition: i32, next: i64) {
     );
 }
 
-fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &CallFailed) {
+/// A broker call that failed: the client's error, or no answer within --kafka-timeout.
+#[derive(Debug)]
+enum CallError {
+    Client(ClientError),
+    TimedOut(Duration),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Client(e) => e.fmt(f),
+            CallError::TimedOut(limit) => write!(
+                f,
+                "no answer from the broker within {limit:?} (--kafka-timeout); is it running?"
+            ),
+        }
+    }
+}
+
+/// Runs one broker call for at most `limit`. The client retries a failing request with
+/// backoff until its own deadline, but those retries nest (finding the broker, connecting,
+/// the request), so one call could take many times --kafka-timeout before failing; this
+/// bounds the whole call, so an outage shows within --kafka-timeout.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, ClientError>>,
+) -> Result<T, CallError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(CallError::Client),
+        Err(_) => Err(CallError::TimedOut(limit)),
+    }
+}
+
+fn report_error(ctx: &Ctx, partition: i32, doing: &str, error: &CallError) {
     tracing::warn!(topic = %ctx.topic, partition, error = %error, "kafka: {doing} failed; retrying");
     ctx.status
         .update(partition, |s| s.error = Some(format!("{doing}: {error}")));

@@ -131,6 +131,13 @@ fn every_record_reaches_the_lake_once_through_a_sigkill_between_store_and_commit
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
 }
 
+/// Whether some partition of /healthz shows an error.
+fn a_partition_error(health: &serde_json::Value) -> bool {
+    health["kafka"]["partitions"]
+        .as_object()
+        .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
+}
+
 #[test]
 fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -139,29 +146,27 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     broker.create_topic(TOPIC, 2);
     let brokers = broker.brokers();
     let one = dir.path().join("one");
-    small_images(&one, 6, 1);
+    small_images(&one, 12, 1);
     let mut sent = kafka_send(&brokers, TOPIC, &[&one], &data, &[]);
-    let mut serve = Serve::start(&data, &brokers, TOPIC, &["--kafka-timeout", "3s"]);
-    serve.wait_until_consumed(&ends(&sent));
-
-    // The outage shows on /healthz within about --kafka-timeout (3 s) + --kafka-max-wait
-    // (0.5 s), not after the client's nested retries (minutes with the default 15 s).
+    // A slow consumer (small batches, one worker, a queue of one), so that records are
+    // fetched but not committed when the broker goes.
+    let flags = [
+        "--kafka-timeout",
+        "3s",
+        "--kafka-batch-size",
+        "2",
+        "--workers",
+        "1",
+        "--queue-capacity",
+        "1",
+    ];
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &flags);
+    serve.wait_until_a_batch_is_stored_not_committed();
     broker.kill();
-    let killed = std::time::Instant::now();
-    let gone = |h: &serde_json::Value| {
-        h["kafka"]["partitions"]
-            .as_object()
-            .is_some_and(|parts| parts.values().any(|p| p["error"].is_string()))
-    };
     serve.wait_for(
         "serve to see the broker gone",
-        Duration::from_secs(90),
-        gone,
-    );
-    let shown = killed.elapsed();
-    assert!(
-        shown < Duration::from_secs(8),
-        "the outage showed on /healthz {shown:?} after the broker died, with --kafka-timeout 3s"
+        Duration::from_secs(60),
+        a_partition_error,
     );
 
     broker.restart();
@@ -169,15 +174,28 @@ fn serve_reconnects_when_the_broker_restarts_and_nothing_is_lost() {
     small_images(&two, 6, 2);
     sent.extend(kafka_send(&brokers, TOPIC, &[&two], &data, &[]));
     let health = serve.wait_until_consumed(&ends(&sent));
-    assert!(
-        health["kafka"]["partitions"]
-            .as_object()
-            .is_some_and(|parts| parts.values().all(|p| p["error"].is_null())),
-        "{health}"
+    assert!(!a_partition_error(&health), "{health}");
+
+    // With nothing to do, an outage shows on /healthz within --kafka-timeout (3 s) plus a
+    // fetch's wait (--kafka-max-wait 500ms) and some slack, not after nested retries.
+    broker.kill();
+    let gone = std::time::Instant::now();
+    serve.wait_for(
+        "the outage on /healthz within about --kafka-timeout",
+        Duration::from_secs(7),
+        a_partition_error,
     );
+    let shown = gone.elapsed();
+    broker.restart();
+    let three = dir.path().join("three");
+    small_images(&three, 2, 3);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&three], &data, &[]));
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert!(!a_partition_error(&health), "{health}");
     let log = serve.stop();
-    assert_eq!(summary(&log, "received"), 12, "{log}");
+    assert_eq!(summary(&log, "received"), 20, "{log}");
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+    eprintln!("the outage showed on /healthz after {shown:?}");
 }
 
 #[test]
@@ -243,6 +261,19 @@ fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
 
     let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
     serve.wait_for_log("kafka: record not stored; it is read again");
+    // Each attempt waits longer than the last (0.1 s doubling, not reset by the fetch in
+    // between): about 7 in the next 6 s, not a few every second.
+    std::thread::sleep(Duration::from_secs(6));
+    let attempts = serve
+        .log()
+        .lines()
+        .filter(|l| l.contains("it is read again") && l.contains("offset=0 "))
+        .count();
+    assert!(
+        (2..=9).contains(&attempts),
+        "{attempts} attempts at offset 0 in about 6 s:\n{}",
+        serve.log()
+    );
     let health = serve.health().expect("healthz");
     assert_eq!(
         health["kafka"]["partitions"]["0"]["committed"].as_i64(),
@@ -254,6 +285,62 @@ fn a_record_that_cannot_be_stored_holds_its_partition_until_it_can() {
     let log = serve.stop();
     assert_eq!(summary(&log, "received"), 5, "{log}");
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &BTreeMap::new());
+}
+
+#[test]
+fn a_claim_check_the_claims_store_can_never_read_is_rejected_and_its_partition_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    // An object of the claims store, and claim-checks whose keys the file system refuses
+    // whatever the retry: under that object (ENOTDIR), a name too long (ENAMETOOLONG).
+    std::fs::create_dir_all(data.join("claims")).expect("mkdir");
+    std::fs::write(data.join("claims/ok.png"), b"an object").expect("write");
+    let poison_dir = dir.path().join("poison");
+    std::fs::create_dir_all(&poison_dir).expect("mkdir");
+    std::fs::write(
+        poison_dir.join("a-under-an-object.json"),
+        br#"{"bucket":"claims","key":"ok.png/x"}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        poison_dir.join("b-name-too-long.json"),
+        format!(r#"{{"bucket":"claims","key":"{}/b"}}"#, "a".repeat(300)),
+    )
+    .expect("write");
+    let mut sent = kafka_send(&brokers, TOPIC, &[&poison_dir], &data, &[]);
+    let images = dir.path().join("images");
+    small_images(&images, 3, 9);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&images], &data, &[]));
+    assert_eq!(sent.len(), 5);
+
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    serve.wait_until_consumed(&ends(&sent));
+    let log = serve.stop();
+    assert!(
+        !log.contains("it is read again"),
+        "a poison claim-check was retried:\n{log}"
+    );
+    assert_eq!(summary(&log, "received"), 3, "{log}");
+    let bad = BTreeMap::from([
+        ("a-under-an-object.json", "invalid_claim_check"),
+        ("b-name-too-long.json", "invalid_claim_check"),
+    ]);
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+    // The reason says which key and why.
+    let reasons = crate::util::query(
+        &data.join("lake").display().to_string(),
+        "csv",
+        "select error_message from images_current where status = 'REJECTED' order by source_ref",
+    );
+    assert!(
+        reasons.contains("`ok.png/x` cannot be read from bucket `claims`")
+            && reasons.contains("Not a directory"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("File name too long"), "{reasons}");
 }
 
 #[test]

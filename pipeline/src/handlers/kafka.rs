@@ -85,6 +85,16 @@ fn header(record: &KafkaRecord, name: &str) -> Option<Vec<u8>> {
         })
 }
 
+/// How many headers of the record are named `name` (any case).
+fn header_count(record: &KafkaRecord, name: &str) -> usize {
+    record
+        .headers
+        .iter()
+        .flat_map(|h| h.keys())
+        .filter(|k| k.eq_ignore_ascii_case(name))
+        .count()
+}
+
 /// A header's value as text. Bytes that are not UTF-8 become U+FFFD, which no id or tenant
 /// accepts: a present but undecodable header is refused, not read as absent.
 fn header_str(record: &KafkaRecord, name: &str) -> Option<String> {
@@ -130,17 +140,28 @@ impl<M: MetadataStore> Pipeline<M> {
             error: None,
         };
         let mut refusal = None;
-        if let Some(id) = header_str(record, "image-id") {
+        // A record naming two tenants (or two ids) is ambiguous: neither is picked.
+        for name in ["tenant", "image-id"] {
+            if header_count(record, name) > 1 {
+                refusal.get_or_insert((
+                    "repeated_header",
+                    format!("header {name} appears more than once; a record names one"),
+                ));
+            }
+        }
+        let repeated = |name| header_count(record, name) > 1;
+        if let Some(id) = header_str(record, "image-id").filter(|_| !repeated("image-id")) {
             if is_valid_image_id(&id) {
                 outcome.image_id = id;
             } else {
-                refusal = Some((
+                refusal.get_or_insert((
                     "invalid_record",
                     "header image-id must be 1 to 64 of A-Z a-z 0-9 _ -".to_owned(),
                 ));
             }
         }
         let tenant = match header_str(record, "tenant") {
+            _ if repeated("tenant") => DEFAULT_TENANT.to_owned(),
             Some(t) if is_valid_tenant(&t) => t,
             Some(_) => {
                 refusal.get_or_insert((
@@ -277,7 +298,19 @@ impl<M: MetadataStore> Pipeline<M> {
                 code: "invalid_claim_check",
                 message: format!("claim-check key is not valid: {reason}"),
             }),
-            Err(other) => Err(other),
+            // The key itself cannot be read (runs under an existing object, names a
+            // directory, too long…): reading it again fails the same way, so it is the
+            // record's fault, not a failure to retry.
+            Err(err) => match err.key_unusable() {
+                Some(reason) => Ok(Value::Refused {
+                    code: "invalid_claim_check",
+                    message: format!(
+                        "claim-check key `{}` cannot be read from bucket `{}`: {reason}",
+                        claim.key, claim.bucket
+                    ),
+                }),
+                None => Err(err),
+            },
         }
     }
 

@@ -263,7 +263,9 @@ impl<M: MetadataStore> Pipeline<M> {
     /// RECEIVED, or records a refused one RECEIVED → REJECTED with its reason. A known id is a
     /// redelivery and changes nothing. The blob is written before the item, so an item never
     /// points at a missing object; a crash in between leaves an orphan blob that the retry
-    /// overwrites (same key) and the bucket's lifecycle removes.
+    /// finds with the same bytes (and keeps) and the bucket's lifecycle removes otherwise.
+    /// The blob is only ever created, never overwritten: of two arrivals with one id and
+    /// different bytes, the second is refused (`image_id_conflict`) or finds the first's item.
     pub async fn ingest(&self, arrival: Arrival, bytes: Bytes) -> Result<Ingested, HandlerError> {
         if let Some(existing) = self.store.get(&arrival.image_id).await? {
             if is_half_refused(&existing) {
@@ -282,7 +284,37 @@ impl<M: MetadataStore> Pipeline<M> {
             Ok(probe) => {
                 let key = raw_key(&arrival.image_id);
                 let header = displayed_header(&probe, &bytes);
-                self.raw.put(&key, bytes, probe.content_type).await?;
+                // Created only where no object is (a conditional put on S3): an image's raw
+                // bytes, once there, are never replaced by another arrival's under the same id.
+                if !self
+                    .raw
+                    .put_new(&key, bytes.clone(), probe.content_type)
+                    .await?
+                {
+                    let limit = bytes.len() as u64;
+                    let same = match self.raw.get(&key, limit).await {
+                        Ok(there) => there == bytes,
+                        Err(BlobError::TooLarge { .. }) => false,
+                        Err(e) => return Err(e.into()),
+                    };
+                    if !same {
+                        // Another arrival with this id wrote other bytes: its item is (or is
+                        // about to be) the image; this one is refused, not merged into it.
+                        if let Some(existing) = self.store.get(&arrival.image_id).await? {
+                            return Ok(Ingested::Duplicate(existing));
+                        }
+                        let message = format!(
+                            "another arrival stored different bytes under image id `{}`; \
+                             an image id names one image (send this one under another id)",
+                            arrival.image_id
+                        );
+                        return self
+                            .record_refusal(item, "image_id_conflict", &message)
+                            .await;
+                    }
+                    // The same bytes: ours from an interrupted attempt, or an identical
+                    // arrival; either way the object is right.
+                }
                 let item = item.accepted(header, key);
                 match self.store.put_new(&item).await {
                     Ok(()) => Ok(Ingested::Received(item)),

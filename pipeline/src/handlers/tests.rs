@@ -656,6 +656,62 @@ async fn a_refusal_interrupted_between_its_writes_is_finished_by_the_redelivery(
     assert!(matches!(again, Ingested::Duplicate(_)), "{again:?}");
 }
 
+#[tokio::test]
+async fn a_second_arrival_under_one_image_id_never_replaces_the_first_ones_raw_bytes() {
+    let p = pipeline();
+    let first = jpeg(&photo(64, 48, 1), 85);
+    let second = jpeg(&photo(64, 48, 2), 85);
+    assert_ne!(first, second);
+    let arrival = |source_ref: &str| Arrival {
+        image_id: "same-id".into(),
+        source: Source::Kafka,
+        source_ref: source_ref.into(),
+        tenant: "t".into(),
+    };
+    // The first arrival (on another partition) has written its raw object and not yet its
+    // item when the second one, with the same image-id header, is handled.
+    let key = raw_key("same-id");
+    p.raw
+        .put(&key, Bytes::from(first.clone()), "image/jpeg")
+        .await
+        .unwrap();
+    let got = p
+        .ingest(arrival("images/1/0"), Bytes::from(second.clone()))
+        .await
+        .unwrap();
+    let Ingested::Rejected(item) = &got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(item.error_code.as_deref(), Some("image_id_conflict"));
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("same-id"),
+        "{item:?}"
+    );
+    assert_eq!(p.raw.get(&key, 1 << 20).await.unwrap(), &first[..]);
+
+    // The same bytes again (an interrupted attempt of the same record) are the image.
+    let p = pipeline();
+    p.raw
+        .put(&key, Bytes::from(first.clone()), "image/jpeg")
+        .await
+        .unwrap();
+    let got = p
+        .ingest(arrival("images/0/0"), Bytes::from(first.clone()))
+        .await
+        .unwrap();
+    let Ingested::Received(item) = &got else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        item.sha256.as_deref(),
+        Some(crate::process::sha256_hex(&first).as_str())
+    );
+    assert_eq!(p.raw.get(&key, 1 << 20).await.unwrap(), &first[..]);
+}
+
 /// A RECEIVED item whose raw object holds `bytes`, as a presigned upload leaves it; its id.
 async fn stored_upload<M: crate::store::MetadataStore>(p: &Pipeline<M>, bytes: Vec<u8>) -> String {
     let image_id = crate::model::new_image_id(now());
@@ -935,6 +991,62 @@ async fn kafka_batches_record_every_record_and_redelivery_changes_nothing() {
         "a redelivery writes nothing"
     );
     assert_eq!(again.duplicates, 10);
+}
+
+#[tokio::test]
+async fn a_kafka_record_with_a_repeated_tenant_or_id_header_is_refused_whichever_comes_first() {
+    let p = pipeline();
+    let bytes = |s: &str| s.bytes().map(|b| b as i8).collect::<Vec<i8>>();
+    let event = msk_event(vec![
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("acme")}, {"tenant": bytes("globex")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("globex")}, {"Tenant": bytes("acme")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"image-id": bytes("a1")}, {"image-id": bytes("b2")}]}),
+        json!({"value": b64(&sample_jpeg()), "headers": [{"tenant": bytes("acme")}]}),
+    ]);
+    let mut o = Outcomes::default();
+    let report = p.handle_kafka(&event, &mut o).await;
+    let outcomes: Vec<(&str, Option<&str>)> = report
+        .records
+        .iter()
+        .map(|r| (r.outcome, r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("REJECTED", Some("repeated_header")),
+            ("REJECTED", Some("repeated_header")),
+            ("REJECTED", Some("repeated_header")),
+            ("RECEIVED", None),
+        ]
+    );
+    // Refused under the derived id, with the reason; neither header's value was used.
+    let third = &report.records[2];
+    assert_eq!(
+        third.image_id,
+        kafka::derived_image_id("images", 0, 17, 1_795_600_804_000)
+    );
+    let item = p.store.get(&third.image_id).await.unwrap().unwrap();
+    assert!(
+        item.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("image-id"),
+        "{item:?}"
+    );
+    let first = p
+        .store
+        .get(&report.records[0].image_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        first
+            .error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("tenant"),
+        "{first:?}"
+    );
 }
 
 #[test]
