@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::builder::TypedValueParser as _;
@@ -76,8 +76,9 @@ pub struct KafkaConsumeArgs {
     #[arg(long, env = "IMGLAKE_KAFKA_BATCH_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000).try_map(usize::try_from))]
     pub kafka_batch_size: usize,
 
-    /// Bytes one fetch asks of a partition, like 4MB (a record batch larger than this still
-    /// arrives whole, up to 64MB).
+    /// Bytes one fetch asks of a partition, like 4MB. A record batch larger than this still
+    /// arrives whole from Kafka; a broker that answers with nothing instead is asked for
+    /// twice as much, up to 63MB.
     #[arg(long, env = "IMGLAKE_KAFKA_FETCH_BYTES", default_value = "4MB", value_parser = parse_fetch_bytes)]
     pub kafka_fetch_bytes: i32,
 
@@ -91,12 +92,18 @@ pub struct KafkaConsumeArgs {
 
 fn parse_fetch_bytes(s: &str) -> Result<i32, String> {
     let n = imglake_exporter::compact::parse_size(s)?;
-    if (1024..=256 * 1024 * 1024).contains(&n) {
+    if (1024..=MAX_FETCH_BYTES as u64).contains(&n) {
         i32::try_from(n).map_err(|e| e.to_string())
     } else {
-        Err("use 1KB to 256MB".into())
+        Err("use 1KB to 63MB (a broker's answer must fit the client's 64MB frame)".into())
     }
 }
+
+/// Most bytes a fetch asks for: the answer, with its headers, must fit one frame.
+const MAX_FETCH_BYTES: i32 = (super::config::MAX_FRAME_BYTES - 1024 * 1024) as i32;
+/// How long fetches at one offset may bring no record, while the broker says records lie
+/// beyond it, before the partition reports that it is stalled.
+const STALL_REPORT: Duration = Duration::from_secs(10);
 
 /// How often the topic's partition list is read again (partitions may be added).
 const PARTITION_REFRESH: Duration = Duration::from_secs(30);
@@ -120,6 +127,18 @@ pub struct PartitionStatus {
     /// The last failure while it lasts (cleared by the next successful fetch).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Set while fetches at `committed` have brought no record for a while although the
+    /// high watermark is beyond it (cleared when a record arrives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stalled: Option<String>,
+    /// Offsets the broker skipped: a fetch's first record came after the offset asked for
+    /// (compacted records, transaction markers, or a broker that skipped a batch).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_offsets: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The consumer's state for `/healthz`.
@@ -372,6 +391,11 @@ async fn read_partition(
     // The offset of the record last handed back for retry, and its own backoff: kept across
     // fetches so that a record failing again and again waits longer each time.
     let mut retrying: Option<(i64, Backoff)> = None;
+    // What one fetch asks for: doubled while a broker answers an offset with no record (and
+    // kept so, since the next batch is likely as large).
+    let mut fetch_bytes = ctx.fetch_bytes;
+    // Since when fetches at this offset have brought nothing though records lie beyond it.
+    let mut empty_since: Option<(i64, Instant)> = None;
     loop {
         if *stopped.borrow() {
             break;
@@ -392,7 +416,7 @@ async fn read_partition(
             // The fetch may wait --kafka-max-wait for records on top of the timeout.
             r = within(
                 ctx.timeout + Duration::from_millis(u64::try_from(ctx.max_wait_ms).unwrap_or(0)),
-                client.fetch_records(offset, 1..ctx.fetch_bytes, ctx.max_wait_ms),
+                client.fetch_records(offset, 1..fetch_bytes, ctx.max_wait_ms),
             ) => r,
             _ = stopped.changed() => break,
         };
@@ -428,8 +452,38 @@ async fn read_partition(
         backoff.reset();
         if records.is_empty() {
             if high_watermark > offset {
-                // Only transaction markers (or records before `offset` in a batch) came
-                // back: do not ask again at once.
+                // Records lie beyond `offset`, yet none came. Kafka sends a batch larger
+                // than the fetch asked for whole, but some brokers send nothing: ask for
+                // more. Only transaction markers (which the client drops) also look so.
+                if fetch_bytes < MAX_FETCH_BYTES {
+                    fetch_bytes = fetch_bytes.saturating_mul(2).min(MAX_FETCH_BYTES);
+                    tracing::debug!(
+                        partition,
+                        offset,
+                        fetch_bytes,
+                        "kafka: an empty fetch below the high watermark; asking for more"
+                    );
+                    continue;
+                }
+                let since = match empty_since {
+                    Some((at, since)) if at == offset => since,
+                    _ => empty_since.insert((offset, Instant::now())).1,
+                };
+                let stalled = since.elapsed() >= STALL_REPORT;
+                ctx.status.update(partition, |s| {
+                    if stalled && s.stalled.is_none() {
+                        let message = format!(
+                            "no record at offset {offset} for {:?} though the broker's high \
+                             watermark is {high_watermark}, even in a {fetch_bytes}-byte fetch: \
+                             the broker returns nothing from there (transaction markers only, \
+                             or a broker that does not answer a fetch starting inside a record \
+                             batch)",
+                            since.elapsed()
+                        );
+                        tracing::warn!(topic = %ctx.topic, partition, offset, high_watermark, "kafka: partition stalled: {message}");
+                        s.stalled = Some(message);
+                    }
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                     _ = stopped.changed() => {}
@@ -437,6 +491,18 @@ async fn read_partition(
             }
             continue;
         }
+        empty_since = None;
+        let skipped = records.first().map_or(0, |r| r.offset - offset);
+        if skipped > 0 {
+            tracing::warn!(
+                topic = %ctx.topic, partition, from = offset, to = offset + skipped - 1,
+                "kafka: the broker returned no record for these offsets (compacted, transaction markers, or skipped by the broker); reading on from the next record"
+            );
+        }
+        ctx.status.update(partition, |s| {
+            s.stalled = None;
+            s.skipped_offsets += skipped.max(0);
+        });
         // Everything fetched is handled and committed, even when a stop arrives meanwhile.
         for batch in records.chunks(ctx.batch_size) {
             let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;

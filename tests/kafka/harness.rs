@@ -675,3 +675,19 @@ impl Drop for TlsProxy {
         let _ = self.child.wait();
     }
 }
+
+/// Stores `next` as group `imglake`'s offset of `topic`/`partition` in the data directory, as
+/// serve commits it.
+pub fn commit_offset(data: &Path, topic: &str, partition: i32, next: i64) {
+    std::fs::create_dir_all(data).expect("mkdir");
+    let store = imglake_pipeline::store::EmbeddedStore::open(
+        data.join("metadata.sqlite3"),
+        imglake_pipeline::store::DEFAULT_TABLE_NAME,
+        std::sync::Arc::new(chrono::Utc::now),
+    )
+    .expect("open the metadata store");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(store.commit_kafka_offset("imglake", topic, partition, next))
+        .expect("commit");
+}
