@@ -123,14 +123,15 @@ pub struct RedriveArgs {
     #[arg(long, env = "IMGLAKE_STREAM_ARN")]
     pub stream_arn: Option<String>,
 
-    /// Stop after this many messages (default: until a receive gives no message this run has
-    /// not already gone through; other streams' messages are hidden from this run while it
-    /// lasts and made visible again at its end).
+    /// Stop after this many messages of the stream (default: until the queue gives no more).
+    /// Other streams' messages do not count; they are hidden from this run while it lasts and
+    /// made visible again at its end.
     #[arg(long)]
     pub max_messages: Option<usize>,
 
-    /// Seconds a received message stays hidden from other consumers while it is redriven.
-    #[arg(long, default_value_t = 300)]
+    /// Seconds a received message stays hidden from other consumers while it is redriven
+    /// (1 to 43200, SQS's range); a message back before the run ends is hidden again.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=43_200))]
     pub visibility_timeout: u32,
 
     /// Parquet compression of the files written.

@@ -187,6 +187,11 @@ fn a_batch_that_exhausted_its_retries_is_redriven_into_a_complete_lake() {
 /// A DynamoDB Streams endpoint whose records have all aged out: every call answers what
 /// the service answers for records past its 24-hour retention.
 fn trimmed_stream() -> String {
+    trimmed_stream_after(std::time::Duration::ZERO)
+}
+
+/// [`trimmed_stream`], answering each call after `delay`.
+fn trimmed_stream_after(delay: std::time::Duration) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
@@ -207,6 +212,7 @@ fn trimmed_stream() -> String {
             }
             let mut body = vec![0u8; length];
             let _ = reader.read_exact(&mut body);
+            std::thread::sleep(delay);
             let error = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException","message":"The operation attempted to read past the oldest stream record in a shard."}"#;
             let mut client = client;
             let _ = write!(
@@ -237,7 +243,7 @@ fn a_batch_aged_out_of_the_stream_stays_queued_and_the_window_to_backfill_is_nam
                 "--stream-arn",
             ])
             .arg(stream_arn(&moto))
-            .args(["--visibility-timeout", "0"])
+            .args(["--visibility-timeout", "1"])
             .args(extra)
             .envs(env.iter().cloned())
             .output()
@@ -290,10 +296,10 @@ fn visible(moto: &Moto) -> usize {
     .expect("visible count")
 }
 
-/// Without `--max-messages`, a redrive of one stream ends when the queue gives only messages it
-/// has already gone through: another stream's message, left for its owner, and its own aged-out
-/// message are not received again and again. The other stream's message is visible again
-/// once the run ends.
+/// Without `--max-messages`, a redrive of one stream ends when the queue gives nothing more:
+/// another stream's message, left for its owner, and its own aged-out message are hidden again
+/// when they come back, not gone through again and again. The other stream's message is
+/// visible again once the run ends.
 #[test]
 fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
     let moto = Moto::start();
@@ -301,8 +307,8 @@ fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
     let mut env = moto.env();
     env.push(("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", trimmed_stream()));
     let arn = stream_arn(&moto);
-    // With no visibility timeout first (each message visible again at once), then with one.
-    for visibility in ["0", "300"] {
+    // With a visibility timeout the run outlasts first (each message back after 1 s), then with one it does not.
+    for visibility in ["1", "300"] {
         let mut child = imglake()
             .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
             .args(["--stream-arn", &arn, "--visibility-timeout", visibility])
@@ -342,5 +348,68 @@ fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
             // The other stream's message is back for its own redrive; ours stays hidden.
             assert_eq!(visible(&moto), 1);
         }
+    }
+}
+
+/// A run that outlasts its messages' visibility timeout still reaches every message: those
+/// it went through come back first (SQS hands out the oldest), and are hidden again rather
+/// than taken for the end of the queue.
+#[test]
+fn a_run_that_outlasts_the_visibility_timeout_still_reaches_every_message() {
+    let moto = Moto::start();
+    let queue_url = queue_with_a_foreign_message(&moto);
+    // Eleven more copies of this stream's message: twelve of ours and the foreign one.
+    moto.boto3(&format!(
+        "import boto3; s = boto3.client('sqs'); u = {queue_url:?}\n\
+         m = s.receive_message(QueueUrl=u, MaxNumberOfMessages=10, VisibilityTimeout=0)['Messages']\n\
+         body = next(x['Body'] for x in m if '/table/other/' not in x['Body'])\n\
+         [s.send_message(QueueUrl=u, MessageBody=body) for _ in range(11)]"
+    ));
+    assert_eq!(depth(&moto), 13);
+    let mut env = moto.env();
+    // Each of our messages takes 0.25 s: the first ten take longer than the 1 s timeout.
+    env.push((
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+        trimmed_stream_after(std::time::Duration::from_millis(250)),
+    ));
+    let out = imglake()
+        .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
+        .args([
+            "--stream-arn",
+            &stream_arn(&moto),
+            "--visibility-timeout",
+            "1",
+        ])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run imglake redrive");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: Value = serde_json::from_str(text.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["messages"], 13, "every message reached: {report}");
+    assert_eq!(
+        report["aged_out"].as_array().map(Vec::len),
+        Some(12),
+        "{report}"
+    );
+    assert_eq!(report["other_streams"], 1, "{report}");
+    assert!(report["incomplete"].is_null(), "{report}");
+    assert_eq!(out.status.code(), Some(1), "aged-out batches fail the run");
+}
+
+#[test]
+fn a_visibility_timeout_outside_sqs_range_is_refused() {
+    for bad in ["0", "43201"] {
+        let out = imglake()
+            .args(["redrive", "--queue", "http://127.0.0.1:9/q", "--lake", LAKE])
+            .args(["--visibility-timeout", bad])
+            .output()
+            .expect("run imglake redrive");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("1..=43200"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

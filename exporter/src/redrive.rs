@@ -62,7 +62,9 @@ pub struct RedriveOptions {
     pub queue_url: String,
     /// Only messages of this stream (others are left for their own redrive).
     pub stream_arn: Option<String>,
-    /// Stop after this many messages (`None`: until the queue gives no more).
+    /// Stop after this many messages of the stream (`None`: until the queue gives no more).
+    /// Other streams' messages do not count: left for their own redrive, they would
+    /// otherwise take the place of this stream's.
     pub max_messages: Option<usize>,
     /// How long a received message stays hidden from others while it is redriven.
     pub visibility_timeout_secs: u32,
@@ -98,6 +100,11 @@ pub struct RedriveReport {
     pub other_streams: usize,
     pub aged_out: Vec<AgedOut>,
     pub failed: Vec<Failed>,
+    /// Set when the run ended while the queue still showed messages it had not received
+    /// (messages it had gone through kept coming back first): run it again, with a longer
+    /// visibility timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 impl RedriveReport {
@@ -170,6 +177,10 @@ fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
+/// Receives in a row that bring only messages this run went through (and re-hid) before the
+/// run gives up on reaching the others.
+const MAX_ONLY_SEEN_RECEIVES: usize = 3;
+
 /// Empty GetRecords pages read in a row before giving up on reaching the batch's end.
 const MAX_EMPTY_PAGES: usize = 20;
 
@@ -193,9 +204,9 @@ pub async fn redrive(
     exported_at_ms: i64,
 ) -> Result<RedriveReport, RedriveError> {
     let mut report = RedriveReport::default();
-    // Messages received in this run, by id: a message handed out again (its visibility
-    // timeout passed, or it was left for another stream's redrive) is not gone through twice,
-    // and a receive that gives only such messages ends the run: the queue has nothing new.
+    // Messages received in this run, by id: a message handed out again (the run outlasted its
+    // visibility timeout) is not gone through twice but hidden again, so that the messages
+    // behind it are reached; the run ends when a receive brings nothing.
     let mut seen: HashSet<String> = HashSet::new();
     // Other streams' messages, by id, with their latest receipt: kept hidden while this run
     // lasts (made visible at once, they would come back to every receive of this loop), then
@@ -233,10 +244,12 @@ async fn receive_all(
     seen: &mut HashSet<String>,
     foreign: &mut HashMap<String, String>,
 ) -> Result<(), RedriveError> {
+    let mut only_seen = 0;
     loop {
+        let ours = report.messages - report.other_streams;
         let wanted = options
             .max_messages
-            .map_or(10, |max| max.saturating_sub(report.messages).min(10));
+            .map_or(10, |max| max.saturating_sub(ours).min(10));
         if wanted == 0 {
             break;
         }
@@ -253,11 +266,16 @@ async fn receive_all(
             )
             .await?;
         let received: Received = parse("ReceiveMessage", &body)?;
-        // Empty, or only messages this run already went through: the end.
-        let done = received.messages.iter().all(|m| seen.contains(&m.id));
+        if received.messages.is_empty() {
+            break;
+        }
+        let all_seen = received.messages.iter().all(|m| seen.contains(&m.id));
         for message in received.messages {
             if !seen.insert(message.id.clone()) {
-                // Received again: only its latest receipt can change its visibility.
+                // Back after its visibility timeout: hidden again so the next receive reaches
+                // the messages behind it. Only the latest receipt changes its visibility
+                // (the foreign map keeps it for the release at the end).
+                hide(aws, options, &message.receipt).await?;
                 if let Some(receipt) = foreign.get_mut(&message.id) {
                     *receipt = message.receipt;
                 }
@@ -307,11 +325,62 @@ async fn receive_all(
                 }),
             }
         }
-        if done {
-            break;
+        if all_seen {
+            // Everything that came was already gone through. Nothing visible left: done.
+            if visible_messages(aws, options).await? == 0 {
+                break;
+            }
+            only_seen += 1;
+            if only_seen >= MAX_ONLY_SEEN_RECEIVES {
+                report.incomplete = Some(format!(
+                    "messages this run had gone through kept coming back ahead of others (the run \
+                     outlasted their {} s visibility timeout); run redrive again, with a longer \
+                     --visibility-timeout",
+                    options.visibility_timeout_secs
+                ));
+                break;
+            }
+        } else {
+            only_seen = 0;
         }
     }
     Ok(())
+}
+
+/// Hides a received message from other receives for the run's visibility timeout again.
+async fn hide(aws: &AwsJson, options: &RedriveOptions, receipt: &str) -> Result<(), RedriveError> {
+    aws.call(
+        Service::Sqs,
+        "ChangeMessageVisibility",
+        &json!({"QueueUrl": options.queue_url, "ReceiptHandle": receipt, "VisibilityTimeout": options.visibility_timeout_secs}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The queue's visible messages (SQS's approximate count).
+async fn visible_messages(aws: &AwsJson, options: &RedriveOptions) -> Result<u64, RedriveError> {
+    #[derive(Deserialize)]
+    struct Attributes {
+        #[serde(rename = "Attributes", default)]
+        attributes: HashMap<String, String>,
+    }
+    let body = aws
+        .call(
+            Service::Sqs,
+            "GetQueueAttributes",
+            &json!({"QueueUrl": options.queue_url, "AttributeNames": ["ApproximateNumberOfMessages"]}),
+        )
+        .await?;
+    let attributes: Attributes = parse("GetQueueAttributes", &body)?;
+    attributes
+        .attributes
+        .get("ApproximateNumberOfMessages")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| RedriveError::Response {
+            operation: "GetQueueAttributes",
+            reason: "no ApproximateNumberOfMessages".to_owned(),
+        })
 }
 
 enum BatchError {

@@ -103,6 +103,9 @@ pub async fn handle_redrive(
     for failed in &report.failed {
         tracing::warn!(message_id = %failed.message_id, reason = %failed.reason, "left in the queue; retried next run");
     }
+    if let Some(why) = &report.incomplete {
+        tracing::warn!(reason = %why, "the run ended before reaching every message; the next run goes on");
+    }
     for aged in &report.aged_out {
         tracing::error!(
             message_id = %aged.message_id,

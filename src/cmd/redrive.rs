@@ -28,11 +28,12 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<ExitCode> {
         chrono::Utc::now().timestamp_millis(),
     )
     .await?;
-    let code = if report.aged_out.is_empty() && report.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    };
+    let code =
+        if report.aged_out.is_empty() && report.failed.is_empty() && report.incomplete.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     if args.json {
         #[derive(serde::Serialize)]
         struct Out<'a> {
@@ -85,6 +86,9 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<ExitCode> {
             aged.batch.end_sequence_number,
             aged.reason
         );
+    }
+    if let Some(why) = &report.incomplete {
+        outln!("  not finished: {why}");
     }
     if !report.aged_out.is_empty() {
         match report.backfill_window() {
