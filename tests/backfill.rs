@@ -90,8 +90,8 @@ fn history(lake: &str, image_id: &str) -> String {
         "csv",
         &format!(
             "select event_name, status, previous_status, is_ttl_expiry from image_events_dedup \
-             where image_id = '{image_id}' order by date_trunc('second', event_time), \
-             case when event_id like 'export:%' then 0 else 1 end, event_time, sequence_number"
+             where image_id = '{image_id}' order by {}",
+            imglake_exporter::schema::RECENCY_ORDER.join(", ")
         ),
     )
 }
