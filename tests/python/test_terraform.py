@@ -1135,7 +1135,8 @@ def test_kafka_pollers_reach_the_endpoints_made_for_them():
     assert scalar(rule["security_group_id"]) == "${aws_security_group.endpoints.id}"
     assert scalar(rule["referenced_security_group_id"]) == "${each.value}"
     assert (scalar(rule["from_port"]), scalar(rule["to_port"]), scalar(rule["ip_protocol"])) == (443, 443, "tcp")
-    assert expr(rule["for_each"]).startswith("${var.kafka_in_vpc?{fori,sginvar.kafka_security_group_ids:")
+    # Only where the endpoints made for the pollers exist: in a dedicated VPC.
+    assert expr(rule["for_each"]).startswith("${var.kafka_in_vpc&&local.dedicated?{fori,sginvar.kafka_security_group_ids:")
     var = variables(NETWORK / "variables.tf")["kafka_security_group_ids"]
     assert "length(var.kafka_security_group_ids)>0" in expr(block(var["validation"])["condition"])
     call = module_calls(TF / "main.tf")["network"]

@@ -210,9 +210,10 @@ resource "aws_vpc_security_group_ingress_rule" "endpoints_from_functions" {
 # Lambda's Kafka pollers run with the event source mapping's security groups (the MSK cluster's,
 # or kafka.vpc_security_group_ids for a self-managed cluster), not the functions' group: without
 # this rule the lambda, STS, Secrets Manager and SQS endpoints made for them are unreachable.
-# Keyed by position so that group ids known only after apply still plan.
+# Those endpoints are made only in a dedicated VPC (a shared one provides its own), so the rule
+# is too. Keyed by position so that group ids known only after apply still plan.
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_kafka_pollers" {
-  for_each                     = var.kafka_in_vpc ? { for i, sg in var.kafka_security_group_ids : tostring(i) => sg } : {}
+  for_each                     = var.kafka_in_vpc && local.dedicated ? { for i, sg in var.kafka_security_group_ids : tostring(i) => sg } : {}
   security_group_id            = aws_security_group.endpoints.id
   description                  = "HTTPS from Lambda's Kafka pollers (the event source mapping's security group)"
   ip_protocol                  = "tcp"
