@@ -226,6 +226,19 @@ impl Export {
                         source,
                     })?,
                     Err(object_store::Error::NotFound { .. }) => return Ok(()),
+                    // S3 answers a missing key with 403, not 404, to a reader without
+                    // s3:ListBucket: whether the checksum is absent or refused is unknown.
+                    Err(object_store::Error::PermissionDenied { .. }) => {
+                        return Err(ExportError::Manifest {
+                            what: checksum,
+                            location,
+                            reason: "S3 refused to read it (403), which it also answers for a \
+                                     missing object to a reader without s3:ListBucket: grant \
+                                     s3:ListBucket on the export's bucket and prefix (and \
+                                     s3:GetObject under it), then run again"
+                                .to_owned(),
+                        })
+                    }
                     Err(source) => {
                         return Err(ExportError::Read {
                             what: checksum.to_owned(),
