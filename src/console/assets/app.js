@@ -978,15 +978,18 @@
   async function start() {
     setUpDropZone();
     setUpList();
+    // The first page is shown, and navigation followed, before anything is awaited: a reader
+    // who follows a link while the settings or the lake line load must get that page (and the
+    // focus on its heading), not have a late first route() take the change for no change.
+    window.addEventListener("hashchange", () => route(false));
+    route(true);
     try {
       state.config = await getJson("/console/api/config");
       $("limits-hint").textContent = uploadLimitText();
     } catch (err) {
       showBanner(`Cannot read the server's settings: ${err.message}`);
     }
-    window.addEventListener("hashchange", () => route(false));
     await refreshLake();
-    route(true);
     setTimeout(tick, POLL_MS);
   }
 

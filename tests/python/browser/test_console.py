@@ -216,6 +216,30 @@ def compare_dashboard_with_cli(page, serve):
     imglake("check", "--lake", str(serve.lake))
 
 
+def test_a_link_followed_while_the_console_loads_shows_its_page_with_the_focus(serve, recorded):
+    """The settings (and the lake line) may be slow to come; a reader who follows a link
+    meanwhile gets that page at once, with the focus on its heading, not nothing until the
+    settings arrive and then the page without the focus."""
+    rp = recorded(serve.base, viewport={"width": 1280, "height": 900})
+    page = rp.page
+    held = []
+    page.route("**/console/api/config", lambda route: held.append(route))
+    page.goto(serve.base + "/#/upload")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the console did not ask for its settings"
+    page.focus("nav a[data-nav=dashboard]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#view-dashboard:not([hidden])", timeout=3_000)
+    assert page.evaluate("() => document.activeElement.id") == "dashboard-title"
+    for route in held:
+        route.continue_()
+    page.wait_for_function("() => document.getElementById('limits-hint').textContent.includes('MB')")
+    assert page.evaluate("() => document.activeElement.id") == "dashboard-title"
+
+
 def test_the_console_is_usable_by_keyboard(serve, recorded):
     status, _, body = http("PUT", serve.base + "/images", png(120, 90, seed=21))
     assert status == 202, body
