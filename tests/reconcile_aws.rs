@@ -251,74 +251,6 @@ boto3.client("dynamodb", region_name="eu-west-1").update_continuous_backups(
     assert!(body["reconciled"].is_null(), "{body}");
 }
 
-/// An S3 endpoint in front of `upstream` (moto) that answers every GET of a `.checksum`
-/// object 403, as S3 answers a reader without s3:ListBucket for an object that is missing.
-fn refusing_checksums(upstream: &str) -> String {
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let upstream = upstream.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(client.try_clone().expect("clone"));
-                let mut head = String::new();
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                    // Each request on a connection of its own: the answer ends at EOF.
-                    if !lower.starts_with("connection:") {
-                        head.push_str(&line);
-                    }
-                }
-                let mut body = vec![0u8; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let mut client = client;
-                let request_line = head.lines().next().unwrap_or("");
-                let target = request_line.split(' ').nth(1).unwrap_or("");
-                if request_line.starts_with("GET ")
-                    && target
-                        .split('?')
-                        .next()
-                        .unwrap_or("")
-                        .ends_with(".checksum")
-                {
-                    let error = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
-                    let _ = write!(
-                        client,
-                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{error}",
-                        error.len()
-                    );
-                    return;
-                }
-                let Ok(mut server) = std::net::TcpStream::connect(&upstream) else {
-                    return;
-                };
-                let _ = server.write_all(head.as_bytes());
-                let _ = server.write_all(b"Connection: close\r\n\r\n");
-                let _ = server.write_all(&body);
-                let _ = std::io::copy(&mut server, &mut client);
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 /// S3 answers 403 for a missing object to a reader without s3:ListBucket: a refused
 /// `.checksum` is neither taken for an absent one (skipping the check) nor reported as a bare
 /// "permission denied"; the error names the permission to grant, and nothing is written.
@@ -327,13 +259,13 @@ fn a_refused_checksum_names_the_permission_it_takes() {
     let moto = Moto::start();
     let export = setup(&moto);
     let mut env = moto.env();
-    let upstream = env
-        .iter()
-        .find(|(k, _)| *k == "AWS_ENDPOINT_URL")
-        .map(|(_, v)| v.clone())
-        .expect("endpoint");
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.push(("AWS_ENDPOINT_URL", refusing_checksums(&upstream)));
+    // Every GET of a .checksum object refused, as S3 answers a reader without s3:ListBucket
+    // for a missing one.
+    env.push((
+        "AWS_ENDPOINT_URL",
+        crate::util::faulty_s3_proxy(&moto.endpoint, "GET", ".checksum"),
+    ));
     let (code, _, text) = run_json(
         &env,
         &["backfill", "--json", "--lake", LAKE, "--export", &export],

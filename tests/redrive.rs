@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::lambda_stream::{faulty_s3_proxy, moto_step, run_stream_export};
+use crate::lambda_stream::{moto_step, run_stream_export};
+use crate::util::faulty_s3_proxy;
 use crate::util::{imglake, query_with, run_ok, Moto};
 
 const LAKE: &str = "s3://imglake-lake/lake";
@@ -79,7 +80,7 @@ fn a_batch_that_exhausted_its_retries_is_redriven_into_a_complete_lake() {
     let mut refusing = moto.env();
     refusing.push((
         "AWS_ENDPOINT_URL_S3",
-        faulty_s3_proxy(&moto.endpoint, "image_events"),
+        faulty_s3_proxy(&moto.endpoint, "PUT", "image_events"),
     ));
     for attempt in 0..3 {
         let (kind, body, _) = run_stream_export(&refusing, event.to_string());

@@ -273,3 +273,69 @@ pub fn run_scheduled_lambda(
     let body = serde_json::from_str(&run.body).unwrap_or(serde_json::Value::String(run.body));
     (run.kind, body, run.stdout + &run.stderr)
 }
+
+/// An HTTP proxy in front of moto's S3 that refuses (403, as S3 does) every `method` request
+/// whose path contains `refuse`, one request per connection; everything else is passed
+/// through.
+pub fn faulty_s3_proxy(upstream: &str, method: &'static str, refuse: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let addr = listener.local_addr().expect("addr");
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let upstream = upstream.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().expect("clone"));
+                let mut head = Vec::new();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    let end = line == "\r\n";
+                    if !line.to_ascii_lowercase().starts_with("connection:") {
+                        head.push(line);
+                    }
+                    if end {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut client = client;
+                // object_store percent-encodes `=` in keys.
+                let encoded = refuse.replace('=', "%3D");
+                if head[0].starts_with(&format!("{method} "))
+                    && (head[0].contains(refuse) || head[0].contains(&encoded))
+                {
+                    let xml = "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                        xml.len()
+                    );
+                    return;
+                }
+                let Ok(mut up) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                let last = head.len() - 1;
+                head.insert(last, "Connection: close\r\n".into());
+                let _ = up.write_all(head.concat().as_bytes());
+                let _ = up.write_all(&body);
+                let mut response = Vec::new();
+                let _ = up.read_to_end(&mut response);
+                let _ = client.write_all(&response);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
