@@ -391,8 +391,9 @@ async fn read_partition(
     // The offset of the record last handed back for retry, and its own backoff: kept across
     // fetches so that a record failing again and again waits longer each time.
     let mut retrying: Option<(i64, Backoff)> = None;
-    // What one fetch asks for: doubled while a broker answers an offset with no record (and
-    // kept so, since the next batch is likely as large).
+    // What one fetch asks for: doubled while a broker answers an offset with no record; kept
+    // while the records that then come need it, else back to --kafka-fetch-bytes (an empty
+    // answer may also be transaction markers, which need no more room).
     let mut fetch_bytes = ctx.fetch_bytes;
     // Since when fetches at this offset have brought nothing though records lie beyond it.
     let mut empty_since: Option<(i64, Instant)> = None;
@@ -492,6 +493,10 @@ async fn read_partition(
             continue;
         }
         empty_since = None;
+        let got: usize = records.iter().map(|r| r.record.approximate_size()).sum();
+        if got <= usize::try_from(ctx.fetch_bytes).unwrap_or(usize::MAX) {
+            fetch_bytes = ctx.fetch_bytes;
+        }
         let skipped = records.first().map_or(0, |r| r.offset - offset);
         if skipped > 0 {
             tracing::warn!(
