@@ -414,3 +414,44 @@ fn a_visibility_timeout_outside_sqs_range_is_refused() {
         );
     }
 }
+
+/// More messages the run went through than one receive holds come back together (35 of
+/// another stream, hidden for 1 s while ours takes 2.5 s): going through them again is not
+/// taken for messages never reached, and the run ends complete.
+#[test]
+fn many_messages_back_together_after_the_visibility_timeout_leave_the_run_complete() {
+    let moto = Moto::start();
+    let queue_url = queue_with_a_foreign_message(&moto);
+    moto.boto3(&format!(
+        "import boto3, json; s = boto3.client('sqs'); u = {queue_url:?}\n\
+         m = [x for _ in range(5) for x in s.receive_message(QueueUrl=u, MaxNumberOfMessages=10, VisibilityTimeout=0).get('Messages', [])]\n\
+         ours = next(x['Body'] for x in m if '/table/other/' not in x['Body'])\n\
+         o = json.loads(ours); o['DDBStreamBatchInfo']['streamArn'] = 'arn:aws:dynamodb:us-east-1:123456789012:table/other/stream/2026-11-01T00:00:00.000'; other = json.dumps(o)\n\
+         s.purge_queue(QueueUrl=u)\n\
+         [s.send_message(QueueUrl=u, MessageBody=other) for _ in range(35)]\n\
+         s.send_message(QueueUrl=u, MessageBody=ours)"
+    ));
+    assert_eq!(depth(&moto), 36);
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+        trimmed_stream_after(std::time::Duration::from_millis(2500)),
+    ));
+    let out = imglake()
+        .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
+        .args([
+            "--stream-arn",
+            &stream_arn(&moto),
+            "--visibility-timeout",
+            "1",
+        ])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run imglake redrive");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report: Value = serde_json::from_str(text.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["messages"], 36, "{report}");
+    assert_eq!(report["other_streams"], 35, "{report}");
+    assert!(report["incomplete"].is_null(), "{report}");
+}

@@ -177,8 +177,9 @@ fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-/// Receives in a row that bring only messages this run went through (and re-hid) before the
-/// run gives up on reaching the others.
+/// Receives in a row that bring only messages this run went through, beyond the tenth of
+/// those messages (one round of them coming back), before the run gives up on reaching
+/// others.
 const MAX_ONLY_SEEN_RECEIVES: usize = 3;
 
 /// Empty GetRecords pages read in a row before giving up on reaching the batch's end.
@@ -272,10 +273,9 @@ async fn receive_all(
         let all_seen = received.messages.iter().all(|m| seen.contains(&m.id));
         for message in received.messages {
             if !seen.insert(message.id.clone()) {
-                // Back after its visibility timeout: hidden again so the next receive reaches
-                // the messages behind it. Only the latest receipt changes its visibility
-                // (the foreign map keeps it for the release at the end).
-                hide(aws, options, &message.receipt).await?;
+                // Back after its visibility timeout, and hidden again by this receive, so the
+                // next one reaches the messages behind it. Only the latest receipt changes
+                // its visibility (the foreign map keeps it for the release at the end).
                 if let Some(receipt) = foreign.get_mut(&message.id) {
                     *receipt = message.receipt;
                 }
@@ -331,7 +331,7 @@ async fn receive_all(
                 break;
             }
             only_seen += 1;
-            if only_seen >= MAX_ONLY_SEEN_RECEIVES {
+            if only_seen >= seen.len() / 10 + MAX_ONLY_SEEN_RECEIVES {
                 report.incomplete = Some(format!(
                     "messages this run had gone through kept coming back ahead of others (the run \
                      outlasted their {} s visibility timeout); run redrive again, with a longer \
@@ -344,17 +344,6 @@ async fn receive_all(
             only_seen = 0;
         }
     }
-    Ok(())
-}
-
-/// Hides a received message from other receives for the run's visibility timeout again.
-async fn hide(aws: &AwsJson, options: &RedriveOptions, receipt: &str) -> Result<(), RedriveError> {
-    aws.call(
-        Service::Sqs,
-        "ChangeMessageVisibility",
-        &json!({"QueueUrl": options.queue_url, "ReceiptHandle": receipt, "VisibilityTimeout": options.visibility_timeout_secs}),
-    )
-    .await?;
     Ok(())
 }
 

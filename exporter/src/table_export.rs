@@ -60,6 +60,11 @@ pub enum ExportError {
         location: String,
         reason: String,
     },
+    #[error("{what} of the export at {location} cannot be read: S3 refused it (403), which it also answers for a missing object to a reader without s3:ListBucket; grant s3:ListBucket on the export's bucket and prefix (and s3:GetObject under it), then run again")]
+    Refused {
+        what: &'static str,
+        location: String,
+    },
     #[error("the export's format is {0}; only DYNAMODB_JSON exports can be read (export again with --export-format DYNAMODB_JSON)")]
     Format(String),
     #[error("data file {file} is missing from the export ({reason})")]
@@ -229,14 +234,9 @@ impl Export {
                     // S3 answers a missing key with 403, not 404, to a reader without
                     // s3:ListBucket: whether the checksum is absent or refused is unknown.
                     Err(object_store::Error::PermissionDenied { .. }) => {
-                        return Err(ExportError::Manifest {
+                        return Err(ExportError::Refused {
                             what: checksum,
                             location,
-                            reason: "S3 refused to read it (403), which it also answers for a \
-                                     missing object to a reader without s3:ListBucket: grant \
-                                     s3:ListBucket on the export's bucket and prefix (and \
-                                     s3:GetObject under it), then run again"
-                                .to_owned(),
                         })
                     }
                     Err(source) => {

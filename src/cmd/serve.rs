@@ -810,12 +810,21 @@ async fn method_not_allowed(request: Request) -> Response {
 
 async fn health(State(app): State<Arc<App>>) -> Response {
     let pending = app.local.pending().await.unwrap_or(0);
+    let kafka = app.kafka.as_ref().map(|k| k.snapshot());
+    // serve itself answers (200), but a partition that fails or stalls makes it "degraded".
+    let troubled = kafka.as_ref().is_some_and(|k| {
+        k["partitions"].as_object().is_some_and(|parts| {
+            parts
+                .values()
+                .any(|p| p["error"].is_string() || p["stalled"].is_string())
+        })
+    });
     Json(json!({
-        "status": "ok",
+        "status": if troubled { "degraded" } else { "ok" },
         "queued": app.queue.read().ok().and_then(|q| q.as_ref().map(|s| s.max_capacity() - s.capacity())),
         "pending_changes": pending,
         "lake": app.local.lake.display,
-        "kafka": app.kafka.as_ref().map(|k| k.snapshot()),
+        "kafka": kafka,
     }))
     .into_response()
 }

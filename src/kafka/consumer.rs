@@ -307,7 +307,11 @@ async fn supervise(
             _ = stopped.changed() => break,
             Some(done) = tasks.join_next() => merge(&mut total, done),
             _ = tokio::time::sleep(PARTITION_REFRESH) => {
-                match within(ctx.timeout, ctx.client.list_topics()).await {
+                let listed = tokio::select! {
+                    r = within(ctx.timeout, ctx.client.list_topics()) => r,
+                    _ = stopped.changed() => break,
+                };
+                match listed {
                     Ok(topics) => {
                         let now = topics.into_iter().find(|t| t.name == ctx.topic);
                         for p in now.map(|t| t.partitions).unwrap_or_default() {
@@ -388,8 +392,14 @@ async fn read_partition(
     };
     backoff.reset();
     let mut next = committed;
+    // Where the next fetch starts: `next`, except after a record was handed back for retry,
+    // when the fetch that brought it is asked again (a broker may answer a fetch starting
+    // inside a record batch with nothing or the next batch) and the records before `next`
+    // are dropped here.
+    let mut fetch_from: Option<i64> = None;
     // The offset of the record last handed back for retry, and its own backoff: kept across
-    // fetches so that a record failing again and again waits longer each time.
+    // fetches so that a record failing again and again waits longer each time. A record is
+    // known to be there: a fetch that skips it is the broker's fault, never committed past.
     let mut retrying: Option<(i64, Backoff)> = None;
     // What one fetch asks for: doubled while a broker answers an offset with no record; kept
     // while the records that then come need it, else back to --kafka-fetch-bytes (an empty
@@ -413,21 +423,26 @@ async fn read_partition(
                 None => break,
             },
         };
+        let from = fetch_from.filter(|f| *f < offset).unwrap_or(offset);
         let fetched = tokio::select! {
             // The fetch may wait --kafka-max-wait for records on top of the timeout.
             r = within(
                 ctx.timeout + Duration::from_millis(u64::try_from(ctx.max_wait_ms).unwrap_or(0)),
-                client.fetch_records(offset, 1..fetch_bytes, ctx.max_wait_ms),
+                client.fetch_records(from, 1..fetch_bytes, ctx.max_wait_ms),
             ) => r,
             _ = stopped.changed() => break,
         };
-        let (records, high_watermark) = match fetched {
+        let (mut records, high_watermark) = match fetched {
             Ok(ok) => ok,
             Err(CallError::Client(ClientError::ServerError {
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
             })) => {
-                match out_of_range(&ctx, &client, partition, offset).await {
+                let found = tokio::select! {
+                    r = out_of_range(&ctx, &client, partition, offset) => r,
+                    _ = stopped.changed() => break,
+                };
+                match found {
                     Ok(o) => next = Some(o),
                     Err(e) => {
                         report_error(&ctx, partition, "reading the partition's offsets", &e);
@@ -440,15 +455,41 @@ async fn read_partition(
             }
             Err(e) => {
                 report_error(&ctx, partition, "fetching", &e);
+                // A larger fetch than asked for may be what times out.
+                fetch_bytes = ctx.fetch_bytes;
                 if !backoff.wait(&mut stopped).await {
                     break;
                 }
                 continue;
             }
         };
+        records.retain(|r| r.offset >= offset);
+        if let (Some((known, _)), Some(first)) = (retrying.as_ref(), records.first()) {
+            if first.offset > *known {
+                // The record handed back for retry is there, yet the broker skipped it.
+                let message = format!(
+                    "the broker returned records from offset {} though a record at offset {known} \
+                     exists (it was read before and is waiting to be stored); the partition waits \
+                     at {known}",
+                    first.offset
+                );
+                tracing::error!(topic = %ctx.topic, partition, "kafka: {message}");
+                ctx.status.update(partition, |s| {
+                    s.error = Some(format!("fetching: {message}"))
+                });
+                if !backoff.wait(&mut stopped).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        // A retried record's error stays shown until it is stored.
+        let still_failing = retrying.is_some();
         ctx.status.update(partition, |s| {
             s.high_watermark = Some(high_watermark);
-            s.error = None;
+            if !still_failing {
+                s.error = None;
+            }
         });
         backoff.reset();
         if records.is_empty() {
@@ -470,7 +511,9 @@ async fn read_partition(
                     Some((at, since)) if at == offset => since,
                     _ => empty_since.insert((offset, Instant::now())).1,
                 };
-                let stalled = since.elapsed() >= STALL_REPORT;
+                // One offset short of the high watermark is what a transaction's commit marker
+                // at the end of a partition looks like: not reported.
+                let stalled = since.elapsed() >= STALL_REPORT && high_watermark - offset > 1;
                 ctx.status.update(partition, |s| {
                     if stalled && s.stalled.is_none() {
                         let message = format!(
@@ -493,29 +536,29 @@ async fn read_partition(
             continue;
         }
         empty_since = None;
-        let got: usize = records.iter().map(|r| r.record.approximate_size()).sum();
-        if got <= usize::try_from(ctx.fetch_bytes).unwrap_or(usize::MAX) {
+        ctx.status.update(partition, |s| s.stalled = None);
+        // A grown fetch size stays only while the first record alone needs it (a broker that
+        // sends nothing for a record larger than the fetch); otherwise it would keep asking
+        // for up to 63 MB after, say, a transaction marker.
+        let first_size = records.first().map_or(0, |r| r.record.approximate_size());
+        if first_size <= usize::try_from(ctx.fetch_bytes).unwrap_or(usize::MAX) {
             fetch_bytes = ctx.fetch_bytes;
         }
-        let skipped = records.first().map_or(0, |r| r.offset - offset);
-        if skipped > 0 {
-            tracing::warn!(
-                topic = %ctx.topic, partition, from = offset, to = offset + skipped - 1,
-                "kafka: the broker returned no record for these offsets (compacted, transaction markers, or skipped by the broker); reading on from the next record"
-            );
-        }
-        ctx.status.update(partition, |s| {
-            s.stalled = None;
-            s.skipped_offsets += skipped.max(0);
-        });
         // Everything fetched is handled and committed, even when a stop arrives meanwhile.
+        let mut expected = offset;
+        fetch_from = None;
         for batch in records.chunks(ctx.batch_size) {
             let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;
+            count_gaps(&ctx, partition, batch, upto, &mut expected);
             commit(&ctx, partition, upto).await;
             next = Some(upto);
-            if retry {
+            if let Some(why) = retry {
                 // Our own failure (store, disk): the rest comes again from `upto`, after a
-                // pause that grows while this same offset keeps failing.
+                // pause that grows while this same offset keeps failing. /healthz shows it.
+                ctx.status.update(partition, |s| {
+                    s.error = Some(format!("storing the record at offset {upto}: {why}"))
+                });
+                fetch_from = Some(from);
                 let same = retrying.as_ref().is_some_and(|(at, _)| *at == upto);
                 if !same {
                     retrying = Some((upto, Backoff::capped(MAX_RECORD_BACKOFF)));
@@ -525,10 +568,33 @@ async fn read_partition(
                 }
                 break;
             }
-            retrying = None;
+            if retrying.take().is_some() {
+                ctx.status.update(partition, |s| s.error = None);
+            }
         }
     }
     outcomes
+}
+
+/// Counts, and logs, the offsets before each stored record of `batch` (those below `upto`)
+/// that no record was returned for: compacted records, transaction markers, or records a
+/// broker skipped. `expected` is the offset after the last record counted.
+fn count_gaps(ctx: &Ctx, partition: i32, batch: &[RecordAndOffset], upto: i64, expected: &mut i64) {
+    let mut skipped = 0;
+    for r in batch.iter().filter(|r| r.offset < upto) {
+        if r.offset > *expected {
+            tracing::warn!(
+                topic = %ctx.topic, partition, from = *expected, to = r.offset - 1,
+                "kafka: the broker returned no record for these offsets (compacted, transaction markers, or skipped by the broker); reading on from the next record"
+            );
+            skipped += r.offset - *expected;
+        }
+        *expected = r.offset + 1;
+    }
+    if skipped > 0 {
+        ctx.status
+            .update(partition, |s| s.skipped_offsets += skipped);
+    }
 }
 
 /// Where a partition without a committed offset starts, or `None` when stopped first.
@@ -590,16 +656,18 @@ async fn out_of_range(
 }
 
 /// Runs one batch through the handler; returns the offset to commit (after the last record,
-/// or at the first record to be retried) and whether one must be retried.
+/// or at the first record to be retried) and, when one must be retried, why.
 async fn handle(
     ctx: &Ctx,
     partition: i32,
     batch: &[RecordAndOffset],
     outcomes: &mut Outcomes,
-) -> (i64, bool) {
+) -> (i64, Option<String>) {
     let event = kafka_event(&ctx.bootstrap, &ctx.topic, partition, batch);
     let report = ctx.pipeline.handle_kafka(&event, outcomes).await;
-    let retry_at = report.retries().next().map(|r| r.offset);
+    let retry = report.retries().next();
+    let retry_at = retry.map(|r| r.offset);
+    let why = retry.map(|r| r.error.clone().unwrap_or_default());
     let after_last = batch.last().map_or(0, |r| r.offset + 1);
     let upto = retry_at.unwrap_or(after_last);
     ctx.status.update(partition, |s| s.stored = Some(upto));
@@ -624,7 +692,7 @@ async fn handle(
             tracing::warn!(image_id = %record.image_id, "processing queue closed; the image resumes on the next start");
         }
     }
-    (upto, retry_at.is_some())
+    (upto, why)
 }
 
 /// Stores `next` as the partition's offset, retrying while the store fails (a commit that

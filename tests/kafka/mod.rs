@@ -554,6 +554,7 @@ fn a_partition_the_broker_answers_with_nothing_shows_as_stalled_and_a_skip_is_co
         Duration::from_secs(40),
         |h| h["kafka"]["partitions"]["0"]["stalled"].is_string(),
     );
+    assert_eq!(health["status"], "degraded", "{health}");
     let part = &health["kafka"]["partitions"]["0"];
     assert_eq!(part["committed"].as_i64(), Some(3), "{health}");
     assert_eq!(part["high_watermark"].as_i64(), Some(6), "{health}");
@@ -580,4 +581,58 @@ fn a_partition_the_broker_answers_with_nothing_shows_as_stalled_and_a_skip_is_co
         "{log}"
     );
     assert_eq!(summary(&log, "received"), 2, "{log}");
+}
+
+/// A record handed back for retry from inside a record batch is read again with the fetch
+/// that brought it, so a broker that answers a fetch starting inside a batch with the next
+/// batch (tansu's memory engine) cannot make serve commit past records it saw and has not
+/// stored; while the record fails, /healthz says so.
+#[test]
+fn a_record_retried_inside_a_batch_is_stored_before_its_partition_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let broker = Tansu::memory(dir.path());
+    broker.create_topic(TOPIC, 1);
+    let brokers = broker.brokers();
+    let first = dir.path().join("first");
+    small_images(&first, 2, 21);
+    // Offset 0: refused without a raw write, so it is stored while the raw store fails.
+    std::fs::write(first.join("a-notes.txt"), b"not an image at all").expect("write");
+    let mut sent = kafka_send(&brokers, TOPIC, &[&first], &data, &[]);
+    assert_eq!(ends(&sent), BTreeMap::from([(0, 3)]));
+    let blocker = data.join("raw/images");
+    std::fs::create_dir_all(data.join("raw")).expect("mkdir");
+    std::fs::write(&blocker, b"in the way").expect("write");
+    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    let health = serve.wait_for(
+        "the failing record on /healthz",
+        Duration::from_secs(30),
+        |h| {
+            h["kafka"]["partitions"]["0"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("storing the record at offset 1"))
+        },
+    );
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(
+        health["kafka"]["partitions"]["0"]["committed"].as_i64(),
+        Some(1),
+        "{health}"
+    );
+    std::fs::remove_file(&blocker).expect("remove");
+    // The next batch, which the broker answers a fetch at offset 1 with.
+    std::thread::sleep(Duration::from_secs(1));
+    let second = dir.path().join("second");
+    small_images(&second, 1, 22);
+    sent.extend(kafka_send(&brokers, TOPIC, &[&second], &data, &[]));
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert_eq!(health["status"], "ok", "{health}");
+    assert!(
+        health["kafka"]["partitions"]["0"]["skipped_offsets"].is_null(),
+        "{health}"
+    );
+    let log = serve.stop();
+    assert_eq!(summary(&log, "received"), 3, "{log}");
+    let bad = BTreeMap::from([("a-notes.txt", "unknown_type")]);
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
 }
