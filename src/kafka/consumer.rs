@@ -438,6 +438,11 @@ async fn read_partition(
                 protocol_error: ProtocolError::OffsetOutOfRange,
                 ..
             })) => {
+                if from < offset {
+                    // The retried fetch's start is gone (retention): ask at the record itself.
+                    fetch_from = None;
+                    continue;
+                }
                 let found = tokio::select! {
                     r = out_of_range(&ctx, &client, partition, offset) => r,
                     _ = stopped.changed() => break,
