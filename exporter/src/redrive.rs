@@ -177,10 +177,9 @@ fn sequence_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
-/// Receives in a row that bring only messages this run went through, beyond the tenth of
-/// those messages (one round of them coming back), before the run gives up on reaching
-/// others.
-const MAX_ONLY_SEEN_RECEIVES: usize = 3;
+/// Messages this run went through that may come back in a row, beyond one round of all of
+/// them, before the run gives up on reaching others.
+const MAX_ONLY_SEEN_SLACK: usize = 30;
 
 /// Empty GetRecords pages read in a row before giving up on reaching the batch's end.
 const MAX_EMPTY_PAGES: usize = 20;
@@ -245,6 +244,7 @@ async fn receive_all(
     seen: &mut HashSet<String>,
     foreign: &mut HashMap<String, String>,
 ) -> Result<(), RedriveError> {
+    // Messages received in a row that this run had already gone through.
     let mut only_seen = 0;
     loop {
         let ours = report.messages - report.other_streams;
@@ -271,6 +271,7 @@ async fn receive_all(
             break;
         }
         let all_seen = received.messages.iter().all(|m| seen.contains(&m.id));
+        let count = received.messages.len();
         for message in received.messages {
             if !seen.insert(message.id.clone()) {
                 // Back after its visibility timeout, and hidden again by this receive, so the
@@ -330,8 +331,10 @@ async fn receive_all(
             if visible_messages(aws, options).await? == 0 {
                 break;
             }
-            only_seen += 1;
-            if only_seen >= seen.len() / 10 + MAX_ONLY_SEEN_RECEIVES {
+            // One round of them coming back (a receive may bring fewer than ten) is no sign
+            // of others out of reach; more is.
+            only_seen += count;
+            if only_seen > seen.len() + MAX_ONLY_SEEN_SLACK {
                 report.incomplete = Some(format!(
                     "messages this run had gone through kept coming back ahead of others (the run \
                      outlasted their {} s visibility timeout); run redrive again, with a longer \

@@ -448,7 +448,15 @@ async fn read_partition(
                     _ = stopped.changed() => break,
                 };
                 match found {
-                    Ok(o) => next = Some(o),
+                    Ok(o) => {
+                        // The record waiting for retry is gone (retention, a new topic).
+                        next = Some(o);
+                        empty_since = None;
+                        if retrying.take().is_some() {
+                            ctx.status.update(partition, |s| s.error = None);
+                        }
+                        ctx.status.update(partition, |s| s.stalled = None);
+                    }
                     Err(e) => {
                         report_error(&ctx, partition, "reading the partition's offsets", &e);
                         if !backoff.wait(&mut stopped).await {
@@ -537,6 +545,10 @@ async fn read_partition(
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                     _ = stopped.changed() => {}
                 }
+            } else {
+                // Caught up: nothing is waiting.
+                empty_since = None;
+                ctx.status.update(partition, |s| s.stalled = None);
             }
             continue;
         }
@@ -555,7 +567,16 @@ async fn read_partition(
         for batch in records.chunks(ctx.batch_size) {
             let (upto, retry) = handle(&ctx, partition, batch, &mut outcomes).await;
             count_gaps(&ctx, partition, batch, upto, &mut expected);
-            commit(&ctx, partition, upto).await;
+            commit(
+                &ctx,
+                partition,
+                if retry.is_some() {
+                    from.min(upto)
+                } else {
+                    upto
+                },
+            )
+            .await;
             next = Some(upto);
             if let Some(why) = retry {
                 // Our own failure (store, disk): the rest comes again from `upto`, after a
@@ -586,7 +607,8 @@ async fn read_partition(
 /// broker skipped. `expected` is the offset after the last record counted.
 fn count_gaps(ctx: &Ctx, partition: i32, batch: &[RecordAndOffset], upto: i64, expected: &mut i64) {
     let mut skipped = 0;
-    for r in batch.iter().filter(|r| r.offset < upto) {
+    // The record retried at `upto` is there too: the offsets before it have none.
+    for r in batch.iter().filter(|r| r.offset <= upto) {
         if r.offset > *expected {
             tracing::warn!(
                 topic = %ctx.topic, partition, from = *expected, to = r.offset - 1,
@@ -594,7 +616,7 @@ fn count_gaps(ctx: &Ctx, partition: i32, batch: &[RecordAndOffset], upto: i64, e
             );
             skipped += r.offset - *expected;
         }
-        *expected = r.offset + 1;
+        *expected = (r.offset + 1).min(upto);
     }
     if skipped > 0 {
         ctx.status

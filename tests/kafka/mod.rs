@@ -583,27 +583,20 @@ fn a_partition_the_broker_answers_with_nothing_shows_as_stalled_and_a_skip_is_co
     assert_eq!(summary(&log, "received"), 2, "{log}");
 }
 
-/// A record handed back for retry from inside a record batch is read again with the fetch
-/// that brought it, so a broker that answers a fetch starting inside a batch with the next
-/// batch (tansu's memory engine) cannot make serve commit past records it saw and has not
-/// stored; while the record fails, /healthz says so.
-#[test]
-fn a_record_retried_inside_a_batch_is_stored_before_its_partition_moves_on() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let broker = Tansu::memory(dir.path());
+/// One batch of three records (offset 0 refused without a raw write, 1 and 2 photos) on a
+/// memory broker, with the raw store blocked so that offset 1 fails; serve started on it and
+/// seen failing there. Returns the broker (alive while held), the sent records and serve.
+fn serve_failing_inside_a_batch(dir: &Path, data: &Path) -> (Tansu, Vec<SentRecord>, Serve) {
+    let broker = Tansu::memory(dir);
     broker.create_topic(TOPIC, 1);
-    let brokers = broker.brokers();
-    let first = dir.path().join("first");
+    let first = dir.join("first");
     small_images(&first, 2, 21);
-    // Offset 0: refused without a raw write, so it is stored while the raw store fails.
     std::fs::write(first.join("a-notes.txt"), b"not an image at all").expect("write");
-    let mut sent = kafka_send(&brokers, TOPIC, &[&first], &data, &[]);
+    let sent = kafka_send(&broker.brokers(), TOPIC, &[&first], data, &[]);
     assert_eq!(ends(&sent), BTreeMap::from([(0, 3)]));
-    let blocker = data.join("raw/images");
     std::fs::create_dir_all(data.join("raw")).expect("mkdir");
-    std::fs::write(&blocker, b"in the way").expect("write");
-    let mut serve = Serve::start(&data, &brokers, TOPIC, &[]);
+    std::fs::write(data.join("raw/images"), b"in the way").expect("write");
+    let mut serve = Serve::start(data, &broker.brokers(), TOPIC, &[]);
     let health = serve.wait_for(
         "the failing record on /healthz",
         Duration::from_secs(30),
@@ -614,17 +607,31 @@ fn a_record_retried_inside_a_batch_is_stored_before_its_partition_moves_on() {
         },
     );
     assert_eq!(health["status"], "degraded", "{health}");
+    // Committed at the start of the fetch that brought it, not inside its batch: a restart
+    // must not ask a broker for an offset inside a batch either.
     assert_eq!(
         health["kafka"]["partitions"]["0"]["committed"].as_i64(),
-        Some(1),
+        Some(0),
         "{health}"
     );
-    std::fs::remove_file(&blocker).expect("remove");
+    (broker, sent, serve)
+}
+
+/// A record handed back for retry from inside a record batch is read again with the fetch
+/// that brought it, so a broker that answers a fetch starting inside a batch with the next
+/// batch (tansu's memory engine) cannot make serve commit past records it saw and has not
+/// stored; while the record fails, /healthz says so.
+#[test]
+fn a_record_retried_inside_a_batch_is_stored_before_its_partition_moves_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (broker, mut sent, mut serve) = serve_failing_inside_a_batch(dir.path(), &data);
+    std::fs::remove_file(data.join("raw/images")).expect("remove");
     // The next batch, which the broker answers a fetch at offset 1 with.
     std::thread::sleep(Duration::from_secs(1));
     let second = dir.path().join("second");
     small_images(&second, 1, 22);
-    sent.extend(kafka_send(&brokers, TOPIC, &[&second], &data, &[]));
+    sent.extend(kafka_send(&broker.brokers(), TOPIC, &[&second], &data, &[]));
     let health = serve.wait_until_consumed(&ends(&sent));
     assert_eq!(health["status"], "ok", "{health}");
     assert!(
@@ -633,6 +640,29 @@ fn a_record_retried_inside_a_batch_is_stored_before_its_partition_moves_on() {
     );
     let log = serve.stop();
     assert_eq!(summary(&log, "received"), 3, "{log}");
+    let bad = BTreeMap::from([("a-notes.txt", "unknown_type")]);
+    assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
+}
+
+/// The same across a restart: serve stopped while the record fails starts again at the
+/// fetch's start, not inside the batch where the broker would skip to the next one.
+#[test]
+fn a_record_retried_inside_a_batch_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (broker, mut sent, serve) = serve_failing_inside_a_batch(dir.path(), &data);
+    serve.stop();
+    std::fs::remove_file(data.join("raw/images")).expect("remove");
+    let second = dir.path().join("second");
+    small_images(&second, 1, 22);
+    sent.extend(kafka_send(&broker.brokers(), TOPIC, &[&second], &data, &[]));
+    let mut serve = Serve::start(&data, &broker.brokers(), TOPIC, &[]);
+    let health = serve.wait_until_consumed(&ends(&sent));
+    assert!(
+        health["kafka"]["partitions"]["0"]["skipped_offsets"].is_null(),
+        "{health}"
+    );
+    serve.stop();
     let bad = BTreeMap::from([("a-notes.txt", "unknown_type")]);
     assert_lake_has_each_once(&data.join("lake"), TOPIC, &sent, &bad);
 }
