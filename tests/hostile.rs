@@ -497,7 +497,13 @@ fn more_idle_connections_than_the_cap_never_keep_health_out_and_headless_ones_cl
 
 /// A `PUT /images` declaring `declared` bytes that sends `per_second` bytes a second until
 /// `stop`, then goes away.
-fn trickling_upload(addr: String, declared: usize, per_second: usize, stop: Arc<AtomicBool>) {
+fn trickling_upload(
+    addr: String,
+    declared: usize,
+    per_second: usize,
+    stop: Arc<AtomicBool>,
+    started: std::sync::mpsc::Sender<()>,
+) {
     let Ok(mut stream) = TcpStream::connect(&addr) else {
         return;
     };
@@ -506,6 +512,7 @@ fn trickling_upload(addr: String, declared: usize, per_second: usize, stop: Arc<
     if stream.write_all(head.as_bytes()).is_err() {
         return;
     }
+    let _ = started.send(());
     let chunk = vec![b'x'; per_second / 10];
     let mut sent = 0;
     while !stop.load(Ordering::Relaxed) && sent + chunk.len() < declared {
@@ -524,14 +531,24 @@ struct TricklingUploads {
 }
 
 impl TricklingUploads {
+    /// Returns once every client has connected and sent its head, and serve has had a
+    /// moment to read them: a client still connecting when a test's own request takes the
+    /// last ordinary connection would land on a reserve one and be refused.
     fn start(addr: &str, n: usize) -> TricklingUploads {
         let stop = Arc::new(AtomicBool::new(false));
+        let (started, heads) = std::sync::mpsc::channel();
         let threads = (0..n)
             .map(|_| {
-                let (addr, stop) = (addr.to_owned(), stop.clone());
-                std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop))
+                let (addr, stop, started) = (addr.to_owned(), stop.clone(), started.clone());
+                std::thread::spawn(move || trickling_upload(addr, 1_900_000, 4000, stop, started))
             })
             .collect();
+        for _ in 0..n {
+            heads
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a trickling upload connected and sent its head");
+        }
+        std::thread::sleep(Duration::from_millis(500));
         TricklingUploads { stop, threads }
     }
 
@@ -561,7 +578,6 @@ fn uploads_that_declare_large_bodies_and_trickle_leave_memory_for_small_ones() {
     );
     let addr = server.addr.clone();
     let attackers = TricklingUploads::start(&addr, 6);
-    std::thread::sleep(Duration::from_millis(500));
     let mut worst = Duration::ZERO;
     for n in 0..5 {
         let image = jpeg(&photo(200, 150, 40 + n), 85);
@@ -778,7 +794,6 @@ fn health_answers_on_a_reserve_connection_when_every_connection_is_busy() {
     );
     let addr = server.addr.clone();
     let uploads = TricklingUploads::start(&addr, 4);
-    std::thread::sleep(Duration::from_millis(500));
     let mut worst = Duration::ZERO;
     for _ in 0..5 {
         let (status, answer, took) =
