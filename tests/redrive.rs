@@ -352,6 +352,32 @@ fn a_redrive_of_one_stream_ends_with_another_streams_message_in_the_queue() {
     }
 }
 
+/// `imglake redrive --json` of this stream with a 1 s visibility timeout, against a stream
+/// whose records have aged out and that answers each call after `delay_ms`: its exit status
+/// and report.
+fn redrive_slowly(moto: &Moto, queue_url: &str, delay_ms: u64) -> (Option<i32>, Value) {
+    let mut env = moto.env();
+    env.push((
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+        trimmed_stream_after(std::time::Duration::from_millis(delay_ms)),
+    ));
+    let out = imglake()
+        .args(["redrive", "--queue", queue_url, "--lake", LAKE, "--json"])
+        .args([
+            "--stream-arn",
+            &stream_arn(moto),
+            "--visibility-timeout",
+            "1",
+        ])
+        .envs(env.iter().cloned())
+        .output()
+        .expect("run imglake redrive");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let report = serde_json::from_str(text.lines().next().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), report)
+}
+
 /// A run that outlasts its messages' visibility timeout still reaches every message: those
 /// it went through come back first (SQS hands out the oldest), and are hidden again rather
 /// than taken for the end of the queue.
@@ -367,26 +393,8 @@ fn a_run_that_outlasts_the_visibility_timeout_still_reaches_every_message() {
          [s.send_message(QueueUrl=u, MessageBody=body) for _ in range(11)]"
     ));
     assert_eq!(depth(&moto), 13);
-    let mut env = moto.env();
     // Each of our messages takes 0.25 s: the first ten take longer than the 1 s timeout.
-    env.push((
-        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
-        trimmed_stream_after(std::time::Duration::from_millis(250)),
-    ));
-    let out = imglake()
-        .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
-        .args([
-            "--stream-arn",
-            &stream_arn(&moto),
-            "--visibility-timeout",
-            "1",
-        ])
-        .envs(env.iter().cloned())
-        .output()
-        .expect("run imglake redrive");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let report: Value = serde_json::from_str(text.lines().next().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    let (code, report) = redrive_slowly(&moto, &queue_url, 250);
     assert_eq!(report["messages"], 13, "every message reached: {report}");
     assert_eq!(
         report["aged_out"].as_array().map(Vec::len),
@@ -395,7 +403,7 @@ fn a_run_that_outlasts_the_visibility_timeout_still_reaches_every_message() {
     );
     assert_eq!(report["other_streams"], 1, "{report}");
     assert!(report["incomplete"].is_null(), "{report}");
-    assert_eq!(out.status.code(), Some(1), "aged-out batches fail the run");
+    assert_eq!(code, Some(1), "aged-out batches fail the run");
 }
 
 #[test]
@@ -432,25 +440,7 @@ fn many_messages_back_together_after_the_visibility_timeout_leave_the_run_comple
          s.send_message(QueueUrl=u, MessageBody=ours)"
     ));
     assert_eq!(depth(&moto), 36);
-    let mut env = moto.env();
-    env.push((
-        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
-        trimmed_stream_after(std::time::Duration::from_millis(2500)),
-    ));
-    let out = imglake()
-        .args(["redrive", "--queue", &queue_url, "--lake", LAKE, "--json"])
-        .args([
-            "--stream-arn",
-            &stream_arn(&moto),
-            "--visibility-timeout",
-            "1",
-        ])
-        .envs(env.iter().cloned())
-        .output()
-        .expect("run imglake redrive");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let report: Value = serde_json::from_str(text.lines().next().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{e}: {text}{}", String::from_utf8_lossy(&out.stderr)));
+    let (_, report) = redrive_slowly(&moto, &queue_url, 2500);
     assert_eq!(report["messages"], 36, "{report}");
     assert_eq!(report["other_streams"], 35, "{report}");
     assert!(report["incomplete"].is_null(), "{report}");
