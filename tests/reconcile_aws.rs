@@ -9,7 +9,7 @@
 //! on 127.0.0.1 that answers ListExports / DescribeExport / ExportTableToPointInTime as
 //! DynamoDB documents them, for a real-shaped export (the full-1 fixture) uploaded to moto's S3.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -111,25 +111,10 @@ fn control_plane(calls: Arc<Mutex<Vec<String>>>) -> String {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let mut reader = BufReader::new(client.try_clone().expect("clone"));
-            let (mut length, mut target) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("x-amz-target:") {
-                    target = line["x-amz-target:".len()..].trim().to_owned();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
+            let Some((head, _)) = crate::util::read_request(&mut reader) else {
+                continue;
+            };
+            let target = crate::util::header(&head, "x-amz-target").unwrap_or_default();
             let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
             calls.lock().expect("lock").push(operation.clone());
             let arn = format!("{TABLE_ARN}/export/{EXPORT_ID}");

@@ -3,7 +3,7 @@
 //! queue gets the documented `DDBStreamBatchInfo` message, and the `redrive` Lambda binary (or
 //! `imglake redrive`) reads the batch again from the stream into the lake.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
@@ -198,21 +198,9 @@ fn trimmed_stream_after(delay: std::time::Duration) -> String {
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let mut reader = BufReader::new(client.try_clone().expect("clone"));
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
+            if crate::util::read_request(&mut reader).is_none() {
+                continue;
             }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
             std::thread::sleep(delay);
             let error = r#"{"__type":"com.amazonaws.dynamodb.v20120810#TrimmedDataAccessException","message":"The operation attempted to read past the oldest stream record in a shard."}"#;
             let mut client = client;

@@ -278,7 +278,7 @@ pub fn run_scheduled_lambda(
 /// whose path contains `refuse`, one request per connection; everything else is passed
 /// through.
 pub fn faulty_s3_proxy(upstream: &str, method: &'static str, refuse: &'static str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
     let addr = listener.local_addr().expect("addr");
@@ -288,28 +288,9 @@ pub fn faulty_s3_proxy(upstream: &str, method: &'static str, refuse: &'static st
             let upstream = upstream.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(client.try_clone().expect("clone"));
-                let mut head = Vec::new();
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    let end = line == "\r\n";
-                    if !line.to_ascii_lowercase().starts_with("connection:") {
-                        head.push(line);
-                    }
-                    if end {
-                        break;
-                    }
-                }
-                let mut body = vec![0u8; length];
-                if reader.read_exact(&mut body).is_err() {
+                let Some((mut head, body)) = read_request(&mut reader) else {
                     return;
-                }
+                };
                 let mut client = client;
                 // object_store percent-encodes `=` in keys.
                 let encoded = refuse.replace('=', "%3D");
@@ -327,8 +308,9 @@ pub fn faulty_s3_proxy(upstream: &str, method: &'static str, refuse: &'static st
                 let Ok(mut up) = TcpStream::connect(&upstream) else {
                     return;
                 };
-                let last = head.len() - 1;
-                head.insert(last, "Connection: close\r\n".into());
+                // Each request on a connection of its own: the answer ends at EOF.
+                head.retain(|line| !line.to_ascii_lowercase().starts_with("connection:"));
+                head.push("Connection: close\r\n\r\n".into());
                 let _ = up.write_all(head.concat().as_bytes());
                 let _ = up.write_all(&body);
                 let mut response = Vec::new();
@@ -338,4 +320,33 @@ pub fn faulty_s3_proxy(upstream: &str, method: &'static str, refuse: &'static st
         }
     });
     format!("http://{addr}")
+}
+
+/// One HTTP/1.1 request from `reader`, as the stand-ins for AWS endpoints read it: its head
+/// lines (the request line first, each with its `\r\n`, without the blank line that ends
+/// the head) and its body (Content-Length bytes); `None` when the client went away first.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<(Vec<String>, Vec<u8>)> {
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        head.push(line);
+    }
+    let length = header(&head, "content-length").map_or(0, |v| v.parse().unwrap_or(0));
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+/// The value of header `name` (lower case) among a request's head lines.
+pub fn header<'a>(head: &'a [String], name: &str) -> Option<&'a str> {
+    head.iter().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
