@@ -124,15 +124,17 @@ pub struct PartitionStatus {
     pub stored: Option<i64>,
     /// The broker's high watermark at the last fetch (the offset after its last record).
     pub high_watermark: Option<i64>,
-    /// The last failure while it lasts (cleared by the next successful fetch).
+    /// The last failure while it lasts: cleared by the next successful fetch, or, for a
+    /// record that could not be stored, once it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Set while fetches at `committed` have brought no record for a while although the
-    /// high watermark is beyond it (cleared when a record arrives).
+    /// high watermark is more than one offset beyond it (cleared when a record arrives or
+    /// the partition is caught up).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stalled: Option<String>,
-    /// Offsets the broker skipped: a fetch's first record came after the offset asked for
-    /// (compacted records, transaction markers, or a broker that skipped a batch).
+    /// Offsets no record came for before a stored record (compacted records, transaction
+    /// markers, or a batch the broker skipped).
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped_offsets: i64,
 }
@@ -159,14 +161,20 @@ impl Status {
     }
 
     /// Topic, group, and per partition: committed and stored offsets, high watermark, and
-    /// the current error.
-    pub fn snapshot(&self) -> serde_json::Value {
+    /// the current error; and whether some partition has an error or is stalled (from the
+    /// same look, so the two agree).
+    pub fn snapshot(&self) -> (serde_json::Value, bool) {
         let partitions = self
             .partitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        serde_json::json!({"topic": self.topic, "group": self.group, "partitions": partitions})
+        let troubled = partitions
+            .values()
+            .any(|p| p.error.is_some() || p.stalled.is_some());
+        let json =
+            serde_json::json!({"topic": self.topic, "group": self.group, "partitions": partitions});
+        (json, troubled)
     }
 }
 
